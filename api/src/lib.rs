@@ -1,0 +1,1 @@
+//! Tranche API: actix-web server for sellers and buyers (built by the API issue).

@@ -1,0 +1,24 @@
+//! `tranche-domain`: money, currencies, payment terms and the partial-payment rules, plus the checkout
+//! wire types. Pure Rust with no I/O, compiled natively for the API and to wasm32 for the widget, so the
+//! two always agree on which amounts are payable.
+//!
+//! Run its tests with `cargo test -p tranche-domain` (property tests: set `PROPTEST_CASES` to scale).
+
+pub mod currency;
+pub mod lines;
+pub mod money;
+pub mod percent;
+pub mod rules;
+pub mod terms;
+pub mod wire;
+
+pub use currency::{Currency, UnknownCurrency};
+pub use lines::{compute_amounts, InvoiceAmounts, Line, LineError, LineInput};
+pub use money::{Money, MoneyError, MAX_MINOR_UNITS};
+pub use percent::{Percent, PercentError};
+pub use rules::{
+    check_amount, payment_options, AcceptedAmount, AmountRejected, DiscountOffer, InvoiceStatus,
+    InvoiceTotals, NotPayable, PaymentOptions, PresetOption, Rules, TotalsError,
+};
+pub use terms::{DiscountSpec, EarlyPaymentDiscount, PresetBasis, Terms, TermsError, TermsSpec};
+pub use time::Date;

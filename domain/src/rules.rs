@@ -1,0 +1,535 @@
+//! The partial-payment rules: which amounts a buyer may pay on an invoice today.
+//!
+//! [`payment_options`] tells the widget what to offer; [`check_amount`] tells the API (and the widget, for
+//! instant feedback) whether an amount is accepted. Both evaluate the same [`Rules`], and presets are
+//! enabled exactly when [`Rules::check`] accepts their amount, so the two can never disagree.
+
+use std::cmp::Ordering;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use time::Date;
+
+use crate::currency::Currency;
+use crate::money::{Money, MoneyError};
+use crate::percent::Percent;
+use crate::terms::{PresetBasis, Terms};
+
+/// Where an invoice stands. Derived from its amounts (and the void flag), never set by hand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InvoiceStatus {
+    Open,
+    PartiallyPaid,
+    Paid,
+    Void,
+}
+
+impl InvoiceStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InvoiceStatus::Open => "open",
+            InvoiceStatus::PartiallyPaid => "partially_paid",
+            InvoiceStatus::Paid => "paid",
+            InvoiceStatus::Void => "void",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<InvoiceStatus> {
+        match s {
+            "open" => Some(InvoiceStatus::Open),
+            "partially_paid" => Some(InvoiceStatus::PartiallyPaid),
+            "paid" => Some(InvoiceStatus::Paid),
+            "void" => Some(InvoiceStatus::Void),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for InvoiceStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The amounts on an invoice that the rules look at. Invariants hold by construction:
+/// one currency, `amount_paid + discount_taken <= total`, `pending <= balance_due`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InvoiceTotals {
+    total: Money,
+    amount_paid: Money,
+    discount_taken: Money,
+    pending: Money,
+    voided: bool,
+    issue_date: Date,
+}
+
+/// Amounts that cannot belong to one invoice.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TotalsError {
+    #[error("all amounts of an invoice must be in its currency")]
+    CurrencyMismatch,
+    #[error("an invoice total must be positive")]
+    ZeroTotal,
+    #[error("amount paid plus discounts exceeds the invoice total")]
+    Overpaid,
+    #[error("pending payments exceed the balance due")]
+    OverHeld,
+}
+
+impl InvoiceTotals {
+    /// `pending` is the sum of payments that hold part of the balance while the gateway answers.
+    pub fn new(
+        total: Money,
+        amount_paid: Money,
+        discount_taken: Money,
+        pending: Money,
+        voided: bool,
+        issue_date: Date,
+    ) -> Result<InvoiceTotals, TotalsError> {
+        let currency = total.currency();
+        if [amount_paid, discount_taken, pending]
+            .iter()
+            .any(|m| m.currency() != currency)
+        {
+            return Err(TotalsError::CurrencyMismatch);
+        }
+        if total.is_zero() {
+            return Err(TotalsError::ZeroTotal);
+        }
+        let settled = amount_paid
+            .checked_add(&discount_taken)
+            .map_err(|_| TotalsError::Overpaid)?;
+        let balance = total.checked_sub(&settled).map_err(|_| TotalsError::Overpaid)?;
+        balance.checked_sub(&pending).map_err(|_| TotalsError::OverHeld)?;
+        Ok(InvoiceTotals {
+            total,
+            amount_paid,
+            discount_taken,
+            pending,
+            voided,
+            issue_date,
+        })
+    }
+
+    pub fn currency(&self) -> Currency {
+        self.total.currency()
+    }
+    pub fn total(&self) -> Money {
+        self.total
+    }
+    pub fn amount_paid(&self) -> Money {
+        self.amount_paid
+    }
+    pub fn discount_taken(&self) -> Money {
+        self.discount_taken
+    }
+    pub fn pending(&self) -> Money {
+        self.pending
+    }
+    pub fn issue_date(&self) -> Date {
+        self.issue_date
+    }
+    pub fn voided(&self) -> bool {
+        self.voided
+    }
+
+    /// `total - amount_paid - discount_taken`: what the buyer still owes.
+    pub fn balance_due(&self) -> Money {
+        // Cannot fail: checked in `new`.
+        self.total
+            .checked_sub(&self.amount_paid)
+            .and_then(|b| b.checked_sub(&self.discount_taken))
+            .unwrap_or_else(|_| Money::zero(self.currency()))
+    }
+
+    /// The balance minus pending holds: the most a new payment may be.
+    pub fn available(&self) -> Money {
+        self.balance_due()
+            .checked_sub(&self.pending)
+            .unwrap_or_else(|_| Money::zero(self.currency()))
+    }
+
+    pub fn status(&self) -> InvoiceStatus {
+        if self.voided {
+            InvoiceStatus::Void
+        } else if self.balance_due().is_zero() {
+            InvoiceStatus::Paid
+        } else if self.amount_paid.is_zero() && self.discount_taken.is_zero() {
+            InvoiceStatus::Open
+        } else {
+            InvoiceStatus::PartiallyPaid
+        }
+    }
+
+    /// The totals after `accepted` succeeds (its hold, if counted in `pending`, released).
+    pub fn after_payment(
+        &self,
+        accepted: &AcceptedAmount,
+        was_pending: bool,
+    ) -> Result<InvoiceTotals, TotalsError> {
+        let pending = if was_pending {
+            self.pending
+                .checked_sub(&accepted.amount)
+                .map_err(|_| TotalsError::OverHeld)?
+        } else {
+            self.pending
+        };
+        InvoiceTotals::new(
+            self.total,
+            self.amount_paid
+                .checked_add(&accepted.amount)
+                .map_err(|_| TotalsError::Overpaid)?,
+            self.discount_taken
+                .checked_add(&accepted.discount)
+                .map_err(|_| TotalsError::Overpaid)?,
+            pending,
+            self.voided,
+            self.issue_date,
+        )
+    }
+}
+
+/// Why an invoice cannot take a payment right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotPayable {
+    Void,
+    Paid,
+    /// The whole balance is held by payments the gateway has not answered yet.
+    PaymentInProgress,
+}
+
+/// Why an amount is refused. Closed: every variant has a stable `code()` the API and widget share.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AmountRejected {
+    #[error("amount must be greater than zero")]
+    AmountNotPositive,
+    #[error("amount is not a plain decimal number such as 1250.00")]
+    AmountMalformed,
+    #[error("{currency} amounts have at most {max_decimals} decimal places")]
+    AmountPrecision { currency: Currency, max_decimals: u32 },
+    #[error("this invoice is in {expected}, not {found}")]
+    CurrencyMismatch { expected: Currency, found: String },
+    #[error("this invoice must be paid in full: {full_amount}")]
+    PartialNotAllowed { full_amount: Money },
+    #[error("the minimum payment is {minimum}")]
+    AmountBelowMinimum { minimum: Money },
+    #[error("the most you can pay is {maximum}")]
+    AmountExceedsBalance { maximum: Money },
+    #[error("this invoice cannot be paid ({reason:?})")]
+    InvoiceNotPayable { reason: NotPayable },
+}
+
+impl AmountRejected {
+    /// Stable snake_case code, used as the problem `code` on the wire and as the widget's message key.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AmountRejected::AmountNotPositive => "amount_not_positive",
+            AmountRejected::AmountMalformed => "amount_malformed",
+            AmountRejected::AmountPrecision { .. } => "amount_precision",
+            AmountRejected::CurrencyMismatch { .. } => "currency_mismatch",
+            AmountRejected::PartialNotAllowed { .. } => "partial_not_allowed",
+            AmountRejected::AmountBelowMinimum { .. } => "amount_below_minimum",
+            AmountRejected::AmountExceedsBalance { .. } => "amount_exceeds_balance",
+            AmountRejected::InvoiceNotPayable { .. } => "invoice_not_payable",
+        }
+    }
+
+    /// Every code, for documentation and exhaustive tests.
+    pub const CODES: [&'static str; 8] = [
+        "amount_not_positive",
+        "amount_malformed",
+        "amount_precision",
+        "currency_mismatch",
+        "partial_not_allowed",
+        "amount_below_minimum",
+        "amount_exceeds_balance",
+        "invoice_not_payable",
+    ];
+
+    fn from_money_error(error: MoneyError) -> AmountRejected {
+        match error {
+            MoneyError::Empty | MoneyError::Malformed => AmountRejected::AmountMalformed,
+            MoneyError::Negative => AmountRejected::AmountNotPositive,
+            MoneyError::TooPrecise {
+                currency,
+                max_decimals,
+            } => AmountRejected::AmountPrecision {
+                currency,
+                max_decimals,
+            },
+            // Beyond the largest representable amount is beyond any balance; the caller maps it.
+            MoneyError::OutOfRange | MoneyError::Underflow => AmountRejected::AmountMalformed,
+            MoneyError::CurrencyMismatch { expected, found } => AmountRejected::CurrencyMismatch {
+                expected,
+                found: found.code().to_owned(),
+            },
+        }
+    }
+}
+
+/// An amount the rules accept, with what it does to the invoice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AcceptedAmount {
+    /// What the buyer is charged.
+    pub amount: Money,
+    /// Early-payment discount this payment takes (zero unless it settles the invoice inside the window).
+    pub discount: Money,
+    /// Balance left once this payment (and every pending one) succeeds.
+    pub remaining_after: Money,
+}
+
+impl AcceptedAmount {
+    pub fn settles_invoice(&self) -> bool {
+        self.remaining_after.is_zero()
+    }
+}
+
+/// A preset button as the widget shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresetOption {
+    pub percent: Percent,
+    pub amount: Money,
+    /// `None` when enabled; otherwise the same rejection `check_amount` gives for this amount.
+    pub disabled_reason: Option<AmountRejected>,
+}
+
+impl PresetOption {
+    pub fn enabled(&self) -> bool {
+        self.disabled_reason.is_none()
+    }
+}
+
+/// The early-payment discount on offer today.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DiscountOffer {
+    pub percent: Percent,
+    /// The amount taken off the balance.
+    pub discount: Money,
+    /// What the buyer pays to settle the invoice with the discount.
+    pub amount: Money,
+    /// Last day (inclusive) the offer stands.
+    pub available_until: Date,
+}
+
+/// Everything the buyer may choose from today.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentOptions {
+    pub currency: Currency,
+    pub allow_partial: bool,
+    /// Effective minimum: min(available balance, configured minimum), at least one minor unit.
+    pub minimum: Money,
+    /// The available balance: the most a payment may be.
+    pub maximum: Money,
+    /// "Pay full balance", always offered while the invoice is payable.
+    pub full_balance: Money,
+    pub presets: Vec<PresetOption>,
+    pub discount: Option<DiscountOffer>,
+}
+
+/// The rules for one invoice on one day, resolved once and then asked about amounts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rules {
+    invoice: InvoiceTotals,
+    allow_partial: bool,
+    minimum: Money,
+    available: Money,
+    discount: Option<DiscountOffer>,
+}
+
+impl Rules {
+    /// Resolves the terms against the invoice; `today` is the server's calendar date (UTC).
+    pub fn new(invoice: &InvoiceTotals, terms: &Terms, today: Date) -> Rules {
+        let currency = invoice.currency();
+        let available = invoice.available();
+        let fixed = terms
+            .minimum_amount(currency)
+            .unwrap_or_else(|| Money::zero(currency));
+        let by_percent = terms
+            .minimum_percent()
+            .and_then(|p| invoice.total().percent(p).ok())
+            .unwrap_or_else(|| Money::zero(currency));
+        let configured = fixed.max(by_percent).max(Money::one_minor_unit(currency));
+        // The last remainder can always be paid, even when it is below the configured minimum.
+        let minimum = if terms.allow_partial() {
+            configured.min(available)
+        } else {
+            available
+        };
+        let discount = terms.discount().and_then(|d| {
+            let last_day = invoice
+                .issue_date()
+                .checked_add(time::Duration::days(i64::from(d.within_days())))?;
+            if today > last_day || available.is_zero() {
+                return None;
+            }
+            let discount = available.percent(d.percent()).ok()?;
+            let amount = available.checked_sub(&discount).ok()?;
+            (!discount.is_zero() && !amount.is_zero()).then_some(DiscountOffer {
+                percent: d.percent(),
+                discount,
+                amount,
+                available_until: last_day,
+            })
+        });
+        Rules {
+            invoice: *invoice,
+            allow_partial: terms.allow_partial(),
+            minimum,
+            available,
+            discount,
+        }
+    }
+
+    /// Why the invoice takes no payment now, if it does not.
+    pub fn not_payable(&self) -> Option<NotPayable> {
+        match self.invoice.status() {
+            InvoiceStatus::Void => Some(NotPayable::Void),
+            InvoiceStatus::Paid => Some(NotPayable::Paid),
+            _ if self.available.is_zero() => Some(NotPayable::PaymentInProgress),
+            _ => None,
+        }
+    }
+
+    /// Checks an amount already in money form.
+    ///
+    /// Order matters and is part of the contract: a void invoice refuses everything; otherwise the amount
+    /// is compared with the available balance first, so a payment racing past the last one is told
+    /// `amount_exceeds_balance` (maximum 0) rather than something vaguer.
+    pub fn check(&self, amount: Money) -> Result<AcceptedAmount, AmountRejected> {
+        if self.invoice.voided() {
+            return Err(AmountRejected::InvoiceNotPayable {
+                reason: NotPayable::Void,
+            });
+        }
+        let currency = self.invoice.currency();
+        if amount.currency() != currency {
+            return Err(AmountRejected::CurrencyMismatch {
+                expected: currency,
+                found: amount.currency().code().to_owned(),
+            });
+        }
+        if amount.is_zero() {
+            return Err(AmountRejected::AmountNotPositive);
+        }
+        if amount.compare(&self.available) == Some(Ordering::Greater) {
+            return Err(AmountRejected::AmountExceedsBalance {
+                maximum: self.available,
+            });
+        }
+        let balance_after_pending = self.available;
+        if let Some(offer) = self.discount.filter(|d| d.amount == amount) {
+            return Ok(AcceptedAmount {
+                amount,
+                discount: offer.discount,
+                remaining_after: Money::zero(currency),
+            });
+        }
+        let remaining_after = balance_after_pending
+            .checked_sub(&amount)
+            .unwrap_or_else(|_| Money::zero(currency));
+        if remaining_after.is_zero() {
+            return Ok(AcceptedAmount {
+                amount,
+                discount: Money::zero(currency),
+                remaining_after,
+            });
+        }
+        if !self.allow_partial {
+            return Err(AmountRejected::PartialNotAllowed {
+                full_amount: self.available,
+            });
+        }
+        if amount.compare(&self.minimum) == Some(Ordering::Less) {
+            return Err(AmountRejected::AmountBelowMinimum {
+                minimum: self.minimum,
+            });
+        }
+        Ok(AcceptedAmount {
+            amount,
+            discount: Money::zero(currency),
+            remaining_after,
+        })
+    }
+
+    /// Parses a wire amount (`"250.00"`) in the invoice currency (or `currency`, if the buyer named one)
+    /// and checks it.
+    pub fn check_str(&self, amount: &str, currency: Option<&str>) -> Result<AcceptedAmount, AmountRejected> {
+        if self.invoice.voided() {
+            return Err(AmountRejected::InvoiceNotPayable {
+                reason: NotPayable::Void,
+            });
+        }
+        let expected = self.invoice.currency();
+        if let Some(code) = currency.filter(|c| *c != expected.code()) {
+            return Err(AmountRejected::CurrencyMismatch {
+                expected,
+                found: code.chars().take(16).collect(),
+            });
+        }
+        let money = match Money::parse(amount, expected) {
+            Ok(money) => money,
+            Err(MoneyError::OutOfRange) => {
+                return Err(AmountRejected::AmountExceedsBalance {
+                    maximum: self.available,
+                })
+            }
+            Err(other) => return Err(AmountRejected::from_money_error(other)),
+        };
+        self.check(money)
+    }
+
+    /// The options to show, or why the invoice cannot be paid now.
+    pub fn options(&self, terms: &Terms) -> Result<PaymentOptions, NotPayable> {
+        if let Some(reason) = self.not_payable() {
+            return Err(reason);
+        }
+        let currency = self.invoice.currency();
+        let basis = match terms.preset_basis() {
+            PresetBasis::Balance => self.available,
+            PresetBasis::Total => self.invoice.total(),
+        };
+        let presets = terms
+            .presets()
+            .iter()
+            .filter_map(|&percent| {
+                let amount = basis.percent(percent).ok()?;
+                Some(PresetOption {
+                    percent,
+                    amount,
+                    disabled_reason: self.check(amount).err(),
+                })
+            })
+            .collect();
+        Ok(PaymentOptions {
+            currency,
+            allow_partial: self.allow_partial,
+            minimum: self.minimum,
+            maximum: self.available,
+            full_balance: self.available,
+            presets,
+            discount: self.discount,
+        })
+    }
+}
+
+/// What the buyer may pay on `invoice` today under `terms`.
+pub fn payment_options(
+    invoice: &InvoiceTotals,
+    terms: &Terms,
+    today: Date,
+) -> Result<PaymentOptions, NotPayable> {
+    Rules::new(invoice, terms, today).options(terms)
+}
+
+/// Whether the buyer may pay `amount` (a wire decimal string) on `invoice` today under `terms`.
+pub fn check_amount(
+    invoice: &InvoiceTotals,
+    terms: &Terms,
+    today: Date,
+    amount: &str,
+    currency: Option<&str>,
+) -> Result<AcceptedAmount, AmountRejected> {
+    Rules::new(invoice, terms, today).check_str(amount, currency)
+}

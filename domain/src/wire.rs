@@ -1,0 +1,360 @@
+//! Checkout wire types shared by the widget and the API. Amounts are decimal strings in major units
+//! (`"1250.00"`) and dates ISO 8601 (`"2026-11-01"`); these are JSON shapes, not domain values.
+//!
+//! Responses may gain fields, so their types accept unknown fields; request types refuse them.
+
+use serde::{Deserialize, Serialize};
+use time::Date;
+
+use crate::currency::Currency;
+use crate::money::Money;
+use crate::rules::{AmountRejected, InvoiceStatus, InvoiceTotals, NotPayable, PaymentOptions, TotalsError};
+use crate::terms::{Terms, TermsError, TermsSpec};
+
+/// `GET /v1/checkout`: everything the widget shows and every input it needs to run the rules itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckoutView {
+    pub seller: SellerView,
+    pub invoice: InvoiceView,
+    /// `None` when the invoice takes no payment now (`not_payable` says why).
+    pub options: Option<OptionsView>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_payable: Option<NotPayable>,
+    pub payments: Vec<PaymentView>,
+    pub gateway: GatewayView,
+    /// The inputs of the rules, so the widget evaluates exactly what the API will.
+    pub rules: RulesInput,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SellerView {
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvoiceView {
+    pub id: String,
+    pub number: String,
+    pub currency: Currency,
+    pub customer_name: String,
+    pub issue_date: String,
+    pub due_date: String,
+    pub lines: Vec<LineView>,
+    pub subtotal: String,
+    pub tax: String,
+    pub total: String,
+    pub amount_paid: String,
+    pub discount_taken: String,
+    pub balance_due: String,
+    pub status: InvoiceStatus,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineView {
+    pub description: String,
+    pub quantity: String,
+    pub unit_price: String,
+    pub tax_rate: String,
+    pub amount: String,
+    pub tax: String,
+}
+
+/// Resolved options: what the amount chooser offers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OptionsView {
+    pub allow_partial: bool,
+    pub minimum: String,
+    pub maximum: String,
+    pub full_balance: String,
+    pub presets: Vec<PresetView>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discount: Option<DiscountView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PresetView {
+    pub percent: String,
+    pub amount: String,
+    pub enabled: bool,
+    /// The rejection code when disabled (`amount_below_minimum`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiscountView {
+    pub percent: String,
+    pub discount: String,
+    pub amount: String,
+    pub available_until: String,
+}
+
+impl From<&PaymentOptions> for OptionsView {
+    fn from(o: &PaymentOptions) -> OptionsView {
+        OptionsView {
+            allow_partial: o.allow_partial,
+            minimum: o.minimum.to_string(),
+            maximum: o.maximum.to_string(),
+            full_balance: o.full_balance.to_string(),
+            presets: o
+                .presets
+                .iter()
+                .map(|p| PresetView {
+                    percent: p.percent.to_string(),
+                    amount: p.amount.to_string(),
+                    enabled: p.enabled(),
+                    reason: p.disabled_reason.as_ref().map(|r| r.code().to_owned()),
+                })
+                .collect(),
+            discount: o.discount.map(|d| DiscountView {
+                percent: d.percent.to_string(),
+                discount: d.discount.to_string(),
+                amount: d.amount.to_string(),
+                available_until: format_date(d.available_until),
+            }),
+        }
+    }
+}
+
+/// A payment as the buyer and seller see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentView {
+    pub id: String,
+    pub amount: String,
+    pub currency: Currency,
+    pub status: PaymentStatus,
+    /// E.g. `"visa •••• 4242"`; never more than brand and last four.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discount: Option<String>,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentStatus {
+    Pending,
+    Succeeded,
+    Failed,
+    Refunded,
+}
+
+impl PaymentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentStatus::Pending => "pending",
+            PaymentStatus::Succeeded => "succeeded",
+            PaymentStatus::Failed => "failed",
+            PaymentStatus::Refunded => "refunded",
+        }
+    }
+    pub fn parse(s: &str) -> Option<PaymentStatus> {
+        match s {
+            "pending" => Some(PaymentStatus::Pending),
+            "succeeded" => Some(PaymentStatus::Succeeded),
+            "failed" => Some(PaymentStatus::Failed),
+            "refunded" => Some(PaymentStatus::Refunded),
+            _ => None,
+        }
+    }
+}
+
+/// Where the widget gets its payment-method fields.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GatewayView {
+    /// `sandbox` today; `stripe` when that gateway is plugged in.
+    pub kind: String,
+    /// URL of the gateway's hosted fields page (put in an iframe).
+    pub fields_url: String,
+    /// Origin the fields iframe posts its messages from.
+    pub fields_origin: String,
+}
+
+/// The rule inputs: invoice amounts, terms and the server's date.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RulesInput {
+    pub currency: Currency,
+    pub total: String,
+    pub amount_paid: String,
+    pub discount_taken: String,
+    pub pending: String,
+    pub voided: bool,
+    pub issue_date: String,
+    pub today: String,
+    pub terms: TermsSpec,
+}
+
+/// Why [`RulesInput`] cannot be turned back into rule values.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RulesInputError {
+    #[error("amount field {0} is invalid")]
+    Amount(&'static str),
+    #[error("date field {0} is invalid")]
+    Date(&'static str),
+    #[error(transparent)]
+    Totals(#[from] TotalsError),
+    #[error(transparent)]
+    Terms(#[from] TermsError),
+}
+
+impl RulesInput {
+    pub fn new(invoice: &InvoiceTotals, terms: &Terms, today: Date) -> RulesInput {
+        RulesInput {
+            currency: invoice.currency(),
+            total: invoice.total().to_string(),
+            amount_paid: invoice.amount_paid().to_string(),
+            discount_taken: invoice.discount_taken().to_string(),
+            pending: invoice.pending().to_string(),
+            voided: invoice.voided(),
+            issue_date: format_date(invoice.issue_date()),
+            today: format_date(today),
+            terms: terms.to_spec(),
+        }
+    }
+
+    /// Rebuilds `(invoice, terms, today)` exactly as the API had them.
+    pub fn resolve(&self) -> Result<(InvoiceTotals, Terms, Date), RulesInputError> {
+        let money = |field: &'static str, s: &str| {
+            Money::parse(s, self.currency).map_err(|_| RulesInputError::Amount(field))
+        };
+        let invoice = InvoiceTotals::new(
+            money("total", &self.total)?,
+            money("amount_paid", &self.amount_paid)?,
+            money("discount_taken", &self.discount_taken)?,
+            money("pending", &self.pending)?,
+            self.voided,
+            parse_date(&self.issue_date).ok_or(RulesInputError::Date("issue_date"))?,
+        )?;
+        let terms = Terms::try_from(&self.terms)?;
+        let today = parse_date(&self.today).ok_or(RulesInputError::Date("today"))?;
+        Ok((invoice, terms, today))
+    }
+}
+
+/// `POST /v1/checkout/payments` body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentRequest {
+    /// Decimal string in the invoice currency, e.g. `"250.00"`.
+    pub amount: String,
+    /// Opaque token from the gateway's fields; never card data.
+    pub payment_token: String,
+    /// Optional: when given, must equal the invoice currency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+}
+
+/// `201` answer to a payment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentResponse {
+    pub payment: PaymentView,
+    pub invoice: InvoiceBalanceView,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvoiceBalanceView {
+    pub id: String,
+    pub amount_paid: String,
+    pub balance_due: String,
+    pub status: InvoiceStatus,
+}
+
+/// RFC 9457 problem details with Tranche's stable `code` and the fields a UI needs to explain it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub type_uri: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    pub code: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minimum: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maximum: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decline_code: Option<String>,
+    /// What the buyer can do next, for declines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub advice: Option<String>,
+}
+
+impl Problem {
+    /// A problem with the given status and code; `type` is derived from the code.
+    pub fn new(status: u16, code: &str, title: &str, detail: impl Into<String>) -> Problem {
+        Problem {
+            type_uri: format!("https://tranche.dev/problems/{}", code.replace('_', "-")),
+            title: title.to_owned(),
+            status,
+            detail: detail.into(),
+            code: code.to_owned(),
+            request_id: None,
+            field: None,
+            minimum: None,
+            maximum: None,
+            currency: None,
+            decline_code: None,
+            advice: None,
+        }
+    }
+}
+
+impl From<&AmountRejected> for Problem {
+    /// Every amount rejection is a 422 except a void or paid invoice, which is a 409 conflict.
+    fn from(rejected: &AmountRejected) -> Problem {
+        let status = match rejected {
+            AmountRejected::InvoiceNotPayable { .. } => 409,
+            _ => 422,
+        };
+        let mut problem = Problem::new(
+            status,
+            rejected.code(),
+            "Amount not accepted",
+            rejected.to_string(),
+        );
+        problem.field = Some("amount".to_owned());
+        match rejected {
+            AmountRejected::AmountBelowMinimum { minimum } => {
+                problem.minimum = Some(minimum.to_string());
+                problem.currency = Some(minimum.currency().code().to_owned());
+            }
+            AmountRejected::AmountExceedsBalance { maximum }
+            | AmountRejected::PartialNotAllowed { full_amount: maximum } => {
+                problem.maximum = Some(maximum.to_string());
+                problem.currency = Some(maximum.currency().code().to_owned());
+            }
+            AmountRejected::AmountPrecision { currency, .. }
+            | AmountRejected::CurrencyMismatch {
+                expected: currency, ..
+            } => {
+                problem.currency = Some(currency.code().to_owned());
+            }
+            AmountRejected::InvoiceNotPayable { .. } => problem.field = None,
+            AmountRejected::AmountNotPositive | AmountRejected::AmountMalformed => {}
+        }
+        problem
+    }
+}
+
+const DATE_FORMAT: &[time::format_description::FormatItem<'static>] =
+    time::macros::format_description!("[year]-[month]-[day]");
+
+/// `YYYY-MM-DD`.
+pub fn format_date(date: Date) -> String {
+    date.format(DATE_FORMAT).unwrap_or_default()
+}
+
+/// Parses `YYYY-MM-DD` (and nothing else).
+pub fn parse_date(input: &str) -> Option<Date> {
+    if input.len() != 10 {
+        return None;
+    }
+    Date::parse(input, DATE_FORMAT).ok()
+}

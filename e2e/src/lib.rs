@@ -1,0 +1,1 @@
+//! Tranche end-to-end browser tests (built by the widget issue).

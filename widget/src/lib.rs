@@ -1,0 +1,1 @@
+//! Tranche widget: the `<tranche-checkout>` custom element (built by the widget issue).
