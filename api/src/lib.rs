@@ -1,1 +1,25 @@
-//! Tranche API: actix-web server for sellers and buyers (built by the API issue).
+//! `tranche-api`: the actix-web server behind Tranche. Sellers manage customers, terms, invoices and
+//! checkout links with a secret key; buyers read and pay an invoice with a checkout token; payments go
+//! through a [`gateway::Gateway`] and are finalized exactly once ([`payment_flow`]).
+//!
+//! Run it with `cargo run -p tranche-api -- serve`; test it with `cargo test -p tranche-api`
+//! (set `TRANCHE_TEST_POSTGRES_URL` to also run every test on PostgreSQL).
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod error;
+pub mod gateway;
+pub mod masking;
+pub mod metrics;
+pub mod outbox;
+pub mod payment_flow;
+pub mod reconciler;
+pub mod request_id;
+pub mod routes;
+pub mod startup;
+pub mod state;
+pub mod store;
+pub mod tokens;

@@ -1,0 +1,159 @@
+//! The three kinds of caller: the operator (creates sellers), a seller (secret key), and a buyer's
+//! browser (checkout token). Each is an extractor, so a handler cannot forget to authenticate.
+
+use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
+use futures_util::future::LocalBoxFuture;
+use sha2::{Digest, Sha256};
+
+use crate::db::now_ms;
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::state::AppState;
+
+const INVALID_KEY: ApiError = ApiError::Unauthorized {
+    code: "invalid_api_key",
+    detail: "Missing or invalid secret key.",
+};
+const INVALID_TOKEN: ApiError = ApiError::Unauthorized {
+    code: "invalid_checkout_token",
+    detail: "This checkout link is invalid, expired or revoked. Ask the seller for a new link.",
+};
+
+fn bearer(req: &HttpRequest) -> Option<&str> {
+    req.headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+}
+
+fn state(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
+    req.app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("application state missing")))
+}
+
+/// SHA-256 hex of a secret key: keys are 256-bit random, so a fast hash is enough and allows lookup.
+pub fn hash_secret(secret: &str) -> String {
+    let digest = Sha256::digest(secret.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Constant-time comparison for secrets held in memory.
+fn equal_secrets(a: &str, b: &str) -> bool {
+    let (ha, hb) = (Sha256::digest(a.as_bytes()), Sha256::digest(b.as_bytes()));
+    ha.iter().zip(hb.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The operator, authenticated by `TRANCHE_OPERATOR_TOKEN`.
+pub struct Operator;
+
+impl FromRequest for Operator {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Operator, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let result = state(req).and_then(|state| {
+            let expected = state
+                .settings
+                .operator_token
+                .as_ref()
+                .ok_or(ApiError::Unauthorized {
+                    code: "operator_disabled",
+                    detail: "Seller creation is disabled: set TRANCHE_OPERATOR_TOKEN.",
+                })?;
+            match bearer(req) {
+                Some(given) if equal_secrets(given, expected.expose()) => Ok(Operator),
+                _ => Err(ApiError::Unauthorized {
+                    code: "invalid_operator_token",
+                    detail: "Missing or invalid operator token.",
+                }),
+            }
+        });
+        std::future::ready(result)
+    }
+}
+
+/// A seller, authenticated by its secret key. Every seller query is scoped by `seller_id`.
+#[derive(Debug, Clone)]
+pub struct Seller {
+    pub seller_id: String,
+}
+
+impl FromRequest for Seller {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Seller, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let key = bearer(req).map(str::to_owned);
+        let state = state(req);
+        Box::pin(async move {
+            let state = state?;
+            let key = key
+                .filter(|k| k.starts_with("sk_") && k.len() <= 128)
+                .ok_or(INVALID_KEY)?;
+            let row: Option<(String,)> = sqlx::query_as("SELECT id FROM sellers WHERE secret_key_hash = $1")
+                .bind(hash_secret(&key))
+                .fetch_optional(state.db.pool())
+                .await?;
+            row.map(|(seller_id,)| Seller { seller_id }).ok_or(INVALID_KEY)
+        })
+    }
+}
+
+/// A buyer holding a valid checkout token for one invoice.
+#[derive(Debug, Clone)]
+pub struct Checkout {
+    pub seller_id: String,
+    pub invoice_id: String,
+    pub link_id: String,
+}
+
+impl Checkout {
+    /// Verifies a raw token and its link (not revoked, not expired, same invoice and seller).
+    pub async fn from_token(state: &AppState, token: &str) -> Result<Checkout, ApiError> {
+        let refuse = |reason: &dyn std::fmt::Display| {
+            Metrics::inc(&state.metrics.token_failures);
+            tracing::info!(%reason, "checkout token refused");
+            INVALID_TOKEN
+        };
+        let claims = state.keys.verify(token).map_err(|e| refuse(&e))?;
+        let link: Option<(String, String, String, i64, Option<i64>)> = sqlx::query_as(
+            "SELECT id, seller_id, invoice_id, expires_at, revoked_at FROM checkout_links WHERE jti = $1",
+        )
+        .bind(&claims.jti)
+        .fetch_optional(state.db.pool())
+        .await?;
+        let (link_id, seller_id, invoice_id, expires_at, revoked_at) =
+            link.ok_or_else(|| refuse(&"unknown jti"))?;
+        if revoked_at.is_some() {
+            return Err(refuse(&"link revoked"));
+        }
+        if expires_at <= now_ms() {
+            return Err(refuse(&"link expired"));
+        }
+        if invoice_id != claims.sub || seller_id != claims.sid {
+            return Err(refuse(&"token does not match its link"));
+        }
+        Ok(Checkout {
+            seller_id,
+            invoice_id,
+            link_id,
+        })
+    }
+}
+
+impl FromRequest for Checkout {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Checkout, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let token = bearer(req).map(str::to_owned);
+        let state = state(req);
+        Box::pin(async move {
+            let state = state?;
+            let token = token.ok_or(INVALID_TOKEN)?;
+            Checkout::from_token(&state, &token).await
+        })
+    }
+}

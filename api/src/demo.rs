@@ -1,0 +1,170 @@
+//! `tranche demo`: a fresh SQLite database with a demo seller, customer, terms and invoices in four
+//! currencies, the server running, and everything a new user needs to try a partial payment printed.
+
+use anyhow::Context;
+use serde_json::{json, Value};
+
+use crate::config::Settings;
+use crate::masking::Secret;
+use crate::startup::Application;
+
+const DEMO_DB: &str = "data/demo.db";
+
+pub async fn run(args: &[&str]) -> anyhow::Result<()> {
+    if !args.is_empty() {
+        anyhow::bail!("usage: tranche demo (configure with TRANCHE_ADDR, TRANCHE_PUBLIC_URL)");
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{DEMO_DB}{suffix}"));
+    }
+    let mut settings = Settings::load()?;
+    settings.database_url = Secret::new(format!("sqlite://{DEMO_DB}"));
+    let operator = crate::routes::parties::new_secret_key().replacen("sk_", "op_", 1);
+    settings.operator_token = Some(Secret::new(operator.clone()));
+    settings.sandbox.ach_settle_seconds = settings.sandbox.ach_settle_seconds.min(15);
+    settings.reconciler.grace_seconds = settings.reconciler.grace_seconds.min(10);
+    let app = Application::build(settings).await?;
+    let base = app.state().public_base.clone();
+    let port = app.port();
+    let server = tokio::spawn(app.run_until_stopped());
+    let seeded = seed(&base, &operator).await.context("seeding the demo data");
+    match seeded {
+        Ok(text) => println!("{text}"),
+        Err(e) => {
+            server.abort();
+            return Err(e);
+        }
+    }
+    println!("Tranche demo listening on port {port}. Ctrl-C stops it.");
+    server.await.context("server task")?
+}
+
+async fn call(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    bearer: &str,
+    body: Value,
+) -> anyhow::Result<Value> {
+    let response = client
+        .request(method, &url)
+        .bearer_auth(bearer)
+        .json(&body)
+        .send()
+        .await?;
+    let status = response.status();
+    let value: Value = response.json().await?;
+    anyhow::ensure!(status.is_success(), "{url} answered {status}: {value}");
+    Ok(value)
+}
+
+async fn seed(base: &str, operator: &str) -> anyhow::Result<String> {
+    let client = reqwest::Client::new();
+    let post = reqwest::Method::POST;
+    let seller = call(
+        &client,
+        post.clone(),
+        format!("{base}/v1/sellers"),
+        operator,
+        json!({"name": "Northwind Supply Co."}),
+    )
+    .await?;
+    let key = seller["secret_key"].as_str().context("secret_key")?.to_owned();
+    let terms = call(
+        &client,
+        post.clone(),
+        format!("{base}/v1/terms"),
+        &key,
+        json!({
+            "name": "Standard partial terms",
+            "allow_partial": true,
+            "minimum_amounts": {"USD": "50.00", "EUR": "50.00", "JPY": "5000", "KWD": "15.000"},
+            "minimum_percent": "10",
+            "presets": ["10", "25", "50", "75"],
+            "preset_basis": "balance",
+            "early_payment_discount": {"percent": "2", "within_days": 10},
+        }),
+    )
+    .await?;
+    let terms_id = terms["id"].as_str().context("terms id")?;
+    let customer = call(
+        &client,
+        post.clone(),
+        format!("{base}/v1/customers"),
+        &key,
+        json!({
+            "name": "Acme Buyer GmbH", "email": "ap@acme-buyer.example", "external_ref": "CUST-0042",
+        }),
+    )
+    .await?;
+    let customer_id = customer["id"].as_str().context("customer id")?;
+    let today = crate::state::today();
+    let issue = tranche_domain::wire::format_date(today);
+    let due = tranche_domain::wire::format_date(today + time::Duration::days(30));
+    let invoices = [
+        (
+            "INV-1001",
+            "USD",
+            json!([
+                {"description": "Industrial shelving, 4 bays", "quantity": "4", "unit_price": "1250.00", "tax_rate": "8.25"},
+                {"description": "Installation (hours)", "quantity": "6.5", "unit_price": "95.00"},
+            ]),
+        ),
+        (
+            "INV-1002",
+            "EUR",
+            json!([{"description": "Pallet racking", "quantity": "10", "unit_price": "389.90", "tax_rate": "19"}]),
+        ),
+        (
+            "INV-1003",
+            "JPY",
+            json!([{"description": "Forklift rental (days)", "quantity": "12", "unit_price": "18500", "tax_rate": "10"}]),
+        ),
+        (
+            "INV-1004",
+            "KWD",
+            json!([{"description": "Warehouse audit", "quantity": "1", "unit_price": "420.750"}]),
+        ),
+    ];
+    let mut out = String::new();
+    out.push_str(&format!(
+        "\nTranche demo\n  API:          {base}\n  seller key:   {key}\n  operator:     {operator}\n\n"
+    ));
+    for (number, currency, lines) in invoices {
+        let invoice = call(
+            &client,
+            post.clone(),
+            format!("{base}/v1/invoices"),
+            &key,
+            json!({
+                "number": number, "customer_id": customer_id, "currency": currency,
+                "issue_date": issue, "due_date": due, "terms_id": terms_id, "lines": lines,
+            }),
+        )
+        .await?;
+        let id = invoice["id"].as_str().context("invoice id")?;
+        let link = call(
+            &client,
+            post.clone(),
+            format!("{base}/v1/invoices/{id}/checkout-links"),
+            &key,
+            json!({}),
+        )
+        .await?;
+        out.push_str(&format!(
+            "  {number} {currency} total {}  ->  {}\n",
+            invoice["total"].as_str().unwrap_or("?"),
+            link["url"].as_str().unwrap_or("?")
+        ));
+    }
+    out.push_str(&format!(
+        "\nTry a partial payment with curl (the checkout token is the last part of a link above):\n\
+         \x20 TOKEN=$(curl -s -X POST {base}/sandbox/v1/tokens -H 'content-type: application/json' \\\n\
+         \x20   -d '{{\"card\":{{\"number\":\"4242424242424242\",\"exp_month\":12,\"exp_year\":2030,\"cvc\":\"123\"}}}}' | sed 's/.*\"token\":\"\\([^\"]*\\)\".*/\\1/')\n\
+         \x20 curl -s {base}/v1/checkout -H \"authorization: Bearer $CHECKOUT_TOKEN\"\n\
+         \x20 curl -s -X POST {base}/v1/checkout/payments -H \"authorization: Bearer $CHECKOUT_TOKEN\" \\\n\
+         \x20   -H 'idempotency-key: demo-1' -H 'content-type: application/json' \\\n\
+         \x20   -d \"{{\\\"amount\\\":\\\"100.00\\\",\\\"payment_token\\\":\\\"$TOKEN\\\"}}\"\n"
+    ));
+    Ok(out)
+}

@@ -1,0 +1,203 @@
+//! The HTTP boundary's error type. Every failure a client can see is an [`ApiError`] variant with a stable
+//! `code`, rendered as `application/problem+json`; unexpected failures are logged once, here, with their
+//! cause chain, and the client sees only `internal_error` and the request id.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use tranche_domain::wire::Problem;
+use tranche_domain::AmountRejected;
+
+use crate::request_id;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Missing or invalid credentials; `code` says which kind.
+    #[error("{detail}")]
+    Unauthorized {
+        code: &'static str,
+        detail: &'static str,
+    },
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The request is well-formed JSON but a field is invalid.
+    #[error("{detail}")]
+    Invalid {
+        code: &'static str,
+        field: Option<String>,
+        detail: String,
+    },
+    #[error("{0}")]
+    Amount(AmountRejected),
+    #[error("{detail}")]
+    Conflict { code: &'static str, detail: String },
+    /// Well-formed but cannot be processed as sent (422).
+    #[error("{detail}")]
+    Unprocessable { code: &'static str, detail: String },
+    #[error("payment declined: {decline_code}")]
+    Declined {
+        decline_code: String,
+        message: String,
+        advice: String,
+    },
+    #[error("too many requests")]
+    RateLimited { retry_after_seconds: u64 },
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn invalid(code: &'static str, field: impl Into<String>, detail: impl Into<String>) -> ApiError {
+        ApiError::Invalid {
+            code,
+            field: Some(field.into()),
+            detail: detail.into(),
+        }
+    }
+
+    /// The problem document for this error (also what the idempotency store saves).
+    pub fn problem(&self) -> Problem {
+        let mut problem = match self {
+            ApiError::Unauthorized { code, detail } => Problem::new(401, code, "Unauthorized", *detail),
+            ApiError::NotFound(what) => {
+                Problem::new(404, "not_found", "Not found", format!("{what} not found"))
+            }
+            ApiError::Invalid { code, field, detail } => {
+                let mut p = Problem::new(400, code, "Invalid request", detail.clone());
+                p.field = field.clone();
+                p
+            }
+            ApiError::Amount(rejected) => Problem::from(rejected),
+            ApiError::Conflict { code, detail } => Problem::new(409, code, "Conflict", detail.clone()),
+            ApiError::Unprocessable { code, detail } => {
+                Problem::new(422, code, "Unprocessable request", detail.clone())
+            }
+            ApiError::Declined {
+                decline_code,
+                message,
+                advice,
+            } => {
+                let mut p = Problem::new(402, "payment_declined", "Payment declined", message.clone());
+                p.decline_code = Some(decline_code.clone());
+                p.advice = Some(advice.clone());
+                p
+            }
+            ApiError::RateLimited { .. } => Problem::new(
+                429,
+                "rate_limited",
+                "Too many requests",
+                "Too many attempts; wait and try again.",
+            ),
+            ApiError::Internal(_) => Problem::new(
+                500,
+                "internal_error",
+                "Internal server error",
+                "Something went wrong on our side. Quote the request id when you contact support.",
+            ),
+        };
+        problem.request_id = request_id::current();
+        problem
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(error: sqlx::Error) -> ApiError {
+        ApiError::Internal(anyhow::Error::new(error).context("database"))
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.problem().status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let ApiError::Internal(cause) = self {
+            tracing::error!(request_id = request_id::current().unwrap_or_default(), error = ?cause, "internal error");
+        }
+        let mut response = problem_response(&self.problem());
+        if let ApiError::RateLimited { retry_after_seconds } = self {
+            if let Ok(value) =
+                actix_web::http::header::HeaderValue::from_str(&retry_after_seconds.to_string())
+            {
+                response
+                    .headers_mut()
+                    .insert(actix_web::http::header::RETRY_AFTER, value);
+            }
+        }
+        response
+    }
+}
+
+/// Renders a problem document with its status and media type.
+pub fn problem_response(problem: &Problem) -> HttpResponse {
+    let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    HttpResponse::build(status)
+        .content_type("application/problem+json")
+        .json(problem)
+}
+
+/// Turns actix's JSON extractor errors into our codes: unknown fields, malformed bodies, size, media type.
+pub fn json_error_handler(
+    err: actix_web::error::JsonPayloadError,
+    _req: &actix_web::HttpRequest,
+) -> actix_web::Error {
+    use actix_web::error::JsonPayloadError as E;
+    let (status, code, detail) = match &err {
+        E::Deserialize(e) if e.to_string().starts_with("unknown field") => {
+            (400, "unknown_field", first_sentence(&e.to_string()))
+        }
+        E::Deserialize(e) if e.is_data() => (400, "malformed_body", first_sentence(&e.to_string())),
+        E::Deserialize(_) | E::Serialize(_) => {
+            (400, "malformed_body", "The body is not valid JSON.".to_owned())
+        }
+        E::OverflowKnownLength { .. } | E::Overflow { .. } => {
+            (413, "body_too_large", "The request body is too large.".to_owned())
+        }
+        E::ContentType => (
+            415,
+            "unsupported_media_type",
+            "Send the body as application/json.".to_owned(),
+        ),
+        _ => (
+            400,
+            "malformed_body",
+            "The request body could not be read.".to_owned(),
+        ),
+    };
+    let mut problem = Problem::new(status, code, "Invalid request", detail);
+    problem.request_id = request_id::current();
+    actix_web::error::InternalError::from_response(err, problem_response(&problem)).into()
+}
+
+/// Query-string errors get the same treatment.
+pub fn query_error_handler(
+    err: actix_web::error::QueryPayloadError,
+    _req: &actix_web::HttpRequest,
+) -> actix_web::Error {
+    let mut problem = Problem::new(
+        400,
+        "invalid_query",
+        "Invalid request",
+        first_sentence(&err.to_string()),
+    );
+    problem.request_id = request_id::current();
+    actix_web::error::InternalError::from_response(err, problem_response(&problem)).into()
+}
+
+/// Path errors likewise.
+pub fn path_error_handler(
+    err: actix_web::error::PathError,
+    _req: &actix_web::HttpRequest,
+) -> actix_web::Error {
+    let mut problem = Problem::new(404, "not_found", "Not found", "No such resource.");
+    problem.request_id = request_id::current();
+    actix_web::error::InternalError::from_response(err, problem_response(&problem)).into()
+}
+
+/// serde messages carry line/column and the expected-field list; keep them short and safe to echo.
+fn first_sentence(message: &str) -> String {
+    let cut = message.find(" at line ").unwrap_or(message.len());
+    message[..cut].chars().take(200).collect()
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

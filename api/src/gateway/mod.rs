@@ -1,0 +1,98 @@
+//! Payment gateways. Tranche talks to a gateway only through [`Gateway`]: verify a payment-method token,
+//! charge it with an idempotency key, and look a charge up by that key (what the reconciler does after a
+//! crash or timeout). The built-in [`sandbox`] behaves like a real gateway's test mode.
+
+pub mod sandbox;
+
+use async_trait::async_trait;
+use tranche_domain::Money;
+
+/// What the widget may show about a payment method: kind, brand and last four. Nothing else exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MethodSummary {
+    /// `card` or `bank_account`.
+    pub kind: String,
+    pub brand: String,
+    pub last4: String,
+}
+
+impl MethodSummary {
+    /// `"visa •••• 4242"`.
+    pub fn display(&self) -> String {
+        format!("{} •••• {}", self.brand, self.last4)
+    }
+}
+
+/// A charge request. `idempotency_key` is the payment id: the same key never charges twice.
+#[derive(Debug, Clone)]
+pub struct ChargeRequest {
+    pub idempotency_key: String,
+    pub payment_token: String,
+    pub amount: Money,
+}
+
+/// What the gateway says about a charge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChargeOutcome {
+    Succeeded {
+        charge_id: String,
+        amount_minor: i64,
+        currency: String,
+    },
+    /// Accepted but not final (bank debits); ask again after `retry_after_ms`.
+    Pending {
+        charge_id: String,
+        retry_after_ms: i64,
+    },
+    Declined {
+        decline_code: String,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// The token is unknown or expired: nothing was charged.
+    #[error("payment token is unknown or expired")]
+    InvalidToken,
+    /// The gateway could not be reached or did not answer: the charge may or may not exist.
+    #[error("gateway unavailable: {0}")]
+    Unavailable(String),
+}
+
+#[async_trait]
+pub trait Gateway: Send + Sync + 'static {
+    /// Short name stored with each payment (`sandbox`, `stripe`).
+    fn name(&self) -> &'static str;
+    /// Checks a payment-method token and says what it is, without charging.
+    async fn describe_token(&self, token: &str) -> Result<MethodSummary, GatewayError>;
+    /// Charges; calling again with the same key returns the first outcome.
+    async fn charge(&self, request: &ChargeRequest) -> Result<ChargeOutcome, GatewayError>;
+    /// The outcome of the charge made with this key, `None` if no charge was ever made.
+    async fn lookup(&self, idempotency_key: &str) -> Result<Option<ChargeOutcome>, GatewayError>;
+}
+
+/// Buyer-facing advice for a decline code (Stripe's vocabulary).
+pub fn decline_advice(decline_code: &str) -> (&'static str, &'static str) {
+    match decline_code {
+        "insufficient_funds" => (
+            "The card has insufficient funds.",
+            "Try a smaller amount, another card, or pay by bank account.",
+        ),
+        "expired_card" => (
+            "The card has expired.",
+            "Check the expiry date or use another card.",
+        ),
+        "incorrect_cvc" => (
+            "The security code is incorrect.",
+            "Check the 3 or 4 digit code on the card and try again.",
+        ),
+        "account_closed" => (
+            "The bank account is closed.",
+            "Use another bank account or a card.",
+        ),
+        _ => (
+            "The card was declined.",
+            "Use another card, or contact your card issuer.",
+        ),
+    }
+}

@@ -1,0 +1,447 @@
+//! The sandbox gateway: a real gateway's test mode, in process. Test numbers follow Stripe's
+//! (4242424242424242 succeeds, 4000000000000002 `card_declined`, ...). It keeps its own tables
+//! (`sandbox_tokens`, `sandbox_charges`) as a real gateway keeps its records; it never stores a card
+//! number, only brand, last four and the test outcome the number selects.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rand::RngCore;
+use serde::Deserialize;
+
+use super::{ChargeOutcome, ChargeRequest, Gateway, GatewayError, MethodSummary};
+use crate::config::SandboxSettings;
+use crate::db::{is_unique_violation, new_id, now_ms, Db};
+
+/// How long a sandbox token stays usable.
+const TOKEN_TTL_MS: i64 = 24 * 3600 * 1000;
+
+pub struct SandboxGateway {
+    db: Db,
+    settings: SandboxSettings,
+}
+
+impl SandboxGateway {
+    pub fn new(db: Db, settings: SandboxSettings) -> SandboxGateway {
+        SandboxGateway { db, settings }
+    }
+}
+
+/// `POST /sandbox/v1/tokens` body: exactly one of `card` or `bank_account`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenRequest {
+    pub card: Option<CardInput>,
+    pub bank_account: Option<BankInput>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CardInput {
+    pub number: String,
+    pub exp_month: u32,
+    pub exp_year: u32,
+    pub cvc: String,
+}
+
+impl std::fmt::Debug for CardInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print a card number or CVC.
+        f.write_str("CardInput(***)")
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BankInput {
+    pub routing_number: String,
+    pub account_number: String,
+}
+
+impl std::fmt::Debug for BankInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BankInput(***)")
+    }
+}
+
+/// Why the sandbox refuses to tokenize; `field` is what the fields page highlights.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct TokenizeError {
+    pub field: &'static str,
+    pub message: &'static str,
+}
+
+fn err(field: &'static str, message: &'static str) -> TokenizeError {
+    TokenizeError { field, message }
+}
+
+/// Luhn checksum over ASCII digits.
+pub fn luhn_valid(digits: &str) -> bool {
+    let mut sum = 0u32;
+    for (i, b) in digits.bytes().rev().enumerate() {
+        let mut d = u32::from(b - b'0');
+        if i % 2 == 1 {
+            d *= 2;
+            if d > 9 {
+                d -= 9;
+            }
+        }
+        sum += d;
+    }
+    sum.is_multiple_of(10)
+}
+
+/// ABA routing number checksum (3-7-1 weights).
+pub fn routing_valid(routing: &str) -> bool {
+    if routing.len() != 9 || !routing.bytes().all(|b| b.is_ascii_digit()) {
+        return false;
+    }
+    let d: Vec<u32> = routing.bytes().map(|b| u32::from(b - b'0')).collect();
+    let sum: u32 = d.chunks(3).map(|c| 3 * c[0] + 7 * c[1] + c[2]).sum();
+    sum.is_multiple_of(10)
+}
+
+fn card_brand(number: &str) -> &'static str {
+    let prefix2: u32 = number.get(..2).and_then(|p| p.parse().ok()).unwrap_or(0);
+    let prefix4: u32 = number.get(..4).and_then(|p| p.parse().ok()).unwrap_or(0);
+    match () {
+        _ if number.starts_with('4') => "visa",
+        _ if (51..=55).contains(&prefix2) || (2221..=2720).contains(&prefix4) => "mastercard",
+        _ if prefix2 == 34 || prefix2 == 37 => "amex",
+        _ if prefix4 == 6011 || prefix2 == 65 => "discover",
+        _ => "card",
+    }
+}
+
+/// What a test card number does when charged.
+fn card_outcome(number: &str) -> &'static str {
+    match number {
+        "4000000000000002" => "card_declined",
+        "4000000000009995" => "insufficient_funds",
+        "4000000000000069" => "expired_card",
+        "4000000000000127" => "incorrect_cvc",
+        _ => "succeed",
+    }
+}
+
+/// Validates card or bank details and decides brand, last four and test outcome. Pure, so it is tested
+/// without a database; `today` is `(year, month)`.
+pub fn classify(
+    request: &TokenRequest,
+    today: (u32, u32),
+) -> Result<MethodSummaryWithOutcome, TokenizeError> {
+    match (&request.card, &request.bank_account) {
+        (Some(card), None) => {
+            let number: String = card.number.chars().filter(|c| *c != ' ' && *c != '-').collect();
+            if !(13..=19).contains(&number.len()) || !number.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(err("number", "The card number must be 13 to 19 digits."));
+            }
+            if !luhn_valid(&number) {
+                return Err(err("number", "The card number is invalid."));
+            }
+            if !(1..=12).contains(&card.exp_month) {
+                return Err(err("exp_month", "The expiry month must be 1 to 12."));
+            }
+            let year = if card.exp_year < 100 {
+                2000 + card.exp_year
+            } else {
+                card.exp_year
+            };
+            if (year, card.exp_month) < today || year > today.0 + 20 {
+                return Err(err("exp_year", "The card has expired."));
+            }
+            if !(3..=4).contains(&card.cvc.len()) || !card.cvc.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(err("cvc", "The security code must be 3 or 4 digits."));
+            }
+            Ok(MethodSummaryWithOutcome {
+                summary: MethodSummary {
+                    kind: "card".to_owned(),
+                    brand: card_brand(&number).to_owned(),
+                    last4: number[number.len() - 4..].to_owned(),
+                },
+                outcome: card_outcome(&number),
+            })
+        }
+        (None, Some(bank)) => {
+            if !routing_valid(&bank.routing_number) {
+                return Err(err("routing_number", "The routing number is invalid."));
+            }
+            let account = &bank.account_number;
+            if !(4..=17).contains(&account.len()) || !account.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(err(
+                    "account_number",
+                    "The account number must be 4 to 17 digits.",
+                ));
+            }
+            let outcome = match account.as_str() {
+                "000111111116" => "insufficient_funds",
+                "000111111113" => "account_closed",
+                _ => "succeed",
+            };
+            Ok(MethodSummaryWithOutcome {
+                summary: MethodSummary {
+                    kind: "bank_account".to_owned(),
+                    brand: "ach".to_owned(),
+                    last4: account[account.len() - 4..].to_owned(),
+                },
+                outcome,
+            })
+        }
+        _ => Err(err("card", "Send exactly one of card or bank_account.")),
+    }
+}
+
+pub struct MethodSummaryWithOutcome {
+    pub summary: MethodSummary,
+    pub outcome: &'static str,
+}
+
+impl SandboxGateway {
+    /// Creates a token for validated details. Only brand, last four and the outcome are stored.
+    pub async fn tokenize(
+        &self,
+        request: &TokenRequest,
+    ) -> Result<Result<(String, MethodSummary), TokenizeError>, sqlx::Error> {
+        let now = time::OffsetDateTime::now_utc();
+        let classified = match classify(
+            request,
+            (
+                u32::try_from(now.year()).unwrap_or(0),
+                u32::from(u8::from(now.month())),
+            ),
+        ) {
+            Ok(c) => c,
+            Err(e) => return Ok(Err(e)),
+        };
+        let mut bytes = [0u8; 16];
+        rand::thread_rng().fill_bytes(&mut bytes);
+        let token = format!(
+            "tok_sandbox_{}",
+            bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        );
+        sqlx::query(
+            "INSERT INTO sandbox_tokens (token, method_kind, brand, last4, outcome, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&token)
+        .bind(&classified.summary.kind)
+        .bind(&classified.summary.brand)
+        .bind(&classified.summary.last4)
+        .bind(classified.outcome)
+        .bind(now_ms())
+        .execute(self.db.pool())
+        .await?;
+        Ok(Ok((token, classified.summary)))
+    }
+
+    async fn token_row(&self, token: &str) -> Result<Option<(String, String, String, String)>, GatewayError> {
+        if token.len() > 100 {
+            return Ok(None);
+        }
+        sqlx::query_as::<_, (String, String, String, String)>(
+            "SELECT method_kind, brand, last4, outcome FROM sandbox_tokens WHERE token = $1 AND created_at > $2",
+        )
+        .bind(token)
+        .bind(now_ms() - TOKEN_TTL_MS)
+        .fetch_optional(self.db.pool())
+        .await
+        .map_err(|e| GatewayError::Unavailable(e.to_string()))
+    }
+
+    fn outcome_of(row: (String, String, i64, String, Option<String>, i64)) -> ChargeOutcome {
+        let (charge_id, status, amount_minor, currency, decline_code, settle_at) = row;
+        match status.as_str() {
+            "declined" => ChargeOutcome::Declined {
+                decline_code: decline_code.unwrap_or_else(|| "card_declined".into()),
+            },
+            "pending" if settle_at > now_ms() => ChargeOutcome::Pending {
+                charge_id,
+                retry_after_ms: settle_at - now_ms(),
+            },
+            // A pending bank debit whose time has come settles, or fails if the account said so.
+            "pending" => match decline_code {
+                Some(code) => ChargeOutcome::Declined { decline_code: code },
+                None => ChargeOutcome::Succeeded {
+                    charge_id,
+                    amount_minor,
+                    currency,
+                },
+            },
+            _ => ChargeOutcome::Succeeded {
+                charge_id,
+                amount_minor,
+                currency,
+            },
+        }
+    }
+
+    async fn charge_row(&self, key: &str) -> Result<Option<ChargeOutcome>, GatewayError> {
+        sqlx::query_as::<_, (String, String, i64, String, Option<String>, i64)>(
+            "SELECT charge_id, status, amount_minor, currency, decline_code, settle_at FROM sandbox_charges WHERE idempotency_key = $1",
+        )
+        .bind(key)
+        .fetch_optional(self.db.pool())
+        .await
+        .map(|row| row.map(Self::outcome_of))
+        .map_err(|e| GatewayError::Unavailable(e.to_string()))
+    }
+}
+
+#[async_trait]
+impl Gateway for SandboxGateway {
+    fn name(&self) -> &'static str {
+        "sandbox"
+    }
+
+    async fn describe_token(&self, token: &str) -> Result<MethodSummary, GatewayError> {
+        let (kind, brand, last4, _) = self.token_row(token).await?.ok_or(GatewayError::InvalidToken)?;
+        Ok(MethodSummary { kind, brand, last4 })
+    }
+
+    async fn charge(&self, request: &ChargeRequest) -> Result<ChargeOutcome, GatewayError> {
+        if self.settings.latency_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(self.settings.latency_ms)).await;
+        }
+        if let Some(existing) = self.charge_row(&request.idempotency_key).await? {
+            return Ok(existing);
+        }
+        let (kind, _, _, outcome) = self
+            .token_row(&request.payment_token)
+            .await?
+            .ok_or(GatewayError::InvalidToken)?;
+        let now = now_ms();
+        let is_bank = kind == "bank_account";
+        let (status, decline_code, settle_at) = match (is_bank, outcome.as_str()) {
+            // Bank debits are accepted now and settle (or bounce) later, like ACH.
+            (true, "succeed") => ("pending", None, now + self.settings.ach_settle_seconds * 1000),
+            (true, code) => (
+                "pending",
+                Some(code.to_owned()),
+                now + self.settings.ach_settle_seconds * 1000,
+            ),
+            (false, "succeed") => ("succeeded", None, now),
+            (false, code) => ("declined", Some(code.to_owned()), now),
+        };
+        let charge_id = new_id("ch_sandbox");
+        let inserted = sqlx::query(
+            "INSERT INTO sandbox_charges (idempotency_key, charge_id, token, amount_minor, currency, status, decline_code, settle_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&request.idempotency_key)
+        .bind(&charge_id)
+        .bind(&request.payment_token)
+        .bind(request.amount.minor_units())
+        .bind(request.amount.currency().code())
+        .bind(status)
+        .bind(decline_code)
+        .bind(settle_at)
+        .bind(now)
+        .execute(self.db.pool())
+        .await;
+        match inserted {
+            Ok(_) => {}
+            // A concurrent charge with the same key won: answer with its outcome, like a real gateway.
+            Err(e) if is_unique_violation(&e) => {}
+            Err(e) => return Err(GatewayError::Unavailable(e.to_string())),
+        }
+        self.charge_row(&request.idempotency_key)
+            .await?
+            .ok_or_else(|| GatewayError::Unavailable("charge vanished".to_owned()))
+    }
+
+    async fn lookup(&self, idempotency_key: &str) -> Result<Option<ChargeOutcome>, GatewayError> {
+        self.charge_row(idempotency_key).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn card(number: &str, exp_month: u32, exp_year: u32, cvc: &str) -> TokenRequest {
+        TokenRequest {
+            card: Some(CardInput {
+                number: number.into(),
+                exp_month,
+                exp_year,
+                cvc: cvc.into(),
+            }),
+            bank_account: None,
+        }
+    }
+
+    #[test]
+    fn test_cards_select_outcomes() {
+        for (number, brand, outcome) in [
+            ("4242424242424242", "visa", "succeed"),
+            ("4242 4242 4242 4242", "visa", "succeed"),
+            ("4000000000000002", "visa", "card_declined"),
+            ("4000000000009995", "visa", "insufficient_funds"),
+            ("4000000000000069", "visa", "expired_card"),
+            ("4000000000000127", "visa", "incorrect_cvc"),
+            ("5555555555554444", "mastercard", "succeed"),
+            ("378282246310005", "amex", "succeed"),
+        ] {
+            let c = classify(&card(number, 12, 2034, "123"), (2026, 11)).unwrap();
+            assert_eq!(
+                (c.summary.brand.as_str(), c.outcome),
+                (brand, outcome),
+                "{number}"
+            );
+            assert_eq!(c.summary.last4.len(), 4);
+        }
+    }
+
+    #[test]
+    fn invalid_cards_name_the_field() {
+        for (req, field) in [
+            (card("4242424242424241", 12, 2034, "123"), "number"),
+            (card("42", 12, 2034, "123"), "number"),
+            (card("4242424242424242", 13, 2034, "123"), "exp_month"),
+            (card("4242424242424242", 10, 2026, "123"), "exp_year"),
+            (card("4242424242424242", 12, 2034, "12"), "cvc"),
+        ] {
+            assert_eq!(classify(&req, (2026, 11)).err().map(|e| e.field), Some(field));
+        }
+    }
+
+    #[test]
+    fn bank_accounts_check_the_routing_number() {
+        let bank = |r: &str, a: &str| TokenRequest {
+            card: None,
+            bank_account: Some(BankInput {
+                routing_number: r.into(),
+                account_number: a.into(),
+            }),
+        };
+        assert_eq!(
+            classify(&bank("110000000", "000123456789"), (2026, 11))
+                .unwrap()
+                .outcome,
+            "succeed"
+        );
+        assert_eq!(
+            classify(&bank("110000001", "000123456789"), (2026, 11))
+                .err()
+                .map(|e| e.field),
+            Some("routing_number")
+        );
+        assert_eq!(
+            classify(&bank("110000000", "000111111116"), (2026, 11))
+                .unwrap()
+                .outcome,
+            "insufficient_funds"
+        );
+    }
+
+    #[test]
+    fn card_input_debug_is_masked() {
+        let c = CardInput {
+            number: "4242424242424242".into(),
+            exp_month: 1,
+            exp_year: 2030,
+            cvc: "123".into(),
+        };
+        assert!(!format!("{c:?}").contains("4242"));
+    }
+}

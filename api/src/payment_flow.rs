@@ -1,0 +1,400 @@
+//! The payment flow (DESIGN section 5): hold, charge, finalize. No overpayment because the amount is
+//! checked against the balance minus pending holds while the invoice row is locked; no double charge
+//! because the gateway's idempotency key is the payment id; nothing lost because a crash between the
+//! steps leaves a `pending` payment that [`crate::reconciler`] resolves by asking the gateway.
+
+use anyhow::Context;
+use sha2::{Digest, Sha256};
+use tranche_domain::wire::{InvoiceBalanceView, PaymentRequest, PaymentResponse, Problem};
+use tranche_domain::{InvoiceTotals, Money, Rules};
+
+use crate::auth::Checkout;
+use crate::db::{is_unique_violation, new_id, now_ms, Db};
+use crate::error::{ApiError, ApiResult};
+use crate::gateway::{decline_advice, ChargeOutcome, ChargeRequest, GatewayError};
+use crate::metrics::Metrics;
+use crate::state::{today, AppState};
+use crate::store::invoices;
+use crate::store::payments::{self, PaymentRow};
+
+/// Longest idempotency key accepted.
+pub const MAX_KEY_LEN: usize = 255;
+
+/// A stored or fresh HTTP answer: status and JSON body.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub body: String,
+    pub replayed: bool,
+}
+
+/// Validates the `Idempotency-Key` header: 1 to 255 printable ASCII characters.
+pub fn parse_key(raw: Option<&str>) -> ApiResult<String> {
+    let key = raw.ok_or_else(|| {
+        ApiError::invalid(
+            "idempotency_key_missing",
+            "Idempotency-Key",
+            "Send an Idempotency-Key header (e.g. a UUID).",
+        )
+    })?;
+    if key.is_empty() || key.len() > MAX_KEY_LEN || !key.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
+        return Err(ApiError::invalid(
+            "idempotency_key_invalid",
+            "Idempotency-Key",
+            format!("Idempotency-Key must be 1 to {MAX_KEY_LEN} printable ASCII characters without spaces."),
+        ));
+    }
+    Ok(key.to_owned())
+}
+
+/// Fingerprint of what the key was first used for: the invoice and the exact body.
+fn request_hash(invoice_id: &str, body: &PaymentRequest) -> String {
+    let mut hasher = Sha256::new();
+    for part in [
+        invoice_id,
+        &body.amount,
+        &body.payment_token,
+        body.currency.as_deref().unwrap_or(""),
+    ] {
+        hasher.update(part.as_bytes());
+        hasher.update([0u8]);
+    }
+    hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn replay_or_conflict(row: &payments::IdempotencyRow, hash: &str) -> ApiResult<Answer> {
+    if row.request_hash != hash {
+        // 422, not 400: the request is well-formed but conflicts with the key's first use.
+        return Err(ApiError::Unprocessable {
+            code: "idempotency_key_reused",
+            detail: "This Idempotency-Key was already used with a different request.".to_owned(),
+        });
+    }
+    match (row.state.as_str(), row.response_status, &row.response_body) {
+        ("done", Some(status), Some(body)) => Ok(Answer {
+            status: u16::try_from(status).unwrap_or(500),
+            body: body.clone(),
+            replayed: true,
+        }),
+        _ => Err(ApiError::Conflict {
+            code: "idempotency_key_in_use",
+            detail: "A request with this Idempotency-Key is still being processed; retry shortly.".to_owned(),
+        }),
+    }
+}
+
+/// Runs a buyer's payment end to end and returns the answer to send (and store for replays).
+pub async fn pay(
+    state: &AppState,
+    checkout: &Checkout,
+    key: &str,
+    body: &PaymentRequest,
+) -> ApiResult<Answer> {
+    let hash = request_hash(&checkout.invoice_id, body);
+    if let Some(existing) = payments::idempotency_find(state.db.pool(), &checkout.seller_id, key).await? {
+        return replay_or_conflict(&existing, &hash);
+    }
+    if body.payment_token.is_empty() || body.payment_token.len() > 200 {
+        return Err(ApiError::invalid(
+            "payment_token_invalid",
+            "payment_token",
+            "payment_token is missing or invalid.",
+        ));
+    }
+    let method = match state.gateway.describe_token(&body.payment_token).await {
+        Ok(method) => method,
+        Err(GatewayError::InvalidToken) => {
+            return Err(ApiError::invalid(
+                "payment_token_invalid",
+                "payment_token",
+                "The payment method token is unknown or expired; enter the payment details again.",
+            ))
+        }
+        Err(GatewayError::Unavailable(e)) => {
+            return Err(ApiError::Internal(anyhow::anyhow!(
+                "gateway unavailable describing a token: {e}"
+            )))
+        }
+    };
+
+    // Step 1: hold. Lock the invoice, check the amount against the available balance, insert `pending`.
+    let mut tx = state.db.begin_write().await?;
+    if let Some(existing) = payments::idempotency_find(&mut *tx, &checkout.seller_id, key).await? {
+        tx.rollback().await?;
+        return replay_or_conflict(&existing, &hash);
+    }
+    let invoice = invoices::lock(&state.db, &mut tx, &checkout.seller_id, &checkout.invoice_id)
+        .await?
+        .ok_or(ApiError::NotFound("invoice"))?;
+    let pending = invoices::pending_minor(&mut tx, &invoice.id).await?;
+    let totals = invoice.totals(pending)?;
+    let terms = invoice.terms()?;
+    let accepted =
+        match Rules::new(&totals, &terms, today()).check_str(&body.amount, body.currency.as_deref()) {
+            Ok(accepted) => accepted,
+            Err(rejected) => {
+                tx.rollback().await?;
+                Metrics::inc(&state.metrics.payments_rejected);
+                return Err(ApiError::Amount(rejected));
+            }
+        };
+    let now = now_ms();
+    let payment = PaymentRow {
+        id: new_id("pay"),
+        seller_id: checkout.seller_id.clone(),
+        invoice_id: invoice.id.clone(),
+        checkout_link_id: Some(checkout.link_id.clone()),
+        amount_minor: accepted.amount.minor_units(),
+        discount_minor: accepted.discount.minor_units(),
+        currency: invoice.currency.clone(),
+        status: "pending".to_owned(),
+        method_kind: method.kind.clone(),
+        method_brand: method.brand.clone(),
+        method_last4: method.last4.clone(),
+        gateway: state.gateway.name().to_owned(),
+        gateway_charge_id: None,
+        decline_code: None,
+        idempotency_key: Some(key.to_owned()),
+        reconcile_after: now + state.settings.reconciler.grace_seconds * 1000,
+        created_at: now,
+        updated_at: now,
+    };
+    payments::insert(&mut tx, &payment).await?;
+    if let Err(e) =
+        payments::idempotency_start(&mut tx, &checkout.seller_id, key, &hash, &payment.id, now).await
+    {
+        tx.rollback().await?;
+        if is_unique_violation(&e) {
+            // The same key raced in on another invoice row; the first one owns it.
+            return Err(ApiError::Conflict {
+                code: "idempotency_key_in_use",
+                detail: "A request with this Idempotency-Key is still being processed; retry shortly."
+                    .to_owned(),
+            });
+        }
+        return Err(e.into());
+    }
+    tx.commit().await?;
+
+    // Step 2: charge, with the payment id as the gateway's idempotency key.
+    let request = ChargeRequest {
+        idempotency_key: payment.id.clone(),
+        payment_token: body.payment_token.clone(),
+        amount: accepted.amount,
+    };
+    let outcome = match state.gateway.charge(&request).await {
+        Ok(outcome) => Some(outcome),
+        Err(GatewayError::InvalidToken) => Some(ChargeOutcome::Declined {
+            decline_code: "invalid_payment_token".into(),
+        }),
+        Err(GatewayError::Unavailable(e)) => {
+            // Ambiguous: the charge may exist. Leave the hold; the reconciler asks the gateway later.
+            tracing::warn!(payment_id = %payment.id, error = %e, "gateway unavailable; payment left pending");
+            None
+        }
+    };
+
+    // Step 3: finalize.
+    let answer = match outcome {
+        Some(outcome) => finalize(&state.db, &state.metrics, &payment.id, &outcome).await?,
+        None => pending_answer(&state.db, &payment.id).await?,
+    };
+    Ok(answer)
+}
+
+/// The answer for a payment still pending (ambiguous gateway result), also saved for replays.
+async fn pending_answer(db: &Db, payment_id: &str) -> ApiResult<Answer> {
+    let mut tx = db.begin_write().await?;
+    let payment = payments::find_in(&mut tx, payment_id)
+        .await?
+        .context("payment vanished")?;
+    let invoice = invoices::lock(db, &mut tx, &payment.seller_id, &payment.invoice_id)
+        .await?
+        .context("invoice vanished")?;
+    let body = success_body(&payment, &invoice)?;
+    payments::idempotency_finish(&mut tx, payment_id, 201, &body).await?;
+    tx.commit().await?;
+    Ok(Answer {
+        status: 201,
+        body,
+        replayed: false,
+    })
+}
+
+fn success_body(payment: &PaymentRow, invoice: &invoices::InvoiceRow) -> anyhow::Result<String> {
+    let response = PaymentResponse {
+        payment: payment.view(),
+        invoice: InvoiceBalanceView {
+            id: invoice.id.clone(),
+            amount_paid: invoice.money(invoice.amount_paid_minor)?.to_string(),
+            balance_due: invoice.money(invoice.balance_due_minor())?.to_string(),
+            status: tranche_domain::InvoiceStatus::parse(&invoice.status).context("stored invoice status")?,
+        },
+    };
+    serde_json::to_string(&response).context("serialising payment response")
+}
+
+/// Applies a gateway outcome to a pending payment, exactly once: only the caller that moves the payment
+/// out of `pending` updates the invoice and writes the outbox. Used by the request path and the reconciler.
+pub async fn finalize(
+    db: &Db,
+    metrics: &Metrics,
+    payment_id: &str,
+    outcome: &ChargeOutcome,
+) -> ApiResult<Answer> {
+    let mut tx = db.begin_write().await?;
+    let payment = payments::find_in(&mut tx, payment_id)
+        .await?
+        .context("payment vanished")?;
+    let mut invoice = invoices::lock(db, &mut tx, &payment.seller_id, &payment.invoice_id)
+        .await?
+        .context("invoice vanished")?;
+    // Re-read under the lock: another finalizer may have won.
+    let payment = payments::find_in(&mut tx, payment_id)
+        .await?
+        .context("payment vanished")?;
+    if payment.status != "pending" {
+        tx.rollback().await?;
+        return stored_answer(&payment, &invoice).await;
+    }
+    let now = now_ms();
+    let answer = match outcome {
+        ChargeOutcome::Succeeded {
+            charge_id,
+            amount_minor,
+            currency,
+        } => {
+            // Integrity check: never trust a charge whose amount or currency differs from what was asked.
+            if *amount_minor != payment.amount_minor || *currency != payment.currency {
+                tx.rollback().await?;
+                return Err(ApiError::Internal(anyhow::anyhow!(
+                    "gateway reported {amount_minor} {currency} for payment {payment_id} of {} {}",
+                    payment.amount_minor,
+                    payment.currency
+                )));
+            }
+            let totals = invoice.totals(0)?;
+            let currency = totals.currency();
+            let paid = Money::from_minor_units(invoice.amount_paid_minor + payment.amount_minor, currency)
+                .context("amount paid out of range")?;
+            let discount =
+                Money::from_minor_units(invoice.discount_taken_minor + payment.discount_minor, currency)
+                    .context("discount out of range")?;
+            let after = InvoiceTotals::new(
+                totals.total(),
+                paid,
+                discount,
+                Money::zero(currency),
+                false,
+                totals.issue_date(),
+            )
+            .context("payment would overpay the invoice")?;
+            sqlx::query(
+                "UPDATE payments SET status = 'succeeded', gateway_charge_id = $1, updated_at = $2 WHERE id = $3 AND status = 'pending'",
+            )
+            .bind(charge_id)
+            .bind(now)
+            .bind(payment_id)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "UPDATE invoices SET amount_paid_minor = $1, discount_taken_minor = $2, status = $3, updated_at = $4 WHERE id = $5",
+            )
+            .bind(paid.minor_units())
+            .bind(discount.minor_units())
+            .bind(after.status().as_str())
+            .bind(now)
+            .bind(&invoice.id)
+            .execute(&mut *tx)
+            .await?;
+            invoice.amount_paid_minor = paid.minor_units();
+            invoice.discount_taken_minor = discount.minor_units();
+            invoice.status = after.status().as_str().to_owned();
+            let mut succeeded = payment.clone();
+            succeeded.status = "succeeded".to_owned();
+            succeeded.gateway_charge_id = Some(charge_id.clone());
+            crate::outbox::record_payment_succeeded(&mut tx, &succeeded, &invoice, now).await?;
+            let body = success_body(&succeeded, &invoice)?;
+            payments::idempotency_finish(&mut tx, payment_id, 201, &body).await?;
+            Metrics::inc(&metrics.payments_succeeded);
+            Answer {
+                status: 201,
+                body,
+                replayed: false,
+            }
+        }
+        ChargeOutcome::Declined { decline_code } => {
+            sqlx::query("UPDATE payments SET status = 'failed', decline_code = $1, updated_at = $2 WHERE id = $3 AND status = 'pending'")
+                .bind(decline_code)
+                .bind(now)
+                .bind(payment_id)
+                .execute(&mut *tx)
+                .await?;
+            let body =
+                serde_json::to_string(&declined_problem(decline_code)).context("serialising decline")?;
+            payments::idempotency_finish(&mut tx, payment_id, 402, &body).await?;
+            Metrics::inc(&metrics.payments_declined);
+            Answer {
+                status: 402,
+                body,
+                replayed: false,
+            }
+        }
+        ChargeOutcome::Pending {
+            charge_id,
+            retry_after_ms,
+        } => {
+            sqlx::query("UPDATE payments SET gateway_charge_id = $1, reconcile_after = $2, updated_at = $3 WHERE id = $4")
+                .bind(charge_id)
+                .bind(now + retry_after_ms.max(&0))
+                .bind(now)
+                .bind(payment_id)
+                .execute(&mut *tx)
+                .await?;
+            let mut pending = payment.clone();
+            pending.gateway_charge_id = Some(charge_id.clone());
+            let body = success_body(&pending, &invoice)?;
+            payments::idempotency_finish(&mut tx, payment_id, 201, &body).await?;
+            Metrics::inc(&metrics.payments_pending);
+            Answer {
+                status: 201,
+                body,
+                replayed: false,
+            }
+        }
+    };
+    tx.commit().await?;
+    Ok(answer)
+}
+
+/// The decline as the buyer sees it: 402 `payment_declined` with the gateway's code and advice.
+pub fn declined_problem(decline_code: &str) -> Problem {
+    let (message, advice) = decline_advice(decline_code);
+    let mut problem = ApiError::Declined {
+        decline_code: decline_code.to_owned(),
+        message: message.to_owned(),
+        advice: advice.to_owned(),
+    }
+    .problem();
+    problem.request_id = None;
+    problem
+}
+
+async fn stored_answer(payment: &PaymentRow, invoice: &invoices::InvoiceRow) -> ApiResult<Answer> {
+    let answer = match payment.status.as_str() {
+        "failed" => Answer {
+            status: 402,
+            body: serde_json::to_string(&declined_problem(
+                payment.decline_code.as_deref().unwrap_or("card_declined"),
+            ))
+            .context("serialising decline")?,
+            replayed: true,
+        },
+        _ => Answer {
+            status: 201,
+            body: success_body(payment, invoice)?,
+            replayed: true,
+        },
+    };
+    Ok(answer)
+}

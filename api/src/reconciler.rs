@@ -1,0 +1,66 @@
+//! Resolves `pending` payments by asking the gateway with the same idempotency key: bank debits that
+//! settled, and card charges whose request died between charge and finalize (crash, timeout).
+
+use std::time::Duration;
+
+use crate::db::now_ms;
+use crate::gateway::ChargeOutcome;
+use crate::metrics::Metrics;
+use crate::payment_flow::finalize;
+use crate::state::AppState;
+
+/// Most payments looked at per pass.
+const BATCH: i64 = 100;
+
+/// Runs forever (until the task is dropped at shutdown).
+pub async fn run(state: AppState) {
+    let interval = Duration::from_millis(state.settings.reconciler.interval_ms.max(50));
+    loop {
+        if let Err(error) = pass(&state).await {
+            tracing::warn!(error = ?error, "reconciler pass failed");
+        }
+        tokio::time::sleep(interval).await;
+    }
+}
+
+/// One pass: every due pending payment is looked up; returns how many were resolved.
+pub async fn pass(state: &AppState) -> anyhow::Result<usize> {
+    let due: Vec<(String,)> = sqlx::query_as(
+        "SELECT id FROM payments WHERE status = 'pending' AND reconcile_after <= $1 ORDER BY reconcile_after LIMIT $2",
+    )
+    .bind(now_ms())
+    .bind(BATCH)
+    .fetch_all(state.db.pool())
+    .await?;
+    let mut resolved = 0;
+    for (payment_id,) in due {
+        let outcome = match state.gateway.lookup(&payment_id).await {
+            Ok(Some(ChargeOutcome::Pending { retry_after_ms, .. })) => {
+                sqlx::query("UPDATE payments SET reconcile_after = $1 WHERE id = $2 AND status = 'pending'")
+                    .bind(now_ms() + retry_after_ms.max(1000))
+                    .bind(&payment_id)
+                    .execute(state.db.pool())
+                    .await?;
+                continue;
+            }
+            Ok(Some(outcome)) => outcome,
+            // The gateway never saw this key: the request died before charging, so nothing was taken.
+            Ok(None) => ChargeOutcome::Declined {
+                decline_code: "not_charged".to_owned(),
+            },
+            Err(error) => {
+                tracing::warn!(%payment_id, %error, "gateway lookup failed; will retry");
+                continue;
+            }
+        };
+        match finalize(&state.db, &state.metrics, &payment_id, &outcome).await {
+            Ok(_) => {
+                resolved += 1;
+                Metrics::inc(&state.metrics.reconciled);
+                tracing::info!(%payment_id, ?outcome, "reconciled pending payment");
+            }
+            Err(error) => tracing::warn!(%payment_id, error = %error, "finalizing a pending payment failed"),
+        }
+    }
+    Ok(resolved)
+}

@@ -1,0 +1,101 @@
+//! Buyer routes, authenticated by a checkout token: read the invoice with its options, and pay.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use tranche_domain::wire::{
+    CheckoutView, GatewayView, InvoiceView, OptionsView, PaymentRequest, RulesInput, SellerView,
+};
+use tranche_domain::{InvoiceStatus, Rules};
+
+use crate::auth::Checkout;
+use crate::error::{ApiError, ApiResult};
+use crate::metrics::Metrics;
+use crate::payment_flow;
+use crate::routes::invoices::line_views;
+use crate::state::{today, AppState};
+use crate::store::{invoices, payments};
+
+/// Builds the buyer's view of an invoice (also used by the hosted page).
+pub async fn build_view(state: &AppState, checkout: &Checkout) -> ApiResult<CheckoutView> {
+    let row = invoices::find(&state.db, &checkout.seller_id, &checkout.invoice_id)
+        .await?
+        .ok_or(ApiError::NotFound("invoice"))?;
+    let (seller_name,): (String,) = sqlx::query_as("SELECT name FROM sellers WHERE id = $1")
+        .bind(&checkout.seller_id)
+        .fetch_one(state.db.pool())
+        .await?;
+    let lines = invoices::lines(&state.db, &row.id).await?;
+    let pending = invoices::pending_minor_now(&state.db, &row.id).await?;
+    let totals = row.totals(pending)?;
+    let terms = row.terms()?;
+    let today = today();
+    let rules = Rules::new(&totals, &terms, today);
+    let (options, not_payable) = match rules.options(&terms) {
+        Ok(options) => (Some(OptionsView::from(&options)), None),
+        Err(reason) => (None, Some(reason)),
+    };
+    let history = payments::history(&state.db, &row.id).await?;
+    Ok(CheckoutView {
+        seller: SellerView { name: seller_name },
+        invoice: InvoiceView {
+            id: row.id.clone(),
+            number: row.number.clone(),
+            currency: totals.currency(),
+            customer_name: row.customer_name.clone(),
+            issue_date: row.issue_date.clone(),
+            due_date: row.due_date.clone(),
+            lines: line_views(&row, &lines)?,
+            subtotal: row.money(row.subtotal_minor)?.to_string(),
+            tax: row.money(row.tax_minor)?.to_string(),
+            total: totals.total().to_string(),
+            amount_paid: totals.amount_paid().to_string(),
+            discount_taken: totals.discount_taken().to_string(),
+            balance_due: totals.balance_due().to_string(),
+            status: InvoiceStatus::parse(&row.status).unwrap_or(totals.status()),
+        },
+        options,
+        not_payable,
+        payments: history.iter().map(payments::PaymentRow::view).collect(),
+        gateway: GatewayView {
+            kind: state.gateway.name().to_owned(),
+            fields_url: format!("{}/sandbox/fields", state.public_base),
+            fields_origin: state.public_base.clone(),
+        },
+        rules: RulesInput::new(&totals, &terms, today),
+    })
+}
+
+/// `GET /v1/checkout`.
+pub async fn view(checkout: Checkout, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
+    Ok(HttpResponse::Ok()
+        .insert_header(("cache-control", "no-store"))
+        .json(build_view(&state, &checkout).await?))
+}
+
+/// `POST /v1/checkout/payments` with `Idempotency-Key`.
+pub async fn pay(
+    checkout: Checkout,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<PaymentRequest>,
+) -> ApiResult<HttpResponse> {
+    let key = payment_flow::parse_key(req.headers().get("idempotency-key").and_then(|v| v.to_str().ok()))?;
+    let answer = payment_flow::pay(&state, &checkout, &key, &body).await?;
+    if answer.replayed {
+        Metrics::inc(&state.metrics.idempotent_replays);
+    }
+    let status = actix_web::http::StatusCode::from_u16(answer.status)
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("stored status: {e}")))?;
+    let content_type = if answer.status >= 400 {
+        "application/problem+json"
+    } else {
+        "application/json"
+    };
+    let mut response = HttpResponse::build(status);
+    response
+        .content_type(content_type)
+        .insert_header(("cache-control", "no-store"));
+    if answer.replayed {
+        response.insert_header(("idempotent-replayed", "true"));
+    }
+    Ok(response.body(answer.body))
+}

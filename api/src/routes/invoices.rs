@@ -1,0 +1,450 @@
+//! Invoices (create, read, list, void) and their checkout links (mint, revoke).
+
+use actix_web::{web, HttpResponse};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tranche_domain::wire::{format_date, parse_date, LineView};
+use tranche_domain::{compute_amounts, Currency, InvoiceStatus, LineInput, Terms, TermsSpec};
+
+use crate::auth::Seller;
+use crate::db::{is_unique_violation, new_id, now_ms, rfc3339};
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use crate::store::invoices::{self, InvoiceRow, ListFilter};
+use crate::tokens::{CheckoutClaims, AUDIENCE};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InvoiceRequest {
+    number: String,
+    customer_id: String,
+    currency: String,
+    issue_date: String,
+    due_date: String,
+    terms_id: Option<String>,
+    lines: Vec<LineRequest>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LineRequest {
+    description: String,
+    quantity: String,
+    unit_price: String,
+    tax_rate: Option<String>,
+}
+
+/// An invoice as the seller sees it.
+#[derive(Serialize)]
+pub struct InvoiceView {
+    id: String,
+    number: String,
+    customer_id: String,
+    customer_name: String,
+    currency: String,
+    issue_date: String,
+    due_date: String,
+    terms_id: Option<String>,
+    lines: Vec<LineView>,
+    subtotal: String,
+    tax: String,
+    total: String,
+    amount_paid: String,
+    discount_taken: String,
+    balance_due: String,
+    status: String,
+    created_at: String,
+    voided_at: Option<String>,
+}
+
+/// Renders lines stored as minor units back to wire strings.
+pub fn line_views(row: &InvoiceRow, lines: &[invoices::LineRow]) -> anyhow::Result<Vec<LineView>> {
+    lines
+        .iter()
+        .map(|l| {
+            Ok(LineView {
+                description: l.description.clone(),
+                quantity: l.quantity.clone(),
+                unit_price: row.money(l.unit_price_minor)?.to_string(),
+                tax_rate: l.tax_rate.clone(),
+                amount: row.money(l.amount_minor)?.to_string(),
+                tax: row.money(l.tax_minor)?.to_string(),
+            })
+        })
+        .collect()
+}
+
+async fn view(state: &AppState, row: &InvoiceRow) -> ApiResult<InvoiceView> {
+    let lines = invoices::lines(&state.db, &row.id).await?;
+    Ok(InvoiceView {
+        id: row.id.clone(),
+        number: row.number.clone(),
+        customer_id: row.customer_id.clone(),
+        customer_name: row.customer_name.clone(),
+        currency: row.currency.clone(),
+        issue_date: row.issue_date.clone(),
+        due_date: row.due_date.clone(),
+        terms_id: row.terms_id.clone(),
+        lines: line_views(row, &lines)?,
+        subtotal: row.money(row.subtotal_minor)?.to_string(),
+        tax: row.money(row.tax_minor)?.to_string(),
+        total: row.money(row.total_minor)?.to_string(),
+        amount_paid: row.money(row.amount_paid_minor)?.to_string(),
+        discount_taken: row.money(row.discount_taken_minor)?.to_string(),
+        balance_due: row.money(row.balance_due_minor())?.to_string(),
+        status: row.status.clone(),
+        created_at: rfc3339(row.created_at),
+        voided_at: row.voided_at.map(rfc3339),
+    })
+}
+
+/// Terms for a new invoice: its own `terms_id`, else the customer's, else the defaults. Copied onto the
+/// invoice so later edits of a profile never change what an issued invoice allows.
+async fn resolve_terms(
+    state: &AppState,
+    seller_id: &str,
+    terms_id: Option<&str>,
+    customer_terms: Option<&str>,
+) -> ApiResult<TermsSpec> {
+    let Some(id) = terms_id.or(customer_terms) else {
+        return Ok(Terms::default().to_spec());
+    };
+    let row: Option<(String,)> =
+        sqlx::query_as("SELECT spec FROM terms_profiles WHERE id = $1 AND seller_id = $2")
+            .bind(id)
+            .bind(seller_id)
+            .fetch_optional(state.db.pool())
+            .await?;
+    let (spec,) = row.ok_or_else(|| {
+        ApiError::invalid(
+            "unknown_reference",
+            "terms_id",
+            "terms_id does not name one of your terms profiles",
+        )
+    })?;
+    Ok(serde_json::from_str(&spec).map_err(anyhow::Error::from)?)
+}
+
+/// `POST /v1/invoices`: totals are computed here from the lines, never taken from the client.
+pub async fn create(
+    seller: Seller,
+    state: web::Data<AppState>,
+    body: web::Json<InvoiceRequest>,
+) -> ApiResult<HttpResponse> {
+    let number = body.number.trim();
+    if number.is_empty() || number.len() > 64 || number.chars().any(char::is_control) {
+        return Err(ApiError::invalid(
+            "invalid_field",
+            "number",
+            "number must be 1 to 64 characters",
+        ));
+    }
+    let currency = Currency::parse(&body.currency)
+        .map_err(|e| ApiError::invalid("invalid_currency", "currency", e.to_string()))?;
+    let issue_date = parse_date(&body.issue_date).ok_or_else(|| {
+        ApiError::invalid(
+            "invalid_field",
+            "issue_date",
+            "issue_date must be a date such as 2026-11-01",
+        )
+    })?;
+    let due_date = parse_date(&body.due_date).ok_or_else(|| {
+        ApiError::invalid(
+            "invalid_field",
+            "due_date",
+            "due_date must be a date such as 2026-12-01",
+        )
+    })?;
+    if due_date < issue_date {
+        return Err(ApiError::invalid(
+            "invalid_field",
+            "due_date",
+            "due_date must not be before issue_date",
+        ));
+    }
+    let inputs: Vec<LineInput<'_>> = body
+        .lines
+        .iter()
+        .map(|l| LineInput {
+            description: &l.description,
+            quantity: &l.quantity,
+            unit_price: &l.unit_price,
+            tax_rate: l.tax_rate.as_deref(),
+        })
+        .collect();
+    let amounts = compute_amounts(currency, &inputs).map_err(|e| {
+        let field = match &e {
+            tranche_domain::LineError::Total => "lines".to_owned(),
+            tranche_domain::LineError::Count => "lines".to_owned(),
+            other => other
+                .to_string()
+                .split(':')
+                .next()
+                .unwrap_or("lines")
+                .split(' ')
+                .next()
+                .unwrap_or("lines")
+                .to_owned(),
+        };
+        ApiError::invalid("invalid_lines", field, e.to_string())
+    })?;
+    let customer: Option<(String, Option<String>)> =
+        sqlx::query_as("SELECT id, terms_id FROM customers WHERE id = $1 AND seller_id = $2")
+            .bind(&body.customer_id)
+            .bind(&seller.seller_id)
+            .fetch_optional(state.db.pool())
+            .await?;
+    let (customer_id, customer_terms) = customer.ok_or_else(|| {
+        ApiError::invalid(
+            "unknown_reference",
+            "customer_id",
+            "customer_id does not name one of your customers",
+        )
+    })?;
+    let terms_spec = resolve_terms(
+        &state,
+        &seller.seller_id,
+        body.terms_id.as_deref(),
+        customer_terms.as_deref(),
+    )
+    .await?;
+    let id = new_id("inv");
+    let now = now_ms();
+    let mut tx = state.db.begin_write().await?;
+    let inserted = sqlx::query(
+        "INSERT INTO invoices (id, seller_id, customer_id, terms_id, terms_spec, number, currency, issue_date, due_date, \
+         subtotal_minor, tax_minor, total_minor, amount_paid_minor, discount_taken_minor, status, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0, 0, 'open', $13, $13)",
+    )
+    .bind(&id)
+    .bind(&seller.seller_id)
+    .bind(&customer_id)
+    .bind(body.terms_id.as_deref().or(customer_terms.as_deref()))
+    .bind(serde_json::to_string(&terms_spec).map_err(anyhow::Error::from)?)
+    .bind(number)
+    .bind(currency.code())
+    .bind(format_date(issue_date))
+    .bind(format_date(due_date))
+    .bind(amounts.subtotal.minor_units())
+    .bind(amounts.tax.minor_units())
+    .bind(amounts.total.minor_units())
+    .bind(now)
+    .execute(&mut *tx)
+    .await;
+    if let Err(e) = inserted {
+        tx.rollback().await?;
+        if is_unique_violation(&e) {
+            return Err(ApiError::Conflict {
+                code: "invoice_number_taken",
+                detail: format!("You already have an invoice numbered {number}."),
+            });
+        }
+        return Err(e.into());
+    }
+    for (position, line) in amounts.lines.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO invoice_lines (invoice_id, position, description, quantity, unit_price_minor, tax_rate, amount_minor, tax_minor) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&id)
+        .bind(i64::try_from(position).unwrap_or(i64::MAX))
+        .bind(&line.description)
+        .bind(line.quantity.to_string())
+        .bind(line.unit_price.minor_units())
+        .bind(line.tax_rate.to_string())
+        .bind(line.amount.minor_units())
+        .bind(line.tax.minor_units())
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    let row = invoices::find(&state.db, &seller.seller_id, &id)
+        .await?
+        .ok_or(ApiError::NotFound("invoice"))?;
+    Ok(HttpResponse::Created().json(view(&state, &row).await?))
+}
+
+/// `GET /v1/invoices/{id}`.
+pub async fn get(
+    seller: Seller,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let row = invoices::find(&state.db, &seller.seller_id, &id)
+        .await?
+        .ok_or(ApiError::NotFound("invoice"))?;
+    Ok(HttpResponse::Ok().json(view(&state, &row).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    status: Option<String>,
+    customer_id: Option<String>,
+    limit: Option<i64>,
+}
+
+/// `GET /v1/invoices?status=&customer_id=&limit=`.
+pub async fn list(
+    seller: Seller,
+    state: web::Data<AppState>,
+    query: web::Query<ListQuery>,
+) -> ApiResult<HttpResponse> {
+    if let Some(status) = &query.status {
+        if InvoiceStatus::parse(status).is_none() {
+            return Err(ApiError::invalid(
+                "invalid_query",
+                "status",
+                "status must be one of open, partially_paid, paid, void",
+            ));
+        }
+    }
+    let filter = ListFilter {
+        status: query.status.clone(),
+        customer_id: query.customer_id.clone(),
+        limit: super::page_limit(query.limit),
+    };
+    let rows = invoices::list(&state.db, &seller.seller_id, &filter).await?;
+    let mut data = Vec::with_capacity(rows.len());
+    for row in &rows {
+        data.push(view(&state, row).await?);
+    }
+    Ok(HttpResponse::Ok().json(json!({ "data": data })))
+}
+
+/// `POST /v1/invoices/{id}/void`: only an invoice nothing has been paid on (or held for) can be voided;
+/// money already received must be refunded first, as an ERP would insist.
+pub async fn void(
+    seller: Seller,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let mut tx = state.db.begin_write().await?;
+    let row = invoices::lock(&state.db, &mut tx, &seller.seller_id, &id)
+        .await?
+        .ok_or(ApiError::NotFound("invoice"))?;
+    let pending = invoices::pending_minor(&mut tx, &row.id).await?;
+    let conflict = match row.status.as_str() {
+        "void" => Some(("invoice_already_void", "The invoice is already void.")),
+        _ if row.amount_paid_minor > 0 || row.discount_taken_minor > 0 => Some((
+            "invoice_has_payments",
+            "The invoice has payments; refund them before voiding.",
+        )),
+        _ if pending > 0 => Some((
+            "invoice_has_pending_payments",
+            "A payment on this invoice is in progress.",
+        )),
+        _ => None,
+    };
+    if let Some((code, detail)) = conflict {
+        tx.rollback().await?;
+        return Err(ApiError::Conflict {
+            code,
+            detail: detail.to_owned(),
+        });
+    }
+    let now = now_ms();
+    sqlx::query("UPDATE invoices SET status = 'void', voided_at = $1, updated_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(&row.id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    let row = invoices::find(&state.db, &seller.seller_id, &id)
+        .await?
+        .ok_or(ApiError::NotFound("invoice"))?;
+    Ok(HttpResponse::Ok().json(view(&state, &row).await?))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LinkRequest {
+    expires_in_seconds: Option<i64>,
+}
+
+/// `POST /v1/invoices/{id}/checkout-links` -> `{id, token, url, expires_at}`.
+pub async fn create_link(
+    seller: Seller,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: Option<web::Json<LinkRequest>>,
+) -> ApiResult<HttpResponse> {
+    let row = invoices::find(&state.db, &seller.seller_id, &id)
+        .await?
+        .ok_or(ApiError::NotFound("invoice"))?;
+    if row.status == "void" {
+        return Err(ApiError::Conflict {
+            code: "invoice_void",
+            detail: "The invoice is void.".to_owned(),
+        });
+    }
+    let ttl = body
+        .and_then(|b| b.expires_in_seconds)
+        .unwrap_or(state.settings.checkout_link_ttl_seconds);
+    let max = state.settings.checkout_link_max_ttl_seconds;
+    if !(60..=max).contains(&ttl) {
+        return Err(ApiError::invalid(
+            "invalid_field",
+            "expires_in_seconds",
+            format!("expires_in_seconds must be between 60 and {max}"),
+        ));
+    }
+    let now = now_ms();
+    let link_id = new_id("lnk");
+    let jti = new_id("jti");
+    let expires_at = now + ttl * 1000;
+    let claims = CheckoutClaims {
+        iss: state.keys.issuer().to_owned(),
+        aud: AUDIENCE.to_owned(),
+        sub: row.id.clone(),
+        sid: seller.seller_id.clone(),
+        jti: jti.clone(),
+        iat: now / 1000,
+        nbf: now / 1000,
+        exp: expires_at / 1000,
+    };
+    let token = state.keys.mint(&claims)?;
+    sqlx::query(
+        "INSERT INTO checkout_links (id, seller_id, invoice_id, jti, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&link_id)
+    .bind(&seller.seller_id)
+    .bind(&row.id)
+    .bind(&jti)
+    .bind(expires_at)
+    .bind(now)
+    .execute(state.db.pool())
+    .await?;
+    Ok(HttpResponse::Created().json(json!({
+        "id": link_id,
+        "invoice_id": row.id,
+        "token": token,
+        "url": format!("{}/pay/{}", state.public_base, token),
+        "expires_at": rfc3339(expires_at),
+    })))
+}
+
+/// `DELETE /v1/checkout-links/{id}`: the token stops working at once.
+pub async fn revoke_link(
+    seller: Seller,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let now = now_ms();
+    let updated = sqlx::query(
+        "UPDATE checkout_links SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2 AND seller_id = $3",
+    )
+    .bind(now)
+    .bind(id.as_str())
+    .bind(&seller.seller_id)
+    .execute(state.db.pool())
+    .await?;
+    if updated.rows_affected() == 0 {
+        return Err(ApiError::NotFound("checkout link"));
+    }
+    let (revoked_at,): (i64,) = sqlx::query_as("SELECT revoked_at FROM checkout_links WHERE id = $1")
+        .bind(id.as_str())
+        .fetch_one(state.db.pool())
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({ "id": id.as_str(), "revoked_at": rfc3339(revoked_at) })))
+}

@@ -1,0 +1,43 @@
+//! HTTP routes. `configure` mounts them all; handlers are thin: parse, call the store or flow, render.
+
+pub mod checkout;
+pub mod invoices;
+pub mod ops;
+pub mod parties;
+pub mod payments;
+pub mod sandbox;
+
+use actix_web::web;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/v1")
+            .route("/sellers", web::post().to(parties::create_seller))
+            .route("/customers", web::post().to(parties::create_customer))
+            .route("/customers", web::get().to(parties::list_customers))
+            .route("/customers/{id}", web::get().to(parties::get_customer))
+            .route("/terms", web::post().to(parties::create_terms))
+            .route("/terms/{id}", web::get().to(parties::get_terms))
+            .route("/invoices", web::post().to(invoices::create))
+            .route("/invoices", web::get().to(invoices::list))
+            .route("/invoices/{id}", web::get().to(invoices::get))
+            .route("/invoices/{id}/void", web::post().to(invoices::void))
+            .route(
+                "/invoices/{id}/checkout-links",
+                web::post().to(invoices::create_link),
+            )
+            .route("/checkout-links/{id}", web::delete().to(invoices::revoke_link))
+            .route("/payments", web::get().to(payments::list))
+            .route("/payments/{id}", web::get().to(payments::get))
+            .route("/checkout", web::get().to(checkout::view))
+            .route("/checkout/payments", web::post().to(checkout::pay)),
+    )
+    .route("/sandbox/v1/tokens", web::post().to(sandbox::create_token))
+    .route("/healthz", web::get().to(ops::healthz))
+    .route("/metrics", web::get().to(ops::metrics));
+}
+
+/// Limits for list endpoints.
+pub fn page_limit(requested: Option<i64>) -> i64 {
+    requested.unwrap_or(50).clamp(1, 200)
+}

@@ -1,0 +1,101 @@
+//! Builds the application: settings -> database -> keys -> gateway -> HTTP server. Tests call
+//! [`Application::build`] with `addr = 127.0.0.1:0` and get the real server on a free port.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::{web, App, HttpServer};
+use anyhow::Context;
+
+use crate::config::Settings;
+use crate::db::Db;
+use crate::error;
+use crate::gateway::sandbox::SandboxGateway;
+use crate::metrics::Metrics;
+use crate::request_id::RequestIdMiddleware;
+use crate::state::AppState;
+use crate::tokens::KeyRing;
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: AppState,
+    background: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        let db = Db::connect(settings.database_url.expose(), settings.max_connections).await?;
+        let listener =
+            TcpListener::bind(&settings.addr).with_context(|| format!("binding {}", settings.addr))?;
+        let bound = listener.local_addr().context("reading the bound address")?;
+        let public_base = settings.public_base(&bound.to_string());
+        let keys = KeyRing::load(&settings, &db, public_base.clone()).await?;
+        let sandbox = Arc::new(SandboxGateway::new(db.clone(), settings.sandbox.clone()));
+        let state = AppState {
+            db,
+            keys: Arc::new(keys),
+            gateway: sandbox.clone(),
+            sandbox,
+            settings: Arc::new(settings),
+            public_base,
+            metrics: Arc::new(Metrics::default()),
+        };
+        let server = server(listener, state.clone())?;
+        Ok(Application {
+            port: bound.port(),
+            server,
+            state,
+            background: Vec::new(),
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until SIGTERM/SIGINT (actix stops gracefully, finishing in-flight requests).
+    pub async fn run_until_stopped(mut self) -> anyhow::Result<()> {
+        self.background
+            .push(tokio::spawn(crate::reconciler::run(self.state.clone())));
+        let result = self.server.await.context("HTTP server");
+        for task in &self.background {
+            task.abort();
+        }
+        self.state.db.close().await;
+        result
+    }
+}
+
+fn server(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {
+    let max_body = state.settings.max_body_bytes;
+    let data = web::Data::new(state);
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(RequestIdMiddleware)
+            .app_data(data.clone())
+            .app_data(
+                web::JsonConfig::default()
+                    .limit(max_body)
+                    .error_handler(error::json_error_handler),
+            )
+            .app_data(web::QueryConfig::default().error_handler(error::query_error_handler))
+            .app_data(web::PathConfig::default().error_handler(error::path_error_handler))
+            .configure(crate::routes::configure)
+            .default_service(web::to(not_found))
+    })
+    .listen(listener)
+    .context("listening")?
+    .shutdown_timeout(10)
+    .run();
+    Ok(server)
+}
+
+async fn not_found() -> error::ApiResult<actix_web::HttpResponse> {
+    Err(error::ApiError::NotFound("route"))
+}

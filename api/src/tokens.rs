@@ -1,0 +1,218 @@
+//! Checkout tokens: short JWTs signed with Ed25519 (EdDSA) that let a buyer's browser read and pay one
+//! invoice. Validation pins the algorithm, requires `exp`, `nbf`, `iss`, `aud` and `sub`, refuses header
+//! tricks (`jku`, `x5u`, `jwk`, `x5c`, odd `kid`s), and only then is the link looked up in the database
+//! (revocation, expiry, invoice and seller match) by the caller.
+
+use std::collections::HashMap;
+
+use anyhow::Context;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use ring::signature::{Ed25519KeyPair, KeyPair};
+use serde::{Deserialize, Serialize};
+
+use crate::config::Settings;
+use crate::db::{new_id, now_ms, Db};
+
+/// Audience of every checkout token.
+pub const AUDIENCE: &str = "tranche-checkout";
+/// Longest token accepted before any parsing.
+const MAX_TOKEN_LEN: usize = 2048;
+
+/// Claims of a checkout token.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CheckoutClaims {
+    pub iss: String,
+    pub aud: String,
+    /// The invoice id.
+    pub sub: String,
+    /// The seller id.
+    pub sid: String,
+    /// The checkout link's token id (revocation key).
+    pub jti: String,
+    pub iat: i64,
+    pub nbf: i64,
+    pub exp: i64,
+}
+
+/// Why a token is refused. All of them answer 401 with the same body: the reason is only logged.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("token is not a compact JWS")]
+    Malformed,
+    #[error("token header carries a key reference (jku/x5u/jwk/x5c)")]
+    KeyReference,
+    #[error("token kid is missing or unknown")]
+    UnknownKey,
+    #[error("token validation failed: {0}")]
+    Invalid(String),
+}
+
+struct Signer {
+    kid: String,
+    key: EncodingKey,
+}
+
+/// The keys that sign and verify checkout tokens.
+pub struct KeyRing {
+    issuer: String,
+    signer: Signer,
+    verifiers: HashMap<String, DecodingKey>,
+}
+
+impl std::fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut kids: Vec<_> = self.verifiers.keys().collect();
+        kids.sort();
+        f.debug_struct("KeyRing")
+            .field("signing_kid", &self.signer.kid)
+            .field("verify_kids", &kids)
+            .finish()
+    }
+}
+
+fn valid_kid(kid: &str) -> bool {
+    (1..=64).contains(&kid.len())
+        && kid
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+fn keypair_from_pkcs8(pkcs8: &[u8]) -> anyhow::Result<(EncodingKey, DecodingKey)> {
+    let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(pkcs8)
+        .map_err(|e| anyhow::anyhow!("invalid Ed25519 PKCS#8 key: {e}"))?;
+    Ok((
+        EncodingKey::from_ed_der(pkcs8),
+        DecodingKey::from_ed_der(pair.public_key().as_ref()),
+    ))
+}
+
+impl KeyRing {
+    /// Keys from the settings, or else the ones kept in the database (generating the first on first run).
+    pub async fn load(settings: &Settings, db: &Db, issuer: String) -> anyhow::Result<KeyRing> {
+        let mut verifiers = HashMap::new();
+        for vk in &settings.verification_keys {
+            anyhow::ensure!(
+                valid_kid(&vk.kid),
+                "verification key kid {:?} is not [A-Za-z0-9_-]{{1,64}}",
+                vk.kid
+            );
+            let raw = URL_SAFE_NO_PAD
+                .decode(&vk.public_key)
+                .context("verification key is not base64url")?;
+            verifiers.insert(vk.kid.clone(), DecodingKey::from_ed_der(&raw));
+        }
+        let mut configured = Vec::new();
+        for sk in &settings.signing_keys {
+            anyhow::ensure!(
+                valid_kid(&sk.kid),
+                "signing key kid {:?} is not [A-Za-z0-9_-]{{1,64}}",
+                sk.kid
+            );
+            let der = STANDARD
+                .decode(sk.private_key.expose().trim())
+                .context("signing key is not base64")?;
+            configured.push((sk.kid.clone(), der));
+        }
+        if configured.is_empty() {
+            configured = stored_keys(db).await?;
+            if configured.is_empty() {
+                generate_and_store(db).await?;
+                configured = stored_keys(db).await?;
+            }
+        }
+        let mut signer = None;
+        for (kid, der) in configured {
+            let (encoding, decoding) = keypair_from_pkcs8(&der)?;
+            verifiers.insert(kid.clone(), decoding);
+            // The first key signs; the rest only verify (rotation: add the new key first).
+            if signer.is_none() {
+                signer = Some(Signer { kid, key: encoding });
+            }
+        }
+        let signer = signer.context("no checkout signing key")?;
+        Ok(KeyRing {
+            issuer,
+            signer,
+            verifiers,
+        })
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// Signs a token for one checkout link.
+    pub fn mint(&self, claims: &CheckoutClaims) -> anyhow::Result<String> {
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(self.signer.kid.clone());
+        header.typ = Some("JWT".to_owned());
+        jsonwebtoken::encode(&header, claims, &self.signer.key).context("signing checkout token")
+    }
+
+    /// Verifies signature, algorithm and claims. Database checks (revocation) are the caller's.
+    pub fn verify(&self, token: &str) -> Result<CheckoutClaims, TokenError> {
+        if token.len() > MAX_TOKEN_LEN || token.split('.').count() != 3 {
+            return Err(TokenError::Malformed);
+        }
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
+        if header.jku.is_some() || header.x5u.is_some() || header.jwk.is_some() || header.x5c.is_some() {
+            return Err(TokenError::KeyReference);
+        }
+        let key = header
+            .kid
+            .as_deref()
+            .filter(|kid| valid_kid(kid))
+            .and_then(|kid| self.verifiers.get(kid))
+            .ok_or(TokenError::UnknownKey)?;
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.algorithms = vec![Algorithm::EdDSA];
+        validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+        validation.set_issuer(&[self.issuer.as_str()]);
+        validation.set_audience(&[AUDIENCE]);
+        validation.validate_nbf = true;
+        validation.validate_exp = true;
+        validation.leeway = 5;
+        jsonwebtoken::decode::<CheckoutClaims>(token, key, &validation)
+            .map(|data| data.claims)
+            .map_err(|e| TokenError::Invalid(e.to_string()))
+    }
+}
+
+async fn stored_keys(db: &Db) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT kid, private_pkcs8 FROM signing_keys ORDER BY created_at, kid")
+            .fetch_all(db.pool())
+            .await
+            .context("loading signing keys")?;
+    rows.into_iter()
+        .map(|(kid, b64)| {
+            Ok((
+                kid,
+                STANDARD.decode(b64).context("stored signing key is not base64")?,
+            ))
+        })
+        .collect()
+}
+
+async fn generate_and_store(db: &Db) -> anyhow::Result<()> {
+    let rng = ring::rand::SystemRandom::new();
+    let pkcs8 =
+        Ed25519KeyPair::generate_pkcs8(&rng).map_err(|_| anyhow::anyhow!("generating an Ed25519 key"))?;
+    let pair =
+        Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).map_err(|_| anyhow::anyhow!("reading generated key"))?;
+    let kid = new_id("key");
+    sqlx::query(
+        "INSERT INTO signing_keys (kid, private_pkcs8, public_key, created_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(&kid)
+    .bind(STANDARD.encode(pkcs8.as_ref()))
+    .bind(URL_SAFE_NO_PAD.encode(pair.public_key().as_ref()))
+    .bind(now_ms())
+    .execute(db.pool())
+    .await
+    .context("storing the generated signing key")?;
+    tracing::info!(%kid, "generated a checkout signing key and stored it in the database");
+    Ok(())
+}
