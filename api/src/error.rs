@@ -194,6 +194,26 @@ pub fn path_error_handler(
     actix_web::error::InternalError::from_response(err, problem_response(&problem)).into()
 }
 
+/// Parses an optional JSON body: empty means `T::default()`, anything else must deserialize strictly.
+pub fn optional_json<T: serde::de::DeserializeOwned + Default>(bytes: &[u8]) -> ApiResult<T> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(bytes).map_err(|e| {
+        let message = e.to_string();
+        let code = if message.starts_with("unknown field") {
+            "unknown_field"
+        } else {
+            "malformed_body"
+        };
+        ApiError::Invalid {
+            code,
+            field: None,
+            detail: first_sentence(&message),
+        }
+    })
+}
+
 /// serde messages carry line/column and the expected-field list; keep them short and safe to echo.
 fn first_sentence(message: &str) -> String {
     let cut = message.find(" at line ").unwrap_or(message.len());

@@ -367,8 +367,10 @@ pub async fn create_link(
     seller: Seller,
     state: web::Data<AppState>,
     id: web::Path<String>,
-    body: Option<web::Json<LinkRequest>>,
+    body: web::Bytes,
 ) -> ApiResult<HttpResponse> {
+    // The body is optional, but when present it must be valid: an `Option<Json>` would hide errors.
+    let body: LinkRequest = crate::error::optional_json(&body)?;
     let row = invoices::find(&state.db, &seller.seller_id, &id)
         .await?
         .ok_or(ApiError::NotFound("invoice"))?;
@@ -379,7 +381,7 @@ pub async fn create_link(
         });
     }
     let ttl = body
-        .and_then(|b| b.expires_in_seconds)
+        .expires_in_seconds
         .unwrap_or(state.settings.checkout_link_ttl_seconds);
     let max = state.settings.checkout_link_max_ttl_seconds;
     if !(60..=max).contains(&ttl) {

@@ -1,0 +1,289 @@
+//! Test harness: every test gets the real server on a free port with its own database, SQLite (a temp
+//! file) or PostgreSQL (a fresh database on the cluster in `TRANCHE_TEST_POSTGRES_URL`, which
+//! `cargo xtask test` provides).
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use reqwest::{Client, Response};
+use serde_json::{json, Value};
+use sqlx::Executor;
+use tranche_api::config::Settings;
+use tranche_api::masking::Secret;
+use tranche_api::startup::Application;
+use tranche_api::state::AppState;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs one async test body per backend, as tests `name::sqlite` and `name::postgres`.
+#[macro_export]
+macro_rules! both_backends {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::common::Backend::Sqlite).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if $crate::common::postgres_url().is_none() {
+                    eprintln!("TRANCHE_TEST_POSTGRES_URL not set: PostgreSQL variant not run (cargo xtask test sets it)");
+                    return;
+                }
+                super::$name($crate::common::Backend::Postgres).await;
+            }
+        }
+    };
+}
+
+pub fn postgres_url() -> Option<String> {
+    std::env::var("TRANCHE_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+fn unique_name() -> String {
+    format!(
+        "tranche_test_{}_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+        uuid::Uuid::now_v7().simple()
+    )
+}
+
+/// A fresh, empty database URL for the backend.
+pub async fn fresh_database(backend: Backend) -> String {
+    match backend {
+        Backend::Sqlite => {
+            let dir = std::env::temp_dir().join("tranche-tests");
+            std::fs::create_dir_all(&dir).unwrap();
+            format!("sqlite://{}", dir.join(format!("{}.db", unique_name())).display())
+        }
+        Backend::Postgres => {
+            let admin = postgres_url().expect("TRANCHE_TEST_POSTGRES_URL");
+            sqlx::any::install_default_drivers();
+            let name = unique_name();
+            let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin)
+                .await
+                .unwrap();
+            conn.execute(format!("CREATE DATABASE {name}").as_str())
+                .await
+                .unwrap();
+            let (base, _) = admin.rsplit_once('/').unwrap();
+            format!("{base}/{name}")
+        }
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub client: Client,
+    pub operator: String,
+    pub database_url: String,
+    pub state: AppState,
+    pub backend: Backend,
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    let database_url = fresh_database(backend).await;
+    let operator = format!("op_{}", uuid::Uuid::now_v7().simple());
+    let mut settings = Settings {
+        addr: "127.0.0.1:0".to_owned(),
+        database_url: Secret::new(database_url.clone()),
+        operator_token: Some(Secret::new(operator.clone())),
+        max_connections: 8,
+        ..Settings::default()
+    };
+    // Tests drive the reconciler by hand unless they opt in.
+    settings.reconciler.interval_ms = 3_600_000;
+    tweak(&mut settings);
+    let app = Application::build(settings).await.expect("app builds");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let state = app.state().clone();
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        base,
+        client: Client::new(),
+        operator,
+        database_url,
+        state,
+        backend,
+    }
+}
+
+/// A seller with a customer and (optionally) terms, ready to invoice.
+pub struct SellerCtx {
+    pub id: String,
+    pub key: String,
+    pub customer_id: String,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn post(&self, path: &str, bearer: &str, body: Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(bearer)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get(&self, path: &str, bearer: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(bearer)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn seller(&self, name: &str) -> SellerCtx {
+        let r = self
+            .post("/v1/sellers", &self.operator, json!({"name": name}))
+            .await;
+        assert_eq!(r.status(), 201);
+        let seller: Value = r.json().await.unwrap();
+        let key = seller["secret_key"].as_str().unwrap().to_owned();
+        let r = self
+            .post(
+                "/v1/customers",
+                &key,
+                json!({"name": "Acme Buyer", "email": "ap@acme.example", "external_ref": "C-1"}),
+            )
+            .await;
+        assert_eq!(r.status(), 201);
+        let customer: Value = r.json().await.unwrap();
+        SellerCtx {
+            id: seller["id"].as_str().unwrap().to_owned(),
+            key,
+            customer_id: customer["id"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    pub async fn terms(&self, seller: &SellerCtx, body: Value) -> String {
+        let r = self.post("/v1/terms", &seller.key, body).await;
+        assert_eq!(r.status(), 201);
+        r.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// An invoice with one untaxed line of `amount` in `currency`.
+    pub async fn invoice(
+        &self,
+        seller: &SellerCtx,
+        currency: &str,
+        amount: &str,
+        terms_id: Option<&str>,
+    ) -> Value {
+        let mut body = json!({
+            "number": format!("INV-{}", uuid::Uuid::now_v7().simple()),
+            "customer_id": seller.customer_id,
+            "currency": currency,
+            "issue_date": tranche_domain::wire::format_date(tranche_api::state::today()),
+            "due_date": "2099-01-01",
+            "lines": [{"description": "Goods", "quantity": "1", "unit_price": amount}],
+        });
+        if let Some(t) = terms_id {
+            body["terms_id"] = json!(t);
+        }
+        let r = self.post("/v1/invoices", &seller.key, body).await;
+        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+        r.json().await.unwrap()
+    }
+
+    /// A checkout link; returns `(link_id, token)`.
+    pub async fn link(&self, seller: &SellerCtx, invoice_id: &str) -> (String, String) {
+        let r = self
+            .post(
+                &format!("/v1/invoices/{invoice_id}/checkout-links"),
+                &seller.key,
+                json!({}),
+            )
+            .await;
+        assert_eq!(r.status(), 201);
+        let v: Value = r.json().await.unwrap();
+        (
+            v["id"].as_str().unwrap().to_owned(),
+            v["token"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    pub async fn card_token(&self, number: &str) -> String {
+        let r = self
+            .client
+            .post(self.url("/sandbox/v1/tokens"))
+            .json(&json!({"card": {"number": number, "exp_month": 12, "exp_year": 2034, "cvc": "123"}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        r.json::<Value>().await.unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    pub async fn pay(&self, checkout_token: &str, key: &str, amount: &str, payment_token: &str) -> Response {
+        self.client
+            .post(self.url("/v1/checkout/payments"))
+            .bearer_auth(checkout_token)
+            .header("idempotency-key", key)
+            .json(&json!({"amount": amount, "payment_token": payment_token}))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn checkout(&self, checkout_token: &str) -> Value {
+        let r = self.get("/v1/checkout", checkout_token).await;
+        assert_eq!(r.status(), 200);
+        r.json().await.unwrap()
+    }
+
+    pub async fn get_invoice(&self, seller: &SellerCtx, id: &str) -> Value {
+        let r = self.get(&format!("/v1/invoices/{id}"), &seller.key).await;
+        assert_eq!(r.status(), 200);
+        r.json().await.unwrap()
+    }
+
+    /// A direct connection to this test's database, for sabotage and counting.
+    pub async fn sql_count(&self, sql: &str) -> i64 {
+        let (n,): (i64,) = sqlx::query_as(sql).fetch_one(self.state.db.pool()).await.unwrap();
+        n
+    }
+}
+
+/// Asserts a problem response and returns its body.
+pub async fn expect_problem(response: Response, status: u16, code: &str) -> Value {
+    assert_eq!(response.status().as_u16(), status, "expected {status} {code}");
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(content_type, "application/problem+json");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["status"], status);
+    assert!(body["type"].as_str().unwrap().starts_with("https://"));
+    body
+}
