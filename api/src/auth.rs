@@ -143,17 +143,49 @@ impl Checkout {
     }
 }
 
+/// A browser call must come from the API's own origin (hosted page) or one the seller registered.
+async fn check_origin(state: &AppState, seller_id: &str, origin: &str) -> Result<(), ApiError> {
+    if origin == crate::cors::origin_of(&state.public_base) {
+        return Ok(());
+    }
+    let (origins,): (String,) = sqlx::query_as("SELECT allowed_origins FROM sellers WHERE id = $1")
+        .bind(seller_id)
+        .fetch_one(state.db.pool())
+        .await?;
+    let origins: Vec<String> = serde_json::from_str(&origins).unwrap_or_default();
+    if origins.iter().any(|o| o == origin) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden {
+            code: "origin_not_allowed",
+            detail: format!(
+                "Origin {} is not in this seller's allowed_origins.",
+                origin.chars().take(100).collect::<String>()
+            ),
+        })
+    }
+}
+
 impl FromRequest for Checkout {
     type Error = ApiError;
     type Future = LocalBoxFuture<'static, Result<Checkout, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let token = bearer(req).map(str::to_owned);
+        let origin = req
+            .headers()
+            .get(actix_web::http::header::ORIGIN)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let state = state(req);
         Box::pin(async move {
             let state = state?;
             let token = token.ok_or(INVALID_TOKEN)?;
-            Checkout::from_token(&state, &token).await
+            let checkout = Checkout::from_token(&state, &token).await?;
+            if let Some(origin) = origin {
+                check_origin(&state, &checkout.seller_id, &origin).await?;
+            }
+            Ok(checkout)
         })
     }
 }

@@ -26,16 +26,34 @@ pub async fn run(args: &[&str]) -> anyhow::Result<()> {
     let app = Application::build(settings).await?;
     let base = app.state().public_base.clone();
     let port = app.port();
+    // The seller's own site: another origin (next port) that embeds the widget.
+    let site_addr = std::env::var("TRANCHE_DEMO_SITE_ADDR")
+        .unwrap_or_else(|_| format!("127.0.0.1:{}", port.saturating_add(1)));
+    let site_listener = std::net::TcpListener::bind(&site_addr)
+        .with_context(|| format!("binding the seller site on {site_addr}"))?;
+    let site_origin = format!(
+        "http://{}",
+        site_listener.local_addr().context("seller site address")?
+    );
     let server = tokio::spawn(app.run_until_stopped());
-    let seeded = seed(&base, &operator).await.context("seeding the demo data");
-    match seeded {
-        Ok(text) => println!("{text}"),
+    let seeded = seed(&base, &operator, &site_origin)
+        .await
+        .context("seeding the demo data");
+    let (text, embeds) = match seeded {
+        Ok(seeded) => seeded,
         Err(e) => {
             server.abort();
             return Err(e);
         }
+    };
+    let site = crate::seller_site::serve(site_listener, base.clone(), embeds)?;
+    tokio::spawn(site);
+    println!("{text}");
+    println!("  Seller site embedding the widget (another origin): {site_origin}/");
+    if crate::routes::pages::integrity_of("tranche.js").is_none() {
+        println!("  (the widget is not built: run `cargo xtask build-widget` or use `cargo xtask demo`)");
     }
-    println!("Tranche demo listening on port {port}. Ctrl-C stops it.");
+    println!("\nTranche demo listening on port {port}. Ctrl-C stops it.");
     server.await.context("server task")?
 }
 
@@ -58,7 +76,9 @@ async fn call(
     Ok(value)
 }
 
-async fn seed(base: &str, operator: &str) -> anyhow::Result<String> {
+type Embeds = Vec<(String, String)>;
+
+async fn seed(base: &str, operator: &str, site_origin: &str) -> anyhow::Result<(String, Embeds)> {
     let client = reqwest::Client::new();
     let post = reqwest::Method::POST;
     let seller = call(
@@ -66,7 +86,7 @@ async fn seed(base: &str, operator: &str) -> anyhow::Result<String> {
         post.clone(),
         format!("{base}/v1/sellers"),
         operator,
-        json!({"name": "Northwind Supply Co."}),
+        json!({"name": "Northwind Supply Co.", "allowed_origins": [site_origin]}),
     )
     .await?;
     let key = seller["secret_key"].as_str().context("secret_key")?.to_owned();
@@ -127,6 +147,7 @@ async fn seed(base: &str, operator: &str) -> anyhow::Result<String> {
         ),
     ];
     let mut out = String::new();
+    let mut embeds = Vec::new();
     out.push_str(&format!(
         "\nTranche demo\n  API:          {base}\n  seller key:   {key}\n  operator:     {operator}\n\n"
     ));
@@ -151,6 +172,11 @@ async fn seed(base: &str, operator: &str) -> anyhow::Result<String> {
             json!({}),
         )
         .await?;
+        let total = invoice["total"].as_str().unwrap_or("?");
+        embeds.push((
+            format!("Invoice {number}: {currency} {total}"),
+            link["token"].as_str().unwrap_or_default().to_owned(),
+        ));
         out.push_str(&format!(
             "  {number} {currency} total {}  ->  {}\n",
             invoice["total"].as_str().unwrap_or("?"),
@@ -166,5 +192,5 @@ async fn seed(base: &str, operator: &str) -> anyhow::Result<String> {
          \x20   -H 'idempotency-key: demo-1' -H 'content-type: application/json' \\\n\
          \x20   -d \"{{\\\"amount\\\":\\\"100.00\\\",\\\"payment_token\\\":\\\"$TOKEN\\\"}}\"\n"
     ));
-    Ok(out)
+    Ok((out, embeds))
 }

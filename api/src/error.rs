@@ -17,6 +17,9 @@ pub enum ApiError {
         code: &'static str,
         detail: &'static str,
     },
+    /// Authenticated, but not allowed from here.
+    #[error("{detail}")]
+    Forbidden { code: &'static str, detail: String },
     #[error("{0} not found")]
     NotFound(&'static str),
     /// The request is well-formed JSON but a field is invalid.
@@ -58,6 +61,7 @@ impl ApiError {
     pub fn problem(&self) -> Problem {
         let mut problem = match self {
             ApiError::Unauthorized { code, detail } => Problem::new(401, code, "Unauthorized", *detail),
+            ApiError::Forbidden { code, detail } => Problem::new(403, code, "Forbidden", detail.clone()),
             ApiError::NotFound(what) => {
                 Problem::new(404, "not_found", "Not found", format!("{what} not found"))
             }

@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod cors;
 pub mod db;
 pub mod demo;
 pub mod error;
@@ -19,6 +20,7 @@ pub mod payment_flow;
 pub mod reconciler;
 pub mod request_id;
 pub mod routes;
+pub mod seller_site;
 pub mod startup;
 pub mod state;
 pub mod store;

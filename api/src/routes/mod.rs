@@ -3,6 +3,7 @@
 pub mod checkout;
 pub mod invoices;
 pub mod ops;
+pub mod pages;
 pub mod parties;
 pub mod payments;
 pub mod sandbox;
@@ -11,6 +12,21 @@ use actix_web::web;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
+        web::scope("/v1/checkout")
+            .wrap(crate::cors::CheckoutCors)
+            .route("", web::get().to(checkout::view))
+            .route("/payments", web::post().to(checkout::pay))
+            // Preflights are answered by the middleware; this route only makes them reach it.
+            .route(
+                "",
+                web::method(actix_web::http::Method::OPTIONS).to(actix_web::HttpResponse::NoContent),
+            )
+            .route(
+                "/payments",
+                web::method(actix_web::http::Method::OPTIONS).to(actix_web::HttpResponse::NoContent),
+            ),
+    )
+    .service(
         web::scope("/v1")
             .route("/sellers", web::post().to(parties::create_seller))
             .route("/customers", web::post().to(parties::create_customer))
@@ -28,11 +44,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             )
             .route("/checkout-links/{id}", web::delete().to(invoices::revoke_link))
             .route("/payments", web::get().to(payments::list))
-            .route("/payments/{id}", web::get().to(payments::get))
-            .route("/checkout", web::get().to(checkout::view))
-            .route("/checkout/payments", web::post().to(checkout::pay)),
+            .route("/payments/{id}", web::get().to(payments::get)),
     )
     .route("/sandbox/v1/tokens", web::post().to(sandbox::create_token))
+    .route("/sandbox/fields", web::get().to(pages::sandbox_fields))
+    .route("/widget/v1/{file}", web::get().to(pages::widget_file))
+    .route("/pay/{token}", web::get().to(pages::pay_page))
     .route("/healthz", web::get().to(ops::healthz))
     .route("/metrics", web::get().to(ops::metrics));
 }

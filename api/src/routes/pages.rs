@@ -1,0 +1,189 @@
+//! Static and rendered pages: the widget files (`/widget/v1/...`), the hosted checkout page
+//! (`/pay/{token}`), and the sandbox gateway's card fields (`/sandbox/fields`).
+
+use std::path::{Path, PathBuf};
+
+use actix_web::http::header;
+use actix_web::{web, HttpResponse};
+
+use crate::auth::Checkout;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use crate::store::invoices;
+
+const PAY_TEMPLATE: &str = include_str!("../../assets/pay.html");
+const FIELDS_PAGE: &str = include_str!("../../assets/sandbox-fields.html");
+
+/// Escapes text for HTML content and attribute values.
+pub fn escape_html(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// Where the built widget lives: `TRANCHE_WIDGET_DIR`, else `target/widget/dist` under the working
+/// directory, else under the workspace this binary was built from.
+pub fn widget_dir() -> PathBuf {
+    if let Ok(dir) = std::env::var("TRANCHE_WIDGET_DIR") {
+        return PathBuf::from(dir);
+    }
+    let local = PathBuf::from("target/widget/dist");
+    if local.exists() {
+        return local;
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/widget/dist")
+}
+
+/// The SRI hash of a widget file from `manifest.json`, if the widget is built.
+pub fn integrity_of(name: &str) -> Option<String> {
+    let text = std::fs::read_to_string(widget_dir().join("manifest.json")).ok()?;
+    let manifest: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let files = manifest.get("files")?;
+    let entries: Vec<&serde_json::Value> = match files {
+        serde_json::Value::Array(list) => list.iter().collect(),
+        serde_json::Value::Object(map) => map.values().collect(),
+        _ => Vec::new(),
+    };
+    entries
+        .into_iter()
+        .find(|f| {
+            f.get("name").and_then(|n| n.as_str()) == Some(name)
+                || f.get("path").and_then(|n| n.as_str()) == Some(name)
+        })
+        .and_then(|f| f.get("integrity"))
+        .and_then(|i| i.as_str())
+        .map(str::to_owned)
+}
+
+fn is_hashed(name: &str) -> bool {
+    // `name-<hex>.ext`: at least 8 hex digits after the last dash.
+    let stem = name.split('.').next().unwrap_or("");
+    stem.rsplit_once('-')
+        .is_some_and(|(_, hash)| hash.len() >= 8 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+fn mime_of(name: &str) -> &'static str {
+    match name.rsplit('.').next() {
+        Some("wasm") => "application/wasm",
+        Some("js") | Some("mjs") => "text/javascript; charset=utf-8",
+        Some("css") => "text/css; charset=utf-8",
+        Some("json") => "application/json",
+        Some("map") => "application/json",
+        _ => "application/octet-stream",
+    }
+}
+
+/// `GET /widget/v1/{file}`.
+pub async fn widget_file(file: web::Path<String>) -> ApiResult<HttpResponse> {
+    let name = file.into_inner();
+    // One path segment of safe characters: nothing can climb out of the folder.
+    if name.is_empty()
+        || name.len() > 128
+        || name.starts_with('.')
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    {
+        return Err(ApiError::NotFound("file"));
+    }
+    let bytes = match tokio::fs::read(widget_dir().join(&name)).await {
+        Ok(bytes) => bytes,
+        Err(_) => return Err(ApiError::NotFound("file")),
+    };
+    let cache = if is_hashed(&name) {
+        "public, max-age=31536000, immutable"
+    } else {
+        "public, max-age=300"
+    };
+    Ok(HttpResponse::Ok()
+        .content_type(mime_of(&name))
+        .insert_header((header::CACHE_CONTROL, cache))
+        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+        .insert_header(("cross-origin-resource-policy", "cross-origin"))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .body(bytes))
+}
+
+/// Fills `{{name}}` placeholders with escaped values.
+pub fn render(template: &str, values: &[(&str, &str)]) -> String {
+    let mut out = template.to_owned();
+    for (name, value) in values {
+        out = out.replace(&format!("{{{{{name}}}}}"), &escape_html(value));
+    }
+    out
+}
+
+/// `GET /pay/{token}`: the hosted checkout page for emailed links.
+pub async fn pay_page(state: web::Data<AppState>, token: web::Path<String>) -> ApiResult<HttpResponse> {
+    let checkout = Checkout::from_token(&state, &token).await?;
+    let (seller_name,): (String,) = sqlx::query_as("SELECT name FROM sellers WHERE id = $1")
+        .bind(&checkout.seller_id)
+        .fetch_one(state.db.pool())
+        .await?;
+    let invoice = invoices::find(&state.db, &checkout.seller_id, &checkout.invoice_id)
+        .await?
+        .ok_or(ApiError::NotFound("invoice"))?;
+    let loader_url = format!("{}/widget/v1/tranche.js", state.public_base);
+    let html = render(
+        PAY_TEMPLATE,
+        &[
+            ("seller_name", &seller_name),
+            ("invoice_number", &invoice.number),
+            ("token", &token),
+            ("loader_url", &loader_url),
+            (
+                "loader_integrity",
+                &integrity_of("tranche.js").unwrap_or_default(),
+            ),
+        ],
+    );
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        // The token is in the URL: never send it onwards in a Referer.
+        .insert_header((header::REFERRER_POLICY, "no-referrer"))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header(("content-security-policy", "frame-ancestors 'none'"))
+        .body(html))
+}
+
+/// `GET /sandbox/fields`: the gateway's card/bank fields page, put in an iframe by the widget.
+pub async fn sandbox_fields() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header(("content-security-policy", "frame-ancestors *"))
+        .body(FIELDS_PAGE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn render_escapes_values() {
+        let html = render("<p title=\"{{a}}\">{{a}}</p>", &[("a", "<script>\"x\"&'")]);
+        assert_eq!(
+            html,
+            "<p title=\"&lt;script&gt;&quot;x&quot;&amp;&#39;\">&lt;script&gt;&quot;x&quot;&amp;&#39;</p>"
+        );
+    }
+
+    #[test]
+    fn hashed_names_are_recognised() {
+        assert!(is_hashed("tranche-0123abcd.js"));
+        assert!(is_hashed("tranche_bg-0123abcdef.wasm"));
+        assert!(!is_hashed("tranche.js"));
+        assert!(!is_hashed("manifest.json"));
+    }
+}

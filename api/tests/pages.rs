@@ -1,0 +1,228 @@
+//! Pages, widget files and CORS for the checkout routes.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{expect_problem, spawn_app, Backend};
+use serde_json::{json, Value};
+
+async fn checkout_cors_follows_allowed_origins(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let r = app
+        .post(
+            "/v1/sellers",
+            &app.operator,
+            json!({"name": "Shop", "allowed_origins": ["https://shop.example"]}),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let seller: Value = r.json().await.unwrap();
+    let key = seller["secret_key"].as_str().unwrap().to_owned();
+    let other = app.seller("Other").await;
+    let customer: Value = app
+        .post("/v1/customers", &key, json!({"name": "B", "email": "b@b.co"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let ctx = common::SellerCtx {
+        id: seller["id"].as_str().unwrap().to_owned(),
+        key: key.clone(),
+        customer_id: customer["id"].as_str().unwrap().to_owned(),
+    };
+    let inv = app.invoice(&ctx, "USD", "100.00", None).await;
+    let (_, token) = app.link(&ctx, inv["id"].as_str().unwrap()).await;
+
+    // Preflight from the registered origin is allowed; from an unknown origin it is not.
+    let preflight = |origin: &'static str| {
+        app.client
+            .request(reqwest::Method::OPTIONS, app.url("/v1/checkout/payments"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization, idempotency-key, content-type",
+            )
+            .send()
+    };
+    let ok = preflight("https://shop.example").await.unwrap();
+    assert_eq!(ok.status(), 204);
+    assert_eq!(
+        ok.headers()["access-control-allow-origin"],
+        "https://shop.example"
+    );
+    assert!(ok.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .contains("idempotency-key"));
+    let denied = preflight("https://evil.example").await.unwrap();
+    assert_eq!(denied.status(), 403);
+    assert!(denied.headers().get("access-control-allow-origin").is_none());
+
+    // Real calls: allowed origin gets data and the CORS header; no Origin (server-side) is fine too.
+    let r = app
+        .client
+        .get(app.url("/v1/checkout"))
+        .bearer_auth(&token)
+        .header("origin", "https://shop.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["access-control-allow-origin"], "https://shop.example");
+    assert_eq!(app.get("/v1/checkout", &token).await.status(), 200);
+    // The API's own origin (hosted page) is always allowed.
+    let r = app
+        .client
+        .get(app.url("/v1/checkout"))
+        .bearer_auth(&token)
+        .header("origin", &app.base)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // An unregistered origin is refused, without CORS headers.
+    let r = app
+        .client
+        .get(app.url("/v1/checkout"))
+        .bearer_auth(&token)
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers().get("access-control-allow-origin").is_none());
+    expect_problem(r, 403, "origin_not_allowed").await;
+    // Another seller's origin may not use this seller's token either.
+    let r = app
+        .post(
+            "/v1/sellers",
+            &app.operator,
+            json!({"name": "Other shop", "allowed_origins": ["https://other.example"]}),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let r = app
+        .client
+        .get(app.url("/v1/checkout"))
+        .bearer_auth(&token)
+        .header("origin", "https://other.example")
+        .send()
+        .await
+        .unwrap();
+    expect_problem(r, 403, "origin_not_allowed").await;
+    drop(other);
+    // Bad origins are refused at seller creation.
+    let r = app
+        .post(
+            "/v1/sellers",
+            &app.operator,
+            json!({"name": "x", "allowed_origins": ["javascript:alert(1)"]}),
+        )
+        .await;
+    expect_problem(r, 400, "invalid_field").await;
+}
+both_backends!(checkout_cors_follows_allowed_origins);
+
+async fn hosted_page_and_fields_page(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let r = app
+        .post(
+            "/v1/sellers",
+            &app.operator,
+            json!({"name": "Tom & Jerry <Supply>"}),
+        )
+        .await;
+    let seller: Value = r.json().await.unwrap();
+    let key = seller["secret_key"].as_str().unwrap().to_owned();
+    let customer: Value = app
+        .post("/v1/customers", &key, json!({"name": "B", "email": "b@b.co"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let ctx = common::SellerCtx {
+        id: String::new(),
+        key,
+        customer_id: customer["id"].as_str().unwrap().to_owned(),
+    };
+    let inv = app.invoice(&ctx, "USD", "100.00", None).await;
+    let (_, token) = app.link(&ctx, inv["id"].as_str().unwrap()).await;
+    let r = app
+        .client
+        .get(app.url(&format!("/pay/{token}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["referrer-policy"], "no-referrer");
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let html = r.text().await.unwrap();
+    assert!(html.contains("Tom &amp; Jerry &lt;Supply&gt;"), "{html}");
+    assert!(!html.contains("<Supply>"));
+    assert!(html.contains(&format!("token=\"{token}\"")));
+    assert!(html.contains("/widget/v1/tranche.js"));
+    let r = app.client.get(app.url("/pay/not-a-token")).send().await.unwrap();
+    expect_problem(r, 401, "invalid_checkout_token").await;
+    let r = app.client.get(app.url("/sandbox/fields")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+}
+both_backends!(hosted_page_and_fields_page);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn widget_files_have_types_caching_and_no_traversal() {
+    let dir = std::env::temp_dir().join(format!("tranche-widget-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("tranche.js"), "export {}").unwrap();
+    std::fs::write(dir.join("tranche_bg-0123456789abcdef.wasm"), [0u8, 97, 115, 109]).unwrap();
+    std::fs::write(
+        dir.join("manifest.json"),
+        r#"{"files":[{"name":"tranche.js","integrity":"sha384-abc"}]}"#,
+    )
+    .unwrap();
+    // Only this test in this binary depends on the widget folder.
+    std::env::set_var("TRANCHE_WIDGET_DIR", &dir);
+    let app = spawn_app(Backend::Sqlite).await;
+    let r = app
+        .client
+        .get(app.url("/widget/v1/tranche_bg-0123456789abcdef.wasm"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/wasm");
+    assert_eq!(
+        r.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+    assert_eq!(r.headers()["access-control-allow-origin"], "*");
+    let r = app
+        .client
+        .get(app.url("/widget/v1/tranche.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["content-type"], "text/javascript; charset=utf-8");
+    assert_eq!(r.headers()["cache-control"], "public, max-age=300");
+    for bad in [
+        "/widget/v1/..%2Fmanifest.json",
+        "/widget/v1/.hidden",
+        "/widget/v1/missing.js",
+    ] {
+        assert_eq!(
+            app.client.get(app.url(bad)).send().await.unwrap().status(),
+            404,
+            "{bad}"
+        );
+    }
+    assert_eq!(
+        tranche_api::routes::pages::integrity_of("tranche.js").as_deref(),
+        Some("sha384-abc")
+    );
+}
