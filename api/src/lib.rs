@@ -15,6 +15,7 @@ pub mod error;
 pub mod gateway;
 pub mod masking;
 pub mod metrics;
+pub mod openapi;
 pub mod outbox;
 pub mod payment_flow;
 pub mod reconciler;

@@ -226,3 +226,49 @@ async fn widget_files_have_types_caching_and_no_traversal() {
         Some("sha384-abc")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_document_covers_the_contract() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let r = app.client.get(app.url("/openapi.json")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let doc: Value = r.json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = doc["paths"].as_object().unwrap();
+    for (path, method) in [
+        ("/v1/sellers", "post"),
+        ("/v1/customers", "post"),
+        ("/v1/terms", "post"),
+        ("/v1/invoices", "post"),
+        ("/v1/invoices", "get"),
+        ("/v1/invoices/{id}", "get"),
+        ("/v1/invoices/{id}/void", "post"),
+        ("/v1/invoices/{id}/checkout-links", "post"),
+        ("/v1/checkout-links/{id}", "delete"),
+        ("/v1/payments", "get"),
+        ("/v1/payments/{id}", "get"),
+        ("/v1/checkout", "get"),
+        ("/v1/checkout/payments", "post"),
+        ("/sandbox/v1/tokens", "post"),
+        ("/healthz", "get"),
+    ] {
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path} missing"
+        );
+    }
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    for schema in [
+        "Problem",
+        "CheckoutView",
+        "PaymentRequest",
+        "PaymentResponse",
+        "TermsRequest",
+        "InvoiceRequest",
+    ] {
+        assert!(schemas.contains_key(schema), "schema {schema} missing");
+    }
+    // Request bodies refuse unknown fields in the document too.
+    assert_eq!(schemas["PaymentRequest"]["additionalProperties"], json!(false));
+    assert!(doc["components"]["securitySchemes"]["checkout_token"].is_object());
+}

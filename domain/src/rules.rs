@@ -16,6 +16,7 @@ use crate::percent::Percent;
 use crate::terms::{PresetBasis, Terms};
 
 /// Where an invoice stands. Derived from its amounts (and the void flag), never set by hand.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum InvoiceStatus {
@@ -191,6 +192,7 @@ impl InvoiceTotals {
 }
 
 /// Why an invoice cannot take a payment right now.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NotPayable {

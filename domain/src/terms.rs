@@ -13,6 +13,7 @@ pub const MAX_PRESETS: usize = 8;
 pub const MAX_DISCOUNT_DAYS: u32 = 366;
 
 /// What a preset percentage is applied to.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum PresetBasis {
@@ -154,6 +155,7 @@ impl Terms {
 }
 
 /// Terms as they travel and are stored: strings for every amount and percentage.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TermsSpec {
@@ -174,6 +176,7 @@ pub struct TermsSpec {
 }
 
 /// Wire form of [`EarlyPaymentDiscount`].
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DiscountSpec {

@@ -12,6 +12,7 @@ use crate::rules::{AmountRejected, InvoiceStatus, InvoiceTotals, NotPayable, Pay
 use crate::terms::{Terms, TermsError, TermsSpec};
 
 /// `GET /v1/checkout`: everything the widget shows and every input it needs to run the rules itself.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckoutView {
     pub seller: SellerView,
@@ -26,15 +27,18 @@ pub struct CheckoutView {
     pub rules: RulesInput,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SellerView {
     pub name: String,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InvoiceView {
     pub id: String,
     pub number: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "USD"))]
     pub currency: Currency,
     pub customer_name: String,
     pub issue_date: String,
@@ -49,6 +53,7 @@ pub struct InvoiceView {
     pub status: InvoiceStatus,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LineView {
     pub description: String,
@@ -60,6 +65,7 @@ pub struct LineView {
 }
 
 /// Resolved options: what the amount chooser offers.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OptionsView {
     pub allow_partial: bool,
@@ -71,6 +77,7 @@ pub struct OptionsView {
     pub discount: Option<DiscountView>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PresetView {
     pub percent: String,
@@ -81,6 +88,7 @@ pub struct PresetView {
     pub reason: Option<String>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DiscountView {
     pub percent: String,
@@ -117,10 +125,12 @@ impl From<&PaymentOptions> for OptionsView {
 }
 
 /// A payment as the buyer and seller see it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PaymentView {
     pub id: String,
     pub amount: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "USD"))]
     pub currency: Currency,
     pub status: PaymentStatus,
     /// E.g. `"visa •••• 4242"`; never more than brand and last four.
@@ -131,6 +141,7 @@ pub struct PaymentView {
     pub created_at: String,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PaymentStatus {
@@ -161,6 +172,7 @@ impl PaymentStatus {
 }
 
 /// Where the widget gets its payment-method fields.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GatewayView {
     /// `sandbox` today; `stripe` when that gateway is plugged in.
@@ -172,8 +184,10 @@ pub struct GatewayView {
 }
 
 /// The rule inputs: invoice amounts, terms and the server's date.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RulesInput {
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "USD"))]
     pub currency: Currency,
     pub total: String,
     pub amount_paid: String,
@@ -233,6 +247,7 @@ impl RulesInput {
 }
 
 /// `POST /v1/checkout/payments` body.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PaymentRequest {
@@ -246,12 +261,14 @@ pub struct PaymentRequest {
 }
 
 /// `201` answer to a payment.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PaymentResponse {
     pub payment: PaymentView,
     pub invoice: InvoiceBalanceView,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InvoiceBalanceView {
     pub id: String,
@@ -261,6 +278,7 @@ pub struct InvoiceBalanceView {
 }
 
 /// RFC 9457 problem details with Tranche's stable `code` and the fields a UI needs to explain it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Problem {
     #[serde(rename = "type")]

@@ -28,14 +28,14 @@ impl SandboxGateway {
 }
 
 /// `POST /sandbox/v1/tokens` body: exactly one of `card` or `bank_account`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenRequest {
     pub card: Option<CardInput>,
     pub bank_account: Option<BankInput>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CardInput {
     pub number: String,
@@ -51,7 +51,7 @@ impl std::fmt::Debug for CardInput {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BankInput {
     pub routing_number: String,

@@ -2,7 +2,8 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use tranche_domain::wire::{
-    CheckoutView, GatewayView, InvoiceView, OptionsView, PaymentRequest, RulesInput, SellerView,
+    CheckoutView, GatewayView, InvoiceView, OptionsView, PaymentRequest, PaymentResponse, Problem,
+    RulesInput, SellerView,
 };
 use tranche_domain::{InvoiceStatus, Rules};
 
@@ -65,6 +66,7 @@ pub async fn build_view(state: &AppState, checkout: &Checkout) -> ApiResult<Chec
 }
 
 /// `GET /v1/checkout`.
+#[utoipa::path(get, path = "/v1/checkout", tag = "checkout", security(("checkout_token" = [])), responses((status = 200, body = CheckoutView), (status = 401, body = Problem), (status = 403, body = Problem)))]
 pub async fn view(checkout: Checkout, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
     Ok(HttpResponse::Ok()
         .insert_header(("cache-control", "no-store"))
@@ -72,6 +74,7 @@ pub async fn view(checkout: Checkout, state: web::Data<AppState>) -> ApiResult<H
 }
 
 /// `POST /v1/checkout/payments` with `Idempotency-Key`.
+#[utoipa::path(post, path = "/v1/checkout/payments", tag = "checkout", request_body = PaymentRequest, params(("Idempotency-Key" = String, Header, description = "1-255 printable ASCII characters; retries with the same key replay the first answer")), security(("checkout_token" = [])), responses((status = 201, body = PaymentResponse), (status = 400, body = Problem), (status = 401, body = Problem), (status = 402, description = "Declined: code payment_declined with decline_code and advice", body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn pay(
     checkout: Checkout,
     state: web::Data<AppState>,

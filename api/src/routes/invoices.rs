@@ -2,7 +2,6 @@
 
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use tranche_domain::wire::{format_date, parse_date, LineView};
 use tranche_domain::{compute_amounts, Currency, InvoiceStatus, LineInput, Terms, TermsSpec};
 
@@ -12,8 +11,31 @@ use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::store::invoices::{self, InvoiceRow, ListFilter};
 use crate::tokens::{CheckoutClaims, AUDIENCE};
+use tranche_domain::wire::Problem;
 
-#[derive(Deserialize)]
+/// `{data: [...]}` list of invoices.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct InvoiceList {
+    pub data: Vec<InvoiceView>,
+}
+
+/// A new checkout link. `token` is a bearer credential for one invoice: hand it only to its buyer.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct LinkCreated {
+    pub id: String,
+    pub invoice_id: String,
+    pub token: String,
+    pub url: String,
+    pub expires_at: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct LinkRevoked {
+    pub id: String,
+    pub revoked_at: String,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InvoiceRequest {
     number: String,
@@ -25,7 +47,7 @@ pub struct InvoiceRequest {
     lines: Vec<LineRequest>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LineRequest {
     description: String,
@@ -35,7 +57,7 @@ pub struct LineRequest {
 }
 
 /// An invoice as the seller sees it.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct InvoiceView {
     id: String,
     number: String,
@@ -126,6 +148,7 @@ async fn resolve_terms(
 }
 
 /// `POST /v1/invoices`: totals are computed here from the lines, never taken from the client.
+#[utoipa::path(post, path = "/v1/invoices", tag = "invoices", request_body = InvoiceRequest, security(("seller_key" = [])), responses((status = 201, body = InvoiceView), (status = 400, body = Problem), (status = 409, body = Problem)))]
 pub async fn create(
     seller: Seller,
     state: web::Data<AppState>,
@@ -265,6 +288,7 @@ pub async fn create(
 }
 
 /// `GET /v1/invoices/{id}`.
+#[utoipa::path(get, path = "/v1/invoices/{id}", tag = "invoices", params(("id" = String, Path)), security(("seller_key" = [])), responses((status = 200, body = InvoiceView), (status = 404, body = Problem)))]
 pub async fn get(
     seller: Seller,
     state: web::Data<AppState>,
@@ -276,7 +300,7 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(view(&state, &row).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     status: Option<String>,
@@ -285,6 +309,7 @@ pub struct ListQuery {
 }
 
 /// `GET /v1/invoices?status=&customer_id=&limit=`.
+#[utoipa::path(get, path = "/v1/invoices", tag = "invoices", params(ListQuery), security(("seller_key" = [])), responses((status = 200, body = InvoiceList), (status = 400, body = Problem)))]
 pub async fn list(
     seller: Seller,
     state: web::Data<AppState>,
@@ -309,11 +334,12 @@ pub async fn list(
     for row in &rows {
         data.push(view(&state, row).await?);
     }
-    Ok(HttpResponse::Ok().json(json!({ "data": data })))
+    Ok(HttpResponse::Ok().json(InvoiceList { data }))
 }
 
 /// `POST /v1/invoices/{id}/void`: only an invoice nothing has been paid on (or held for) can be voided;
 /// money already received must be refunded first, as an ERP would insist.
+#[utoipa::path(post, path = "/v1/invoices/{id}/void", tag = "invoices", params(("id" = String, Path)), security(("seller_key" = [])), responses((status = 200, body = InvoiceView), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn void(
     seller: Seller,
     state: web::Data<AppState>,
@@ -356,13 +382,14 @@ pub async fn void(
     Ok(HttpResponse::Ok().json(view(&state, &row).await?))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LinkRequest {
     expires_in_seconds: Option<i64>,
 }
 
 /// `POST /v1/invoices/{id}/checkout-links` -> `{id, token, url, expires_at}`.
+#[utoipa::path(post, path = "/v1/invoices/{id}/checkout-links", tag = "checkout links", params(("id" = String, Path)), request_body(content = Option<LinkRequest>), security(("seller_key" = [])), responses((status = 201, body = LinkCreated), (status = 400, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn create_link(
     seller: Seller,
     state: web::Data<AppState>,
@@ -417,16 +444,17 @@ pub async fn create_link(
     .bind(now)
     .execute(state.db.pool())
     .await?;
-    Ok(HttpResponse::Created().json(json!({
-        "id": link_id,
-        "invoice_id": row.id,
-        "token": token,
-        "url": format!("{}/pay/{}", state.public_base, token),
-        "expires_at": rfc3339(expires_at),
-    })))
+    Ok(HttpResponse::Created().json(LinkCreated {
+        id: link_id,
+        invoice_id: row.id.clone(),
+        url: format!("{}/pay/{}", state.public_base, token),
+        token,
+        expires_at: rfc3339(expires_at),
+    }))
 }
 
 /// `DELETE /v1/checkout-links/{id}`: the token stops working at once.
+#[utoipa::path(delete, path = "/v1/checkout-links/{id}", tag = "checkout links", params(("id" = String, Path)), security(("seller_key" = [])), responses((status = 200, body = LinkRevoked), (status = 404, body = Problem)))]
 pub async fn revoke_link(
     seller: Seller,
     state: web::Data<AppState>,
@@ -448,5 +476,8 @@ pub async fn revoke_link(
         .bind(id.as_str())
         .fetch_one(state.db.pool())
         .await?;
-    Ok(HttpResponse::Ok().json(json!({ "id": id.as_str(), "revoked_at": rfc3339(revoked_at) })))
+    Ok(HttpResponse::Ok().json(LinkRevoked {
+        id: id.into_inner(),
+        revoked_at: rfc3339(revoked_at),
+    }))
 }

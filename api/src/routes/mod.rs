@@ -51,7 +51,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/widget/v1/{file}", web::get().to(pages::widget_file))
     .route("/pay/{token}", web::get().to(pages::pay_page))
     .route("/healthz", web::get().to(ops::healthz))
-    .route("/metrics", web::get().to(ops::metrics));
+    .route("/metrics", web::get().to(ops::metrics))
+    .route("/openapi.json", web::get().to(ops::openapi));
 }
 
 /// Limits for list endpoints.

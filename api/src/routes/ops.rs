@@ -6,14 +6,22 @@ use crate::error::ApiResult;
 use crate::state::AppState;
 
 /// `GET /healthz`: 200 when the database answers.
+#[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, description = "Database reachable"), (status = 500, body = tranche_domain::wire::Problem)))]
 pub async fn healthz(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
     let (one,): (i64,) = sqlx::query_as("SELECT 1").fetch_one(state.db.pool()).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ok", "database": one == 1})))
 }
 
 /// `GET /metrics`: Prometheus text format.
+#[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain")))]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(state.metrics.render())
+}
+
+/// `GET /openapi.json`: generated from the handlers' annotations.
+pub async fn openapi() -> HttpResponse {
+    use utoipa::OpenApi;
+    HttpResponse::Ok().json(crate::openapi::ApiDoc::openapi())
 }

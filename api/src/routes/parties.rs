@@ -9,6 +9,13 @@ use crate::auth::{hash_secret, Operator, Seller};
 use crate::db::{new_id, now_ms, rfc3339};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+use tranche_domain::wire::Problem;
+
+/// `{data: [...]}` list of customers.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CustomerList {
+    pub data: Vec<CustomerView>,
+}
 
 fn text(field: &'static str, value: &str, max: usize) -> ApiResult<String> {
     let value = value.trim();
@@ -35,7 +42,7 @@ fn valid_origin(origin: &str) -> bool {
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SellerRequest {
     name: String,
@@ -43,13 +50,13 @@ pub struct SellerRequest {
     allowed_origins: Vec<String>,
 }
 
-#[derive(Serialize)]
-struct SellerCreated {
-    id: String,
-    name: String,
-    allowed_origins: Vec<String>,
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SellerCreated {
+    pub id: String,
+    pub name: String,
+    pub allowed_origins: Vec<String>,
     /// Shown once; only its hash is stored.
-    secret_key: String,
+    pub secret_key: String,
 }
 
 /// A new secret key: `sk_` and 256 random bits in hex.
@@ -82,6 +89,7 @@ pub async fn insert_seller(
 }
 
 /// `POST /v1/sellers` (operator token).
+#[utoipa::path(post, path = "/v1/sellers", tag = "sellers", request_body = SellerRequest, security(("operator_token" = [])), responses((status = 201, body = SellerCreated), (status = 400, body = Problem), (status = 401, body = Problem)))]
 pub async fn create_seller(
     _operator: Operator,
     state: web::Data<AppState>,
@@ -109,7 +117,7 @@ pub async fn create_seller(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CustomerRequest {
     name: String,
@@ -118,7 +126,7 @@ pub struct CustomerRequest {
     terms_id: Option<String>,
 }
 
-#[derive(Serialize, sqlx::FromRow)]
+#[derive(Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct CustomerView {
     id: String,
     name: String,
@@ -126,6 +134,7 @@ pub struct CustomerView {
     external_ref: Option<String>,
     terms_id: Option<String>,
     #[serde(skip)]
+    #[schema(ignore)]
     created_at: i64,
 }
 
@@ -149,6 +158,7 @@ async fn terms_exists(state: &AppState, seller_id: &str, terms_id: &str) -> ApiR
 }
 
 /// `POST /v1/customers`.
+#[utoipa::path(post, path = "/v1/customers", tag = "customers", request_body = CustomerRequest, security(("seller_key" = [])), responses((status = 201, body = CustomerView), (status = 400, body = Problem), (status = 401, body = Problem)))]
 pub async fn create_customer(
     seller: Seller,
     state: web::Data<AppState>,
@@ -203,6 +213,7 @@ pub async fn create_customer(
 const CUSTOMER_COLUMNS: &str = "id, name, email, external_ref, terms_id, created_at";
 
 /// `GET /v1/customers/{id}`.
+#[utoipa::path(get, path = "/v1/customers/{id}", tag = "customers", params(("id" = String, Path)), security(("seller_key" = [])), responses((status = 200, body = CustomerView), (status = 404, body = Problem)))]
 pub async fn get_customer(
     seller: Seller,
     state: web::Data<AppState>,
@@ -218,13 +229,14 @@ pub async fn get_customer(
     Ok(HttpResponse::Ok().json(row.ok_or(ApiError::NotFound("customer"))?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     limit: Option<i64>,
 }
 
 /// `GET /v1/customers`.
+#[utoipa::path(get, path = "/v1/customers", tag = "customers", params(ListQuery), security(("seller_key" = [])), responses((status = 200, body = CustomerList)))]
 pub async fn list_customers(
     seller: Seller,
     state: web::Data<AppState>,
@@ -237,11 +249,11 @@ pub async fn list_customers(
     .bind(super::page_limit(query.limit))
     .fetch_all(state.db.pool())
     .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "data": rows })))
+    Ok(HttpResponse::Ok().json(CustomerList { data: rows }))
 }
 
 /// `POST /v1/terms` body: a name and the terms (DESIGN section 3).
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TermsRequest {
     name: String,
@@ -254,8 +266,8 @@ pub struct TermsRequest {
     early_payment_discount: Option<tranche_domain::DiscountSpec>,
 }
 
-#[derive(Serialize)]
-struct TermsView {
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct TermsView {
     id: String,
     name: String,
     #[serde(flatten)]
@@ -264,6 +276,7 @@ struct TermsView {
 }
 
 /// `POST /v1/terms`.
+#[utoipa::path(post, path = "/v1/terms", tag = "terms", request_body = TermsRequest, security(("seller_key" = [])), responses((status = 201, body = TermsView), (status = 400, body = Problem)))]
 pub async fn create_terms(
     seller: Seller,
     state: web::Data<AppState>,
@@ -304,6 +317,7 @@ pub async fn create_terms(
 }
 
 /// `GET /v1/terms/{id}`.
+#[utoipa::path(get, path = "/v1/terms/{id}", tag = "terms", params(("id" = String, Path)), security(("seller_key" = [])), responses((status = 200, body = TermsView), (status = 404, body = Problem)))]
 pub async fn get_terms(
     seller: Seller,
     state: web::Data<AppState>,

@@ -1,33 +1,49 @@
 //! Seller view of payments.
 
 use actix_web::{web, HttpResponse};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use tranche_domain::wire::{PaymentView, Problem};
 
 use crate::auth::Seller;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::store::payments;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     invoice_id: Option<String>,
     limit: Option<i64>,
 }
 
-fn seller_view(row: &payments::PaymentRow) -> serde_json::Value {
-    let mut value = serde_json::to_value(row.view()).unwrap_or_else(|_| json!({}));
-    if let Some(object) = value.as_object_mut() {
-        object.insert("invoice_id".into(), json!(row.invoice_id));
-        object.insert("decline_code".into(), json!(row.decline_code));
-        object.insert("gateway".into(), json!(row.gateway));
-        object.insert("gateway_charge_id".into(), json!(row.gateway_charge_id));
+/// A payment as the seller sees it: the buyer's view plus reconciliation details.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SellerPaymentView {
+    #[serde(flatten)]
+    pub payment: PaymentView,
+    pub invoice_id: String,
+    pub decline_code: Option<String>,
+    pub gateway: String,
+    pub gateway_charge_id: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PaymentList {
+    pub data: Vec<SellerPaymentView>,
+}
+
+fn seller_view(row: &payments::PaymentRow) -> SellerPaymentView {
+    SellerPaymentView {
+        payment: row.view(),
+        invoice_id: row.invoice_id.clone(),
+        decline_code: row.decline_code.clone(),
+        gateway: row.gateway.clone(),
+        gateway_charge_id: row.gateway_charge_id.clone(),
     }
-    value
 }
 
 /// `GET /v1/payments?invoice_id=`.
+#[utoipa::path(get, path = "/v1/payments", tag = "payments", params(ListQuery), security(("seller_key" = [])), responses((status = 200, body = PaymentList)))]
 pub async fn list(
     seller: Seller,
     state: web::Data<AppState>,
@@ -40,10 +56,13 @@ pub async fn list(
         super::page_limit(query.limit),
     )
     .await?;
-    Ok(HttpResponse::Ok().json(json!({ "data": rows.iter().map(seller_view).collect::<Vec<_>>() })))
+    Ok(HttpResponse::Ok().json(PaymentList {
+        data: rows.iter().map(seller_view).collect(),
+    }))
 }
 
 /// `GET /v1/payments/{id}`.
+#[utoipa::path(get, path = "/v1/payments/{id}", tag = "payments", params(("id" = String, Path)), security(("seller_key" = [])), responses((status = 200, body = SellerPaymentView), (status = 404, body = Problem)))]
 pub async fn get(
     seller: Seller,
     state: web::Data<AppState>,
