@@ -31,6 +31,74 @@ pub struct Settings {
     pub reconciler: ReconcilerSettings,
     /// Largest accepted JSON body, in bytes.
     pub max_body_bytes: usize,
+    pub erp: ErpSettings,
+    /// SMTP for receipt emails; without it receipts are written to `receipts_dir`.
+    pub smtp: Option<SmtpSettings>,
+    pub receipts_dir: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ErpSettings {
+    /// Timeout of one delivery attempt.
+    pub attempt_timeout_ms: u64,
+    /// Delay before each retry; when exhausted the delivery is dead-lettered.
+    pub retry_schedule_ms: Vec<u64>,
+    /// How often the relay looks for due deliveries when nothing woke it.
+    pub poll_interval_ms: u64,
+    /// Deliveries claimed per pass.
+    pub batch_size: u32,
+    /// OAuth access token for QuickBooks endpoints that have none of their own.
+    pub quickbooks_access_token: Option<Secret>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpSettings {
+    pub host: String,
+    #[serde(default = "default_smtp_port")]
+    pub port: u16,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub from: String,
+    /// `starttls` (default), `tls`, or `none` (local relays and test sinks only).
+    #[serde(default = "default_smtp_tls")]
+    pub tls: String,
+}
+
+fn default_smtp_port() -> u16 {
+    587
+}
+
+fn default_smtp_tls() -> String {
+    "starttls".to_owned()
+}
+
+impl Default for ErpSettings {
+    fn default() -> Self {
+        const SECOND: u64 = 1000;
+        const MINUTE: u64 = 60 * SECOND;
+        const HOUR: u64 = 60 * MINUTE;
+        ErpSettings {
+            attempt_timeout_ms: 15 * SECOND,
+            // 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h, 14 h, 20 h, 24 h: about 85 hours in all.
+            retry_schedule_ms: vec![
+                5 * SECOND,
+                5 * MINUTE,
+                30 * MINUTE,
+                2 * HOUR,
+                5 * HOUR,
+                10 * HOUR,
+                10 * HOUR,
+                14 * HOUR,
+                20 * HOUR,
+                24 * HOUR,
+            ],
+            poll_interval_ms: 500,
+            batch_size: 16,
+            quickbooks_access_token: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -81,6 +149,9 @@ impl Default for Settings {
             sandbox: SandboxSettings::default(),
             reconciler: ReconcilerSettings::default(),
             max_body_bytes: 64 * 1024,
+            erp: ErpSettings::default(),
+            smtp: None,
+            receipts_dir: "data/receipts".to_owned(),
         }
     }
 }
@@ -138,6 +209,26 @@ impl Settings {
         }
         if let Some(v) = var("TRANCHE_MAX_CONNECTIONS") {
             self.max_connections = v.parse().context("TRANCHE_MAX_CONNECTIONS")?;
+        }
+        if let Some(v) = var("TRANCHE_RECEIPTS_DIR") {
+            self.receipts_dir = v;
+        }
+        if let Some(v) = var("TRANCHE_QUICKBOOKS_TOKEN").filter(|v| !v.is_empty()) {
+            self.erp.quickbooks_access_token = Some(Secret::new(v));
+        }
+        if let Some(host) = var("TRANCHE_SMTP_HOST").filter(|v| !v.is_empty()) {
+            self.smtp = Some(SmtpSettings {
+                host,
+                port: var("TRANCHE_SMTP_PORT")
+                    .map(|p| p.parse())
+                    .transpose()
+                    .context("TRANCHE_SMTP_PORT")?
+                    .unwrap_or(587),
+                username: var("TRANCHE_SMTP_USERNAME"),
+                password: var("TRANCHE_SMTP_PASSWORD").map(Secret::new),
+                from: var("TRANCHE_SMTP_FROM").unwrap_or_else(|| "receipts@localhost".to_owned()),
+                tls: var("TRANCHE_SMTP_TLS").unwrap_or_else(default_smtp_tls),
+            });
         }
         if let (Some(kid), Some(key)) = (var("TRANCHE_SIGNING_KID"), var("TRANCHE_SIGNING_KEY")) {
             self.signing_keys = vec![SigningKeyConfig {

@@ -114,6 +114,15 @@ impl Db {
         }
     }
 
+    /// Suffix that claims rows other transactions have not locked, skipping those they have, so several
+    /// relays share work (empty on SQLite, whose write lock already serialises claimers).
+    pub fn skip_locked(&self) -> &'static str {
+        match self.dialect {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
+        }
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
     }

@@ -29,6 +29,7 @@ pub async fn record_payment_succeeded(
         "currency": payment.currency,
         "invoice_id": invoice.id,
         "invoice_number": invoice.number,
+        "invoice_external_ref": invoice.external_ref,
         "customer": {
             "id": invoice.customer_id,
             "name": invoice.customer_name,
@@ -71,10 +72,11 @@ async fn insert(
     payload: &serde_json::Value,
     now: i64,
 ) -> anyhow::Result<()> {
+    let event_id = new_id("evt");
     sqlx::query(
         "INSERT INTO outbox (id, seller_id, event_type, aggregate_id, payload, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
     )
-    .bind(new_id("evt"))
+    .bind(&event_id)
     .bind(seller_id)
     .bind(event_type)
     .bind(aggregate_id)
@@ -83,5 +85,8 @@ async fn insert(
     .execute(&mut **tx)
     .await
     .context("writing the outbox event")?;
+    crate::erp::fan_out(tx, seller_id, &event_id, event_type, now)
+        .await
+        .context("writing the event's deliveries")?;
     Ok(())
 }

@@ -196,7 +196,7 @@ pub async fn pay(
 
     // Step 3: finalize.
     let answer = match outcome {
-        Some(outcome) => finalize(&state.db, &state.metrics, &payment.id, &outcome).await?,
+        Some(outcome) => finalize(state, &payment.id, &outcome).await?,
         None => pending_answer(&state.db, &payment.id).await?,
     };
     Ok(answer)
@@ -236,7 +236,14 @@ fn success_body(payment: &PaymentRow, invoice: &invoices::InvoiceRow) -> anyhow:
 
 /// Applies a gateway outcome to a pending payment, exactly once: only the caller that moves the payment
 /// out of `pending` updates the invoice and writes the outbox. Used by the request path and the reconciler.
-pub async fn finalize(
+pub async fn finalize(state: &AppState, payment_id: &str, outcome: &ChargeOutcome) -> ApiResult<Answer> {
+    let answer = finalize_in_db(&state.db, &state.metrics, payment_id, outcome).await?;
+    // Deliveries were written with the event: wake the relay so the ERP hears of it at once.
+    state.relay_wakeup.notify_one();
+    Ok(answer)
+}
+
+async fn finalize_in_db(
     db: &Db,
     metrics: &Metrics,
     payment_id: &str,

@@ -53,7 +53,7 @@ pub async fn pass(state: &AppState) -> anyhow::Result<usize> {
                 continue;
             }
         };
-        match finalize(&state.db, &state.metrics, &payment_id, &outcome).await {
+        match finalize(state, &payment_id, &outcome).await {
             Ok(_) => {
                 resolved += 1;
                 Metrics::inc(&state.metrics.reconciled);

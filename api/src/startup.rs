@@ -33,6 +33,11 @@ impl Application {
         let public_base = settings.public_base(&bound.to_string());
         let keys = KeyRing::load(&settings, &db, public_base.clone()).await?;
         let sandbox = Arc::new(SandboxGateway::new(db.clone(), settings.sandbox.clone()));
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_millis(settings.erp.attempt_timeout_ms))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .context("building the HTTP client")?;
         let state = AppState {
             db,
             keys: Arc::new(keys),
@@ -41,6 +46,8 @@ impl Application {
             settings: Arc::new(settings),
             public_base,
             metrics: Arc::new(Metrics::default()),
+            relay_wakeup: Arc::new(tokio::sync::Notify::new()),
+            http,
         };
         let server = server(listener, state.clone())?;
         Ok(Application {
@@ -63,6 +70,8 @@ impl Application {
     pub async fn run_until_stopped(mut self) -> anyhow::Result<()> {
         self.background
             .push(tokio::spawn(crate::reconciler::run(self.state.clone())));
+        self.background
+            .push(tokio::spawn(crate::erp::relay::run(self.state.clone())));
         let result = self.server.await.context("HTTP server");
         for task in &self.background {
             task.abort();

@@ -20,6 +20,10 @@ pub struct AppState {
     /// Public base URL, no trailing slash (`https://pay.example.com`).
     pub public_base: String,
     pub metrics: Arc<Metrics>,
+    /// Wakes the ERP relay the moment a payment commits.
+    pub relay_wakeup: Arc<tokio::sync::Notify>,
+    /// Outbound HTTP (ERP deliveries), with the per-attempt timeout.
+    pub http: reqwest::Client,
 }
 
 /// Today's date in UTC: the one calendar both the API and the widget (which is sent it) use.

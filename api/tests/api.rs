@@ -814,6 +814,10 @@ async fn reconciler_resolves_a_payment_left_pending(backend: Backend) {
         .execute(app.state.db.pool())
         .await
         .unwrap();
+    sqlx::query("DELETE FROM deliveries")
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
     sqlx::query("DELETE FROM outbox")
         .execute(app.state.db.pool())
         .await

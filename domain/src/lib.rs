@@ -5,6 +5,7 @@
 //! Run its tests with `cargo test -p tranche-domain` (property tests: set `PROPTEST_CASES` to scale).
 
 pub mod currency;
+pub mod format;
 pub mod lines;
 pub mod money;
 pub mod percent;

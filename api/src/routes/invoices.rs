@@ -44,6 +44,8 @@ pub struct InvoiceRequest {
     issue_date: String,
     due_date: String,
     terms_id: Option<String>,
+    /// The invoice's id in your ERP (QuickBooks `TxnId`), echoed in receipts and ERP postings.
+    external_ref: Option<String>,
     lines: Vec<LineRequest>,
 }
 
@@ -67,6 +69,7 @@ pub struct InvoiceView {
     issue_date: String,
     due_date: String,
     terms_id: Option<String>,
+    external_ref: Option<String>,
     lines: Vec<LineView>,
     subtotal: String,
     tax: String,
@@ -107,6 +110,7 @@ async fn view(state: &AppState, row: &InvoiceRow) -> ApiResult<InvoiceView> {
         issue_date: row.issue_date.clone(),
         due_date: row.due_date.clone(),
         terms_id: row.terms_id.clone(),
+        external_ref: row.external_ref.clone(),
         lines: line_views(row, &lines)?,
         subtotal: row.money(row.subtotal_minor)?.to_string(),
         tax: row.money(row.tax_minor)?.to_string(),
@@ -160,6 +164,14 @@ pub async fn create(
             "invalid_field",
             "number",
             "number must be 1 to 64 characters",
+        ));
+    }
+    let external_ref = body.external_ref.as_deref().map(str::trim);
+    if external_ref.is_some_and(|r| r.is_empty() || r.len() > 100 || r.chars().any(char::is_control)) {
+        return Err(ApiError::invalid(
+            "invalid_field",
+            "external_ref",
+            "external_ref must be 1 to 100 characters",
         ));
     }
     let currency = Currency::parse(&body.currency)
@@ -236,8 +248,8 @@ pub async fn create(
     let mut tx = state.db.begin_write().await?;
     let inserted = sqlx::query(
         "INSERT INTO invoices (id, seller_id, customer_id, terms_id, terms_spec, number, currency, issue_date, due_date, \
-         subtotal_minor, tax_minor, total_minor, amount_paid_minor, discount_taken_minor, status, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0, 0, 'open', $13, $13)",
+         subtotal_minor, tax_minor, total_minor, amount_paid_minor, discount_taken_minor, status, created_at, updated_at, external_ref) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0, 0, 'open', $13, $13, $14)",
     )
     .bind(&id)
     .bind(&seller.seller_id)
@@ -252,6 +264,7 @@ pub async fn create(
     .bind(amounts.tax.minor_units())
     .bind(amounts.total.minor_units())
     .bind(now)
+    .bind(external_ref.as_deref())
     .execute(&mut *tx)
     .await;
     if let Err(e) = inserted {

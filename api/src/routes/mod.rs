@@ -44,7 +44,35 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             )
             .route("/checkout-links/{id}", web::delete().to(invoices::revoke_link))
             .route("/payments", web::get().to(payments::list))
-            .route("/payments/{id}", web::get().to(payments::get)),
+            .route("/payments/{id}", web::get().to(payments::get))
+            .route(
+                "/erp/endpoints",
+                web::post().to(crate::erp::routes::create_endpoint),
+            )
+            .route(
+                "/erp/endpoints",
+                web::get().to(crate::erp::routes::list_endpoints),
+            )
+            .route(
+                "/erp/endpoints/{id}",
+                web::get().to(crate::erp::routes::get_endpoint),
+            )
+            .route(
+                "/erp/endpoints/{id}",
+                web::delete().to(crate::erp::routes::delete_endpoint),
+            )
+            .route(
+                "/erp/deliveries",
+                web::get().to(crate::erp::routes::list_deliveries),
+            )
+            .route(
+                "/erp/deliveries/{id}/retry",
+                web::post().to(crate::erp::routes::retry_delivery),
+            )
+            .route(
+                "/settings/receipts",
+                web::put().to(crate::erp::routes::put_receipt_settings),
+            ),
     )
     .route("/sandbox/v1/tokens", web::post().to(sandbox::create_token))
     .route("/sandbox/fields", web::get().to(pages::sandbox_fields))

@@ -124,6 +124,8 @@ pub struct CustomerRequest {
     email: String,
     external_ref: Option<String>,
     terms_id: Option<String>,
+    /// Language of receipts: en, de, fr or es (default en).
+    locale: Option<String>,
 }
 
 #[derive(Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -133,6 +135,7 @@ pub struct CustomerView {
     email: String,
     external_ref: Option<String>,
     terms_id: Option<String>,
+    locale: String,
     #[serde(skip)]
     #[schema(ignore)]
     created_at: i64,
@@ -187,16 +190,25 @@ pub async fn create_customer(
             ));
         }
     }
+    let locale = body.locale.as_deref().unwrap_or("en");
+    if !["en", "de", "fr", "es"].contains(&locale) {
+        return Err(ApiError::invalid(
+            "invalid_field",
+            "locale",
+            "locale must be one of en, de, fr, es",
+        ));
+    }
     let customer = CustomerView {
         id: new_id("cus"),
         name,
         email,
         external_ref,
         terms_id: body.terms_id.clone(),
+        locale: locale.to_owned(),
         created_at: now_ms(),
     };
     sqlx::query(
-        "INSERT INTO customers (id, seller_id, name, email, external_ref, terms_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO customers (id, seller_id, name, email, external_ref, terms_id, locale, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(&customer.id)
     .bind(&seller.seller_id)
@@ -204,13 +216,14 @@ pub async fn create_customer(
     .bind(&customer.email)
     .bind(&customer.external_ref)
     .bind(&customer.terms_id)
+    .bind(&customer.locale)
     .bind(customer.created_at)
     .execute(state.db.pool())
     .await?;
     Ok(HttpResponse::Created().json(customer))
 }
 
-const CUSTOMER_COLUMNS: &str = "id, name, email, external_ref, terms_id, created_at";
+const CUSTOMER_COLUMNS: &str = "id, name, email, external_ref, terms_id, locale, created_at";
 
 /// `GET /v1/customers/{id}`.
 #[utoipa::path(get, path = "/v1/customers/{id}", tag = "customers", params(("id" = String, Path)), security(("seller_key" = [])), responses((status = 200, body = CustomerView), (status = 404, body = Problem)))]

@@ -7,7 +7,7 @@ use crate::db::{Db, Tx};
 
 const COLUMNS: &str = "i.id, i.seller_id, i.customer_id, c.name AS customer_name, i.terms_id, i.terms_spec, i.number, \
      i.currency, i.issue_date, i.due_date, i.subtotal_minor, i.tax_minor, i.total_minor, i.amount_paid_minor, \
-     i.discount_taken_minor, i.status, i.voided_at, i.created_at, i.updated_at";
+     i.discount_taken_minor, i.status, i.voided_at, i.created_at, i.updated_at, i.external_ref";
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct InvoiceRow {
@@ -30,6 +30,8 @@ pub struct InvoiceRow {
     pub voided_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The invoice's id in the seller's ERP (QuickBooks `TxnId`).
+    pub external_ref: Option<String>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]

@@ -106,6 +106,12 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings))
     };
     // Tests drive the reconciler by hand unless they opt in.
     settings.reconciler.interval_ms = 3_600_000;
+    // Receipts (no SMTP) go to a per-test folder, never into the source tree.
+    settings.receipts_dir = std::env::temp_dir()
+        .join("tranche-tests")
+        .join(format!("receipts-{}", unique_name()))
+        .display()
+        .to_string();
     tweak(&mut settings);
     let app = Application::build(settings).await.expect("app builds");
     let base = format!("http://127.0.0.1:{}", app.port());

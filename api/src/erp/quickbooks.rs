@@ -1,0 +1,90 @@
+//! The QuickBooks Online connector: a cash receipt becomes a QBO `Payment` linked to the invoice.
+//! Amounts are written as JSON numbers straight from the decimal strings (never through a float).
+
+use serde_json::value::RawValue;
+use serde_json::{json, Value};
+
+/// Why a receipt cannot be posted to QuickBooks (not retryable: the data must be fixed first).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MappingError {
+    #[error("the customer has no external_ref (the QuickBooks customer id)")]
+    MissingCustomerRef,
+    #[error("the invoice has no external_ref (the QuickBooks invoice id)")]
+    MissingInvoiceRef,
+    #[error("the receipt payload is incomplete: {0}")]
+    Incomplete(&'static str),
+}
+
+fn number(decimal: &str) -> Result<Box<RawValue>, MappingError> {
+    // The decimal strings come from `Money`'s Display: digits and one point, valid JSON numbers.
+    if decimal.is_empty() || !decimal.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return Err(MappingError::Incomplete("amount"));
+    }
+    RawValue::from_string(decimal.to_owned()).map_err(|_| MappingError::Incomplete("amount"))
+}
+
+/// The QBO Payment body for a `payment.succeeded` receipt. `PaymentRefNum` is limited to 21 characters
+/// by QuickBooks, so it carries the tail of the payment id (unique per seller in practice); the full id
+/// goes in `PrivateNote`.
+pub fn payment_body(receipt: &Value) -> Result<String, MappingError> {
+    let text = |v: &Value| v.as_str().map(str::to_owned);
+    let customer_ref = text(&receipt["customer"]["external_ref"]).ok_or(MappingError::MissingCustomerRef)?;
+    let invoice_ref = text(&receipt["invoice_external_ref"]).ok_or(MappingError::MissingInvoiceRef)?;
+    let amount = text(&receipt["amount"]).ok_or(MappingError::Incomplete("amount"))?;
+    let currency = text(&receipt["currency"]).ok_or(MappingError::Incomplete("currency"))?;
+    let payment_id = text(&receipt["payment_id"]).ok_or(MappingError::Incomplete("payment_id"))?;
+    let paid_at = text(&receipt["paid_at"]).ok_or(MappingError::Incomplete("paid_at"))?;
+    let ref_num: String = payment_id
+        .chars()
+        .rev()
+        .take(21)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    let body = json!({
+        "CustomerRef": {"value": customer_ref},
+        "CurrencyRef": {"value": currency},
+        "TotalAmt": number(&amount)?,
+        "TxnDate": paid_at.get(..10).unwrap_or(&paid_at),
+        "PaymentRefNum": ref_num,
+        "PrivateNote": format!("Tranche payment {payment_id} for invoice {}", text(&receipt["invoice_number"]).unwrap_or_default()),
+        "Line": [{
+            "Amount": number(&amount)?,
+            "LinkedTxn": [{"TxnId": invoice_ref, "TxnType": "Invoice"}],
+        }],
+    });
+    Ok(body.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maps_a_receipt_to_a_linked_payment_without_floats() {
+        let receipt = json!({
+            "payment_id": "pay_0193aaaabbbbccccddddeeeeffff0000",
+            "amount": "1234567890123.45", "currency": "USD", "invoice_number": "INV-1",
+            "invoice_external_ref": "145", "paid_at": "2026-11-23T10:00:00Z",
+            "customer": {"external_ref": "58"},
+        });
+        let body = payment_body(&receipt).unwrap();
+        assert!(body.contains("\"TotalAmt\":1234567890123.45"), "{body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            v["Line"][0]["LinkedTxn"][0],
+            json!({"TxnId": "145", "TxnType": "Invoice"})
+        );
+        assert_eq!(v["CustomerRef"]["value"], "58");
+        assert_eq!(v["PaymentRefNum"].as_str().unwrap().len(), 21);
+        assert_eq!(v["TxnDate"], "2026-11-23");
+    }
+
+    #[test]
+    fn missing_refs_are_named() {
+        let receipt = json!({"amount": "1.00", "currency": "USD", "payment_id": "p", "paid_at": "2026-11-23",
+                             "customer": {"external_ref": null}, "invoice_external_ref": "1"});
+        assert_eq!(payment_body(&receipt), Err(MappingError::MissingCustomerRef));
+    }
+}
