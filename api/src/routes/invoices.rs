@@ -264,7 +264,7 @@ pub async fn create(
     .bind(amounts.tax.minor_units())
     .bind(amounts.total.minor_units())
     .bind(now)
-    .bind(external_ref.as_deref())
+    .bind(external_ref)
     .execute(&mut *tx)
     .await;
     if let Err(e) = inserted {
