@@ -25,6 +25,46 @@ pub struct SellerPaymentView {
     pub decline_code: Option<String>,
     pub gateway: String,
     pub gateway_charge_id: Option<String>,
+    /// Where the cash receipt stands in the seller's ERP and mail.
+    pub erp_posting: ErpPosting,
+}
+
+/// `status`: `none` (nothing to post), `pending`, `delivered` (every destination), or `failed` (one was
+/// dead-lettered: see `/v1/erp/deliveries?status=dead`).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErpPosting {
+    pub status: String,
+    pub deliveries: Vec<PostingDelivery>,
+}
+
+#[derive(Serialize, utoipa::ToSchema, sqlx::FromRow)]
+pub struct PostingDelivery {
+    pub id: String,
+    pub kind: String,
+    pub status: String,
+}
+
+async fn erp_posting(state: &AppState, payment_id: &str) -> ApiResult<ErpPosting> {
+    let deliveries: Vec<PostingDelivery> = sqlx::query_as(
+        "SELECT d.id, d.kind, d.status FROM deliveries d JOIN outbox o ON o.id = d.event_id \
+         WHERE o.aggregate_id = $1 AND o.event_type = 'payment.succeeded' ORDER BY d.id",
+    )
+    .bind(payment_id)
+    .fetch_all(state.db.pool())
+    .await?;
+    let status = if deliveries.is_empty() {
+        "none"
+    } else if deliveries.iter().any(|d| d.status == "dead") {
+        "failed"
+    } else if deliveries.iter().any(|d| d.status == "pending") {
+        "pending"
+    } else {
+        "delivered"
+    };
+    Ok(ErpPosting {
+        status: status.to_owned(),
+        deliveries,
+    })
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -32,14 +72,15 @@ pub struct PaymentList {
     pub data: Vec<SellerPaymentView>,
 }
 
-fn seller_view(row: &payments::PaymentRow) -> SellerPaymentView {
-    SellerPaymentView {
+async fn seller_view(state: &AppState, row: &payments::PaymentRow) -> ApiResult<SellerPaymentView> {
+    Ok(SellerPaymentView {
         payment: row.view(),
         invoice_id: row.invoice_id.clone(),
         decline_code: row.decline_code.clone(),
         gateway: row.gateway.clone(),
         gateway_charge_id: row.gateway_charge_id.clone(),
-    }
+        erp_posting: erp_posting(state, &row.id).await?,
+    })
 }
 
 /// `GET /v1/payments?invoice_id=`.
@@ -56,9 +97,11 @@ pub async fn list(
         super::page_limit(query.limit),
     )
     .await?;
-    Ok(HttpResponse::Ok().json(PaymentList {
-        data: rows.iter().map(seller_view).collect(),
-    }))
+    let mut data = Vec::with_capacity(rows.len());
+    for row in &rows {
+        data.push(seller_view(&state, row).await?);
+    }
+    Ok(HttpResponse::Ok().json(PaymentList { data }))
 }
 
 /// `GET /v1/payments/{id}`.
@@ -71,5 +114,5 @@ pub async fn get(
     let row = payments::find(&state.db, &seller.seller_id, &id)
         .await?
         .ok_or(ApiError::NotFound("payment"))?;
-    Ok(HttpResponse::Ok().json(seller_view(&row)))
+    Ok(HttpResponse::Ok().json(seller_view(&state, &row).await?))
 }
