@@ -705,6 +705,10 @@ both_backends!(unknown_fields_and_malformed_bodies_are_400);
 async fn broken_database_is_a_500_without_detail(backend: Backend) {
     let app = spawn_app(backend).await;
     let seller = app.seller("S").await;
+    sqlx::query("DROP TABLE deliveries")
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
     sqlx::query("DROP TABLE outbox")
         .execute(app.state.db.pool())
         .await

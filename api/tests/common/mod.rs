@@ -31,6 +31,11 @@ macro_rules! both_backends {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
                 if $crate::common::postgres_url().is_none() {
+                    // `cargo xtask test` sets TRANCHE_REQUIRE_POSTGRES so CI can never silently skip these.
+                    assert!(
+                        std::env::var_os("TRANCHE_REQUIRE_POSTGRES").is_none(),
+                        "TRANCHE_REQUIRE_POSTGRES is set but TRANCHE_TEST_POSTGRES_URL is not"
+                    );
                     eprintln!("TRANCHE_TEST_POSTGRES_URL not set: PostgreSQL variant not run (cargo xtask test sets it)");
                     return;
                 }
