@@ -166,12 +166,34 @@ async fn hosted_page_and_fields_page(backend: Backend) {
     assert!(html.contains("/widget/v1/tranche.js"));
     let r = app.client.get(app.url("/pay/not-a-token")).send().await.unwrap();
     expect_problem(r, 401, "invalid_checkout_token").await;
-    let r = app.client.get(app.url("/sandbox/fields")).send().await.unwrap();
+    let r = app
+        .client
+        .get(app.url("/sandbox/fields?parent=http%3A%2F%2Fshop.example%3A8081"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     assert!(r.headers()["content-type"]
         .to_str()
         .unwrap()
         .starts_with("text/html"));
+    assert_eq!(
+        r.headers()["content-security-policy"],
+        "frame-ancestors http://shop.example:8081"
+    );
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("postMessage(message, parent)"),
+        "tokens go to the named parent only"
+    );
+    // A parent that is not a plain origin cannot be injected into the header, and framing is refused.
+    let r = app
+        .client
+        .get(app.url("/sandbox/fields?parent=https%3A%2F%2Fa.example%3B%20script-src%20*"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["content-security-policy"], "frame-ancestors 'none'");
 }
 both_backends!(hosted_page_and_fields_page);
 

@@ -49,8 +49,9 @@ pub struct Money {
 impl Money {
     /// Zero in `currency`.
     pub fn zero(currency: Currency) -> Money {
+        // At the currency's scale, so it displays as "0.00" / "0" / "0.000" like every other amount.
         Money {
-            amount: Decimal::ZERO,
+            amount: Decimal::new(0, currency.exponent()),
             currency,
         }
     }

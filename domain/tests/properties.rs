@@ -214,6 +214,7 @@ proptest! {
         let decimals = text.split_once('.').map_or(0, |(_, f)| f.len());
         prop_assert_eq!(decimals, c.exponent() as usize, "{} shown with its exponent", c.code());
         let parsed = Money::parse(&text, c).unwrap();
+        prop_assert_eq!(Money::zero(c).to_string(), Money::from_minor_units(0, c).unwrap().to_string());
         prop_assert_eq!(parsed, m);
         prop_assert_eq!(parsed.minor_units(), minor);
         for locale in ["en-US", "de-DE", "fr-FR", "sv-SE", "ja-JP"] {

@@ -1,1 +1,315 @@
-//! Tranche end-to-end browser tests (built by the widget issue).
+//! Browser-test harness: the real API on a temp SQLite database, a seller site on another origin that
+//! embeds the widget, chromedriver, and headless Chromium driven through WebDriver (fantoccini).
+//!
+//! Needs `/usr/bin/chromium`, `/usr/bin/chromedriver` and a built widget (`cargo xtask test` provides all
+//! three). Run alone, the tests skip with a message when one is missing, unless `TRANCHE_REQUIRE_BROWSER`
+//! is set, as `cargo xtask test` does, so CI can never skip them silently.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use fantoccini::elements::Element;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{json, Value};
+use tranche_api::config::Settings;
+use tranche_api::masking::Secret;
+use tranche_api::startup::Application;
+
+pub const CHROMIUM: &str = "/usr/bin/chromium";
+pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// Where the built widget is (same rule as the API's).
+pub fn widget_dir() -> PathBuf {
+    tranche_api::routes::pages::widget_dir()
+}
+
+/// `Some(reason)` when the browser tests cannot run here.
+pub fn missing_prerequisite() -> Option<String> {
+    for path in [CHROMIUM, CHROMEDRIVER] {
+        if !std::path::Path::new(path).exists() {
+            return Some(format!("{path} not installed"));
+        }
+    }
+    if !widget_dir().join("manifest.json").exists() {
+        return Some("widget not built (cargo xtask build-widget)".into());
+    }
+    None
+}
+
+/// Skips (returns true) when prerequisites are missing, or panics if `TRANCHE_REQUIRE_BROWSER` is set.
+pub fn skip() -> bool {
+    match missing_prerequisite() {
+        None => false,
+        Some(reason) => {
+            assert!(
+                std::env::var_os("TRANCHE_REQUIRE_BROWSER").is_none(),
+                "browser tests required but {reason}"
+            );
+            eprintln!("browser test skipped: {reason}");
+            true
+        }
+    }
+}
+
+fn free_listener() -> TcpListener {
+    TcpListener::bind("127.0.0.1:0").expect("bind loopback")
+}
+
+/// The API, a seller with terms, the seller site and a browser.
+pub struct Harness {
+    pub api: String,
+    pub site: String,
+    pub key: String,
+    pub customer_id: String,
+    pub terms_id: String,
+    pub http: reqwest::Client,
+    pub browser: Client,
+    driver: tokio::process::Child,
+    /// Reserved before the seller is created (its origin goes into `allowed_origins`).
+    site_listener: std::sync::Mutex<Option<TcpListener>>,
+    _profile: TempDir,
+}
+
+struct TempDir(PathBuf);
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        std::fs::remove_dir_all(&self.0).ok();
+    }
+}
+
+impl Harness {
+    pub async fn start() -> Result<Harness> {
+        let tmp = std::env::temp_dir().join(format!("tranche-e2e-{}", uuid::Uuid::now_v7().simple()));
+        std::fs::create_dir_all(&tmp)?;
+        let profile = TempDir(tmp.clone());
+        let operator = format!("op_{}", uuid::Uuid::now_v7().simple());
+        let mut settings = Settings {
+            addr: "127.0.0.1:0".to_owned(),
+            database_url: Secret::new(format!("sqlite://{}", tmp.join("e2e.db").display())),
+            operator_token: Some(Secret::new(operator.clone())),
+            ..Settings::default()
+        };
+        settings.receipts_dir = tmp.join("receipts").display().to_string();
+        let app = Application::build(settings).await?;
+        let api = format!("http://127.0.0.1:{}", app.port());
+        tokio::spawn(app.run_until_stopped());
+
+        let site_listener = free_listener();
+        let site = format!("http://{}", site_listener.local_addr()?);
+        let http = reqwest::Client::new();
+        let seller = post(
+            &http,
+            &format!("{api}/v1/sellers"),
+            &operator,
+            json!({"name": "Northwind Supply Co.", "allowed_origins": [site]}),
+        )
+        .await?;
+        let key = seller["secret_key"].as_str().context("key")?.to_owned();
+        let customer = post(
+            &http,
+            &format!("{api}/v1/customers"),
+            &key,
+            json!({"name": "Acme", "email": "ap@acme.example"}),
+        )
+        .await?;
+        let terms = post(
+            &http,
+            &format!("{api}/v1/terms"),
+            &key,
+            json!({"name": "Partial", "allow_partial": true, "minimum_amounts": {"USD": "50.00"}, "minimum_percent": "10",
+                   "presets": ["10", "25", "50", "75"], "preset_basis": "balance"}),
+        )
+        .await?;
+
+        // chromedriver on a free port, waiting until it answers.
+        let port = free_listener().local_addr()?.port();
+        let driver = tokio::process::Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting chromedriver")?;
+        let driver_url = format!("http://127.0.0.1:{port}");
+        for _ in 0..100 {
+            if http.get(format!("{driver_url}/status")).send().await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let user_data = tmp.join("chromium");
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": CHROMIUM,
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    "--disable-quic", "--no-first-run", "--window-size=1100,1400",
+                    format!("--user-data-dir={}", user_data.display()),
+                ],
+            }),
+        );
+        let browser = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps)
+            .connect(&driver_url)
+            .await
+            .context("connecting to chromedriver")?;
+        Ok(Harness {
+            api,
+            site,
+            key,
+            customer_id: customer["id"].as_str().context("customer")?.to_owned(),
+            terms_id: terms["id"].as_str().context("terms")?.to_owned(),
+            http,
+            browser,
+            driver,
+            _profile: profile,
+            site_listener: std::sync::Mutex::new(Some(site_listener)),
+        })
+    }
+
+    /// A USD invoice of `total` (one untaxed line) and a checkout token for it.
+    pub async fn invoice(&self, number: &str, total: &str) -> Result<(String, String)> {
+        let inv = post(
+            &self.http,
+            &format!("{}/v1/invoices", self.api),
+            &self.key,
+            json!({"number": number, "customer_id": self.customer_id, "currency": "USD", "issue_date": "2026-01-01",
+                   "due_date": "2026-02-01", "terms_id": self.terms_id,
+                   "lines": [{"description": "Shelving", "quantity": "1", "unit_price": total}]}),
+        )
+        .await?;
+        let id = inv["id"].as_str().context("invoice id")?.to_owned();
+        let link = post(
+            &self.http,
+            &format!("{}/v1/invoices/{id}/checkout-links", self.api),
+            &self.key,
+            json!({}),
+        )
+        .await?;
+        Ok((id, link["token"].as_str().context("token")?.to_owned()))
+    }
+
+    /// Serves the seller site embedding one widget per `(label, token)` and opens it in the browser.
+    pub async fn open_site(&self, embeds: Vec<(String, String)>) -> Result<()> {
+        let listener = self
+            .site_listener
+            .lock()
+            .ok()
+            .and_then(|mut l| l.take())
+            .context("the seller site can be opened once per harness")?;
+        let server = tranche_api::seller_site::serve(listener, self.api.clone(), embeds)?;
+        tokio::spawn(server);
+        self.browser.goto(&format!("{}/", self.site)).await?;
+        Ok(())
+    }
+
+    pub async fn open(&self, url: &str) -> Result<()> {
+        self.browser.goto(url).await?;
+        Ok(())
+    }
+
+    /// Waits (up to 15 s) for `css` inside the shadow root of the `index`-th widget; returns it.
+    pub async fn shadow(&self, index: usize, css: &str) -> Result<Element> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let hosts = self.browser.find_all(Locator::Css("tranche-checkout")).await?;
+            if let Some(host) = hosts.get(index) {
+                if let Ok(root) = host.shadow_root().await {
+                    if let Ok(el) = root.find(Locator::Css(css)).await {
+                        return Ok(el);
+                    }
+                }
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!("timed out waiting for {css} in widget {index}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits until `css` in widget `index` has text containing `needle`; returns the text.
+    pub async fn shadow_text(&self, index: usize, css: &str, needle: &str) -> Result<String> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Ok(el) = self.shadow(index, css).await {
+                let text = el.text().await.unwrap_or_default();
+                if text.contains(needle) {
+                    return Ok(text);
+                }
+                if tokio::time::Instant::now() > deadline {
+                    bail!("{css} in widget {index} reads {text:?}, never {needle:?}");
+                }
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!("timed out waiting for {css} containing {needle:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Types a card into the gateway iframe of widget `index` and clicks Pay.
+    pub async fn pay_with_card(&self, index: usize, number: &str) -> Result<()> {
+        let frame = self.shadow(index, "iframe[data-testid=fields]").await?;
+        frame.clone().enter_frame().await?;
+        let wait = self.browser.wait().at_most(Duration::from_secs(15));
+        wait.for_element(Locator::Css("#number"))
+            .await?
+            .send_keys(number)
+            .await?;
+        self.browser
+            .find(Locator::Css("#expiry"))
+            .await?
+            .send_keys("12/34")
+            .await?;
+        self.browser
+            .find(Locator::Css("#cvc"))
+            .await?
+            .send_keys("123")
+            .await?;
+        self.browser.enter_parent_frame().await?;
+        self.shadow(index, "[data-testid=pay]").await?.click().await?;
+        Ok(())
+    }
+
+    /// The invoice as the seller's API reports it.
+    pub async fn invoice_state(&self, id: &str) -> Result<Value> {
+        let r = self
+            .http
+            .get(format!("{}/v1/invoices/{id}", self.api))
+            .bearer_auth(&self.key)
+            .send()
+            .await?;
+        Ok(r.json().await?)
+    }
+
+    /// Saves a PNG of the page to `target/e2e-screens/{name}.png` (for humans; nothing asserts on pixels).
+    pub async fn screenshot(&self, name: &str) {
+        let dir = widget_dir().join("../../e2e-screens");
+        if let Ok(png) = self.browser.screenshot().await {
+            let _ = std::fs::create_dir_all(&dir);
+            let _ = std::fs::write(dir.join(format!("{name}.png")), png);
+        }
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.browser.clone().close().await;
+        let _ = self.driver.kill().await;
+    }
+}
+
+async fn post(http: &reqwest::Client, url: &str, bearer: &str, body: Value) -> Result<Value> {
+    let r = http.post(url).bearer_auth(bearer).json(&body).send().await?;
+    let status = r.status();
+    let value: Value = r.json().await?;
+    if !status.is_success() {
+        bail!("{url} answered {status}: {value}");
+    }
+    Ok(value)
+}

@@ -1,1 +1,18 @@
-//! Tranche widget: the `<tranche-checkout>` custom element (built by the widget issue).
+//! `tranche-widget`: the `<tranche-checkout>` element. The view model ([`model`]) and strings ([`i18n`])
+//! are plain Rust, tested natively; the Leptos views and the browser glue exist only on wasm32.
+//!
+//! The loader (`loader/tranche.js`) defines the custom element, creates an open shadow root and calls
+//! [`mount`] with it; the returned handle's `unmount()` tears the view down when the element is removed.
+
+pub mod i18n;
+pub mod model;
+
+#[cfg(target_arch = "wasm32")]
+mod api;
+#[cfg(target_arch = "wasm32")]
+mod app;
+#[cfg(target_arch = "wasm32")]
+mod dom;
+
+#[cfg(target_arch = "wasm32")]
+pub use app::{mount, Mounted};

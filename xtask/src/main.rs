@@ -5,6 +5,7 @@
 
 mod postgres;
 mod sh;
+mod widget;
 
 use std::process::{Command, ExitCode};
 
@@ -15,6 +16,7 @@ usage: cargo xtask <command> [options]
 
 commands:
   demo [--port N]       build everything and run the demo on embedded SQLite (default port 8080)
+  build-widget          build the wasm widget into target/widget/dist (hashed files, SRI manifest)
   test [--no-postgres]  fmt, clippy, every test (SQLite and a throwaway PostgreSQL), wasm32 build of the domain
 ";
 
@@ -23,6 +25,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test(&args[1..]),
         Some("demo") => demo(&args[1..]),
+        Some("build-widget") => widget::build().map(|_| ()),
         Some("-h" | "--help" | "help") | None => {
             eprint!("{USAGE}");
             Ok(())
@@ -46,7 +49,7 @@ fn cargo() -> Command {
 
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 
-fn ensure_wasm_target() -> Result<()> {
+pub(crate) fn ensure_wasm_target() -> Result<()> {
     let installed = sh::output(Command::new("rustup").args(["target", "list", "--installed"]))?;
     if !installed.lines().any(|l| l.trim() == WASM_TARGET) {
         sh::run(Command::new("rustup").args(["target", "add", WASM_TARGET]))?;

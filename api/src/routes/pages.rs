@@ -156,13 +156,39 @@ pub async fn pay_page(state: web::Data<AppState>, token: web::Path<String>) -> A
         .body(html))
 }
 
-/// `GET /sandbox/fields`: the gateway's card/bank fields page, put in an iframe by the widget.
-pub async fn sandbox_fields() -> HttpResponse {
+/// `?parent=` of the fields page: the origin of the page that frames it.
+#[derive(serde::Deserialize)]
+pub struct FieldsQuery {
+    parent: Option<String>,
+}
+
+/// `scheme://host[:port]` with nothing else, so it can go into a header and a `postMessage` target as is.
+pub fn is_plain_origin(value: &str) -> bool {
+    let Some((scheme, rest)) = value.split_once("://") else {
+        return false;
+    };
+    matches!(scheme, "http" | "https")
+        && !rest.is_empty()
+        && rest.len() <= 253
+        && rest
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+}
+
+/// `GET /sandbox/fields?parent=<origin>`: the gateway's card/bank fields page, put in an iframe by the
+/// widget. It may only be framed by the origin it posts tokens to (CSP `frame-ancestors`), so a page
+/// cannot pose as another origin's parent to receive tokens.
+pub async fn sandbox_fields(query: web::Query<FieldsQuery>) -> HttpResponse {
+    let ancestors = match query.parent.as_deref().filter(|p| is_plain_origin(p)) {
+        Some(parent) => format!("frame-ancestors {parent}"),
+        None => "frame-ancestors 'none'".to_owned(),
+    };
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .insert_header(("content-security-policy", "frame-ancestors *"))
+        .insert_header((header::REFERRER_POLICY, "no-referrer"))
+        .insert_header(("content-security-policy", ancestors))
         .body(FIELDS_PAGE)
 }
 
@@ -177,6 +203,16 @@ mod tests {
             html,
             "<p title=\"&lt;script&gt;&quot;x&quot;&amp;&#39;\">&lt;script&gt;&quot;x&quot;&amp;&#39;</p>"
         );
+    }
+
+    #[test]
+    fn only_plain_origins_are_accepted_as_parents() {
+        assert!(is_plain_origin("http://127.0.0.1:8081"));
+        assert!(is_plain_origin("https://shop.example"));
+        assert!(!is_plain_origin("https://shop.example/path"));
+        assert!(!is_plain_origin("https://a.example; script-src *"));
+        assert!(!is_plain_origin("javascript://x"));
+        assert!(!is_plain_origin("https://"));
     }
 
     #[test]

@@ -1,0 +1,143 @@
+//! The buyer's journey in a real browser: the widget embedded on a seller site (another origin), the
+//! gateway's fields in an iframe, the real API and database behind it.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use tranche_e2e::{skip, Harness};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partial_payment_decline_and_paying_the_rest_on_the_seller_site() {
+    if skip() {
+        return;
+    }
+    let h = Harness::start().await.unwrap();
+    let (invoice_id, token) = h.invoice("E2E-1", "1000.00").await.unwrap();
+    h.open_site(vec![("Invoice E2E-1".into(), token)]).await.unwrap();
+
+    // Rendered inside the shadow root, on the seller's origin.
+    h.shadow_text(0, "[data-testid=balance-due]", "$1,000.00")
+        .await
+        .unwrap();
+    let in_light_dom: bool = h
+        .browser
+        .execute(
+            "return document.querySelector('[data-testid=balance-due]') !== null",
+            vec![],
+        )
+        .await
+        .unwrap()
+        .as_bool()
+        .unwrap();
+    assert!(!in_light_dom, "the widget's DOM lives in its shadow root");
+
+    // 25% shows its amount and the remaining balance.
+    h.shadow(0, "[data-testid='preset-25']")
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    h.shadow_text(0, "[data-testid=remaining]", "$750.00")
+        .await
+        .unwrap();
+    h.screenshot("seller-site-25-percent").await;
+    let value = h
+        .shadow(0, "[data-testid=amount]")
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(value.as_deref(), Some("250.00"));
+
+    // Below the minimum: refused in the widget, before any request.
+    let input = h.shadow(0, "[data-testid=amount]").await.unwrap();
+    input.clear().await.unwrap();
+    input.send_keys("20").await.unwrap();
+    h.shadow_text(0, "[data-testid=amount-error]", "The minimum payment is $100.00.")
+        .await
+        .unwrap();
+    let disabled = h
+        .shadow(0, "[data-testid=continue]")
+        .await
+        .unwrap()
+        .prop("disabled")
+        .await
+        .unwrap();
+    assert_eq!(disabled.as_deref(), Some("true"));
+
+    // A declined card shows the advice and leaves the balance alone.
+    input.clear().await.unwrap();
+    input.send_keys("250").await.unwrap();
+    h.shadow_text(0, "[data-testid=remaining]", "$750.00")
+        .await
+        .unwrap();
+    h.shadow(0, "[data-testid=continue]")
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    h.pay_with_card(0, "4000000000000002").await.unwrap();
+    h.shadow_text(0, "[data-testid=failure]", "Payment declined")
+        .await
+        .unwrap();
+    h.shadow_text(0, "[data-testid=advice]", "declined by the bank")
+        .await
+        .unwrap();
+    h.screenshot("seller-site-declined").await;
+    assert_eq!(
+        h.invoice_state(&invoice_id).await.unwrap()["balance_due"],
+        "1000.00"
+    );
+
+    // 4242 succeeds: the new balance is shown.
+    h.shadow(0, "[data-testid=retry]")
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    h.pay_with_card(0, "4242424242424242").await.unwrap();
+    h.shadow_text(0, "[data-testid=new-balance]", "$750.00")
+        .await
+        .unwrap();
+    h.shadow_text(0, "[data-testid=paid-now]", "$250.00")
+        .await
+        .unwrap();
+    h.screenshot("seller-site-partial-paid").await;
+    assert_eq!(
+        h.invoice_state(&invoice_id).await.unwrap()["balance_due"],
+        "750.00"
+    );
+
+    // Pay the rest: the invoice is paid and the widget turns read-only.
+    h.shadow(0, "[data-testid=pay-again]")
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    h.shadow_text(0, "[data-testid=balance-due]", "$750.00")
+        .await
+        .unwrap();
+    h.shadow(0, "[data-testid=full]")
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    h.shadow(0, "[data-testid=continue]")
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    h.pay_with_card(0, "4242424242424242").await.unwrap();
+    h.shadow_text(0, "[data-testid=new-balance]", "$0.00")
+        .await
+        .unwrap();
+    let state = h.invoice_state(&invoice_id).await.unwrap();
+    assert_eq!(state["status"], "paid");
+    assert_eq!(state["balance_due"], "0.00");
+    h.close().await;
+}

@@ -1,0 +1,631 @@
+//! The Leptos views of `<tranche-checkout>` and [`mount`], which the loader calls per element.
+//!
+//! Screens: loading -> invoice summary with amount chooser -> payment method (gateway iframe) -> paying ->
+//! result (or a specific failure). Paid and void invoices stay read-only. Every amount decision comes from
+//! [`crate::model::Checkout`], i.e. from `tranche-domain`.
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use tranche_domain::wire::PaymentRequest;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::{HtmlElement, MessageEvent, ShadowRoot};
+
+use crate::api::{self, ApiError};
+use crate::dom;
+use crate::i18n::{Key, Locale};
+use crate::model::{Checkout, Choice, FailedDetail, Failure, Next, Outcome, ReadOnly, SucceededDetail};
+
+/// A mounted widget; `unmount()` removes its view and listeners.
+#[wasm_bindgen]
+pub struct Mounted {
+    handle: Option<Box<dyn std::any::Any>>,
+}
+
+#[wasm_bindgen]
+impl Mounted {
+    pub fn unmount(&mut self) {
+        self.handle.take();
+    }
+}
+
+/// Mounts the checkout for `token` into `shadow`, dispatching events on `host`.
+#[wasm_bindgen]
+pub fn mount(
+    host: HtmlElement,
+    shadow: ShadowRoot,
+    token: String,
+    api: String,
+    locale: String,
+) -> Result<Mounted, JsValue> {
+    let document = web_sys::window()
+        .and_then(|w| w.document())
+        .ok_or_else(|| JsValue::from_str("no document"))?;
+    let root: HtmlElement = document.create_element("div")?.unchecked_into();
+    root.set_attribute("part", "root")?;
+    root.set_class_name("tranche");
+    shadow.append_child(&root)?;
+    let config = Config {
+        host,
+        token,
+        api: api.trim_end_matches('/').to_owned(),
+        locale: Locale::parse(&locale),
+    };
+    let handle = leptos::mount::mount_to(root.clone(), move || view! { <App config=config/> });
+    Ok(Mounted {
+        handle: Some(Box::new(Unmount {
+            _handle: handle,
+            root,
+        })),
+    })
+}
+
+/// Drops the Leptos handle (which unmounts and disposes the reactive owner) and removes the root node.
+struct Unmount<H> {
+    _handle: H,
+    root: HtmlElement,
+}
+
+impl<H> Drop for Unmount<H> {
+    fn drop(&mut self) {
+        self.root.remove();
+    }
+}
+
+#[derive(Clone)]
+struct Config {
+    host: HtmlElement,
+    token: String,
+    api: String,
+    locale: Locale,
+}
+
+/// Where the buyer is in the flow.
+#[derive(Clone, PartialEq)]
+enum Step {
+    Choose,
+    Method,
+    Paying,
+    Done(Outcome),
+    Failed(Failure),
+}
+
+/// One attempt at paying: its key is reused for retries of the same body.
+#[derive(Clone)]
+struct Attempt {
+    key: String,
+    amount: String,
+    payment_token: Option<String>,
+}
+
+#[derive(Clone, PartialEq)]
+enum Load {
+    Loading,
+    Failed(String),
+    Ready,
+}
+
+#[component]
+fn App(config: Config) -> impl IntoView {
+    let l = config.locale;
+    let load = RwSignal::new(Load::Loading);
+    let checkout: RwSignal<Option<Checkout>, LocalStorage> = RwSignal::new_local(None);
+    let choice = RwSignal::new(Choice::Full);
+    let input = RwSignal::new(String::new());
+    let step = RwSignal::new(Step::Choose);
+    let notice: RwSignal<Option<String>> = RwSignal::new(None);
+    let attempt: RwSignal<Option<Attempt>, LocalStorage> = RwSignal::new_local(None);
+    let config = StoredValue::new_local(config);
+
+    let reload = move |first: bool| {
+        let (api, token) = config.with_value(|c| (c.api.clone(), c.token.clone()));
+        spawn_local(async move {
+            match api::checkout(&api, &token).await {
+                Ok(view) => {
+                    let c = Checkout::new(view, l);
+                    let ready = c.ready_detail();
+                    checkout.set(Some(c));
+                    load.set(Load::Ready);
+                    if first {
+                        config.with_value(|c| dom::emit(&c.host, "tranche:ready", &ready));
+                    }
+                }
+                Err(ApiError::Network) => load.set(Load::Failed(l.t(Key::NetworkError).to_owned())),
+                Err(ApiError::Problem(p)) => {
+                    let message = match p.code.as_str() {
+                        "invalid_checkout_token" => l.t(Key::LinkInvalid).to_owned(),
+                        "origin_not_allowed" => l.t(Key::OriginBlocked).to_owned(),
+                        _ if p.status == 401 || p.status == 404 => l.t(Key::LinkInvalid).to_owned(),
+                        _ => l.t(Key::ServerError).to_owned(),
+                    };
+                    load.set(Load::Failed(message));
+                }
+            }
+        });
+    };
+    reload(true);
+
+    let eval = Memo::new(move |_| {
+        checkout.with(|c| {
+            c.as_ref()
+                .map(|c| choice.with(|ch| input.with(|i| c.evaluate(ch, i))))
+                .unwrap_or_default()
+        })
+    });
+    // Tell the seller's page whenever the chosen amount changes.
+    Effect::new(move |_| {
+        let e = eval.get();
+        checkout.with_untracked(|c| {
+            if let Some(c) = c {
+                config.with_value(|cfg| {
+                    dom::emit(&cfg.host, "tranche:amount-change", &c.amount_change_detail(&e))
+                });
+            }
+        });
+    });
+
+    // Sends the payment for the current attempt (a retry reuses its key and body).
+    let submit = move || {
+        let Some(a) = attempt.get_untracked() else { return };
+        let Some(payment_token) = a.payment_token.clone() else {
+            return;
+        };
+        step.set(Step::Paying);
+        let (api, token) = config.with_value(|c| (c.api.clone(), c.token.clone()));
+        spawn_local(async move {
+            let body = PaymentRequest {
+                amount: a.amount.clone(),
+                payment_token,
+                currency: checkout.with_untracked(|c| c.as_ref().map(|c| c.currency().code().to_owned())),
+            };
+            let result = api::pay(&api, &token, &a.key, &body).await;
+            let Some(c) = checkout.get_untracked() else { return };
+            match result {
+                Ok(response) => {
+                    let outcome = c.apply(&response);
+                    let detail = SucceededDetail::new(&response);
+                    config.with_value(|cfg| dom::emit(&cfg.host, "tranche:payment-succeeded", &detail));
+                    attempt.set(None);
+                    step.set(Step::Done(outcome));
+                }
+                Err(e) => {
+                    let problem = match &e {
+                        ApiError::Network => None,
+                        ApiError::Problem(p) => Some(p.as_ref()),
+                    };
+                    let failure = c.failure(problem);
+                    let detail = FailedDetail::new(&failure, problem);
+                    config.with_value(|cfg| dom::emit(&cfg.host, "tranche:payment-failed", &detail));
+                    if failure.next != Next::RetrySameKey {
+                        attempt.set(None);
+                    }
+                    step.set(Step::Failed(failure));
+                }
+            }
+        });
+    };
+
+    view! {
+        <div class="tranche-card" part="card" lang=l.tag()>
+            {move || match load.get() {
+                Load::Loading => view! { <p class="muted" role="status">{l.t(Key::Loading)}</p> }.into_any(),
+                Load::Failed(message) => view! { <p class="error" role="alert" part="message">{message}</p> }.into_any(),
+                Load::Ready => view! {
+                    <Summary checkout=checkout/>
+                    <Payer checkout=checkout choice=choice input=input step=step notice=notice attempt=attempt eval=eval
+                        reload=reload submit=submit/>
+                    <History checkout=checkout/>
+                }.into_any(),
+            }}
+        </div>
+    }
+}
+
+#[component]
+fn Summary(checkout: RwSignal<Option<Checkout>, LocalStorage>) -> impl IntoView {
+    move || {
+        checkout.with(|c| {
+            let c = c.as_ref()?;
+            let l = c.locale;
+            let inv = &c.view.invoice;
+            let lines = inv
+                .lines
+                .iter()
+                .map(|line| {
+                    view! {
+                        <tr>
+                            <td>{line.description.clone()}</td>
+                            <td class="num">{c.input_text(&line.quantity)}</td>
+                            <td class="num">{c.money(&line.unit_price)}</td>
+                            <td class="num">{c.money(&line.amount)}</td>
+                        </tr>
+                    }
+                })
+                .collect_view();
+            let discount_row = (!inv.discount_taken.trim_start_matches(['0', '.']).is_empty()).then(|| {
+                view! { <div class="row"><dt>{l.t(Key::Discounts)}</dt><dd>{c.money(&inv.discount_taken)}</dd></div> }
+            });
+            Some(view! {
+                <header part="header">
+                    <p class="seller">{c.view.seller.name.clone()}</p>
+                    <h2 class="title">{format!("{} {}", l.t(Key::Invoice), inv.number)}</h2>
+                    <p class="dates muted">
+                        {format!("{} {} · {} {}", l.t(Key::Issued), l.date(&inv.issue_date), l.t(Key::Due), l.date(&inv.due_date))}
+                    </p>
+                    <span class=format!("status status-{}", inv.status.as_str()) part="status">{c.status_label()}</span>
+                </header>
+                <table class="lines" part="lines">
+                    <thead><tr>
+                        <th scope="col">{l.t(Key::Description)}</th>
+                        <th scope="col" class="num">{l.t(Key::Quantity)}</th>
+                        <th scope="col" class="num">{l.t(Key::UnitPrice)}</th>
+                        <th scope="col" class="num">{l.t(Key::Amount)}</th>
+                    </tr></thead>
+                    <tbody>{lines}</tbody>
+                </table>
+                <dl class="totals" part="totals">
+                    <div class="row"><dt>{l.t(Key::Subtotal)}</dt><dd>{c.money(&inv.subtotal)}</dd></div>
+                    <div class="row"><dt>{l.t(Key::Tax)}</dt><dd>{c.money(&inv.tax)}</dd></div>
+                    <div class="row"><dt>{l.t(Key::Total)}</dt><dd>{c.money(&inv.total)}</dd></div>
+                    <div class="row"><dt>{l.t(Key::AmountPaid)}</dt><dd data-testid="amount-paid">{c.money(&inv.amount_paid)}</dd></div>
+                    {discount_row}
+                    <div class="row strong"><dt>{l.t(Key::BalanceDue)}</dt><dd data-testid="balance-due">{c.money(&inv.balance_due)}</dd></div>
+                </dl>
+            })
+        })
+    }
+}
+
+#[component]
+fn History(checkout: RwSignal<Option<Checkout>, LocalStorage>) -> impl IntoView {
+    move || {
+        checkout.with(|c| {
+            let c = c.as_ref()?;
+            if c.view.payments.is_empty() {
+                return None;
+            }
+            let l = c.locale;
+            let rows = c
+                .view
+                .payments
+                .iter()
+                .map(|p| {
+                    let date = l.date(p.created_at.get(..10).unwrap_or(&p.created_at));
+                    view! {
+                        <li>
+                            <span>{date}</span>
+                            <span>{p.method.clone().unwrap_or_default()}</span>
+                            <span class=format!("pstatus pstatus-{}", p.status.as_str())>{p.status.as_str()}</span>
+                            <span class="num">{c.money(&p.amount)}</span>
+                        </li>
+                    }
+                })
+                .collect_view();
+            Some(view! {
+                <section class="history" part="history">
+                    <h3>{l.t(Key::History)}</h3>
+                    <ul>{rows}</ul>
+                </section>
+            })
+        })
+    }
+}
+
+#[component]
+#[allow(clippy::too_many_arguments)]
+fn Payer(
+    checkout: RwSignal<Option<Checkout>, LocalStorage>,
+    choice: RwSignal<Choice>,
+    input: RwSignal<String>,
+    step: RwSignal<Step>,
+    notice: RwSignal<Option<String>>,
+    attempt: RwSignal<Option<Attempt>, LocalStorage>,
+    eval: Memo<crate::model::Evaluation>,
+    reload: impl Fn(bool) + Copy + Send + Sync + 'static,
+    submit: impl Fn() + Copy + Send + Sync + 'static,
+) -> impl IntoView {
+    let l = move || checkout.with(|c| c.as_ref().map(|c| c.locale).unwrap_or(Locale::En));
+    move || {
+        let read_only = checkout.with(|c| c.as_ref().and_then(Checkout::read_only));
+        if let Some(reason) = read_only {
+            let key = match reason {
+                ReadOnly::Paid => Key::InvoicePaid,
+                ReadOnly::Void => Key::InvoiceVoid,
+                ReadOnly::InProgress => Key::InProgress,
+            };
+            return view! { <p class="readonly" role="status" part="message" data-testid="read-only">{l().t(key)}</p> }.into_any();
+        }
+        match step.get() {
+            Step::Choose => view! { <Chooser checkout=checkout choice=choice input=input step=step notice=notice eval=eval/> }.into_any(),
+            Step::Method | Step::Paying => view! { <Method checkout=checkout step=step attempt=attempt eval=eval submit=submit/> }.into_any(),
+            Step::Done(outcome) => {
+                let again = outcome.can_pay_again;
+                view! {
+                    <section class="result ok" part="result" role="status" aria-live="polite" data-testid="result">
+                        <p class="big">{l().t(Key::ThankYou)}</p>
+                        <dl class="totals">
+                            <div class="row"><dt>{l().t(Key::PaidAmount)}</dt><dd data-testid="paid-now">{outcome.amount.clone()}</dd></div>
+                            <div class="row strong"><dt>{l().t(Key::NewBalance)}</dt><dd data-testid="new-balance">{outcome.new_balance.clone()}</dd></div>
+                        </dl>
+                        {outcome.pending.then(|| view! { <p class="muted">{l().t(Key::PendingNote)}</p> })}
+                        {again.then(|| view! {
+                            <button type="button" class="primary" part="button pay-again-button" data-testid="pay-again"
+                                on:click=move |_| {
+                                    input.set(String::new());
+                                    choice.set(Choice::Full);
+                                    notice.set(None);
+                                    step.set(Step::Choose);
+                                    reload(false);
+                                }>{l().t(Key::PayAgain)}</button>
+                        })}
+                    </section>
+                }
+                .into_any()
+            }
+            Step::Failed(failure) => {
+                let next = failure.next;
+                let button = match next {
+                    Next::RetrySameKey => Some(l().t(Key::Retry)),
+                    Next::NewAttempt => Some(l().t(Key::TryAgain)),
+                    Next::Reload => Some(l().t(Key::Back)),
+                    Next::Stop => None,
+                };
+                view! {
+                    <section class="result failed" part="result message" role="alert" data-testid="failure" data-code=failure.code.clone()>
+                        <p class="big">{failure.title.clone()}</p>
+                        {failure.advice.clone().map(|a| view! { <p data-testid="advice">{a}</p> })}
+                        {button.map(|label| view! {
+                            <button type="button" class="primary" part="button retry-button" data-testid="retry"
+                                on:click=move |_| match next {
+                                    Next::RetrySameKey => submit(),
+                                    Next::NewAttempt => step.set(Step::Method),
+                                    _ => {
+                                        step.set(Step::Choose);
+                                        reload(false);
+                                    }
+                                }>{label}</button>
+                        })}
+                    </section>
+                }
+                .into_any()
+            }
+        }
+    }
+}
+
+#[component]
+fn Chooser(
+    checkout: RwSignal<Option<Checkout>, LocalStorage>,
+    choice: RwSignal<Choice>,
+    input: RwSignal<String>,
+    step: RwSignal<Step>,
+    notice: RwSignal<Option<String>>,
+    eval: Memo<crate::model::Evaluation>,
+) -> impl IntoView {
+    let Some(c) = checkout.get_untracked() else {
+        return ().into_any();
+    };
+    let l = c.locale;
+    let presets = c
+        .presets()
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let amount = p.amount.clone();
+            let text = c.input_text(&amount);
+            let reason = p.reason.clone().unwrap_or_default();
+            view! {
+                <button type="button" class="choice" part="preset"
+                    data-testid=format!("preset-{}", p.percent)
+                    disabled=!p.enabled
+                    title=reason
+                    aria-pressed=move || (choice.get() == Choice::Preset(i)).to_string()
+                    on:click=move |_| { choice.set(Choice::Preset(i)); input.set(text.clone()); }>
+                    {p.label.clone()}
+                </button>
+            }
+        })
+        .collect_view();
+    let full_text = c
+        .options()
+        .map(|o| c.input_text(&o.full_balance.to_string()))
+        .unwrap_or_default();
+    let full_label = c
+        .options()
+        .map(|o| {
+            format!(
+                "{} · {}",
+                l.t(Key::FullBalance),
+                c.money(&o.full_balance.to_string())
+            )
+        })
+        .unwrap_or_default();
+    let discount = c.discount_offer().map(|(amount, text)| {
+        let value = c.input_text(&amount);
+        view! {
+            <button type="button" class="choice discount" part="preset discount" data-testid="discount"
+                aria-pressed=move || (choice.get() == Choice::Discount).to_string()
+                on:click=move |_| { choice.set(Choice::Discount); input.set(value.clone()); }>
+                <strong>{l.t(Key::DiscountOffer)}</strong>" "{text}
+            </button>
+        }
+    });
+    let hint = c.minimum_hint();
+    let allow_partial = c.options().is_some_and(|o| o.allow_partial);
+    if input.get_untracked().is_empty() {
+        input.set(full_text.clone());
+    }
+    view! {
+        <section class="amounts" part="amounts">
+            {move || notice.get().map(|n| view! { <p class="notice" role="status">{n}</p> })}
+            <fieldset>
+                <legend>{l.t(Key::ChooseAmount)}</legend>
+                <div class="presets" part="presets">
+                    {presets}
+                    <button type="button" class="choice" part="preset full" data-testid="full"
+                        aria-pressed=move || (choice.get() == Choice::Full).to_string()
+                        on:click=move |_| { choice.set(Choice::Full); input.set(full_text.clone()); }>
+                        {full_label}
+                    </button>
+                    {discount}
+                </div>
+                <label class="field" for="tranche-amount">{l.t(Key::OtherAmount)}
+                    {hint.map(|h| view! { <span class="muted">" · "{h}</span> })}
+                </label>
+                <div class="input-wrap">
+                    <span class="currency" aria-hidden="true">{c.currency().code()}</span>
+                    <input id="tranche-amount" part="input" data-testid="amount" type="text" inputmode="decimal"
+                        autocomplete="off" readonly=!allow_partial
+                        aria-describedby="tranche-amount-msg"
+                        aria-invalid=move || eval.with(|e| e.error.is_some()).to_string()
+                        prop:value=move || input.get()
+                        on:input=move |ev| { choice.set(Choice::Custom); input.set(event_target_value(&ev)); }/>
+                </div>
+                <p id="tranche-amount-msg" class="message" part="message" aria-live="polite" data-testid="amount-message">
+                    {move || eval.with(|e| match (&e.error, &e.remaining_after) {
+                        (Some((_, msg)), _) => view! { <span class="error" data-testid="amount-error">{msg.clone()}</span> }.into_any(),
+                        (None, Some(rest)) => view! {
+                            <span data-testid="remaining">{format!("{}: {}", l.t(Key::RemainingAfter), rest)}</span>
+                            {e.discount.clone().map(|d| view! { <span class="discount-note">{format!(" (−{d})")}</span> })}
+                        }.into_any(),
+                        _ => ().into_any(),
+                    })}
+                </p>
+            </fieldset>
+            <button type="button" class="primary" part="button continue-button" data-testid="continue"
+                disabled=move || eval.with(|e| e.amount.is_none())
+                on:click=move |_| if eval.with_untracked(|e| e.amount.is_some()) { step.set(Step::Method) }>
+                {move || eval.with(|e| match &e.display {
+                    Some(d) => format!("{} · {d}", l.t(Key::Continue)),
+                    None => l.t(Key::Continue).to_owned(),
+                })}
+            </button>
+        </section>
+    }
+    .into_any()
+}
+
+#[component]
+fn Method(
+    checkout: RwSignal<Option<Checkout>, LocalStorage>,
+    step: RwSignal<Step>,
+    attempt: RwSignal<Option<Attempt>, LocalStorage>,
+    eval: Memo<crate::model::Evaluation>,
+    submit: impl Fn() + Copy + Send + Sync + 'static,
+) -> impl IntoView {
+    let Some(c) = checkout.get_untracked() else {
+        return ().into_any();
+    };
+    let l = c.locale;
+    let gateway = c.view.gateway.clone();
+    let page_origin = web_sys::window()
+        .and_then(|w| w.location().origin().ok())
+        .unwrap_or_default();
+    let src = format!(
+        "{}?parent={}&locale={}",
+        gateway.fields_url,
+        String::from(js_sys::encode_uri_component(&page_origin)),
+        l.tag()
+    );
+    let frame: NodeRef<leptos::html::Iframe> = NodeRef::new();
+    let fields_error: RwSignal<Option<String>> = RwSignal::new(None);
+    let height = RwSignal::new(180u32);
+
+    // Messages from *our* iframe only: checked by origin and by source window, so two widgets on one
+    // page (or any other frame) cannot feed each other tokens.
+    let expected_origin = gateway.fields_origin.clone();
+    let listener = window_event_listener(leptos::ev::message, move |ev: MessageEvent| {
+        if ev.origin() != expected_origin {
+            return;
+        }
+        let Some(frame) = frame.get_untracked() else {
+            return;
+        };
+        let ours = match (ev.source(), frame.content_window()) {
+            (Some(source), Some(window)) => js_sys::Object::is(&source, &window),
+            _ => false,
+        };
+        if !ours {
+            return;
+        }
+        let Ok(msg) = serde_wasm_bindgen::from_value::<FieldsMessage>(ev.data()) else {
+            return;
+        };
+        match msg.kind.as_str() {
+            "tranche:fields-resize" => {
+                if let Some(h) = msg.height {
+                    height.set(h.clamp(120, 900));
+                }
+            }
+            "tranche:token" => {
+                let Some(token) = msg.token else { return };
+                fields_error.set(None);
+                let amount = eval.with_untracked(|e| e.amount.clone()).unwrap_or_default();
+                attempt.set(Some(Attempt {
+                    key: dom::new_key(),
+                    amount,
+                    payment_token: Some(token),
+                }));
+                submit();
+            }
+            "tranche:fields-error" => {
+                fields_error.set(msg.message);
+                step.set(Step::Method);
+            }
+            _ => {}
+        }
+    });
+    on_cleanup(move || listener.remove());
+
+    let fields_origin = gateway.fields_origin.clone();
+    let pay = move |_| {
+        let Some(frame) = frame.get_untracked() else {
+            return;
+        };
+        let Some(window) = frame.content_window() else {
+            return;
+        };
+        fields_error.set(None);
+        step.set(Step::Paying);
+        let message = js_sys::Object::new();
+        let _ = js_sys::Reflect::set(&message, &"type".into(), &"tranche:tokenize".into());
+        if window.post_message(&message, &fields_origin).is_err() {
+            step.set(Step::Method);
+        }
+    };
+    let paying = move || step.get() == Step::Paying;
+    view! {
+        <section class="method" part="method">
+            <h3>{l.t(Key::PaymentMethod)}</h3>
+            <iframe node_ref=frame class="fields" part="fields" src=src title=l.t(Key::FieldsTitle)
+                style=move || format!("height:{}px", height.get())
+                allow="payment" data-testid="fields"></iframe>
+            <p class="message" aria-live="assertive" part="message">
+                {move || fields_error.get().map(|e| view! { <span class="error" role="alert">{e}</span> })}
+            </p>
+            <div class="actions">
+                <button type="button" class="secondary" part="button back-button" disabled=paying
+                    on:click=move |_| step.set(Step::Choose)>{l.t(Key::Back)}</button>
+                <button type="button" class="primary" part="button pay-button" data-testid="pay"
+                    disabled=paying aria-busy=move || paying().to_string() on:click=pay>
+                    {move || if paying() {
+                        l.t(Key::Paying).to_owned()
+                    } else {
+                        format!("{} {}", l.t(Key::Pay), eval.with(|e| e.display.clone().unwrap_or_default()))
+                    }}
+                </button>
+            </div>
+        </section>
+    }
+    .into_any()
+}
+
+/// A message from the gateway's fields iframe.
+#[derive(serde::Deserialize)]
+struct FieldsMessage {
+    #[serde(rename = "type")]
+    kind: String,
+    token: Option<String>,
+    message: Option<String>,
+    height: Option<u32>,
+}

@@ -1,0 +1,34 @@
+//! Small browser helpers: DOM events for the seller's page and random idempotency keys.
+
+use wasm_bindgen::JsValue;
+use web_sys::{CustomEvent, CustomEventInit, HtmlElement};
+
+/// Dispatches `name` on the host element; bubbles and crosses the shadow boundary (composed), so the
+/// seller can listen on the element or on `document`.
+pub fn emit(host: &HtmlElement, name: &str, detail: &impl serde::Serialize) {
+    let init = CustomEventInit::new();
+    init.set_bubbles(true);
+    init.set_composed(true);
+    // Missing values become `null` (not `undefined`) so listeners see every documented key.
+    let serializer = serde_wasm_bindgen::Serializer::new().serialize_missing_as_null(true);
+    let detail = detail.serialize(&serializer).unwrap_or(JsValue::NULL);
+    init.set_detail(&detail);
+    if let Ok(event) = CustomEvent::new_with_event_init_dict(name, &init) {
+        let _ = host.dispatch_event(&event);
+    }
+}
+
+/// A fresh Idempotency-Key: 128 random bits from the browser's CSPRNG, as 32 hex digits. Uses
+/// `getRandomValues`, which (unlike `randomUUID`) also works on pages not served over HTTPS.
+pub fn new_key() -> String {
+    let mut bytes = [0u8; 16];
+    let filled = web_sys::window()
+        .and_then(|w| w.crypto().ok())
+        .is_some_and(|c| c.get_random_values_with_u8_array(&mut bytes).is_ok());
+    if !filled {
+        // No CSPRNG (very old browser): time and Math.random still make collisions implausible per buyer.
+        let seed = js_sys::Date::now().to_bits() ^ js_sys::Math::random().to_bits();
+        bytes[..8].copy_from_slice(&seed.to_le_bytes());
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,432 @@
+//! The widget's view model: plain structs and functions over the checkout JSON, with no DOM, so the
+//! behaviour a buyer sees is unit-tested natively. Every rule decision goes through `tranche-domain` with
+//! the exact inputs the API used (`CheckoutView::rules`), so the widget refuses what the API would refuse.
+
+use tranche_domain::format::{format_amount, parse_localized};
+use tranche_domain::wire::{CheckoutView, PaymentResponse, Problem};
+use tranche_domain::{Currency, InvoiceStatus, Money, NotPayable, PaymentOptions, Rules, Terms};
+
+use crate::i18n::{Key, Locale};
+
+/// What the buyer picked in the amount chooser.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Choice {
+    Preset(usize),
+    Full,
+    Discount,
+    Custom,
+}
+
+/// A checkout loaded from the API, with the rules rebuilt locally.
+#[derive(Debug, Clone)]
+pub struct Checkout {
+    pub view: CheckoutView,
+    pub locale: Locale,
+    rules: Option<(Rules, Terms)>,
+}
+
+/// One preset button.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresetButton {
+    pub percent: String,
+    pub amount: String,
+    pub label: String,
+    pub enabled: bool,
+    /// Why it is disabled, in the buyer's language.
+    pub reason: Option<String>,
+}
+
+/// The amount chooser's state after each keystroke or click.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Evaluation {
+    /// Canonical decimal string when the amount is payable.
+    pub amount: Option<String>,
+    /// The amount formatted for the locale, e.g. on the pay button.
+    pub display: Option<String>,
+    /// `(code, sentence)` when the amount is refused.
+    pub error: Option<(String, String)>,
+    pub remaining_after: Option<String>,
+    /// The same, canonical (for events).
+    pub remaining: Option<String>,
+    /// Discount granted by this payment, formatted.
+    pub discount: Option<String>,
+}
+
+/// Why the invoice is shown read-only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadOnly {
+    Paid,
+    Void,
+    InProgress,
+}
+
+impl Checkout {
+    pub fn new(view: CheckoutView, locale: Locale) -> Checkout {
+        let rules = view.rules.resolve().ok().map(|(invoice, terms, today)| {
+            let rules = Rules::new(&invoice, &terms, today);
+            (rules, terms)
+        });
+        Checkout { view, locale, rules }
+    }
+
+    pub fn currency(&self) -> Currency {
+        self.view.invoice.currency
+    }
+
+    /// Formats a canonical amount of this invoice's currency.
+    pub fn money(&self, canonical: &str) -> String {
+        self.locale.money(canonical, self.currency())
+    }
+
+    pub fn status_label(&self) -> &'static str {
+        self.locale.t(match self.view.invoice.status {
+            InvoiceStatus::Open => Key::StatusOpen,
+            InvoiceStatus::PartiallyPaid => Key::StatusPartiallyPaid,
+            InvoiceStatus::Paid => Key::StatusPaid,
+            InvoiceStatus::Void => Key::StatusVoid,
+        })
+    }
+
+    /// `Some` when no payment can be taken now.
+    pub fn read_only(&self) -> Option<ReadOnly> {
+        let reason = match &self.rules {
+            Some((rules, _)) => rules.not_payable(),
+            None => self.view.not_payable,
+        };
+        match reason {
+            Some(NotPayable::Paid) => Some(ReadOnly::Paid),
+            Some(NotPayable::Void) => Some(ReadOnly::Void),
+            Some(NotPayable::PaymentInProgress) => Some(ReadOnly::InProgress),
+            None if self.rules.is_none() => Some(ReadOnly::InProgress),
+            None => None,
+        }
+    }
+
+    /// The options computed by the domain from the rule inputs (the same function the API ran).
+    pub fn options(&self) -> Option<PaymentOptions> {
+        let (rules, terms) = self.rules.as_ref()?;
+        rules.options(terms).ok()
+    }
+
+    pub fn presets(&self) -> Vec<PresetButton> {
+        let Some(options) = self.options() else {
+            return Vec::new();
+        };
+        options
+            .presets
+            .iter()
+            .map(|p| {
+                let amount = p.amount.to_string();
+                let label = format!(
+                    "{}\u{a0}% · {}",
+                    format_amount(&p.percent.to_string(), self.locale.tag()),
+                    self.money(&amount)
+                );
+                let label = if self.locale == Locale::En {
+                    label.replacen("\u{a0}%", "%", 1)
+                } else {
+                    label
+                };
+                PresetButton {
+                    percent: p.percent.to_string(),
+                    amount,
+                    label,
+                    enabled: p.enabled(),
+                    reason: p
+                        .disabled_reason
+                        .as_ref()
+                        .map(|r| self.explain(r.code(), Some(r))),
+                }
+            })
+            .collect()
+    }
+
+    /// `"Minimum $50.00"`, when partial payments are possible.
+    pub fn minimum_hint(&self) -> Option<String> {
+        let o = self.options()?;
+        (o.allow_partial && o.minimum != o.maximum).then(|| {
+            self.locale
+                .t(Key::MinimumHint)
+                .replace("{amount}", &self.money(&o.minimum.to_string()))
+        })
+    }
+
+    /// `"Pay the balance by Nov 11, 2026 and save $20.00"` while the discount window is open.
+    pub fn discount_offer(&self) -> Option<(String, String)> {
+        let d = self.options()?.discount?;
+        let text = self
+            .locale
+            .t(Key::SaveBy)
+            .replace(
+                "{date}",
+                &self
+                    .locale
+                    .date(&tranche_domain::wire::format_date(d.available_until)),
+            )
+            .replace("{amount}", &self.money(&d.discount.to_string()));
+        Some((d.amount.to_string(), text))
+    }
+
+    /// The sentence for a rejection, with the amount it names.
+    fn explain(&self, code: &str, rejected: Option<&tranche_domain::AmountRejected>) -> String {
+        use tranche_domain::AmountRejected as R;
+        let example = match self.currency().exponent() {
+            0 => "1250".to_owned(),
+            e => format!("1250.{}", "0".repeat(e as usize)),
+        };
+        let amount = match rejected {
+            Some(R::AmountBelowMinimum { minimum }) => self.money(&minimum.to_string()),
+            Some(R::AmountExceedsBalance { maximum }) => self.money(&maximum.to_string()),
+            Some(R::PartialNotAllowed { full_amount }) => self.money(&full_amount.to_string()),
+            Some(R::CurrencyMismatch { expected, .. }) => expected.code().to_owned(),
+            _ => format_amount(&example, self.locale.tag()),
+        };
+        self.locale.rejection(code, &amount)
+    }
+
+    /// Evaluates a choice; `input` is what the buyer typed in the free amount field.
+    pub fn evaluate(&self, choice: &Choice, input: &str) -> Evaluation {
+        let Some((rules, _)) = &self.rules else {
+            return Evaluation::default();
+        };
+        let canonical = match choice {
+            Choice::Preset(i) => self.presets().get(*i).map(|p| p.amount.clone()),
+            Choice::Full => self.options().map(|o| o.full_balance.to_string()),
+            Choice::Discount => self
+                .options()
+                .and_then(|o| o.discount)
+                .map(|d| d.amount.to_string()),
+            Choice::Custom => {
+                if input.trim().is_empty() {
+                    return Evaluation::default();
+                }
+                match parse_localized(input, self.locale.tag()) {
+                    Some(c) => Some(c),
+                    None => {
+                        return Evaluation {
+                            error: Some(("amount_malformed".into(), self.explain("amount_malformed", None))),
+                            ..Evaluation::default()
+                        }
+                    }
+                }
+            }
+        };
+        let Some(canonical) = canonical else {
+            return Evaluation::default();
+        };
+        match rules.check_str(&canonical, Some(self.currency().code())) {
+            Ok(accepted) => {
+                let amount = accepted.amount.to_string();
+                Evaluation {
+                    display: Some(self.money(&amount)),
+                    amount: Some(amount),
+                    error: None,
+                    remaining_after: Some(self.money(&accepted.remaining_after.to_string())),
+                    remaining: Some(accepted.remaining_after.to_string()),
+                    discount: (!accepted.discount.is_zero())
+                        .then(|| self.money(&accepted.discount.to_string())),
+                }
+            }
+            Err(rejected) => Evaluation {
+                error: Some((
+                    rejected.code().to_owned(),
+                    self.explain(rejected.code(), Some(&rejected)),
+                )),
+                ..Evaluation::default()
+            },
+        }
+    }
+
+    /// The free-amount field's text for a canonical amount, e.g. after clicking a preset.
+    pub fn input_text(&self, canonical: &str) -> String {
+        format_amount(canonical, self.locale.tag())
+    }
+
+    /// Applies a successful payment to the view, so the screen updates without a reload.
+    pub fn apply(&self, response: &PaymentResponse) -> Outcome {
+        let balance = self.money(&response.invoice.balance_due);
+        let paid_off = response.invoice.status == InvoiceStatus::Paid;
+        Outcome {
+            payment_id: response.payment.id.clone(),
+            amount: self.money(&response.payment.amount),
+            new_balance: balance,
+            pending: response.payment.status == tranche_domain::wire::PaymentStatus::Pending,
+            can_pay_again: !paid_off
+                && Money::parse(&response.invoice.balance_due, self.currency()).is_ok_and(|m| !m.is_zero()),
+        }
+    }
+
+    /// Turns an API problem (or a network failure, `None`) into what the buyer reads and can do.
+    pub fn failure(&self, problem: Option<&Problem>) -> Failure {
+        let l = self.locale;
+        let Some(p) = problem else {
+            return Failure {
+                code: "network_error".into(),
+                title: l.t(Key::NetworkError).into(),
+                advice: None,
+                next: Next::RetrySameKey,
+            };
+        };
+        let (title, advice, next) = match (p.status, p.code.as_str()) {
+            (402, _) => {
+                let decline = p.decline_code.clone().unwrap_or_default();
+                (
+                    l.t(Key::Declined).to_owned(),
+                    Some(l.decline(&decline).to_owned()),
+                    Next::NewAttempt,
+                )
+            }
+            (_, "idempotency_key_in_use") => (l.t(Key::KeyInUse).to_owned(), None, Next::RetrySameKey),
+            (_, "invalid_checkout_token") | (401, _) => (l.t(Key::LinkInvalid).to_owned(), None, Next::Stop),
+            (_, "origin_not_allowed") => (l.t(Key::OriginBlocked).to_owned(), None, Next::Stop),
+            (_, code) if tranche_domain::AmountRejected::CODES.contains(&code) => {
+                let amount = p
+                    .minimum
+                    .as_deref()
+                    .or(p.maximum.as_deref())
+                    .map(|a| self.money(a))
+                    .unwrap_or_else(|| self.currency().code().to_owned());
+                (
+                    l.t(Key::BalanceChanged).to_owned(),
+                    Some(l.rejection(code, &amount)),
+                    Next::Reload,
+                )
+            }
+            (status, _) if status >= 500 => (l.t(Key::ServerError).to_owned(), None, Next::RetrySameKey),
+            // A used or invalid payment token, a reused key: start a fresh attempt.
+            _ => (p.detail.clone(), None, Next::NewAttempt),
+        };
+        Failure {
+            code: p.code.clone(),
+            title,
+            advice,
+            next,
+        }
+    }
+}
+
+/// A payment that went through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub payment_id: String,
+    pub amount: String,
+    pub new_balance: String,
+    pub pending: bool,
+    pub can_pay_again: bool,
+}
+
+/// What the buyer can do after a failed payment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// Nothing may have happened yet, or it may have: retry with the same Idempotency-Key.
+    RetrySameKey,
+    /// The attempt is over (declined, token used): new card details, new key.
+    NewAttempt,
+    /// The invoice changed: reload it and choose again.
+    Reload,
+    /// The link cannot be used.
+    Stop,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub code: String,
+    pub title: String,
+    pub advice: Option<String>,
+    pub next: Next,
+}
+
+/// `detail` of `tranche:ready`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ReadyDetail {
+    pub invoice_id: String,
+    pub number: String,
+    pub currency: &'static str,
+    pub balance_due: String,
+    pub status: &'static str,
+}
+
+/// `detail` of `tranche:amount-change`: what the seller's page can show next to the widget.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AmountChangeDetail {
+    pub invoice_id: String,
+    pub currency: &'static str,
+    pub amount: Option<String>,
+    pub valid: bool,
+    pub code: Option<String>,
+    pub remaining_after: Option<String>,
+}
+
+/// `detail` of `tranche:payment-succeeded`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SucceededDetail {
+    pub payment_id: String,
+    pub amount: String,
+    pub currency: &'static str,
+    pub status: &'static str,
+    pub invoice_id: String,
+    pub amount_paid: String,
+    pub balance_due: String,
+    pub invoice_status: &'static str,
+}
+
+/// `detail` of `tranche:payment-failed`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FailedDetail {
+    pub code: String,
+    pub decline_code: Option<String>,
+    pub message: String,
+    pub advice: Option<String>,
+    /// True when retrying with the same Idempotency-Key is the right next step.
+    pub retryable: bool,
+}
+
+impl Checkout {
+    pub fn ready_detail(&self) -> ReadyDetail {
+        ReadyDetail {
+            invoice_id: self.view.invoice.id.clone(),
+            number: self.view.invoice.number.clone(),
+            currency: self.currency().code(),
+            balance_due: self.view.invoice.balance_due.clone(),
+            status: self.view.invoice.status.as_str(),
+        }
+    }
+
+    pub fn amount_change_detail(&self, eval: &Evaluation) -> AmountChangeDetail {
+        AmountChangeDetail {
+            invoice_id: self.view.invoice.id.clone(),
+            currency: self.currency().code(),
+            amount: eval.amount.clone(),
+            valid: eval.amount.is_some(),
+            code: eval.error.as_ref().map(|(c, _)| c.clone()),
+            remaining_after: eval.remaining.clone(),
+        }
+    }
+}
+
+impl SucceededDetail {
+    pub fn new(r: &PaymentResponse) -> SucceededDetail {
+        SucceededDetail {
+            payment_id: r.payment.id.clone(),
+            amount: r.payment.amount.clone(),
+            currency: r.payment.currency.code(),
+            status: r.payment.status.as_str(),
+            invoice_id: r.invoice.id.clone(),
+            amount_paid: r.invoice.amount_paid.clone(),
+            balance_due: r.invoice.balance_due.clone(),
+            invoice_status: r.invoice.status.as_str(),
+        }
+    }
+}
+
+impl FailedDetail {
+    pub fn new(failure: &Failure, problem: Option<&Problem>) -> FailedDetail {
+        FailedDetail {
+            code: failure.code.clone(),
+            decline_code: problem.and_then(|p| p.decline_code.clone()),
+            message: failure.title.clone(),
+            advice: failure.advice.clone(),
+            retryable: failure.next == Next::RetrySameKey,
+        }
+    }
+}

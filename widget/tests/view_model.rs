@@ -1,0 +1,311 @@
+//! The widget's view model, natively: what the buyer sees for each choice, in each locale.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+
+use tranche_domain::wire::{
+    format_date, parse_date, CheckoutView, GatewayView, InvoiceBalanceView, InvoiceView, OptionsView,
+    PaymentResponse, PaymentStatus, PaymentView, Problem, RulesInput, SellerView,
+};
+use tranche_domain::{payment_options, Currency, DiscountSpec, InvoiceTotals, Money, Terms, TermsSpec};
+use tranche_widget::i18n::Locale;
+use tranche_widget::model::{Checkout, Choice, Next, ReadOnly};
+
+struct Fixture {
+    currency: &'static str,
+    total: &'static str,
+    paid: &'static str,
+    voided: bool,
+    today: &'static str,
+    terms: TermsSpec,
+}
+
+fn terms() -> TermsSpec {
+    TermsSpec {
+        allow_partial: true,
+        minimum_amounts: BTreeMap::from([("USD".to_owned(), "50.00".to_owned())]),
+        minimum_percent: Some("10".into()),
+        presets: Some(vec!["10".into(), "25".into(), "50".into()]),
+        preset_basis: None,
+        early_payment_discount: Some(DiscountSpec {
+            percent: "2".into(),
+            within_days: 10,
+        }),
+    }
+}
+
+fn usd() -> Fixture {
+    Fixture {
+        currency: "USD",
+        total: "1000.00",
+        paid: "0.00",
+        voided: false,
+        today: "2026-11-20",
+        terms: terms(),
+    }
+}
+
+fn checkout(f: Fixture, locale: &str) -> Checkout {
+    let c = Currency::parse(f.currency).unwrap();
+    let zero = Money::zero(c);
+    let inv = InvoiceTotals::new(
+        Money::parse(f.total, c).unwrap(),
+        Money::parse(f.paid, c).unwrap(),
+        zero,
+        zero,
+        f.voided,
+        parse_date("2026-11-01").unwrap(),
+    )
+    .unwrap();
+    let terms = Terms::try_from(&f.terms).unwrap();
+    let today = parse_date(f.today).unwrap();
+    let options = payment_options(&inv, &terms, today);
+    let view = CheckoutView {
+        seller: SellerView {
+            name: "Northwind".into(),
+        },
+        invoice: InvoiceView {
+            id: "inv_1".into(),
+            number: "INV-1".into(),
+            currency: c,
+            customer_name: "Acme".into(),
+            issue_date: "2026-11-01".into(),
+            due_date: "2026-12-01".into(),
+            lines: vec![],
+            subtotal: f.total.into(),
+            tax: zero.to_string(),
+            total: f.total.into(),
+            amount_paid: f.paid.into(),
+            discount_taken: zero.to_string(),
+            balance_due: inv.balance_due().to_string(),
+            status: inv.status(),
+        },
+        options: options.as_ref().ok().map(OptionsView::from),
+        not_payable: options.as_ref().err().copied(),
+        payments: vec![],
+        gateway: GatewayView {
+            kind: "sandbox".into(),
+            fields_url: "http://api/sandbox/fields".into(),
+            fields_origin: "http://api".into(),
+        },
+        rules: RulesInput::new(&inv, &terms, today),
+    };
+    // The widget gets this over the wire: prove it survives JSON.
+    let json = serde_json::to_string(&view).unwrap();
+    Checkout::new(serde_json::from_str(&json).unwrap(), Locale::parse(locale))
+}
+
+#[test]
+fn presets_show_amounts_and_disable_below_minimum() {
+    let c = checkout(usd(), "en");
+    let presets = c.presets();
+    assert_eq!(presets.len(), 3);
+    assert_eq!(presets[0].label, "10% · $100.00");
+    assert!(presets[0].enabled, "10% of 1000 = 100 >= max(50, 100)");
+    assert_eq!(presets[1].label, "25% · $250.00");
+    let mut f = usd();
+    f.terms.minimum_amounts.insert("USD".into(), "150.00".into());
+    let c = checkout(f, "en");
+    let p = &c.presets()[0];
+    assert!(!p.enabled);
+    assert_eq!(p.reason.as_deref(), Some("The minimum payment is $150.00."));
+}
+
+#[test]
+fn picking_a_preset_shows_the_amount_and_remaining_balance() {
+    let c = checkout(usd(), "en");
+    let e = c.evaluate(&Choice::Preset(1), "");
+    assert_eq!(e.amount.as_deref(), Some("250.00"));
+    assert_eq!(e.display.as_deref(), Some("$250.00"));
+    assert_eq!(e.remaining_after.as_deref(), Some("$750.00"));
+    assert_eq!(e.error, None);
+    let detail = serde_json::to_value(c.amount_change_detail(&e)).unwrap();
+    assert_eq!(detail["amount"], "250.00");
+    assert_eq!(detail["remaining_after"], "750.00");
+    assert_eq!(detail["valid"], true);
+    assert_eq!(detail["currency"], "USD");
+    let bad = serde_json::to_value(c.amount_change_detail(&c.evaluate(&Choice::Custom, "1"))).unwrap();
+    assert_eq!(bad["valid"], false);
+    assert_eq!(bad["code"], "amount_below_minimum");
+    assert_eq!(bad["amount"], serde_json::Value::Null);
+}
+
+#[test]
+fn free_amount_is_validated_with_the_domain_messages() {
+    let c = checkout(usd(), "en");
+    let cases = [
+        (
+            "99.99",
+            Some("amount_below_minimum"),
+            "The minimum payment is $100.00.",
+        ),
+        (
+            "1000.01",
+            Some("amount_exceeds_balance"),
+            "That is more than the balance due. The most you can pay is $1,000.00.",
+        ),
+        ("12.345", Some("amount_precision"), ""),
+        (
+            "12,5",
+            Some("amount_malformed"),
+            "Enter the amount as a number, for example 1,250.00.",
+        ),
+        (
+            "0",
+            Some("amount_not_positive"),
+            "Enter an amount greater than zero.",
+        ),
+        ("1,000", None, ""),
+        ("150", None, ""),
+    ];
+    for (input, code, message) in cases {
+        let e = c.evaluate(&Choice::Custom, input);
+        assert_eq!(e.error.as_ref().map(|(c, _)| c.as_str()), code, "{input}");
+        if !message.is_empty() {
+            assert_eq!(e.error.as_ref().unwrap().1, message);
+        }
+        assert_eq!(e.amount.is_some(), code.is_none());
+    }
+    assert_eq!(
+        c.evaluate(&Choice::Custom, "  ").error,
+        None,
+        "an empty field is not an error yet"
+    );
+}
+
+#[test]
+fn german_input_and_output() {
+    let c = checkout(usd(), "de-DE");
+    let e = c.evaluate(&Choice::Custom, "1.000,00");
+    assert_eq!(e.amount.as_deref(), Some("1000.00"));
+    assert_eq!(e.display.as_deref(), Some("1.000,00\u{a0}$"));
+    let e = c.evaluate(&Choice::Custom, "50");
+    assert_eq!(e.error.unwrap().1, "Der Mindestbetrag ist 100,00\u{a0}$.");
+    assert_eq!(c.input_text("1234.50"), "1.234,50");
+}
+
+#[test]
+fn jpy_and_kwd_exponents() {
+    let mut f = usd();
+    f.currency = "JPY";
+    f.total = "120000";
+    f.paid = "0";
+    f.terms.minimum_amounts.clear();
+    let c = checkout(f, "en");
+    assert_eq!(
+        c.evaluate(&Choice::Custom, "12000").amount.as_deref(),
+        Some("12000")
+    );
+    assert_eq!(
+        c.evaluate(&Choice::Custom, "12000.5").error.unwrap().0,
+        "amount_precision"
+    );
+    let mut f = usd();
+    f.currency = "KWD";
+    f.total = "250.000";
+    f.paid = "0.000";
+    f.terms.minimum_amounts.clear();
+    let c = checkout(f, "fr");
+    let e = c.evaluate(&Choice::Custom, "25,125");
+    assert_eq!(e.amount.as_deref(), Some("25.125"));
+    assert_eq!(e.remaining_after.as_deref(), Some("224,875\u{a0}KWD"));
+}
+
+#[test]
+fn discount_offer_while_the_window_is_open() {
+    let mut f = usd();
+    f.today = "2026-11-05";
+    let c = checkout(f, "en");
+    let (amount, text) = c.discount_offer().unwrap();
+    assert_eq!(amount, "980.00");
+    assert_eq!(text, "Pay the balance by Nov 11, 2026 and save $20.00");
+    let e = c.evaluate(&Choice::Discount, "");
+    assert_eq!(e.discount.as_deref(), Some("$20.00"));
+    assert_eq!(e.remaining_after.as_deref(), Some("$0.00"));
+    assert!(
+        checkout(usd(), "en").discount_offer().is_none(),
+        "closed on Nov 20"
+    );
+}
+
+#[test]
+fn last_remainder_below_minimum_is_offered_and_accepted() {
+    let mut f = usd();
+    f.paid = "980.00";
+    let c = checkout(f, "en");
+    assert_eq!(c.minimum_hint(), None, "minimum == maximum: no hint");
+    assert_eq!(c.evaluate(&Choice::Full, "").amount.as_deref(), Some("20.00"));
+    assert_eq!(c.evaluate(&Choice::Custom, "20").amount.as_deref(), Some("20.00"));
+}
+
+#[test]
+fn paid_and_void_invoices_are_read_only() {
+    let mut f = usd();
+    f.paid = "1000.00";
+    assert_eq!(checkout(f, "en").read_only(), Some(ReadOnly::Paid));
+    let mut f = usd();
+    f.voided = true;
+    let c = checkout(f, "es");
+    assert_eq!(c.read_only(), Some(ReadOnly::Void));
+    assert_eq!(c.status_label(), "Anulada");
+    assert_eq!(checkout(usd(), "en").read_only(), None);
+}
+
+#[test]
+fn failures_are_specific_and_say_what_to_do_next() {
+    let c = checkout(usd(), "en");
+    let network = c.failure(None);
+    assert_eq!(network.next, Next::RetrySameKey);
+    assert!(network.title.contains("will not charge you twice"));
+
+    let mut declined = Problem::new(402, "payment_declined", "Payment declined", "declined");
+    declined.decline_code = Some("insufficient_funds".into());
+    let f = c.failure(Some(&declined));
+    assert_eq!(f.title, "Payment declined");
+    assert_eq!(f.next, Next::NewAttempt);
+    assert!(f.advice.unwrap().contains("smaller part"));
+
+    let mut below = Problem::new(422, "amount_exceeds_balance", "Amount not accepted", "x");
+    below.maximum = Some("700.00".into());
+    let f = c.failure(Some(&below));
+    assert_eq!(f.next, Next::Reload);
+    assert_eq!(
+        f.advice.unwrap(),
+        "That is more than the balance due. The most you can pay is $700.00."
+    );
+
+    let in_use = Problem::new(409, "idempotency_key_in_use", "t", "d");
+    assert_eq!(c.failure(Some(&in_use)).next, Next::RetrySameKey);
+    let expired = Problem::new(401, "invalid_checkout_token", "t", "d");
+    assert_eq!(c.failure(Some(&expired)).next, Next::Stop);
+    let boom = Problem::new(500, "internal_error", "t", "d");
+    assert_eq!(c.failure(Some(&boom)).next, Next::RetrySameKey);
+}
+
+#[test]
+fn a_partial_payment_result_offers_pay_again() {
+    let c = checkout(usd(), "en");
+    let response = PaymentResponse {
+        payment: PaymentView {
+            id: "pay_1".into(),
+            amount: "250.00".into(),
+            currency: Currency::USD,
+            status: PaymentStatus::Succeeded,
+            method: Some("visa •••• 4242".into()),
+            discount: None,
+            created_at: "2026-11-20T10:00:00Z".into(),
+        },
+        invoice: InvoiceBalanceView {
+            id: "inv_1".into(),
+            amount_paid: "250.00".into(),
+            balance_due: "750.00".into(),
+            status: tranche_domain::InvoiceStatus::PartiallyPaid,
+        },
+    };
+    let o = c.apply(&response);
+    assert_eq!(o.amount, "$250.00");
+    assert_eq!(o.new_balance, "$750.00");
+    assert!(o.can_pay_again);
+    assert!(!o.pending);
+    let _ = format_date(parse_date("2026-11-01").unwrap());
+}
