@@ -29,6 +29,9 @@ pub fn widget_dir() -> PathBuf {
 
 /// `Some(reason)` when the browser tests cannot run here.
 pub fn missing_prerequisite() -> Option<String> {
+    if std::env::var_os("TRANCHE_SKIP_BROWSER").is_some() {
+        return Some("TRANCHE_SKIP_BROWSER is set (cargo xtask test --no-browser)".into());
+    }
     for path in [CHROMIUM, CHROMEDRIVER] {
         if !std::path::Path::new(path).exists() {
             return Some(format!("{path} not installed"));

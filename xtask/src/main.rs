@@ -17,7 +17,9 @@ usage: cargo xtask <command> [options]
 commands:
   demo [--port N]       build everything and run the demo on embedded SQLite (default port 8080)
   build-widget          build the wasm widget into target/widget/dist (hashed files, SRI manifest)
-  test [--no-postgres]  fmt, clippy, every test (SQLite and a throwaway PostgreSQL), wasm32 build of the domain
+  test [--no-postgres] [--no-browser]
+                        fmt, clippy (native and wasm32), the widget build, every test on SQLite and a
+                        throwaway PostgreSQL, and the browser tests in headless Chromium
 ";
 
 fn main() -> ExitCode {
@@ -59,17 +61,43 @@ pub(crate) fn ensure_wasm_target() -> Result<()> {
 
 struct TestOptions {
     postgres: bool,
+    browser: bool,
 }
 
 fn parse_test_options(args: &[String]) -> Result<TestOptions> {
-    let mut opts = TestOptions { postgres: true };
+    let mut opts = TestOptions {
+        postgres: true,
+        browser: true,
+    };
     for arg in args {
         match arg.as_str() {
             "--no-postgres" => opts.postgres = false,
+            "--no-browser" => opts.browser = false,
             other => bail!("unknown option `{other}` for test\n\n{USAGE}"),
         }
     }
     Ok(opts)
+}
+
+/// Installs, in one apt transaction, the system packages this run needs and lacks.
+fn ensure_system_packages(opts: &TestOptions) -> Result<()> {
+    let mut missing = Vec::new();
+    if opts.postgres && postgres::find_bin().is_none() {
+        missing.push("postgresql");
+    }
+    if opts.browser {
+        if !std::path::Path::new("/usr/bin/chromium").exists() {
+            missing.push("chromium");
+        }
+        if !std::path::Path::new("/usr/bin/chromedriver").exists() {
+            missing.push("chromium-driver");
+        }
+    }
+    if missing.is_empty() {
+        eprintln!("all present");
+        return Ok(());
+    }
+    sh::apt_install(&missing)
 }
 
 fn test(args: &[String]) -> Result<()> {
@@ -83,7 +111,26 @@ fn test(args: &[String]) -> Result<()> {
         && p.step(
             "cargo check -p tranche-domain --target wasm32-unknown-unknown",
             || sh::run(cargo().args(["check", "-p", "tranche-domain", "--target", WASM_TARGET])),
-        );
+        )
+        && p.step(
+            "cargo clippy -p tranche-widget --target wasm32-unknown-unknown -- -D warnings",
+            || {
+                sh::run(cargo().args([
+                    "clippy",
+                    "-p",
+                    "tranche-widget",
+                    "--target",
+                    WASM_TARGET,
+                    "--",
+                    "-D",
+                    "warnings",
+                ]))
+            },
+        )
+        && p.step("system packages (PostgreSQL, Chromium, ChromeDriver)", || {
+            ensure_system_packages(&opts)
+        })
+        && p.step("cargo xtask build-widget", || widget::build().map(|_| ()));
     if ok {
         let mut pg: Option<postgres::TempPostgres> = None;
         let pg_ok = if opts.postgres {
@@ -101,10 +148,14 @@ fn test(args: &[String]) -> Result<()> {
             p.skipped("PostgreSQL test cluster", "--no-postgres");
             true
         };
+        if !opts.browser {
+            p.skipped("browser tests", "--no-browser");
+        }
         if pg_ok {
-            p.step("cargo test --workspace (SQLite + PostgreSQL)", || {
+            p.step("cargo test --workspace (SQLite, PostgreSQL, Chromium)", || {
                 let mut cmd = cargo();
                 cmd.args(["test", "--workspace", "--no-fail-fast"]);
+                cmd.env("TRANCHE_WIDGET_DIR", widget::dist_dir());
                 match &pg {
                     Some(cluster) => {
                         postgres::check_url(&cluster.url)?;
@@ -114,6 +165,11 @@ fn test(args: &[String]) -> Result<()> {
                     None => {
                         cmd.env_remove("TRANCHE_TEST_POSTGRES_URL");
                     }
+                }
+                if opts.browser {
+                    cmd.env("TRANCHE_REQUIRE_BROWSER", "1");
+                } else {
+                    cmd.env("TRANCHE_SKIP_BROWSER", "1");
                 }
                 sh::run(&mut cmd)
             });
@@ -135,9 +191,11 @@ fn demo(args: &[String]) -> Result<()> {
             other => bail!("unknown option `{other}` for demo\n\n{USAGE}"),
         }
     }
+    widget::build()?;
     sh::run(
         cargo()
             .args(["run", "-p", "tranche-api", "--bin", "tranche", "--", "demo"])
+            .env("TRANCHE_WIDGET_DIR", widget::dist_dir())
             .env("TRANCHE_ADDR", format!("127.0.0.1:{port}")),
     )
 }

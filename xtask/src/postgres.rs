@@ -23,7 +23,7 @@ pub struct TempPostgres {
 }
 
 /// The newest `/usr/lib/postgresql/<major>/bin` with an `initdb`, if any.
-fn find_bin() -> Option<PathBuf> {
+pub fn find_bin() -> Option<PathBuf> {
     let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
         .ok()?
         .filter_map(|e| e.ok())

@@ -51,18 +51,6 @@ pub fn output(cmd: &mut Command) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
-#[allow(dead_code)] // used by the browser-test setup
-/// True when `program --version` (or the given probe args) runs successfully.
-pub fn has(program: &str, args: &[&str]) -> bool {
-    Command::new(program)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
-}
-
 pub fn is_root() -> bool {
     output(Command::new("id").arg("-u"))
         .map(|s| s == "0")
