@@ -404,3 +404,26 @@ fn every_rejection_code_is_stable_and_listed() {
     listed.sort();
     assert_eq!(seen, listed);
 }
+
+#[test]
+fn dates_parse_strictly_and_round_trip() {
+    use tranche_domain::wire::{format_date, parse_date};
+    for ok in ["2026-11-01", "2024-02-29", "0001-01-01", "9999-12-31"] {
+        assert_eq!(format_date(parse_date(ok).unwrap()), ok);
+    }
+    for bad in [
+        "2026-02-29",
+        "2026-13-01",
+        "2026-00-10",
+        "2026-01-32",
+        "2026-1-01",
+        "+026-01-01",
+        "2026/01/01",
+        " 2026-01-01",
+        "2026-01-01 ",
+        "",
+        "２０２６-01-01",
+    ] {
+        assert!(parse_date(bad).is_none(), "{bad:?}");
+    }
+}
