@@ -23,6 +23,8 @@ pub async fn run(args: &[&str]) -> anyhow::Result<()> {
     settings.operator_token = Some(Secret::new(operator.clone()));
     settings.sandbox.ach_settle_seconds = settings.sandbox.ach_settle_seconds.min(15);
     settings.reconciler.grace_seconds = settings.reconciler.grace_seconds.min(10);
+    let app_receipts_dir = std::path::absolute(&settings.receipts_dir)
+        .unwrap_or_else(|_| std::path::PathBuf::from(&settings.receipts_dir));
     let app = Application::build(settings).await?;
     let base = app.state().public_base.clone();
     let port = app.port();
@@ -35,21 +37,38 @@ pub async fn run(args: &[&str]) -> anyhow::Result<()> {
         "http://{}",
         site_listener.local_addr().context("seller site address")?
     );
+    // The seller's "ERP": a webhook receiver that verifies signatures (port + 2).
+    let erp_addr = std::env::var("TRANCHE_DEMO_ERP_ADDR")
+        .unwrap_or_else(|_| format!("127.0.0.1:{}", port.saturating_add(2)));
+    let erp_listener = std::net::TcpListener::bind(&erp_addr)
+        .with_context(|| format!("binding the demo ERP receiver on {erp_addr}"))?;
+    let erp_url = format!(
+        "http://{}/webhooks/tranche",
+        erp_listener.local_addr().context("receiver address")?
+    );
+    let (receiver, set_secret) = crate::demo_receiver::serve(erp_listener)?;
+    tokio::spawn(receiver);
     let server = tokio::spawn(app.run_until_stopped());
-    let seeded = seed(&base, &operator, &site_origin)
+    let seeded = seed(&base, &operator, &site_origin, &erp_url)
         .await
         .context("seeding the demo data");
-    let (text, embeds) = match seeded {
+    let (text, embeds, secret) = match seeded {
         Ok(seeded) => seeded,
         Err(e) => {
             server.abort();
             return Err(e);
         }
     };
+    set_secret(secret);
     let site = crate::seller_site::serve(site_listener, base.clone(), embeds)?;
     tokio::spawn(site);
     println!("{text}");
     println!("  Seller site embedding the widget (another origin): {site_origin}/");
+    println!("  Demo ERP webhook receiver (verifies signatures, prints deliveries): {erp_url}");
+    println!(
+        "  Receipt emails (no SMTP configured) are written to: {}",
+        app_receipts_dir.display()
+    );
     if crate::routes::pages::integrity_of("tranche.js").is_none() {
         println!("  (the widget is not built: run `cargo xtask build-widget` or use `cargo xtask demo`)");
     }
@@ -78,7 +97,12 @@ async fn call(
 
 type Embeds = Vec<(String, String)>;
 
-async fn seed(base: &str, operator: &str, site_origin: &str) -> anyhow::Result<(String, Embeds)> {
+async fn seed(
+    base: &str,
+    operator: &str,
+    site_origin: &str,
+    erp_url: &str,
+) -> anyhow::Result<(String, Embeds, String)> {
     let client = reqwest::Client::new();
     let post = reqwest::Method::POST;
     let seller = call(
@@ -90,6 +114,18 @@ async fn seed(base: &str, operator: &str, site_origin: &str) -> anyhow::Result<(
     )
     .await?;
     let key = seller["secret_key"].as_str().context("secret_key")?.to_owned();
+    let endpoint = call(
+        &client,
+        post.clone(),
+        format!("{base}/v1/erp/endpoints"),
+        &key,
+        json!({"url": erp_url, "kind": "webhook"}),
+    )
+    .await?;
+    let secret = endpoint["signing_secret"]
+        .as_str()
+        .context("signing_secret")?
+        .to_owned();
     let terms = call(
         &client,
         post.clone(),
@@ -192,5 +228,5 @@ async fn seed(base: &str, operator: &str, site_origin: &str) -> anyhow::Result<(
          \x20   -H 'idempotency-key: demo-1' -H 'content-type: application/json' \\\n\
          \x20   -d \"{{\\\"amount\\\":\\\"100.00\\\",\\\"payment_token\\\":\\\"$TOKEN\\\"}}\"\n"
     ));
-    Ok((out, embeds))
+    Ok((out, embeds, secret))
 }

@@ -11,6 +11,7 @@ pub mod config;
 pub mod cors;
 pub mod db;
 pub mod demo;
+pub mod demo_receiver;
 pub mod erp;
 pub mod error;
 pub mod gateway;
