@@ -72,6 +72,8 @@ pub struct Harness {
     pub http: reqwest::Client,
     pub browser: Client,
     driver: tokio::process::Child,
+    /// The API's database and receipts live here (scanned for card data by the tests).
+    pub data_dir: PathBuf,
     /// Reserved before the seller is created (its origin goes into `allowed_origins`).
     site_listener: std::sync::Mutex<Option<TcpListener>>,
     _profile: TempDir,
@@ -174,6 +176,7 @@ impl Harness {
             driver,
             _profile: profile,
             site_listener: std::sync::Mutex::new(Some(site_listener)),
+            data_dir: tmp.clone(),
         })
     }
 
@@ -299,6 +302,34 @@ impl Harness {
             let _ = std::fs::create_dir_all(&dir);
             let _ = std::fs::write(dir.join(format!("{name}.png")), png);
         }
+    }
+
+    /// Every card number in `numbers` that appears in the API's database files or receipts (should be none).
+    pub fn card_numbers_at_rest(&self, numbers: &[&str]) -> Vec<String> {
+        let mut found = Vec::new();
+        let mut stack = vec![self.data_dir.clone()];
+        while let Some(dir) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                // The browser profile is Chromium's, not ours.
+                if path.file_name().is_some_and(|n| n == "chromium") {
+                    continue;
+                }
+                if path.is_dir() {
+                    stack.push(path);
+                } else if let Ok(bytes) = std::fs::read(&path) {
+                    for n in numbers {
+                        if bytes.windows(n.len()).any(|w| w == n.as_bytes()) {
+                            found.push(format!("{n} in {}", path.display()));
+                        }
+                    }
+                }
+            }
+        }
+        found
     }
 
     pub async fn close(mut self) {

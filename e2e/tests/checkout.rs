@@ -139,5 +139,11 @@ async fn partial_payment_decline_and_paying_the_rest_on_the_seller_site() {
     let state = h.invoice_state(&invoice_id).await.unwrap();
     assert_eq!(state["status"], "paid");
     assert_eq!(state["balance_due"], "0.00");
+    // The card numbers typed into the gateway's fields exist nowhere in our database or receipts.
+    let leaks = h.card_numbers_at_rest(&["4242424242424242", "4000000000000002"]);
+    assert!(leaks.is_empty(), "card data at rest: {leaks:?}");
+    // Positive control: the scan does find a planted number.
+    std::fs::write(h.data_dir.join("planted.txt"), "x4242424242424242x").unwrap();
+    assert_eq!(h.card_numbers_at_rest(&["4242424242424242"]).len(), 1);
     h.close().await;
 }
