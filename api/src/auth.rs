@@ -178,10 +178,21 @@ impl FromRequest for Checkout {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         let state = state(req);
+        let ip = req.peer_addr().map(|a| a.ip());
         Box::pin(async move {
             let state = state?;
-            let token = token.ok_or(INVALID_TOKEN)?;
-            let checkout = Checkout::from_token(&state, &token).await?;
+            let verified = match token {
+                Some(token) => Checkout::from_token(&state, &token).await,
+                None => Err(INVALID_TOKEN),
+            };
+            let checkout = match verified {
+                Ok(checkout) => checkout,
+                // A client guessing or replaying tokens gets 429 once past its quota of failures.
+                Err(ApiError::Unauthorized { .. }) => {
+                    return Err(state.rate_limits.token_failure(ip).unwrap_or(INVALID_TOKEN))
+                }
+                Err(other) => return Err(other),
+            };
             if let Some(origin) = origin {
                 check_origin(&state, &checkout.seller_id, &origin).await?;
             }

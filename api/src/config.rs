@@ -35,6 +35,7 @@ pub struct Settings {
     /// SMTP for receipt emails; without it receipts are written to `receipts_dir`.
     pub smtp: Option<SmtpSettings>,
     pub receipts_dir: String,
+    pub rate_limits: crate::rate_limit::RateLimitSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -152,6 +153,7 @@ impl Default for Settings {
             erp: ErpSettings::default(),
             smtp: None,
             receipts_dir: "data/receipts".to_owned(),
+            rate_limits: crate::rate_limit::RateLimitSettings::default(),
         }
     }
 }
@@ -209,6 +211,29 @@ impl Settings {
         }
         if let Some(v) = var("TRANCHE_MAX_CONNECTIONS") {
             self.max_connections = v.parse().context("TRANCHE_MAX_CONNECTIONS")?;
+        }
+        let limits = [
+            (
+                "TRANCHE_RATE_PAYMENTS_PER_LINK",
+                &mut self.rate_limits.payments_per_link_per_minute,
+            ),
+            (
+                "TRANCHE_RATE_PAYMENTS_PER_IP",
+                &mut self.rate_limits.payments_per_ip_per_minute,
+            ),
+            (
+                "TRANCHE_RATE_TOKENIZE_PER_IP",
+                &mut self.rate_limits.tokenize_per_ip_per_minute,
+            ),
+            (
+                "TRANCHE_RATE_TOKEN_FAILURES_PER_IP",
+                &mut self.rate_limits.token_failures_per_ip_per_minute,
+            ),
+        ];
+        for (name, field) in limits {
+            if let Some(v) = var(name) {
+                *field = v.parse().with_context(|| name.to_owned())?;
+            }
         }
         if let Some(v) = var("TRANCHE_RECEIPTS_DIR") {
             self.receipts_dir = v;

@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod outbox;
 pub mod payment_flow;
+pub mod rate_limit;
 pub mod receipts;
 pub mod reconciler;
 pub mod request_id;

@@ -38,6 +38,7 @@ impl Application {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .context("building the HTTP client")?;
+        let rate_limits = Arc::new(crate::rate_limit::RateLimits::new(&settings.rate_limits));
         let state = AppState {
             db,
             keys: Arc::new(keys),
@@ -48,6 +49,7 @@ impl Application {
             metrics: Arc::new(Metrics::default()),
             relay_wakeup: Arc::new(tokio::sync::Notify::new()),
             http,
+            rate_limits,
         };
         let server = server(listener, state.clone())?;
         Ok(Application {
@@ -72,6 +74,10 @@ impl Application {
             .push(tokio::spawn(crate::reconciler::run(self.state.clone())));
         self.background
             .push(tokio::spawn(crate::erp::relay::run(self.state.clone())));
+        self.background
+            .push(tokio::spawn(crate::rate_limit::RateLimits::prune_forever(
+                self.state.rate_limits.clone(),
+            )));
         let result = self.server.await.context("HTTP server");
         for task in &self.background {
             task.abort();

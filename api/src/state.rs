@@ -24,6 +24,7 @@ pub struct AppState {
     pub relay_wakeup: Arc<tokio::sync::Notify>,
     /// Outbound HTTP (ERP deliveries), with the per-attempt timeout.
     pub http: reqwest::Client,
+    pub rate_limits: Arc<crate::rate_limit::RateLimits>,
 }
 
 /// Today's date in UTC: the one calendar both the API and the widget (which is sent it) use.

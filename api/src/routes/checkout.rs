@@ -82,6 +82,10 @@ pub async fn pay(
     body: web::Json<PaymentRequest>,
 ) -> ApiResult<HttpResponse> {
     let key = payment_flow::parse_key(req.headers().get("idempotency-key").and_then(|v| v.to_str().ok()))?;
+    // Before anything reaches the gateway: bounds card testing through one link or one client.
+    state
+        .rate_limits
+        .payment_attempt(&checkout.link_id, req.peer_addr().map(|a| a.ip()))?;
     let answer = payment_flow::pay(&state, &checkout, &key, &body).await?;
     if answer.replayed {
         Metrics::inc(&state.metrics.idempotent_replays);

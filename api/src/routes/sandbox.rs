@@ -19,8 +19,10 @@ pub struct SandboxToken {
 #[utoipa::path(post, path = "/sandbox/v1/tokens", tag = "sandbox", request_body = TokenRequest, responses((status = 201, body = SandboxToken), (status = 400, body = tranche_domain::wire::Problem)))]
 pub async fn create_token(
     state: web::Data<AppState>,
+    req: actix_web::HttpRequest,
     body: web::Json<TokenRequest>,
 ) -> ApiResult<HttpResponse> {
+    state.rate_limits.tokenize(req.peer_addr().map(|a| a.ip()))?;
     match state.sandbox.tokenize(&body).await? {
         Ok((token, method)) => Ok(HttpResponse::Created().json(SandboxToken {
             token,

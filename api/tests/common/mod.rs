@@ -3,6 +3,8 @@
 //! `cargo xtask test` provides).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod smtp;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use reqwest::{Client, Response};
@@ -101,6 +103,15 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 
 pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> TestApp {
     let database_url = fresh_database(backend).await;
+    spawn_app_on(backend, database_url, tweak).await
+}
+
+/// Another server on an existing database (e.g. a second API node sharing another test app's database).
+pub async fn spawn_app_on(
+    backend: Backend,
+    database_url: String,
+    tweak: impl FnOnce(&mut Settings),
+) -> TestApp {
     let operator = format!("op_{}", uuid::Uuid::now_v7().simple());
     let mut settings = Settings {
         addr: "127.0.0.1:0".to_owned(),
@@ -111,6 +122,8 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings))
     };
     // Tests drive the reconciler by hand unless they opt in.
     settings.reconciler.interval_ms = 3_600_000;
+    // Many requests from one loopback IP: only the rate-limit tests turn limits on.
+    settings.rate_limits = tranche_api::rate_limit::RateLimitSettings::unlimited();
     // Receipts (no SMTP) go to a per-test folder, never into the source tree.
     settings.receipts_dir = std::env::temp_dir()
         .join("tranche-tests")
