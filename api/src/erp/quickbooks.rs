@@ -1,8 +1,9 @@
 //! The QuickBooks Online connector: a cash receipt becomes a QBO `Payment` linked to the invoice.
 //! Amounts are written as JSON numbers straight from the decimal strings (never through a float).
 
+use serde::Serialize;
 use serde_json::value::RawValue;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// Why a receipt cannot be posted to QuickBooks (not retryable: the data must be fixed first).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -42,24 +43,65 @@ pub fn payment_body(receipt: &Value) -> Result<String, MappingError> {
         .into_iter()
         .rev()
         .collect();
-    let body = json!({
-        "CustomerRef": {"value": customer_ref},
-        "CurrencyRef": {"value": currency},
-        "TotalAmt": number(&amount)?,
-        "TxnDate": paid_at.get(..10).unwrap_or(&paid_at),
-        "PaymentRefNum": ref_num,
-        "PrivateNote": format!("Tranche payment {payment_id} for invoice {}", text(&receipt["invoice_number"]).unwrap_or_default()),
-        "Line": [{
-            "Amount": number(&amount)?,
-            "LinkedTxn": [{"TxnId": invoice_ref, "TxnType": "Invoice"}],
+    let note = format!(
+        "Tranche payment {payment_id} for invoice {}",
+        text(&receipt["invoice_number"]).unwrap_or_default()
+    );
+    // Serialised from a struct, not through `json!`: a `Value` would parse the raw amounts into `f64`
+    // (`"1000.00"` became `1000.0`, and large amounts lost cents).
+    let body = QboPayment {
+        customer_ref: QboRef { value: &customer_ref },
+        currency_ref: QboRef { value: &currency },
+        total_amt: number(&amount)?,
+        txn_date: paid_at.get(..10).unwrap_or(&paid_at),
+        payment_ref_num: &ref_num,
+        private_note: &note,
+        line: [QboLine {
+            amount: number(&amount)?,
+            linked_txn: [QboLinkedTxn {
+                txn_id: &invoice_ref,
+                txn_type: "Invoice",
+            }],
         }],
-    });
-    Ok(body.to_string())
+    };
+    serde_json::to_string(&body).map_err(|_| MappingError::Incomplete("amount"))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct QboPayment<'a> {
+    customer_ref: QboRef<'a>,
+    currency_ref: QboRef<'a>,
+    total_amt: Box<RawValue>,
+    txn_date: &'a str,
+    payment_ref_num: &'a str,
+    private_note: &'a str,
+    line: [QboLine<'a>; 1],
+}
+
+#[derive(Serialize)]
+struct QboRef<'a> {
+    value: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct QboLine<'a> {
+    amount: Box<RawValue>,
+    linked_txn: [QboLinkedTxn<'a>; 1],
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct QboLinkedTxn<'a> {
+    txn_id: &'a str,
+    txn_type: &'a str,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn maps_a_receipt_to_a_linked_payment_without_floats() {
@@ -71,6 +113,15 @@ mod tests {
         });
         let body = payment_body(&receipt).unwrap();
         assert!(body.contains("\"TotalAmt\":1234567890123.45"), "{body}");
+        // Exact even where a float is not: trailing zeros kept, no rounding beyond 2^53.
+        let mut big = receipt.clone();
+        big["amount"] = json!("90071992547409.93");
+        let big = payment_body(&big).unwrap();
+        assert!(big.contains("\"TotalAmt\":90071992547409.93"), "{big}");
+        assert!(big.contains("\"Amount\":90071992547409.93"), "{big}");
+        let mut round = receipt.clone();
+        round["amount"] = json!("1000.00");
+        assert!(payment_body(&round).unwrap().contains("\"TotalAmt\":1000.00"));
         let v: Value = serde_json::from_str(&body).unwrap();
         assert_eq!(
             v["Line"][0]["LinkedTxn"][0],

@@ -323,8 +323,10 @@ async fn record(state: &AppState, claimed: &Claimed, outcome: &Outcome) -> anyho
             error,
             after_ms,
         } => {
-            let delay =
-                after_ms.or_else(|| next_delay_ms(&state.settings.erp.retry_schedule_ms, claimed.attempts));
+            // `Retry-After` sets when to retry, never whether: an endpoint that rate-limits forever is
+            // dead-lettered once the schedule is exhausted, like any other failure.
+            let delay = next_delay_ms(&state.settings.erp.retry_schedule_ms, claimed.attempts)
+                .map(|scheduled| after_ms.unwrap_or(scheduled));
             match delay {
                 Some(delay) => {
                     sqlx::query(
