@@ -1409,3 +1409,47 @@ async fn crash_after_commit_loses_no_event() {
     drop(second);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+// ---------------------------------------------------------------------------------------------------
+// A replay never races an attempt in flight.
+
+async fn retry_refuses_a_delivery_in_flight(backend: Backend) {
+    // The receiver is a closed port and the schedule long: the delivery sits pending after its first failure.
+    let app = spawn_app_with(backend, |s| fast(s, &[60_000])).await;
+    let seller = app.seller("Northwind").await;
+    let url = format!("http://127.0.0.1:{}/hook", closed_port());
+    create_endpoint(&app, &seller, "webhook", &url).await;
+    let (_, token, card) = payable(&app, &seller, "100.00").await;
+    pay_ok(&app, &token, "10.00", &card).await;
+    let (a, s) = (&app, &seller);
+    let delivery = eventually("a failed first attempt", Duration::from_secs(5), || async move {
+        deliveries_of(a, s, "webhook")
+            .await
+            .into_iter()
+            .find(|d| d["attempts"].as_i64() >= Some(1) && d["status"] == "pending")
+    })
+    .await;
+    let id = delivery["id"].as_str().unwrap().to_owned();
+    // Simulate a relay holding it right now (lease in the future).
+    sqlx::query("UPDATE deliveries SET locked_until = $1 WHERE id = $2")
+        .bind(tranche_api::db::now_ms() + 60_000)
+        .bind(&id)
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
+    let r = app
+        .post(&format!("/v1/erp/deliveries/{id}/retry"), &seller.key, json!({}))
+        .await;
+    common::expect_problem(r, 409, "delivery_in_progress").await;
+    // Once the lease is over, the replay is accepted.
+    sqlx::query("UPDATE deliveries SET locked_until = NULL WHERE id = $1")
+        .bind(&id)
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
+    let r = app
+        .post(&format!("/v1/erp/deliveries/{id}/retry"), &seller.key, json!({}))
+        .await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+}
+both_backends!(retry_refuses_a_delivery_in_flight);

@@ -274,14 +274,24 @@ pub async fn retry_delivery(
         }
         Some((None,)) => {}
     }
-    sqlx::query(
-        "UPDATE deliveries SET status = 'pending', next_attempt_at = $1, locked_until = NULL WHERE id = $2 AND seller_id = $3",
+    // Never while a relay holds the delivery (an attempt in flight): clearing its lease would let a second
+    // relay send it concurrently.
+    let now = now_ms();
+    let updated = sqlx::query(
+        "UPDATE deliveries SET status = 'pending', next_attempt_at = $1, locked_until = NULL \
+         WHERE id = $2 AND seller_id = $3 AND (locked_until IS NULL OR locked_until < $1)",
     )
-    .bind(now_ms())
+    .bind(now)
     .bind(id.as_str())
     .bind(&seller.seller_id)
     .execute(state.db.pool())
     .await?;
+    if updated.rows_affected() == 0 {
+        return Err(ApiError::Conflict {
+            code: "delivery_in_progress",
+            detail: "An attempt of this delivery is in flight; retry after it finishes.".to_owned(),
+        });
+    }
     state.relay_wakeup.notify_one();
     let row: DeliveryView = sqlx::query_as(&format!("{DELIVERY_SELECT} WHERE d.id = $1"))
         .bind(id.as_str())
