@@ -35,6 +35,7 @@ use crate::routes;
         crate::erp::routes::retry_delivery,
         crate::erp::routes::put_receipt_settings,
         routes::ops::healthz,
+        routes::ops::livez,
         routes::ops::metrics,
     ),
     modifiers(&SecuritySchemes)

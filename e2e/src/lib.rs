@@ -338,7 +338,8 @@ impl Harness {
     }
 }
 
-async fn post(http: &reqwest::Client, url: &str, bearer: &str, body: Value) -> Result<Value> {
+/// POSTs JSON with a bearer token; a non-2xx answer is an error carrying the body.
+pub async fn post(http: &reqwest::Client, url: &str, bearer: &str, body: Value) -> Result<Value> {
     let r = http.post(url).bearer_auth(bearer).json(&body).send().await?;
     let status = r.status();
     let value: Value = r.json().await?;

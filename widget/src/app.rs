@@ -127,6 +127,7 @@ fn App(config: Config) -> impl IntoView {
                     checkout.set(Some(c));
                     load.set(Load::Ready);
                     if first {
+                        dom::mark("tranche:ready");
                         config.with_value(|c| dom::emit(&c.host, "tranche:ready", &ready));
                     }
                 }
@@ -451,6 +452,8 @@ fn Chooser(
         }
     });
     let hint = c.minimum_hint();
+    // Effects run after mount: the amount input exists and takes input from here on.
+    Effect::new(move |_| dom::mark("tranche:interactive"));
     let allow_partial = c.options().is_some_and(|o| o.allow_partial);
     if input.get_untracked().is_empty() {
         input.set(full_text.clone());

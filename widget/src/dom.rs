@@ -32,3 +32,10 @@ pub fn new_key() -> String {
     }
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// A `performance.mark` (shows in the browser's performance tools and RUM; `cargo xtask bench` reads them).
+pub fn mark(name: &str) {
+    if let Some(perf) = web_sys::window().and_then(|w| w.performance()) {
+        let _ = perf.mark(name);
+    }
+}

@@ -3,6 +3,7 @@
 //! Everything a fresh machine lacks beyond the Rust toolchain (the wasm target, PostgreSQL, Chromium, the
 //! wasm-bindgen CLI) is installed here, so `.ci/run` and a new contributor run exactly the same steps.
 
+mod bench;
 mod postgres;
 mod sh;
 mod widget;
@@ -17,6 +18,8 @@ usage: cargo xtask <command> [options]
 commands:
   demo [--port N]       build everything and run the demo on embedded SQLite (default port 8080)
   build-widget          build the wasm widget into target/widget/dist (hashed files, SRI manifest)
+  bench [--quick]       widget size, widget start, payment throughput vs the raw database, read path,
+                        ERP latency, peak RSS -> target/bench/report.{json,md} (not part of test)
   test [--no-postgres] [--no-browser]
                         fmt, clippy (native and wasm32), the widget build, every test on SQLite and a
                         throwaway PostgreSQL, and the browser tests in headless Chromium
@@ -28,6 +31,7 @@ fn main() -> ExitCode {
         Some("test") => test(&args[1..]),
         Some("demo") => demo(&args[1..]),
         Some("build-widget") => widget::build().map(|_| ()),
+        Some("bench") => bench::run(&args[1..]),
         Some("-h" | "--help" | "help") | None => {
             eprint!("{USAGE}");
             Ok(())
@@ -59,9 +63,9 @@ pub(crate) fn ensure_wasm_target() -> Result<()> {
     Ok(())
 }
 
-struct TestOptions {
-    postgres: bool,
-    browser: bool,
+pub(crate) struct TestOptions {
+    pub(crate) postgres: bool,
+    pub(crate) browser: bool,
 }
 
 fn parse_test_options(args: &[String]) -> Result<TestOptions> {
@@ -80,7 +84,7 @@ fn parse_test_options(args: &[String]) -> Result<TestOptions> {
 }
 
 /// Installs, in one apt transaction, the system packages this run needs and lacks.
-fn ensure_system_packages(opts: &TestOptions) -> Result<()> {
+pub(crate) fn ensure_system_packages(opts: &TestOptions) -> Result<()> {
     let mut missing = Vec::new();
     if opts.postgres && postgres::find_bin().is_none() {
         missing.push("postgresql");

@@ -79,6 +79,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/widget/v1/{file}", web::get().to(pages::widget_file))
     .route("/pay/{token}", web::get().to(pages::pay_page))
     .route("/healthz", web::get().to(ops::healthz))
+    .route("/livez", web::get().to(ops::livez))
     .route("/metrics", web::get().to(ops::metrics))
     .route("/openapi.json", web::get().to(ops::openapi));
 }

@@ -5,7 +5,14 @@ use actix_web::{web, HttpResponse};
 use crate::error::ApiResult;
 use crate::state::AppState;
 
-/// `GET /healthz`: 200 when the database answers.
+/// `GET /livez`: 200 while the process serves HTTP; touches nothing else. For liveness probes (restart
+/// only a wedged process, not one whose database is away) and as the HTTP ceiling in `cargo xtask bench`.
+#[utoipa::path(get, path = "/livez", tag = "ops", responses((status = 200, description = "Process alive")))]
+pub async fn livez() -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain").body("ok")
+}
+
+/// `GET /healthz`: 200 when the database answers (readiness).
 #[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, description = "Database reachable"), (status = 500, body = tranche_domain::wire::Problem)))]
 pub async fn healthz(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
     let (one,): (i64,) = sqlx::query_as("SELECT 1").fetch_one(state.db.pool()).await?;
