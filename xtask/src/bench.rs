@@ -172,7 +172,12 @@ fn markdown(r: &serde_json::Value) -> String {
                 f(&w["to_ready"]["p95_ms"]),
                 f(&w["to_interactive"]["p95_ms"])
             ),
-            format!("{} loads", f(&w["loads"])),
+            format!(
+                "page's own DOMContentLoaded {} ms; ready/DCL {} ({} loads)",
+                f(&w["page_dom_content_loaded"]["p50_ms"]),
+                f(&w["ratio_ready_over_page"]),
+                f(&w["loads"])
+            ),
             format!("median <= 150 ms: {}", verdict(med.map(|v| v <= 150.0))),
         ]);
     }

@@ -607,6 +607,8 @@ async fn widget_start(server: &Server, http: &reqwest::Client, loads: usize, dir
     ] {
         let mut ready = Vec::new();
         let mut interactive = Vec::new();
+        // Baseline: the same page's own DOMContentLoaded, i.e. the page without waiting for the widget.
+        let mut page = Vec::new();
         for _ in 0..loads {
             browser.goto(&url).await?;
             let deadline = Instant::now() + Duration::from_secs(20);
@@ -614,7 +616,8 @@ async fn widget_start(server: &Server, http: &reqwest::Client, loads: usize, dir
                 let v = browser
                     .execute(
                         "const r = performance.getEntriesByName('tranche:ready')[0]; const i = performance.getEntriesByName('tranche:interactive')[0];\
-                         return (r && i) ? [r.startTime, i.startTime] : null;",
+                         const n = performance.getEntriesByType('navigation')[0];\
+                         return (r && i && n && n.domContentLoadedEventEnd > 0) ? [r.startTime, i.startTime, n.domContentLoadedEventEnd] : null;",
                         vec![],
                     )
                     .await?;
@@ -622,6 +625,7 @@ async fn widget_start(server: &Server, http: &reqwest::Client, loads: usize, dir
                     let ms = |x: &Value| Duration::from_secs_f64(x.as_f64().unwrap_or(0.0) / 1000.0);
                     ready.push(ms(&a[0]));
                     interactive.push(ms(&a[1]));
+                    page.push(ms(&a[2]));
                     break;
                 }
                 if Instant::now() > deadline {
