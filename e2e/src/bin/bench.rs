@@ -634,9 +634,16 @@ async fn widget_start(server: &Server, http: &reqwest::Client, loads: usize, dir
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
         }
+        let median = |v: &[Duration]| {
+            let mut v = v.to_vec();
+            v.sort();
+            v.get(v.len() / 2).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+        };
+        let ratio_ready = ratio(median(&ready), median(&page));
         out.insert(
             name.into(),
-            json!({"loads": loads, "to_ready": summary(ready), "to_interactive": summary(interactive)}),
+            json!({"loads": loads, "to_ready": summary(ready), "to_interactive": summary(interactive),
+                   "page_dom_content_loaded": summary(page), "ratio_ready_over_page": round2(ratio_ready)}),
         );
     }
     let _ = browser.close().await;
