@@ -1426,7 +1426,10 @@ async fn retry_refuses_a_delivery_in_flight(backend: Backend) {
         deliveries_of(a, s, "webhook")
             .await
             .into_iter()
-            .find(|d| d["attempts"].as_i64() >= Some(1) && d["status"] == "pending")
+            // Finished (its error recorded), not merely claimed: the relay has released its lease.
+            .find(|d| {
+                d["attempts"].as_i64() >= Some(1) && d["status"] == "pending" && d["last_error"].is_string()
+            })
     })
     .await;
     let id = delivery["id"].as_str().unwrap().to_owned();

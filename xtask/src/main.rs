@@ -20,6 +20,8 @@ commands:
   build-widget          build the wasm widget into target/widget/dist (hashed files, SRI manifest)
   bench [--quick]       widget size, widget start, payment throughput vs the raw database, read path,
                         ERP latency, peak RSS -> target/bench/report.{json,md} (not part of test)
+  soak                  the long reliability runs: 200 concurrent rounds, 20,000 model sequences, on SQLite
+                        and PostgreSQL (release build)
   test [--no-postgres] [--no-browser]
                         fmt, clippy (native and wasm32), the widget build, every test on SQLite and a
                         throwaway PostgreSQL, and the browser tests in headless Chromium
@@ -32,6 +34,7 @@ fn main() -> ExitCode {
         Some("demo") => demo(&args[1..]),
         Some("build-widget") => widget::build().map(|_| ()),
         Some("bench") => bench::run(&args[1..]),
+        Some("soak") => soak(),
         Some("-h" | "--help" | "help") | None => {
             eprint!("{USAGE}");
             Ok(())
@@ -181,6 +184,44 @@ fn test(args: &[String]) -> Result<()> {
         drop(pg);
     }
     p.finish("cargo xtask test")
+}
+
+fn soak() -> Result<()> {
+    let opts = TestOptions {
+        postgres: true,
+        browser: false,
+    };
+    let mut p = sh::Pipeline::default();
+    if p.step("system packages (PostgreSQL)", || ensure_system_packages(&opts)) {
+        let mut pg: Option<postgres::TempPostgres> = None;
+        if p.step("PostgreSQL test cluster", || {
+            pg = Some(postgres::TempPostgres::start()?);
+            Ok(())
+        }) {
+            p.step("reliability and ERP suites, long settings (release)", || {
+                let url = pg.as_ref().map(|c| c.url.clone()).unwrap_or_default();
+                sh::run(
+                    cargo()
+                        .args([
+                            "test",
+                            "--release",
+                            "-p",
+                            "tranche-api",
+                            "--test",
+                            "reliability",
+                            "--test",
+                            "erp",
+                        ])
+                        .env("TRANCHE_SOAK_ROUNDS", "200")
+                        .env("TRANCHE_MODEL_CASES", "20000")
+                        .env("TRANCHE_TEST_POSTGRES_URL", url)
+                        .env("TRANCHE_REQUIRE_POSTGRES", "1"),
+                )
+            });
+        }
+        drop(pg);
+    }
+    p.finish("cargo xtask soak")
 }
 
 fn demo(args: &[String]) -> Result<()> {
