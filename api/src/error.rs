@@ -198,24 +198,57 @@ pub fn path_error_handler(
     actix_web::error::InternalError::from_response(err, problem_response(&problem)).into()
 }
 
+/// A request body that must be a JSON *object*. Serde's derived `Deserialize` also accepts a struct as an
+/// array of its fields in order (`["Acme", "ap@acme.example"]`); a public API should not, so every body
+/// extractor wraps its type in this, which only ever asks the parser for a map.
+#[derive(Debug)]
+pub struct JsonObject<T>(pub T);
+
+impl<T> std::ops::Deref for JsonObject<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for JsonObject<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ObjectOnly<T>(std::marker::PhantomData<T>);
+        impl<'de, T: serde::Deserialize<'de>> serde::de::Visitor<'de> for ObjectOnly<T> {
+            type Value = T;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+            }
+        }
+        deserializer
+            .deserialize_map(ObjectOnly(std::marker::PhantomData))
+            .map(JsonObject)
+    }
+}
+
 /// Parses an optional JSON body: empty means `T::default()`, anything else must deserialize strictly.
 pub fn optional_json<T: serde::de::DeserializeOwned + Default>(bytes: &[u8]) -> ApiResult<T> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(bytes).map_err(|e| {
-        let message = e.to_string();
-        let code = if message.starts_with("unknown field") {
-            "unknown_field"
-        } else {
-            "malformed_body"
-        };
-        ApiError::Invalid {
-            code,
-            field: None,
-            detail: first_sentence(&message),
-        }
-    })
+    serde_json::from_slice::<JsonObject<T>>(bytes)
+        .map(|o| o.0)
+        .map_err(|e| {
+            let message = e.to_string();
+            let code = if message.starts_with("unknown field") {
+                "unknown_field"
+            } else {
+                "malformed_body"
+            };
+            ApiError::Invalid {
+                code,
+                field: None,
+                detail: first_sentence(&message),
+            }
+        })
 }
 
 /// serde messages carry line/column and the expected-field list; keep them short and safe to echo.
@@ -225,3 +258,31 @@ fn first_sentence(message: &str) -> String {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod json_object_tests {
+    use super::JsonObject;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Customer {
+        name: String,
+        email: String,
+    }
+
+    #[test]
+    fn objects_only() {
+        let ok: JsonObject<Customer> =
+            serde_json::from_str(r#"{"name": "Acme", "email": "a@b.co"}"#).unwrap();
+        assert_eq!((ok.name.as_str(), ok.email.as_str()), ("Acme", "a@b.co"));
+        // Plain serde would accept this array as the struct's fields in order.
+        assert!(serde_json::from_str::<Customer>(r#"["Acme", "a@b.co"]"#).is_ok());
+        assert!(serde_json::from_str::<JsonObject<Customer>>(r#"["Acme", "a@b.co"]"#).is_err());
+        assert!(
+            serde_json::from_str::<JsonObject<Customer>>(r#"{"name": "A", "email": "e", "x": 1}"#)
+                .unwrap_err()
+                .to_string()
+                .starts_with("unknown field")
+        );
+    }
+}

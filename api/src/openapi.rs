@@ -38,7 +38,7 @@ use crate::routes;
         routes::ops::livez,
         routes::ops::metrics,
     ),
-    modifiers(&SecuritySchemes)
+    modifiers(&SecuritySchemes, &ProblemResponses)
 )]
 pub struct ApiDoc;
 
@@ -65,5 +65,76 @@ impl Modify for SecuritySchemes {
             "checkout_token",
             bearer("JWT", "A checkout token (EdDSA JWT) for one invoice"),
         );
+    }
+}
+
+/// Makes the document say what the server does for every operation, in one place rather than in each
+/// handler's annotation: problems are `application/problem+json`; every authenticated operation can answer
+/// 401 (and checkout operations 403 for a foreign origin and 429 when rate limited); every operation with a
+/// JSON body can answer 400 (malformed or unknown fields), 413 (too large) and 415 (not JSON).
+struct ProblemResponses;
+
+impl Modify for ProblemResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let problem = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/problem+json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("Problem")))
+                        .build(),
+                )
+                .build()
+        };
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let operations = [
+                item.get.as_mut(),
+                item.post.as_mut(),
+                item.put.as_mut(),
+                item.delete.as_mut(),
+                item.patch.as_mut(),
+            ];
+            for op in operations.into_iter().flatten() {
+                let responses = &mut op.responses.responses;
+                for response in responses.values_mut() {
+                    if let utoipa::openapi::RefOr::T(r) = response {
+                        let is_problem = r.content.get("application/json").is_some_and(|c| {
+                            matches!(&c.schema, Some(utoipa::openapi::RefOr::Ref(re)) if re.ref_location.ends_with("/Problem"))
+                        });
+                        if is_problem {
+                            if let Some(c) = r.content.shift_remove("application/json") {
+                                r.content.insert("application/problem+json".to_owned(), c);
+                            }
+                        }
+                    }
+                }
+                let mut add = |code: &str, description: &str| {
+                    responses
+                        .entry(code.to_owned())
+                        .or_insert_with(|| problem(description).into());
+                };
+                if op.security.as_ref().is_some_and(|s| !s.is_empty()) {
+                    add("401", "Missing or invalid credentials");
+                }
+                if path.starts_with("/v1/checkout") {
+                    add("403", "Origin not in the seller's allowed_origins");
+                    add("429", "Rate limited; see Retry-After");
+                }
+                let has_query = op.parameters.as_ref().is_some_and(|ps| {
+                    ps.iter()
+                        .any(|p| matches!(p.parameter_in, utoipa::openapi::path::ParameterIn::Query))
+                });
+                if has_query {
+                    add("400", "Invalid query parameter");
+                }
+                if op.request_body.is_some() {
+                    add("400", "Malformed body, unknown field or invalid value");
+                    add("413", "Body too large");
+                    add("415", "Body is not application/json");
+                }
+            }
+        }
     }
 }

@@ -139,6 +139,21 @@ impl KeyRing {
         })
     }
 
+    /// A ring with one Ed25519 key (PKCS#8 DER) that signs and verifies: for tools, tests and fuzzing,
+    /// which have no database.
+    pub fn from_pkcs8(issuer: String, kid: &str, pkcs8: &[u8]) -> anyhow::Result<KeyRing> {
+        anyhow::ensure!(valid_kid(kid), "kid {kid:?} is not [A-Za-z0-9_-]{{1,64}}");
+        let (encoding, decoding) = keypair_from_pkcs8(pkcs8)?;
+        Ok(KeyRing {
+            issuer,
+            signer: Signer {
+                kid: kid.to_owned(),
+                key: encoding,
+            },
+            verifiers: HashMap::from([(kid.to_owned(), decoding)]),
+        })
+    }
+
     pub fn issuer(&self) -> &str {
         &self.issuer
     }

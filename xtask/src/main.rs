@@ -21,7 +21,7 @@ commands:
   bench [--quick]       widget size, widget start, payment throughput vs the raw database, read path,
                         ERP latency, peak RSS -> target/bench/report.{json,md} (not part of test)
   soak                  the long reliability runs: 200 concurrent rounds, 20,000 model sequences, on SQLite
-                        and PostgreSQL (release build)
+                        and PostgreSQL (release build), then each cargo-fuzz target for 60 s
   test [--no-postgres] [--no-browser]
                         fmt, clippy (native and wasm32), the widget build, every test on SQLite and a
                         throwaway PostgreSQL, and the browser tests in headless Chromium
@@ -87,6 +87,29 @@ fn parse_test_options(args: &[String]) -> Result<TestOptions> {
 }
 
 /// Installs, in one apt transaction, the system packages this run needs and lacks.
+/// Installs schemathesis from PyPI into `target/tools/venv` (once) and runs `xtask/schemathesis_run.py`.
+fn schemathesis() -> Result<()> {
+    let root = sh::root();
+    let venv = root.join("target/tools/venv");
+    let st = venv.join("bin/st");
+    if !st.exists() {
+        sh::run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+        sh::run(Command::new(venv.join("bin/pip")).args([
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "schemathesis==4.32.5",
+        ]))?;
+    }
+    sh::run(cargo().args(["build", "-p", "tranche-api", "--bin", "tranche"]))?;
+    sh::run(
+        Command::new(venv.join("bin/python"))
+            .arg(root.join("xtask/schemathesis_run.py"))
+            .arg(root.join("target/debug/tranche"))
+            .arg(&st),
+    )
+}
+
 pub(crate) fn ensure_system_packages(opts: &TestOptions) -> Result<()> {
     let mut missing = Vec::new();
     if opts.postgres && postgres::find_bin().is_none() {
@@ -180,10 +203,43 @@ fn test(args: &[String]) -> Result<()> {
                 }
                 sh::run(&mut cmd)
             });
+            p.step("schemathesis against /openapi.json", schemathesis);
         }
         drop(pg);
     }
     p.finish("cargo xtask test")
+}
+
+const FUZZ_TARGETS: [&str; 4] = [
+    "money_parse",
+    "payment_request",
+    "checkout_token",
+    "webhook_signature",
+];
+
+/// Runs one cargo-fuzz target for `seconds`. cargo-fuzz needs nightly flags (sanitizers); the machines have
+/// one stable toolchain, so `RUSTC_BOOTSTRAP=1` unlocks them. A crash fails the step and leaves its input in
+/// `fuzz/artifacts/<target>/`, to be turned into a unit test.
+fn fuzz(target: &str, seconds: u32) -> Result<()> {
+    let tools = sh::root().join("target/tools");
+    if !tools.join("bin/cargo-fuzz").exists() {
+        sh::run(
+            Command::new(sh::cargo())
+                .args(["install", "cargo-fuzz", "--version", "0.13.2", "--root"])
+                .arg(&tools),
+        )?;
+    }
+    let path = format!(
+        "{}:{}",
+        tools.join("bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    sh::run(
+        cargo()
+            .args(["fuzz", "run", target, "--", &format!("-max_total_time={seconds}")])
+            .env("PATH", path)
+            .env("RUSTC_BOOTSTRAP", "1"),
+    )
 }
 
 fn soak() -> Result<()> {
@@ -220,6 +276,9 @@ fn soak() -> Result<()> {
             });
         }
         drop(pg);
+    }
+    for target in FUZZ_TARGETS {
+        p.step(&format!("cargo fuzz run {target} (60 s)"), || fuzz(target, 60));
     }
     p.finish("cargo xtask soak")
 }

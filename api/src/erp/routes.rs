@@ -69,7 +69,7 @@ fn valid_url(url: &str) -> bool {
 pub async fn create_endpoint(
     seller: Seller,
     state: web::Data<AppState>,
-    body: web::Json<EndpointRequest>,
+    body: web::Json<crate::error::JsonObject<EndpointRequest>>,
 ) -> ApiResult<HttpResponse> {
     if !valid_url(&body.url) {
         return Err(ApiError::invalid(
@@ -315,7 +315,7 @@ pub struct ReceiptSettings {
 pub async fn put_receipt_settings(
     seller: Seller,
     state: web::Data<AppState>,
-    body: web::Json<ReceiptSettings>,
+    body: web::Json<crate::error::JsonObject<ReceiptSettings>>,
 ) -> ApiResult<HttpResponse> {
     for (field, value) in [("subject", &body.subject), ("intro", &body.intro)] {
         if value

@@ -79,7 +79,7 @@ pub async fn pay(
     checkout: Checkout,
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Json<PaymentRequest>,
+    body: web::Json<crate::error::JsonObject<PaymentRequest>>,
 ) -> ApiResult<HttpResponse> {
     // A header that is present but not visible ASCII is an invalid key, not a missing one.
     let key = payment_flow::parse_key(

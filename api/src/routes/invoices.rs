@@ -156,7 +156,7 @@ async fn resolve_terms(
 pub async fn create(
     seller: Seller,
     state: web::Data<AppState>,
-    body: web::Json<InvoiceRequest>,
+    body: web::Json<crate::error::JsonObject<InvoiceRequest>>,
 ) -> ApiResult<HttpResponse> {
     let number = body.number.trim();
     if number.is_empty() || number.len() > 64 || number.chars().any(char::is_control) {

@@ -93,7 +93,7 @@ pub async fn insert_seller(
 pub async fn create_seller(
     _operator: Operator,
     state: web::Data<AppState>,
-    body: web::Json<SellerRequest>,
+    body: web::Json<crate::error::JsonObject<SellerRequest>>,
 ) -> ApiResult<HttpResponse> {
     let name = text("name", &body.name, 200)?;
     if body.allowed_origins.len() > 20 || !body.allowed_origins.iter().all(|o| valid_origin(o)) {
@@ -165,7 +165,7 @@ async fn terms_exists(state: &AppState, seller_id: &str, terms_id: &str) -> ApiR
 pub async fn create_customer(
     seller: Seller,
     state: web::Data<AppState>,
-    body: web::Json<CustomerRequest>,
+    body: web::Json<crate::error::JsonObject<CustomerRequest>>,
 ) -> ApiResult<HttpResponse> {
     let name = text("name", &body.name, 200)?;
     let email = body.email.trim().to_owned();
@@ -279,13 +279,39 @@ pub struct TermsRequest {
     early_payment_discount: Option<tranche_domain::DiscountSpec>,
 }
 
+/// A terms profile as stored. The fields of `TermsSpec` are spelled out (not flattened) so the published
+/// schema stays exact: `TermsSpec` forbids extra fields, which a flattened `allOf` would inherit.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct TermsView {
     id: String,
     name: String,
-    #[serde(flatten)]
-    terms: TermsSpec,
+    allow_partial: bool,
+    minimum_amounts: std::collections::BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    minimum_percent: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    presets: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    preset_basis: Option<tranche_domain::PresetBasis>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    early_payment_discount: Option<tranche_domain::DiscountSpec>,
     created_at: String,
+}
+
+impl TermsView {
+    fn new(id: String, name: String, terms: TermsSpec, created_at: String) -> TermsView {
+        TermsView {
+            id,
+            name,
+            allow_partial: terms.allow_partial,
+            minimum_amounts: terms.minimum_amounts,
+            minimum_percent: terms.minimum_percent,
+            presets: terms.presets,
+            preset_basis: terms.preset_basis,
+            early_payment_discount: terms.early_payment_discount,
+            created_at,
+        }
+    }
 }
 
 /// `POST /v1/terms`.
@@ -293,9 +319,9 @@ pub struct TermsView {
 pub async fn create_terms(
     seller: Seller,
     state: web::Data<AppState>,
-    body: web::Json<TermsRequest>,
+    body: web::Json<crate::error::JsonObject<TermsRequest>>,
 ) -> ApiResult<HttpResponse> {
-    let body = body.into_inner();
+    let body = body.into_inner().0;
     let name = text("name", &body.name, 200)?;
     let spec = TermsSpec {
         allow_partial: body.allow_partial,
@@ -321,12 +347,7 @@ pub async fn create_terms(
     .bind(now)
     .execute(state.db.pool())
     .await?;
-    Ok(HttpResponse::Created().json(TermsView {
-        id,
-        name,
-        terms: normalized,
-        created_at: rfc3339(now),
-    }))
+    Ok(HttpResponse::Created().json(TermsView::new(id, name, normalized, rfc3339(now))))
 }
 
 /// `GET /v1/terms/{id}`.
@@ -345,10 +366,5 @@ pub async fn get_terms(
     .await?;
     let (id, name, spec, created_at) = row.ok_or(ApiError::NotFound("terms"))?;
     let terms: TermsSpec = serde_json::from_str(&spec).map_err(anyhow::Error::from)?;
-    Ok(HttpResponse::Ok().json(TermsView {
-        id,
-        name,
-        terms,
-        created_at: rfc3339(created_at),
-    }))
+    Ok(HttpResponse::Ok().json(TermsView::new(id, name, terms, rfc3339(created_at))))
 }

@@ -20,7 +20,7 @@ pub struct SandboxToken {
 pub async fn create_token(
     state: web::Data<AppState>,
     req: actix_web::HttpRequest,
-    body: web::Json<TokenRequest>,
+    body: web::Json<crate::error::JsonObject<TokenRequest>>,
 ) -> ApiResult<HttpResponse> {
     state.rate_limits.tokenize(req.peer_addr().map(|a| a.ip()))?;
     match state.sandbox.tokenize(&body).await? {
