@@ -236,6 +236,30 @@ fn success_body(payment: &PaymentRow, invoice: &invoices::InvoiceRow) -> anyhow:
 
 /// Applies a gateway outcome to a pending payment, exactly once: only the caller that moves the payment
 /// out of `pending` updates the invoice and writes the outbox. Used by the request path and the reconciler.
+/// The gateway never saw this payment (its request died between the hold and the charge): release the hold
+/// and forget the in-flight idempotency record, so the buyer's retry with the same key runs afresh and is
+/// charged once. Storing a decline instead would tell the buyer their card was refused when it was never tried.
+pub async fn abandon(state: &AppState, payment_id: &str) -> ApiResult<bool> {
+    let mut tx = state.db.begin_write().await?;
+    let released = sqlx::query(
+        "UPDATE payments SET status = 'failed', decline_code = 'not_charged', updated_at = $1 WHERE id = $2 AND status = 'pending'",
+    )
+    .bind(now_ms())
+    .bind(payment_id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+    if released {
+        sqlx::query("DELETE FROM idempotency_keys WHERE payment_id = $1 AND state = 'in_flight'")
+            .bind(payment_id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(released)
+}
+
 pub async fn finalize(state: &AppState, payment_id: &str, outcome: &ChargeOutcome) -> ApiResult<Answer> {
     let answer = finalize_in_db(&state.db, &state.metrics, payment_id, outcome).await?;
     // Deliveries were written with the event: wake the relay so the ERP hears of it at once.

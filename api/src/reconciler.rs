@@ -45,9 +45,20 @@ pub async fn pass(state: &AppState) -> anyhow::Result<usize> {
             }
             Ok(Some(outcome)) => outcome,
             // The gateway never saw this key: the request died before charging, so nothing was taken.
-            Ok(None) => ChargeOutcome::Declined {
-                decline_code: "not_charged".to_owned(),
-            },
+            Ok(None) => {
+                match crate::payment_flow::abandon(state, &payment_id).await {
+                    Ok(true) => {
+                        resolved += 1;
+                        Metrics::inc(&state.metrics.reconciled);
+                        tracing::info!(%payment_id, "released a payment the gateway never saw");
+                    }
+                    Ok(false) => {}
+                    Err(error) => {
+                        tracing::warn!(%payment_id, error = %error, "releasing a pending payment failed")
+                    }
+                }
+                continue;
+            }
             Err(error) => {
                 tracing::warn!(%payment_id, %error, "gateway lookup failed; will retry");
                 continue;

@@ -841,6 +841,20 @@ async fn reconciler_resolves_a_payment_left_pending(backend: Backend) {
     .execute(app.state.db.pool())
     .await
     .unwrap();
+    // Its request died holding the buyer's Idempotency-Key.
+    sqlx::query(
+        "INSERT INTO idempotency_keys (seller_id, idempotency_key, request_hash, state, payment_id, created_at) \
+         SELECT seller_id, 'orphan-key', 'hash-of-the-dead-request', 'in_flight', 'pay_orphan', 0 FROM payments WHERE id = 'pay_orphan'",
+    )
+    .execute(app.state.db.pool())
+    .await
+    .unwrap();
+    expect_problem(
+        app.pay(&token, "orphan-key", "50.00", &card).await,
+        422,
+        "idempotency_key_reused",
+    )
+    .await;
     assert_eq!(tranche_api::reconciler::pass(&app.state).await.unwrap(), 1);
     assert_eq!(
         app.sql_count("SELECT COUNT(*) FROM payments WHERE id = 'pay_orphan' AND status = 'failed'")
@@ -848,6 +862,15 @@ async fn reconciler_resolves_a_payment_left_pending(backend: Backend) {
         1
     );
     assert_eq!(app.get_invoice(&seller, id).await["amount_paid"], "100.00");
+    // Nothing was charged, so the key is free again: the buyer's retry runs afresh (not a stored "decline").
+    assert_eq!(
+        app.sql_count("SELECT COUNT(*) FROM idempotency_keys WHERE idempotency_key = 'orphan-key'")
+            .await,
+        0
+    );
+    assert_eq!(app.pay(&token, "orphan-key", "50.00", &card).await.status(), 201);
+    assert_eq!(app.get_invoice(&seller, id).await["amount_paid"], "150.00");
+    assert_eq!(app.sql_count("SELECT COUNT(*) FROM sandbox_charges").await, 2);
 }
 both_backends!(reconciler_resolves_a_payment_left_pending);
 
