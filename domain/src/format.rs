@@ -45,6 +45,9 @@ pub fn format_amount(canonical: &str, locale: &str) -> String {
 
 /// Parses a buyer's input in `locale` into a canonical decimal string, or `None` when it is not a
 /// plain, unambiguous number. Spaces are ignored; group separators must group by threes.
+/// More integer digits than this is beyond any amount (`MAX_MINOR_UNITS` has 15 digits).
+const MAX_INTEGER_DIGITS: usize = 18;
+
 pub fn parse_localized(input: &str, locale: &str) -> Option<String> {
     let (group, decimal) = separators(locale);
     let cleaned: String = input
@@ -78,6 +81,15 @@ pub fn parse_localized(input: &str, locale: &str) -> Option<String> {
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
+    // Canonical form: no leading zeros ("007" is 7), and no more integer digits than any amount can have, so
+    // the canonical string always formats back to input this function accepts (found by fuzzing).
+    let digits = match digits.trim_start_matches('0') {
+        "" => "0".to_owned(),
+        significant => significant.to_owned(),
+    };
+    if digits.len() > MAX_INTEGER_DIGITS {
+        return None;
+    }
     Some(match frac_part {
         Some(frac) => format!("{digits}.{frac}"),
         None => digits,
@@ -96,6 +108,20 @@ mod tests {
         assert_eq!(format_amount("999", "en"), "999");
         assert_eq!(format_amount("0.001", "es"), "0,001");
         assert_eq!(format_amount("abc", "en"), "abc");
+    }
+
+    #[test]
+    fn fuzz_regressions() {
+        // cargo fuzz (money_parse): a leading-zero, 35-digit number parsed but did not survive format -> parse.
+        let input = "08108888888180888881808888888881081";
+        assert_eq!(parse_localized(input, "en"), None);
+        assert_eq!(parse_localized("007", "en").as_deref(), Some("7"));
+        assert_eq!(parse_localized("000,5", "de").as_deref(), Some("0.5"));
+        let canonical = parse_localized("0012345.5", "en").unwrap();
+        assert_eq!(
+            parse_localized(&format_amount(&canonical, "en"), "en"),
+            Some(canonical)
+        );
     }
 
     #[test]
