@@ -58,6 +58,28 @@ mod tests {
     }
 
     #[test]
+    fn debug_of_secret_bearing_settings_is_masked() {
+        let mut settings = crate::config::Settings {
+            database_url: Secret::new("postgres://tranche:db-password@db/tranche"),
+            operator_token: Some(Secret::new("op_operator-token")),
+            ..Default::default()
+        };
+        settings.erp.quickbooks_access_token = Some(Secret::new("qb-access-token"));
+        settings.smtp = Some(crate::config::SmtpSettings {
+            host: "smtp.example".into(),
+            port: 587,
+            username: Some("mailer".into()),
+            password: Some(Secret::new("smtp-password")),
+            from: "r@example".into(),
+            tls: "starttls".into(),
+        });
+        let printed = format!("{settings:?}");
+        for secret in ["db-password", "op_operator-token", "qb-access-token", "smtp-password"] {
+            assert!(!printed.contains(secret), "{secret} leaks in {printed}");
+        }
+    }
+
+    #[test]
     fn pay_paths_are_masked() {
         assert_eq!(mask_path("/pay/eyJhbGciOi.x.y"), "/pay/***");
         assert_eq!(mask_path("/v1/invoices"), "/v1/invoices");

@@ -388,6 +388,23 @@ async fn crash_loop(backend: Backend, nodes: usize) {
         node.kill();
     }
     pool.close().await;
+    // No card number anywhere we keep things: server logs, database files, receipts.
+    let mut stack = vec![dir.clone()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let bytes = std::fs::read(&path).unwrap();
+                assert!(
+                    !bytes.windows(VISA.len()).any(|w| w == VISA.as_bytes()),
+                    "card number found in {}",
+                    path.display()
+                );
+            }
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -200,6 +200,65 @@ async fn idempotency_race_against_a_slow_gateway(backend: Backend) {
 }
 both_backends!(idempotency_race_against_a_slow_gateway);
 
+async fn gateway_charges_then_times_out(backend: Backend) {
+    // The sandbox's 4000000000000259 is charged at the gateway, then the API's call times out.
+    let app = spawn_app_with(backend, |s| s.reconciler.grace_seconds = 0).await;
+    let seller = app.seller("S").await;
+    let inv = app.invoice(&seller, "USD", "500.00", None).await;
+    let id = inv["id"].as_str().unwrap().to_owned();
+    let (_, token) = app.link(&seller, &id).await;
+    let card = app.card_token("4000000000000259").await;
+    let r = app.pay(&token, "ambiguous", "200.00", &card).await;
+    assert_eq!(r.status(), 201, "accepted, outcome unknown yet");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["payment"]["status"], "pending");
+    // The hold stands: the balance cannot be paid twice meanwhile.
+    let other = app.card_token(VISA).await;
+    expect_problem(
+        app.pay(&token, "meanwhile", "300.01", &other).await,
+        422,
+        "amount_exceeds_balance",
+    )
+    .await;
+    // A retry with the same key replays the pending answer, and does not charge again.
+    let again: Value = app
+        .pay(&token, "ambiguous", "200.00", &card)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again["payment"]["id"], body["payment"]["id"]);
+    assert_eq!(app.sql_count("SELECT COUNT(*) FROM sandbox_charges").await, 1);
+    // The reconciler asks the gateway with the same key, finds the charge, and the payment succeeds.
+    assert_eq!(tranche_api::reconciler::pass(&app.state).await.unwrap(), 1);
+    let payment: Value = app
+        .get(
+            &format!("/v1/payments/{}", body["payment"]["id"].as_str().unwrap()),
+            &seller.key,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        payment["status"], "succeeded",
+        "never failed while the gateway holds a charge"
+    );
+    let inv = app.get_invoice(&seller, &id).await;
+    assert_eq!(inv["amount_paid"], "200.00");
+    assert_eq!(
+        app.sql_count("SELECT COUNT(*) FROM sandbox_charges").await,
+        1,
+        "charged once"
+    );
+    assert_eq!(
+        app.sql_count("SELECT COUNT(*) FROM payments WHERE status = 'failed'")
+            .await,
+        0
+    );
+}
+both_backends!(gateway_charges_then_times_out);
+
 // ---------------------------------------------------------------------------------------------------
 // Model test: random sequences of operations against the API and an in-memory reference of balances.
 

@@ -121,6 +121,9 @@ fn card_outcome(number: &str) -> &'static str {
         "4000000000009995" => "insufficient_funds",
         "4000000000000069" => "expired_card",
         "4000000000000127" => "incorrect_cvc",
+        // Sandbox-only: the charge succeeds at the gateway but the API's call times out (the ambiguous case
+        // the reconciler exists for).
+        "4000000000000259" => "succeed_then_timeout",
         _ => "succeed",
     }
 }
@@ -319,7 +322,7 @@ impl Gateway for SandboxGateway {
                 Some(code.to_owned()),
                 now + self.settings.ach_settle_seconds * 1000,
             ),
-            (false, "succeed") => ("succeeded", None, now),
+            (false, "succeed" | "succeed_then_timeout") => ("succeeded", None, now),
             (false, code) => ("declined", Some(code.to_owned()), now),
         };
         let charge_id = new_id("ch_sandbox");
@@ -343,6 +346,11 @@ impl Gateway for SandboxGateway {
             // A concurrent charge with the same key won: answer with its outcome, like a real gateway.
             Err(e) if is_unique_violation(&e) => {}
             Err(e) => return Err(GatewayError::Unavailable(e.to_string())),
+        }
+        if outcome == "succeed_then_timeout" {
+            return Err(GatewayError::Unavailable(
+                "sandbox: charged, then the response timed out".to_owned(),
+            ));
         }
         self.charge_row(&request.idempotency_key)
             .await?
