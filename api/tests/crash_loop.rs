@@ -72,6 +72,67 @@ impl Node {
     }
 }
 
+/// The first standalone run of 15-19 ASCII digits that passes the Luhn check (what a PAN looks like), if any.
+/// Runs touching letters or digits are parts of ids and hashes, not numbers; millisecond timestamps have 13.
+fn luhn_valid_run(bytes: &[u8]) -> Option<String> {
+    let mut i = 0;
+    while i < bytes.len() {
+        if !bytes[i].is_ascii_digit() {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < bytes.len() && bytes[i].is_ascii_digit() {
+            i += 1;
+        }
+        let bounded = (start == 0 || !bytes[start - 1].is_ascii_alphanumeric())
+            && (i == bytes.len() || !bytes[i].is_ascii_alphanumeric());
+        let run = &bytes[start..i];
+        if bounded && (15..=19).contains(&run.len()) {
+            let sum: u32 = run
+                .iter()
+                .rev()
+                .enumerate()
+                .map(|(k, b)| {
+                    let d = u32::from(b - b'0');
+                    if k % 2 == 1 {
+                        if d * 2 > 9 {
+                            d * 2 - 9
+                        } else {
+                            d * 2
+                        }
+                    } else {
+                        d
+                    }
+                })
+                .sum();
+            if sum % 10 == 0 {
+                return Some(String::from_utf8_lossy(run).into_owned());
+            }
+        }
+    }
+    None
+}
+
+#[test]
+fn luhn_scan_finds_pans_and_ignores_ids() {
+    assert_eq!(
+        luhn_valid_run(b"x 4242424242424242 y").as_deref(),
+        Some("4242424242424242")
+    );
+    assert_eq!(
+        luhn_valid_run(b"\"378282246310005\"").as_deref(),
+        Some("378282246310005")
+    );
+    assert_eq!(
+        luhn_valid_run(b"pay_01a2074242424242424242ff"),
+        None,
+        "inside an id"
+    );
+    assert_eq!(luhn_valid_run(b"1795426522123"), None, "a millisecond timestamp");
+    assert_eq!(luhn_valid_run(b"4242424242424241"), None, "fails Luhn");
+}
+
 async fn wait_up(http: &reqwest::Client, base: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while http
@@ -402,6 +463,9 @@ async fn crash_loop(backend: Backend, nodes: usize) {
                     "card number found in {}",
                     path.display()
                 );
+                if let Some(pan) = luhn_valid_run(&bytes) {
+                    panic!("a card-number-like run {pan} in {}", path.display());
+                }
             }
         }
     }
