@@ -106,7 +106,7 @@ fn luhn_valid_run(bytes: &[u8]) -> Option<String> {
                     }
                 })
                 .sum();
-            if sum % 10 == 0 {
+            if sum.is_multiple_of(10) {
                 return Some(String::from_utf8_lossy(run).into_owned());
             }
         }
