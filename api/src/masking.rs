@@ -74,7 +74,12 @@ mod tests {
             tls: "starttls".into(),
         });
         let printed = format!("{settings:?}");
-        for secret in ["db-password", "op_operator-token", "qb-access-token", "smtp-password"] {
+        for secret in [
+            "db-password",
+            "op_operator-token",
+            "qb-access-token",
+            "smtp-password",
+        ] {
             assert!(!printed.contains(secret), "{secret} leaks in {printed}");
         }
     }

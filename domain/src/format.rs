@@ -45,8 +45,9 @@ pub fn format_amount(canonical: &str, locale: &str) -> String {
 
 /// Parses a buyer's input in `locale` into a canonical decimal string, or `None` when it is not a
 /// plain, unambiguous number. Spaces are ignored; group separators must group by threes.
-/// More integer digits than this is beyond any amount (`MAX_MINOR_UNITS` has 15 digits).
-const MAX_INTEGER_DIGITS: usize = 18;
+/// More integer (or decimal) digits than this is beyond any amount (`MAX_MINOR_UNITS` has 15 digits); too many
+/// decimals for the currency is left to `Money::parse`, which names the problem (`amount_precision`).
+const MAX_DIGITS: usize = 18;
 
 pub fn parse_localized(input: &str, locale: &str) -> Option<String> {
     let (group, decimal) = separators(locale);
@@ -55,7 +56,8 @@ pub fn parse_localized(input: &str, locale: &str) -> Option<String> {
         .chars()
         .filter(|c| !matches!(c, ' ' | '\u{a0}' | '\u{202f}'))
         .collect();
-    if cleaned.is_empty() || cleaned.len() > 40 {
+    // Long enough for any canonical amount with its group separators (18 + 5 + 1 + 18), no longer.
+    if cleaned.is_empty() || cleaned.len() > 64 {
         return None;
     }
     let group_char = group.chars().next().filter(|c| !c.is_whitespace());
@@ -87,7 +89,7 @@ pub fn parse_localized(input: &str, locale: &str) -> Option<String> {
         "" => "0".to_owned(),
         significant => significant.to_owned(),
     };
-    if digits.len() > MAX_INTEGER_DIGITS {
+    if digits.len() > MAX_DIGITS || frac_part.is_some_and(|f| f.len() > MAX_DIGITS) {
         return None;
     }
     Some(match frac_part {
@@ -117,6 +119,16 @@ mod tests {
         assert_eq!(parse_localized(input, "en"), None);
         assert_eq!(parse_localized("007", "en").as_deref(), Some("7"));
         assert_eq!(parse_localized("000,5", "de").as_deref(), Some("0.5"));
+        // ... and a 23-decimal one.
+        assert_eq!(
+            parse_localized("8888010888880.88111111088882801088888", "en"),
+            None
+        );
+        assert_eq!(
+            parse_localized("12.34567", "en").as_deref(),
+            Some("12.34567"),
+            "precision is Money's call"
+        );
         let canonical = parse_localized("0012345.5", "en").unwrap();
         assert_eq!(
             parse_localized(&format_amount(&canonical, "en"), "en"),
