@@ -23,12 +23,6 @@ fn brotli_len(bytes: &[u8]) -> Result<u64> {
     Ok(out.len() as u64)
 }
 
-fn gzip_len(bytes: &[u8]) -> Result<u64> {
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-    enc.write_all(bytes)?;
-    Ok(enc.finish()?.len() as u64)
-}
-
 /// Raw/gzip/brotli bytes of each critical-path file, from the built widget's manifest.
 fn widget_sizes() -> Result<serde_json::Value> {
     let dist = widget::dist_dir();
@@ -38,7 +32,7 @@ fn widget_sizes() -> Result<serde_json::Value> {
     for f in manifest["files"].as_array().context("manifest files")? {
         let path = f["path"].as_str().context("path")?;
         let bytes = fs::read(dist.join(path))?;
-        let (g, b) = (gzip_len(&bytes)?, brotli_len(&bytes)?);
+        let (g, b) = (widget::gzip_len(&bytes)?, brotli_len(&bytes)?);
         raw += bytes.len() as u64;
         gz += g;
         br += b;
