@@ -7,7 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -60,6 +60,48 @@ pub fn skip() -> bool {
 
 fn free_listener() -> TcpListener {
     TcpListener::bind("127.0.0.1:0").expect("bind loopback")
+}
+
+/// chromedriver on a free port, and headless Chromium with the flags this machine needs (no network, root,
+/// a fresh profile in `user_data`). Returns the WebDriver client and the driver process (killed on drop).
+pub async fn launch_browser(
+    http: &reqwest::Client,
+    user_data: &Path,
+) -> Result<(Client, tokio::process::Child)> {
+    let port = free_listener().local_addr()?.port();
+    let driver = tokio::process::Command::new(CHROMEDRIVER)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting chromedriver")?;
+    let driver_url = format!("http://127.0.0.1:{port}");
+    for _ in 0..100 {
+        if http.get(format!("{driver_url}/status")).send().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": CHROMIUM,
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-quic", "--no-first-run", "--window-size=1100,1400",
+                format!("--user-data-dir={}", user_data.display()),
+            ],
+        }),
+    );
+    let browser = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&driver_url)
+        .await
+        .context("connecting to chromedriver")?;
+    Ok((browser, driver))
 }
 
 /// The API, a seller with terms, the seller site and a browser.
@@ -130,41 +172,7 @@ impl Harness {
         )
         .await?;
 
-        // chromedriver on a free port, waiting until it answers.
-        let port = free_listener().local_addr()?.port();
-        let driver = tokio::process::Command::new(CHROMEDRIVER)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .context("starting chromedriver")?;
-        let driver_url = format!("http://127.0.0.1:{port}");
-        for _ in 0..100 {
-            if http.get(format!("{driver_url}/status")).send().await.is_ok() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let user_data = tmp.join("chromium");
-        let mut caps = serde_json::Map::new();
-        caps.insert(
-            "goog:chromeOptions".into(),
-            json!({
-                "binary": CHROMIUM,
-                "args": [
-                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                    "--disable-quic", "--no-first-run", "--window-size=1100,1400",
-                    format!("--user-data-dir={}", user_data.display()),
-                ],
-            }),
-        );
-        let browser = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-            .capabilities(caps)
-            .connect(&driver_url)
-            .await
-            .context("connecting to chromedriver")?;
+        let (browser, driver) = launch_browser(&http, &tmp.join("chromium")).await?;
         Ok(Harness {
             api,
             site,

@@ -562,7 +562,6 @@ async fn throughput(
 }
 
 async fn widget_start(server: &Server, http: &reqwest::Client, loads: usize, dir: &Path) -> Result<Value> {
-    use fantoccini::ClientBuilder;
     let site_listener = TcpListener::bind("127.0.0.1:0")?;
     let site = format!("http://{}", site_listener.local_addr()?);
     let f = fixture(server, http, std::slice::from_ref(&site)).await?;
@@ -575,31 +574,7 @@ async fn widget_start(server: &Server, http: &reqwest::Client, loads: usize, dir
     )?;
     tokio::spawn(site_server);
 
-    let port = free_port();
-    let mut driver = tokio::process::Command::new(tranche_e2e::CHROMEDRIVER)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()?;
-    let driver_url = format!("http://127.0.0.1:{port}");
-    for _ in 0..100 {
-        if http.get(format!("{driver_url}/status")).send().await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({"binary": tranche_e2e::CHROMIUM, "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run",
-            format!("--user-data-dir={}", dir.join("chromium").display())]}),
-    );
-    let browser = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(caps)
-        .connect(&driver_url)
-        .await?;
+    let (browser, mut driver) = tranche_e2e::launch_browser(http, &dir.join("chromium")).await?;
     let mut out = serde_json::Map::new();
     for (name, url) in [
         ("hosted_page", format!("{}/pay/{token}", server.base)),
