@@ -28,8 +28,9 @@ pub struct Answer {
     pub replayed: bool,
 }
 
-/// Validates the `Idempotency-Key` header: 1 to 255 printable ASCII characters.
-pub fn parse_key(raw: Option<&str>) -> ApiResult<String> {
+/// Validates the raw `Idempotency-Key` header: 1 to 255 printable ASCII characters. Bytes, not `&str`, so a
+/// present-but-non-ASCII header is reported as invalid rather than missing.
+pub fn parse_key(raw: Option<&[u8]>) -> ApiResult<String> {
     let key = raw.ok_or_else(|| {
         ApiError::invalid(
             "idempotency_key_missing",
@@ -37,14 +38,14 @@ pub fn parse_key(raw: Option<&str>) -> ApiResult<String> {
             "Send an Idempotency-Key header (e.g. a UUID).",
         )
     })?;
-    if key.is_empty() || key.len() > MAX_KEY_LEN || !key.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
+    if key.is_empty() || key.len() > MAX_KEY_LEN || !key.iter().all(|b| (0x21..=0x7e).contains(b)) {
         return Err(ApiError::invalid(
             "idempotency_key_invalid",
             "Idempotency-Key",
             format!("Idempotency-Key must be 1 to {MAX_KEY_LEN} printable ASCII characters without spaces."),
         ));
     }
-    Ok(key.to_owned())
+    Ok(String::from_utf8_lossy(key).into_owned())
 }
 
 /// Fingerprint of what the key was first used for: the invoice and the exact body.
