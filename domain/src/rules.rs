@@ -202,6 +202,23 @@ pub enum NotPayable {
     PaymentInProgress,
 }
 
+impl NotPayable {
+    /// The wire name (serde's `snake_case`), for readers that do not go through serde.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotPayable::Void => "void",
+            NotPayable::Paid => "paid",
+            NotPayable::PaymentInProgress => "payment_in_progress",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<NotPayable> {
+        [NotPayable::Void, NotPayable::Paid, NotPayable::PaymentInProgress]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+    }
+}
+
 /// Why an amount is refused. Closed: every variant has a stable `code()` the API and widget share.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AmountRejected {

@@ -24,6 +24,22 @@ pub enum PresetBasis {
     Total,
 }
 
+impl PresetBasis {
+    /// The wire name (serde's `snake_case`), for readers that do not go through serde.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PresetBasis::Balance => "balance",
+            PresetBasis::Total => "total",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<PresetBasis> {
+        [PresetBasis::Balance, PresetBasis::Total]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+    }
+}
+
 /// An early-payment ("2/10 net 30") discount: `percent` off when the payment settles the whole balance
 /// within `within_days` of the issue date (inclusive).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,9 +1,11 @@
 //! The two API calls the widget makes, over the browser's `fetch`. A network failure and an API problem
 //! are different errors: the first is retried with the same Idempotency-Key, the second is explained.
 
-use serde::de::DeserializeOwned;
 use tranche_domain::wire::{CheckoutView, PaymentRequest, PaymentResponse, Problem};
 use wasm_bindgen::{JsCast, JsValue};
+
+use crate::js_json;
+use crate::wire::{self, FromJson};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Headers, Request, RequestInit, RequestMode, Response};
 
@@ -15,7 +17,7 @@ pub enum ApiError {
     Problem(Box<Problem>),
 }
 
-async fn send<T: DeserializeOwned>(request: Request) -> Result<T, ApiError> {
+async fn send<T: FromJson>(request: Request) -> Result<T, ApiError> {
     let window = web_sys::window().ok_or(ApiError::Network)?;
     let response: Response = JsFuture::from(window.fetch_with_request(&request))
         .await
@@ -23,25 +25,23 @@ async fn send<T: DeserializeOwned>(request: Request) -> Result<T, ApiError> {
         .dyn_into()
         .map_err(|_| ApiError::Network)?;
     let status = response.status();
-    // The browser parses the JSON; serde only maps the resulting object onto our types.
+    // The browser parses the JSON; `wire` maps the resulting object onto our types.
     let body = match response.json() {
         Ok(promise) => JsFuture::from(promise).await.ok(),
         Err(_) => None,
     };
     if (200..300).contains(&status) {
-        return body
-            .and_then(|b| serde_wasm_bindgen::from_value(b).ok())
-            .ok_or_else(|| {
-                ApiError::Problem(Box::new(Problem::new(
-                    status,
-                    "unexpected_response",
-                    "Unexpected response",
-                    "The server's answer could not be read.",
-                )))
-            });
+        return body.and_then(|b| T::from_json(&b)).ok_or_else(|| {
+            ApiError::Problem(Box::new(Problem::new(
+                status,
+                "unexpected_response",
+                "Unexpected response",
+                "The server's answer could not be read.",
+            )))
+        });
     }
     let problem = body
-        .and_then(|b| serde_wasm_bindgen::from_value(b).ok())
+        .and_then(|b| Problem::from_json(&b))
         .unwrap_or_else(|| Problem::new(status, "http_error", "HTTP error", format!("HTTP {status}")));
     Err(ApiError::Problem(Box::new(problem)))
 }
@@ -73,7 +73,7 @@ pub async fn pay(
     key: &str,
     body: &PaymentRequest,
 ) -> Result<PaymentResponse, ApiError> {
-    let object = serde_wasm_bindgen::to_value(body).map_err(|_| ApiError::Network)?;
+    let object = js_json::object(&wire::payment_request(body));
     let json: JsValue = js_sys::JSON::stringify(&object)
         .map_err(|_| ApiError::Network)?
         .into();

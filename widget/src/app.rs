@@ -15,6 +15,7 @@ use crate::api::{self, ApiError};
 use crate::dom;
 use crate::i18n::{Key, Locale};
 use crate::model::{Checkout, Choice, FailedDetail, Failure, Next, Outcome, ReadOnly, SucceededDetail};
+use crate::wire::{FieldsMessage, FromJson};
 
 /// A mounted widget; `unmount()` removes its view and listeners.
 #[wasm_bindgen]
@@ -128,7 +129,7 @@ fn App(config: Config) -> impl IntoView {
                     load.set(Load::Ready);
                     if first {
                         dom::mark("tranche:ready");
-                        config.with_value(|c| dom::emit(&c.host, "tranche:ready", &ready));
+                        config.with_value(|c| dom::emit(&c.host, "tranche:ready", &ready.to_fields()));
                     }
                 }
                 Err(ApiError::Network) => load.set(Load::Failed(l.t(Key::NetworkError).to_owned())),
@@ -159,7 +160,11 @@ fn App(config: Config) -> impl IntoView {
         checkout.with_untracked(|c| {
             if let Some(c) = c {
                 config.with_value(|cfg| {
-                    dom::emit(&cfg.host, "tranche:amount-change", &c.amount_change_detail(&e))
+                    dom::emit(
+                        &cfg.host,
+                        "tranche:amount-change",
+                        &c.amount_change_detail(&e).to_fields(),
+                    )
                 });
             }
         });
@@ -185,7 +190,9 @@ fn App(config: Config) -> impl IntoView {
                 Ok(response) => {
                     let outcome = c.apply(&response);
                     let detail = SucceededDetail::new(&response);
-                    config.with_value(|cfg| dom::emit(&cfg.host, "tranche:payment-succeeded", &detail));
+                    config.with_value(|cfg| {
+                        dom::emit(&cfg.host, "tranche:payment-succeeded", &detail.to_fields())
+                    });
                     attempt.set(None);
                     step.set(Step::Done(outcome));
                 }
@@ -196,7 +203,9 @@ fn App(config: Config) -> impl IntoView {
                     };
                     let failure = c.failure(problem);
                     let detail = FailedDetail::new(&failure, problem);
-                    config.with_value(|cfg| dom::emit(&cfg.host, "tranche:payment-failed", &detail));
+                    config.with_value(|cfg| {
+                        dom::emit(&cfg.host, "tranche:payment-failed", &detail.to_fields())
+                    });
                     if failure.next != Next::RetrySameKey {
                         attempt.set(None);
                     }
@@ -551,7 +560,7 @@ fn Method(
         if !ours {
             return;
         }
-        let Ok(msg) = serde_wasm_bindgen::from_value::<FieldsMessage>(ev.data()) else {
+        let Some(msg) = FieldsMessage::from_json(&ev.data()) else {
             return;
         };
         match msg.kind.as_str() {
@@ -621,14 +630,4 @@ fn Method(
         </section>
     }
     .into_any()
-}
-
-/// A message from the gateway's fields iframe.
-#[derive(serde::Deserialize)]
-struct FieldsMessage {
-    #[serde(rename = "type")]
-    kind: String,
-    token: Option<String>,
-    message: Option<String>,
-    height: Option<u32>,
 }

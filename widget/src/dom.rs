@@ -1,18 +1,17 @@
 //! Small browser helpers: DOM events for the seller's page and random idempotency keys.
 
-use wasm_bindgen::JsValue;
 use web_sys::{CustomEvent, CustomEventInit, HtmlElement};
+
+use crate::js_json;
+use crate::wire::Fields;
 
 /// Dispatches `name` on the host element; bubbles and crosses the shadow boundary (composed), so the
 /// seller can listen on the element or on `document`.
-pub fn emit(host: &HtmlElement, name: &str, detail: &impl serde::Serialize) {
+pub fn emit(host: &HtmlElement, name: &str, detail: &Fields) {
     let init = CustomEventInit::new();
     init.set_bubbles(true);
     init.set_composed(true);
-    // Missing values become `null` (not `undefined`) so listeners see every documented key.
-    let serializer = serde_wasm_bindgen::Serializer::new().serialize_missing_as_null(true);
-    let detail = detail.serialize(&serializer).unwrap_or(JsValue::NULL);
-    init.set_detail(&detail);
+    init.set_detail(&js_json::object(detail));
     if let Ok(event) = CustomEvent::new_with_event_init_dict(name, &init) {
         let _ = host.dispatch_event(&event);
     }

@@ -6,6 +6,7 @@
 
 pub mod i18n;
 pub mod model;
+pub mod wire;
 
 #[cfg(target_arch = "wasm32")]
 mod api;
@@ -13,6 +14,8 @@ mod api;
 mod app;
 #[cfg(target_arch = "wasm32")]
 mod dom;
+#[cfg(target_arch = "wasm32")]
+mod js_json;
 
 #[cfg(target_arch = "wasm32")]
 pub use app::{mount, Mounted};

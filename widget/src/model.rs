@@ -7,6 +7,7 @@ use tranche_domain::wire::{CheckoutView, PaymentResponse, Problem};
 use tranche_domain::{Currency, InvoiceStatus, Money, NotPayable, PaymentOptions, Rules, Terms};
 
 use crate::i18n::{Key, Locale};
+use crate::wire::{Fields, Out};
 
 /// What the buyer picked in the amount chooser.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -337,7 +338,7 @@ pub struct Failure {
 }
 
 /// `detail` of `tranche:ready`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadyDetail {
     pub invoice_id: String,
     pub number: String,
@@ -347,7 +348,7 @@ pub struct ReadyDetail {
 }
 
 /// `detail` of `tranche:amount-change`: what the seller's page can show next to the widget.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AmountChangeDetail {
     pub invoice_id: String,
     pub currency: &'static str,
@@ -358,7 +359,7 @@ pub struct AmountChangeDetail {
 }
 
 /// `detail` of `tranche:payment-succeeded`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SucceededDetail {
     pub payment_id: String,
     pub amount: String,
@@ -371,7 +372,7 @@ pub struct SucceededDetail {
 }
 
 /// `detail` of `tranche:payment-failed`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FailedDetail {
     pub code: String,
     pub decline_code: Option<String>,
@@ -428,5 +429,57 @@ impl FailedDetail {
             advice: failure.advice.clone(),
             retryable: failure.next == Next::RetrySameKey,
         }
+    }
+}
+
+impl ReadyDetail {
+    pub fn to_fields(&self) -> Fields {
+        vec![
+            ("invoice_id", Out::from(&self.invoice_id)),
+            ("number", Out::from(&self.number)),
+            ("currency", Out::from(self.currency)),
+            ("balance_due", Out::from(&self.balance_due)),
+            ("status", Out::from(self.status)),
+        ]
+    }
+}
+
+impl AmountChangeDetail {
+    pub fn to_fields(&self) -> Fields {
+        vec![
+            ("invoice_id", Out::from(&self.invoice_id)),
+            ("currency", Out::from(self.currency)),
+            ("amount", Out::from(&self.amount)),
+            ("valid", Out::from(self.valid)),
+            ("code", Out::from(&self.code)),
+            ("remaining_after", Out::from(&self.remaining_after)),
+        ]
+    }
+}
+
+impl SucceededDetail {
+    pub fn to_fields(&self) -> Fields {
+        vec![
+            ("payment_id", Out::from(&self.payment_id)),
+            ("amount", Out::from(&self.amount)),
+            ("currency", Out::from(self.currency)),
+            ("status", Out::from(self.status)),
+            ("invoice_id", Out::from(&self.invoice_id)),
+            ("amount_paid", Out::from(&self.amount_paid)),
+            ("balance_due", Out::from(&self.balance_due)),
+            ("invoice_status", Out::from(self.invoice_status)),
+        ]
+    }
+}
+
+impl FailedDetail {
+    pub fn to_fields(&self) -> Fields {
+        vec![
+            ("code", Out::from(&self.code)),
+            ("decline_code", Out::from(&self.decline_code)),
+            ("message", Out::from(&self.message)),
+            ("advice", Out::from(&self.advice)),
+            ("retryable", Out::from(self.retryable)),
+        ]
     }
 }

@@ -10,6 +10,7 @@ use tranche_domain::wire::{
 use tranche_domain::{payment_options, Currency, DiscountSpec, InvoiceTotals, Money, Terms, TermsSpec};
 use tranche_widget::i18n::Locale;
 use tranche_widget::model::{Checkout, Choice, Next, ReadOnly};
+use tranche_widget::wire::{to_json, FromJson};
 
 struct Fixture {
     currency: &'static str,
@@ -92,7 +93,8 @@ fn checkout(f: Fixture, locale: &str) -> Checkout {
     };
     // The widget gets this over the wire: prove it survives JSON.
     let json = serde_json::to_string(&view).unwrap();
-    Checkout::new(serde_json::from_str(&json).unwrap(), Locale::parse(locale))
+    let parsed: serde_json::Value = serde_json::from_str(&json).unwrap();
+    Checkout::new(CheckoutView::from_json(&parsed).unwrap(), Locale::parse(locale))
 }
 
 #[test]
@@ -119,12 +121,15 @@ fn picking_a_preset_shows_the_amount_and_remaining_balance() {
     assert_eq!(e.display.as_deref(), Some("$250.00"));
     assert_eq!(e.remaining_after.as_deref(), Some("$750.00"));
     assert_eq!(e.error, None);
-    let detail = serde_json::to_value(c.amount_change_detail(&e)).unwrap();
+    let detail = to_json(&c.amount_change_detail(&e).to_fields());
     assert_eq!(detail["amount"], "250.00");
     assert_eq!(detail["remaining_after"], "750.00");
     assert_eq!(detail["valid"], true);
     assert_eq!(detail["currency"], "USD");
-    let bad = serde_json::to_value(c.amount_change_detail(&c.evaluate(&Choice::Custom, "1"))).unwrap();
+    let bad = to_json(
+        &c.amount_change_detail(&c.evaluate(&Choice::Custom, "1"))
+            .to_fields(),
+    );
     assert_eq!(bad["valid"], false);
     assert_eq!(bad["code"], "amount_below_minimum");
     assert_eq!(bad["amount"], serde_json::Value::Null);
