@@ -203,6 +203,10 @@ async fn widget_files_have_types_caching_and_no_traversal() {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("tranche.js"), "export {}").unwrap();
     std::fs::write(dir.join("tranche_bg-0123456789abcdef.wasm"), [0u8, 97, 115, 109]).unwrap();
+    // The build's precompressed copies (content is opaque to the server; marked to tell them apart).
+    std::fs::write(dir.join("tranche_bg-0123456789abcdef.wasm.br"), "BR").unwrap();
+    std::fs::write(dir.join("tranche_bg-0123456789abcdef.wasm.gz"), "GZ").unwrap();
+    std::fs::write(dir.join("tranche.js.gz"), "GZ").unwrap();
     std::fs::write(
         dir.join("manifest.json"),
         r#"{"files":[{"name":"tranche.js","integrity":"sha384-abc"}]}"#,
@@ -232,7 +236,55 @@ async fn widget_files_have_types_caching_and_no_traversal() {
         .unwrap();
     assert_eq!(r.headers()["content-type"], "text/javascript; charset=utf-8");
     assert_eq!(r.headers()["cache-control"], "public, max-age=300");
+    assert_eq!(r.headers()["vary"], "Accept-Encoding");
+    assert!(
+        r.headers().get("content-encoding").is_none(),
+        "no Accept-Encoding: plain file"
+    );
+    assert_eq!(r.text().await.unwrap(), "export {}");
+
+    // Precompressed copies by Accept-Encoding: brotli first, gzip next, q=0 honoured, plain otherwise.
+    let wasm = "/widget/v1/tranche_bg-0123456789abcdef.wasm";
+    for (accept, encoding, body) in [
+        ("gzip, deflate, br, zstd", Some("br"), &b"BR"[..]),
+        ("br;q=0.1, gzip", Some("br"), b"BR"),
+        ("gzip", Some("gzip"), b"GZ"),
+        ("gzip, br;q=0", Some("gzip"), b"GZ"),
+        ("*", Some("br"), b"BR"),
+        ("identity", None, &[0u8, 97, 115, 109][..]),
+        ("deflate, zstd", None, &[0u8, 97, 115, 109][..]),
+        ("gzip;q=0, br;q=0", None, &[0u8, 97, 115, 109][..]),
+    ] {
+        let r = app
+            .client
+            .get(app.url(wasm))
+            .header("accept-encoding", accept)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{accept}");
+        assert_eq!(
+            r.headers().get("content-encoding").map(|v| v.to_str().unwrap()),
+            encoding,
+            "{accept}"
+        );
+        assert_eq!(r.headers()["content-type"], "application/wasm");
+        assert_eq!(r.headers()["vary"], "Accept-Encoding");
+        assert_eq!(&r.bytes().await.unwrap()[..], body, "{accept}");
+    }
+    // Only the copies that exist are offered: the loader has a .gz but no .br.
+    let r = app
+        .client
+        .get(app.url("/widget/v1/tranche.js"))
+        .header("accept-encoding", "br, gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["content-encoding"], "gzip");
+
     for bad in [
+        "/widget/v1/tranche.js.gz",
+        "/widget/v1/tranche_bg-0123456789abcdef.wasm.br",
         "/widget/v1/..%2Fmanifest.json",
         "/widget/v1/.hidden",
         "/widget/v1/missing.js",

@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use actix_web::http::header;
-use actix_web::{web, HttpResponse};
+use actix_web::http::header::{self, AcceptEncoding, Encoding, Header, Preference, Quality};
+use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::auth::Checkout;
 use crate::error::{ApiError, ApiResult};
@@ -82,20 +82,62 @@ fn mime_of(name: &str) -> &'static str {
     }
 }
 
+/// Precompressed copies the build writes next to each widget file: (coding, file suffix).
+const PRECOMPRESSED: [(Encoding, &str); 2] = [(Encoding::brotli(), "br"), (Encoding::gzip(), "gz")];
+
+/// The precompressed copy to send for `accept` among the `available` suffixes: brotli, then gzip, when
+/// the client takes it; `None` for the plain file. The SRI hash covers the decoded bytes, so it holds for
+/// every encoding.
+pub fn pick_encoding(accept: &AcceptEncoding, available: &[&str]) -> Option<(Encoding, &'static str)> {
+    PRECOMPRESSED
+        .into_iter()
+        .filter(|(_, suffix)| available.contains(suffix))
+        .find(|(e, _)| accepts(accept, e))
+}
+
+/// RFC 9110 12.5.3: a coding named with q > 0, or not named while `*` has q > 0.
+fn accepts(accept: &AcceptEncoding, coding: &Encoding) -> bool {
+    let quality_of = |p: &Preference<Encoding>| accept.0.iter().find(|q| &q.item == p).map(|q| q.quality);
+    quality_of(&Preference::Specific(coding.clone()))
+        .or_else(|| quality_of(&Preference::Any))
+        .is_some_and(|q| q > Quality::ZERO)
+}
+
 /// `GET /widget/v1/{file}`.
-pub async fn widget_file(file: web::Path<String>) -> ApiResult<HttpResponse> {
+pub async fn widget_file(req: HttpRequest, file: web::Path<String>) -> ApiResult<HttpResponse> {
     let name = file.into_inner();
-    // One path segment of safe characters: nothing can climb out of the folder.
+    // One path segment of safe characters: nothing can climb out of the folder. The `.gz`/`.br` copies
+    // are reached through Accept-Encoding, not by name.
     if name.is_empty()
         || name.len() > 128
         || name.starts_with('.')
+        || PRECOMPRESSED
+            .iter()
+            .any(|(_, suffix)| name.ends_with(&format!(".{suffix}")))
         || !name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
     {
         return Err(ApiError::NotFound("file"));
     }
-    let bytes = match tokio::fs::read(widget_dir().join(&name)).await {
+    let dir = widget_dir();
+    let mut available = Vec::with_capacity(PRECOMPRESSED.len());
+    for (_, suffix) in PRECOMPRESSED {
+        if tokio::fs::try_exists(dir.join(format!("{name}.{suffix}")))
+            .await
+            .unwrap_or(false)
+        {
+            available.push(suffix);
+        }
+    }
+    // A missing or unparsable header means "no preference": the plain file.
+    let accept = AcceptEncoding::parse(&req).unwrap_or_else(|_| AcceptEncoding(Vec::new()));
+    let encoding = pick_encoding(&accept, &available);
+    let path = match &encoding {
+        Some((_, suffix)) => dir.join(format!("{name}.{suffix}")),
+        None => dir.join(&name),
+    };
+    let bytes = match tokio::fs::read(path).await {
         Ok(bytes) => bytes,
         Err(_) => return Err(ApiError::NotFound("file")),
     };
@@ -104,13 +146,20 @@ pub async fn widget_file(file: web::Path<String>) -> ApiResult<HttpResponse> {
     } else {
         "public, max-age=300"
     };
-    Ok(HttpResponse::Ok()
+    let mut response = HttpResponse::Ok();
+    response
         .content_type(mime_of(&name))
         .insert_header((header::CACHE_CONTROL, cache))
+        .insert_header((header::VARY, "Accept-Encoding"))
         .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
         .insert_header(("cross-origin-resource-policy", "cross-origin"))
-        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .body(bytes))
+        // Lets the seller's page (and our tests) read transfer sizes and timings of these files.
+        .insert_header(("timing-allow-origin", "*"))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"));
+    if let Some((coding, _)) = encoding {
+        response.insert_header((header::CONTENT_ENCODING, coding.to_string()));
+    }
+    Ok(response.body(bytes))
 }
 
 /// Fills `{{name}}` placeholders with escaped values.
