@@ -29,6 +29,25 @@ async fn partial_payment_decline_and_paying_the_rest_on_the_seller_site() {
         .unwrap();
     assert!(!in_light_dom, "the widget's DOM lives in its shadow root");
 
+    // The wasm came precompressed (the build's .br/.gz, picked by Accept-Encoding) and decoded fine.
+    let sizes = h
+        .browser
+        .execute(
+            "return performance.getEntriesByType('resource')
+                .filter(e => e.name.endsWith('.wasm'))
+                .map(e => [e.encodedBodySize, e.decodedBodySize]);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let sizes = sizes.as_array().unwrap();
+    assert_eq!(sizes.len(), 1, "one wasm download for the page: {sizes:?}");
+    let (encoded, decoded) = (sizes[0][0].as_u64().unwrap(), sizes[0][1].as_u64().unwrap());
+    assert!(
+        encoded > 0 && encoded * 2 < decoded,
+        "wasm sent compressed: {encoded} bytes on the wire for {decoded}"
+    );
+
     // 25% shows its amount and the remaining balance.
     h.shadow(0, "[data-testid='preset-25']")
         .await

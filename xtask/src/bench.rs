@@ -7,36 +7,30 @@
 #![allow(clippy::float_arithmetic, clippy::cast_precision_loss)]
 
 use std::fs;
-use std::io::Write;
 use std::process::Command;
 
 use anyhow::{Context, Result};
 
 use crate::{postgres, sh, widget};
 
-fn brotli_len(bytes: &[u8]) -> Result<u64> {
-    let mut out = Vec::new();
-    {
-        let mut w = brotli::CompressorWriter::new(&mut out, 4096, 11, 22);
-        w.write_all(bytes)?;
-    }
-    Ok(out.len() as u64)
-}
-
-/// Raw/gzip/brotli bytes of each critical-path file, from the built widget's manifest.
+/// Raw bytes and the served `.gz`/`.br` sizes of each critical-path file, measured from the files on disk.
 fn widget_sizes() -> Result<serde_json::Value> {
     let dist = widget::dist_dir();
     let manifest: serde_json::Value = serde_json::from_str(&fs::read_to_string(dist.join("manifest.json"))?)?;
     let mut files = Vec::new();
     let (mut raw, mut gz, mut br) = (0u64, 0u64, 0u64);
+    let size = |p: String| fs::metadata(dist.join(&p)).map(|m| m.len()).with_context(|| p);
     for f in manifest["files"].as_array().context("manifest files")? {
         let path = f["path"].as_str().context("path")?;
-        let bytes = fs::read(dist.join(path))?;
-        let (g, b) = (widget::gzip_len(&bytes)?, brotli_len(&bytes)?);
-        raw += bytes.len() as u64;
+        let (r, g, b) = (
+            size(path.to_owned())?,
+            size(format!("{path}.gz"))?,
+            size(format!("{path}.br"))?,
+        );
+        raw += r;
         gz += g;
         br += b;
-        files.push(serde_json::json!({"file": path, "raw": bytes.len(), "gzip": g, "brotli": b}));
+        files.push(serde_json::json!({"file": path, "raw": r, "gzip": g, "brotli": b}));
     }
     Ok(serde_json::json!({"files": files, "total_raw": raw, "total_gzip": gz, "total_brotli": br}))
 }

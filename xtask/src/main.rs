@@ -4,6 +4,7 @@
 //! wasm-bindgen CLI) is installed here, so `.ci/run` and a new contributor run exactly the same steps.
 
 mod bench;
+mod compress;
 mod postgres;
 mod sh;
 mod widget;
@@ -160,7 +161,17 @@ fn test(args: &[String]) -> Result<()> {
         && p.step("system packages (PostgreSQL, Chromium, ChromeDriver)", || {
             ensure_system_packages(&opts)
         })
-        && p.step("cargo xtask build-widget", || widget::build().map(|_| ()));
+        && p.step("cargo xtask build-widget (and its size budget)", || {
+            // A size regression fails CI like any other: the budget is a promise to sellers (issue 5).
+            let critical = widget::build()?;
+            if critical > widget::CRITICAL_PATH_BUDGET {
+                bail!(
+                    "widget critical path is {critical} bytes gzip, over the {} budget",
+                    widget::CRITICAL_PATH_BUDGET
+                );
+            }
+            Ok(())
+        });
     if ok {
         let mut pg: Option<postgres::TempPostgres> = None;
         let pg_ok = if opts.postgres {
