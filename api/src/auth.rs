@@ -107,6 +107,10 @@ pub struct Checkout {
     pub seller_id: String,
     pub invoice_id: String,
     pub link_id: String,
+    /// Read with the link (one query instead of three per request): the view shows it, and
+    /// `allowed_origins` (JSON text) decides cross-origin calls.
+    pub seller_name: String,
+    allowed_origins: String,
 }
 
 impl Checkout {
@@ -118,13 +122,15 @@ impl Checkout {
             INVALID_TOKEN
         };
         let claims = state.keys.verify(token).map_err(|e| refuse(&e))?;
-        let link: Option<(String, String, String, i64, Option<i64>)> = sqlx::query_as(
-            "SELECT id, seller_id, invoice_id, expires_at, revoked_at FROM checkout_links WHERE jti = $1",
+        type LinkRow = (String, String, String, i64, Option<i64>, String, String);
+        let link: Option<LinkRow> = sqlx::query_as(
+            "SELECT l.id, l.seller_id, l.invoice_id, l.expires_at, l.revoked_at, s.name, s.allowed_origins \
+             FROM checkout_links l JOIN sellers s ON s.id = l.seller_id WHERE l.jti = $1",
         )
         .bind(&claims.jti)
         .fetch_optional(state.db.pool())
         .await?;
-        let (link_id, seller_id, invoice_id, expires_at, revoked_at) =
+        let (link_id, seller_id, invoice_id, expires_at, revoked_at, seller_name, allowed_origins) =
             link.ok_or_else(|| refuse(&"unknown jti"))?;
         if revoked_at.is_some() {
             return Err(refuse(&"link revoked"));
@@ -139,20 +145,18 @@ impl Checkout {
             seller_id,
             invoice_id,
             link_id,
+            seller_name,
+            allowed_origins,
         })
     }
 }
 
 /// A browser call must come from the API's own origin (hosted page) or one the seller registered.
-async fn check_origin(state: &AppState, seller_id: &str, origin: &str) -> Result<(), ApiError> {
+fn check_origin(state: &AppState, checkout: &Checkout, origin: &str) -> Result<(), ApiError> {
     if origin == crate::cors::origin_of(&state.public_base) {
         return Ok(());
     }
-    let (origins,): (String,) = sqlx::query_as("SELECT allowed_origins FROM sellers WHERE id = $1")
-        .bind(seller_id)
-        .fetch_one(state.db.pool())
-        .await?;
-    let origins: Vec<String> = serde_json::from_str(&origins).unwrap_or_default();
+    let origins: Vec<String> = serde_json::from_str(&checkout.allowed_origins).unwrap_or_default();
     if origins.iter().any(|o| o == origin) {
         Ok(())
     } else {
@@ -194,7 +198,7 @@ impl FromRequest for Checkout {
                 Err(other) => return Err(other),
             };
             if let Some(origin) = origin {
-                check_origin(&state, &checkout.seller_id, &origin).await?;
+                check_origin(&state, &checkout, &origin)?;
             }
             Ok(checkout)
         })

@@ -20,10 +20,6 @@ pub async fn build_view(state: &AppState, checkout: &Checkout) -> ApiResult<Chec
     let row = invoices::find(&state.db, &checkout.seller_id, &checkout.invoice_id)
         .await?
         .ok_or(ApiError::NotFound("invoice"))?;
-    let (seller_name,): (String,) = sqlx::query_as("SELECT name FROM sellers WHERE id = $1")
-        .bind(&checkout.seller_id)
-        .fetch_one(state.db.pool())
-        .await?;
     let lines = invoices::lines(&state.db, &row.id).await?;
     let pending = invoices::pending_minor_now(&state.db, &row.id).await?;
     let totals = row.totals(pending)?;
@@ -36,7 +32,9 @@ pub async fn build_view(state: &AppState, checkout: &Checkout) -> ApiResult<Chec
     };
     let history = payments::history(&state.db, &row.id).await?;
     Ok(CheckoutView {
-        seller: SellerView { name: seller_name },
+        seller: SellerView {
+            name: checkout.seller_name.clone(),
+        },
         invoice: InvoiceView {
             id: row.id.clone(),
             number: row.number.clone(),

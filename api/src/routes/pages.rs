@@ -174,10 +174,6 @@ pub fn render(template: &str, values: &[(&str, &str)]) -> String {
 /// `GET /pay/{token}`: the hosted checkout page for emailed links.
 pub async fn pay_page(state: web::Data<AppState>, token: web::Path<String>) -> ApiResult<HttpResponse> {
     let checkout = Checkout::from_token(&state, &token).await?;
-    let (seller_name,): (String,) = sqlx::query_as("SELECT name FROM sellers WHERE id = $1")
-        .bind(&checkout.seller_id)
-        .fetch_one(state.db.pool())
-        .await?;
     let invoice = invoices::find(&state.db, &checkout.seller_id, &checkout.invoice_id)
         .await?
         .ok_or(ApiError::NotFound("invoice"))?;
@@ -185,7 +181,7 @@ pub async fn pay_page(state: web::Data<AppState>, token: web::Path<String>) -> A
     let html = render(
         PAY_TEMPLATE,
         &[
-            ("seller_name", &seller_name),
+            ("seller_name", &checkout.seller_name),
             ("invoice_number", &invoice.number),
             ("token", &token),
             ("loader_url", &loader_url),
