@@ -128,136 +128,109 @@ impl FromJson for Currency {
     }
 }
 
-impl FromJson for CheckoutView {
-    fn from_json<J: Json>(o: &J) -> Option<Self> {
-        Some(CheckoutView {
-            seller: field(o, "seller")?,
-            invoice: field(o, "invoice")?,
-            options: field(o, "options")?,
-            not_payable: field(o, "not_payable")?,
-            payments: field(o, "payments")?,
-            gateway: field(o, "gateway")?,
-            rules: field(o, "rules")?,
-        })
-    }
+/// `impl FromJson` for a struct read field by field; the JSON key is the field's name unless given
+/// (`type_uri = "type"`), as with serde's derive, so a key cannot be mistyped.
+macro_rules! object {
+    ($ty:ident { $($field:ident $(= $key:literal)?),+ $(,)? }) => {
+        impl FromJson for $ty {
+            fn from_json<J: Json>(o: &J) -> Option<Self> {
+                Some($ty {
+                    $($field: field(o, object!(@key $field $($key)?))?,)+
+                })
+            }
+        }
+    };
+    (@key $field:ident) => { stringify!($field) };
+    (@key $field:ident $key:literal) => { $key };
 }
 
-impl FromJson for SellerView {
-    fn from_json<J: Json>(o: &J) -> Option<Self> {
-        Some(SellerView {
-            name: field(o, "name")?,
-        })
-    }
-}
-
-impl FromJson for InvoiceView {
-    fn from_json<J: Json>(o: &J) -> Option<Self> {
-        Some(InvoiceView {
-            id: field(o, "id")?,
-            number: field(o, "number")?,
-            currency: field(o, "currency")?,
-            customer_name: field(o, "customer_name")?,
-            issue_date: field(o, "issue_date")?,
-            due_date: field(o, "due_date")?,
-            lines: field(o, "lines")?,
-            subtotal: field(o, "subtotal")?,
-            tax: field(o, "tax")?,
-            total: field(o, "total")?,
-            amount_paid: field(o, "amount_paid")?,
-            discount_taken: field(o, "discount_taken")?,
-            balance_due: field(o, "balance_due")?,
-            status: field(o, "status")?,
-        })
-    }
-}
-
-impl FromJson for LineView {
-    fn from_json<J: Json>(o: &J) -> Option<Self> {
-        Some(LineView {
-            description: field(o, "description")?,
-            quantity: field(o, "quantity")?,
-            unit_price: field(o, "unit_price")?,
-            tax_rate: field(o, "tax_rate")?,
-            amount: field(o, "amount")?,
-            tax: field(o, "tax")?,
-        })
-    }
-}
-
-impl FromJson for OptionsView {
-    fn from_json<J: Json>(o: &J) -> Option<Self> {
-        Some(OptionsView {
-            allow_partial: field(o, "allow_partial")?,
-            minimum: field(o, "minimum")?,
-            maximum: field(o, "maximum")?,
-            full_balance: field(o, "full_balance")?,
-            presets: field(o, "presets")?,
-            discount: field(o, "discount")?,
-        })
-    }
-}
-
-impl FromJson for PresetView {
-    fn from_json<J: Json>(o: &J) -> Option<Self> {
-        Some(PresetView {
-            percent: field(o, "percent")?,
-            amount: field(o, "amount")?,
-            enabled: field(o, "enabled")?,
-            reason: field(o, "reason")?,
-        })
-    }
-}
-
-impl FromJson for DiscountView {
-    fn from_json<J: Json>(o: &J) -> Option<Self> {
-        Some(DiscountView {
-            percent: field(o, "percent")?,
-            discount: field(o, "discount")?,
-            amount: field(o, "amount")?,
-            available_until: field(o, "available_until")?,
-        })
-    }
-}
-
-impl FromJson for PaymentView {
-    fn from_json<J: Json>(o: &J) -> Option<Self> {
-        Some(PaymentView {
-            id: field(o, "id")?,
-            amount: field(o, "amount")?,
-            currency: field(o, "currency")?,
-            status: field(o, "status")?,
-            method: field(o, "method")?,
-            discount: field(o, "discount")?,
-            created_at: field(o, "created_at")?,
-        })
-    }
-}
-
-impl FromJson for GatewayView {
-    fn from_json<J: Json>(o: &J) -> Option<Self> {
-        Some(GatewayView {
-            kind: field(o, "kind")?,
-            fields_url: field(o, "fields_url")?,
-            fields_origin: field(o, "fields_origin")?,
-        })
-    }
-}
-
-impl FromJson for RulesInput {
-    fn from_json<J: Json>(o: &J) -> Option<Self> {
-        Some(RulesInput {
-            currency: field(o, "currency")?,
-            total: field(o, "total")?,
-            amount_paid: field(o, "amount_paid")?,
-            discount_taken: field(o, "discount_taken")?,
-            pending: field(o, "pending")?,
-            voided: field(o, "voided")?,
-            issue_date: field(o, "issue_date")?,
-            today: field(o, "today")?,
-            terms: field(o, "terms")?,
-        })
-    }
-}
+object!(CheckoutView {
+    seller,
+    invoice,
+    options,
+    not_payable,
+    payments,
+    gateway,
+    rules
+});
+object!(SellerView { name });
+object!(InvoiceView {
+    id,
+    number,
+    currency,
+    customer_name,
+    issue_date,
+    due_date,
+    lines,
+    subtotal,
+    tax,
+    total,
+    amount_paid,
+    discount_taken,
+    balance_due,
+    status
+});
+object!(LineView {
+    description,
+    quantity,
+    unit_price,
+    tax_rate,
+    amount,
+    tax
+});
+object!(OptionsView {
+    allow_partial,
+    minimum,
+    maximum,
+    full_balance,
+    presets,
+    discount
+});
+object!(PresetView {
+    percent,
+    amount,
+    enabled,
+    reason
+});
+object!(DiscountView {
+    percent,
+    discount,
+    amount,
+    available_until
+});
+object!(PaymentView {
+    id,
+    amount,
+    currency,
+    status,
+    method,
+    discount,
+    created_at
+});
+object!(GatewayView {
+    kind,
+    fields_url,
+    fields_origin
+});
+object!(RulesInput {
+    currency,
+    total,
+    amount_paid,
+    discount_taken,
+    pending,
+    voided,
+    issue_date,
+    today,
+    terms
+});
+object!(PaymentResponse { payment, invoice });
+object!(InvoiceBalanceView {
+    id,
+    amount_paid,
+    balance_due,
+    status
+});
+object!(Problem { type_uri = "type", title, status, detail, code, request_id, field, minimum, maximum, currency, decline_code, advice });
 
 impl FromJson for TermsSpec {
     /// Strict, like the API: a term this widget does not know would change the rules it must mirror.
@@ -298,45 +271,6 @@ impl FromJson for DiscountSpec {
     }
 }
 
-impl FromJson for PaymentResponse {
-    fn from_json<J: Json>(o: &J) -> Option<Self> {
-        Some(PaymentResponse {
-            payment: field(o, "payment")?,
-            invoice: field(o, "invoice")?,
-        })
-    }
-}
-
-impl FromJson for InvoiceBalanceView {
-    fn from_json<J: Json>(o: &J) -> Option<Self> {
-        Some(InvoiceBalanceView {
-            id: field(o, "id")?,
-            amount_paid: field(o, "amount_paid")?,
-            balance_due: field(o, "balance_due")?,
-            status: field(o, "status")?,
-        })
-    }
-}
-
-impl FromJson for Problem {
-    fn from_json<J: Json>(o: &J) -> Option<Self> {
-        Some(Problem {
-            type_uri: field(o, "type")?,
-            title: field(o, "title")?,
-            status: field(o, "status")?,
-            detail: field(o, "detail")?,
-            code: field(o, "code")?,
-            request_id: field(o, "request_id")?,
-            field: field(o, "field")?,
-            minimum: field(o, "minimum")?,
-            maximum: field(o, "maximum")?,
-            currency: field(o, "currency")?,
-            decline_code: field(o, "decline_code")?,
-            advice: field(o, "advice")?,
-        })
-    }
-}
-
 /// A message from the gateway's fields iframe (`postMessage` data).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldsMessage {
@@ -346,16 +280,7 @@ pub struct FieldsMessage {
     pub height: Option<u32>,
 }
 
-impl FromJson for FieldsMessage {
-    fn from_json<J: Json>(o: &J) -> Option<Self> {
-        Some(FieldsMessage {
-            kind: field(o, "type")?,
-            token: field(o, "token")?,
-            message: field(o, "message")?,
-            height: field(o, "height")?,
-        })
-    }
-}
+object!(FieldsMessage { kind = "type", token, message, height });
 
 /// One value written to JSON (request bodies, event details): all the shapes the widget sends.
 #[derive(Debug, Clone, PartialEq, Eq)]
