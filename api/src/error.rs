@@ -44,6 +44,9 @@ pub enum ApiError {
     },
     #[error("too many requests")]
     RateLimited { retry_after_seconds: u64 },
+    /// The path exists but not with this method; `allow` lists the methods it takes.
+    #[error("method not allowed")]
+    MethodNotAllowed { allow: &'static str },
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -91,6 +94,12 @@ impl ApiError {
                 "Too many requests",
                 "Too many attempts; wait and try again.",
             ),
+            ApiError::MethodNotAllowed { allow } => Problem::new(
+                405,
+                "method_not_allowed",
+                "Method not allowed",
+                format!("This path takes {allow}."),
+            ),
             ApiError::Internal(_) => Problem::new(
                 500,
                 "internal_error",
@@ -119,6 +128,12 @@ impl ResponseError for ApiError {
             tracing::error!(request_id = request_id::current().unwrap_or_default(), error = ?cause, "internal error");
         }
         let mut response = problem_response(&self.problem());
+        if let ApiError::MethodNotAllowed { allow } = self {
+            response.headers_mut().insert(
+                actix_web::http::header::ALLOW,
+                actix_web::http::header::HeaderValue::from_static(allow),
+            );
+        }
         if let ApiError::RateLimited { retry_after_seconds } = self {
             if let Ok(value) =
                 actix_web::http::header::HeaderValue::from_str(&retry_after_seconds.to_string())

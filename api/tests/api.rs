@@ -915,3 +915,88 @@ async fn void_rules(backend: Backend) {
     .await;
 }
 both_backends!(void_rules);
+
+/// A known path with a method it does not take answers 405 with `Allow`, not 404, and touches nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_method_is_405_with_allow() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let seller = app.seller("M").await;
+    for (method, path, allow) in [
+        (reqwest::Method::DELETE, "/v1/invoices", "GET, POST"),
+        (reqwest::Method::PUT, "/v1/customers", "GET, POST"),
+        (reqwest::Method::POST, "/v1/payments", "GET"),
+        (reqwest::Method::GET, "/v1/invoices/inv_x/void", "POST"),
+        (reqwest::Method::PATCH, "/v1/checkout-links/cl_x", "DELETE"),
+        (reqwest::Method::GET, "/v1/settings/receipts", "PUT"),
+        (reqwest::Method::DELETE, "/v1/checkout", "GET, OPTIONS"),
+        (reqwest::Method::GET, "/v1/checkout/payments", "POST, OPTIONS"),
+        (reqwest::Method::POST, "/healthz", "GET"),
+    ] {
+        let response = app
+            .client
+            .request(method.clone(), app.url(path))
+            .bearer_auth(&seller.key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response
+                .headers()
+                .get("allow")
+                .map(|v| v.to_str().unwrap().to_owned()),
+            Some(allow.to_owned()),
+            "{method} {path}"
+        );
+        let body = expect_problem(response, 405, "method_not_allowed").await;
+        assert!(body["detail"].as_str().unwrap().contains(allow), "{body}");
+    }
+    // Unknown paths stay 404.
+    expect_problem(app.get("/v1/nothing-here", &seller.key).await, 404, "not_found").await;
+}
+
+/// Every path in the OpenAPI document answers a method it does not list with 405 and an `Allow` naming
+/// exactly the methods it does list (plus OPTIONS for the CORS-enabled checkout routes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn allow_headers_match_the_openapi_document() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let spec: Value = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let paths = spec["paths"].as_object().unwrap();
+    assert!(paths.len() > 15);
+    for (path, item) in paths {
+        let mut methods: Vec<String> = item
+            .as_object()
+            .unwrap()
+            .keys()
+            .filter(|k| ["get", "post", "put", "delete", "patch"].contains(&k.as_str()))
+            .map(|k| k.to_uppercase())
+            .collect();
+        if path == "/v1/checkout" || path.starts_with("/v1/checkout/") {
+            methods.push("OPTIONS".into());
+        }
+        methods.sort();
+        let concrete: String = path
+            .split('/')
+            .map(|seg| if seg.starts_with('{') { "x_1" } else { seg })
+            .collect::<Vec<_>>()
+            .join("/");
+        let response = app
+            .client
+            .request(reqwest::Method::PATCH, app.url(&concrete))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 405, "PATCH {path}");
+        let allow = response.headers()["allow"].to_str().unwrap().to_owned();
+        let mut listed: Vec<String> = allow.split(", ").map(str::to_owned).collect();
+        listed.sort();
+        assert_eq!(listed, methods, "{path}");
+    }
+}

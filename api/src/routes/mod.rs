@@ -8,80 +8,84 @@ pub mod parties;
 pub mod payments;
 pub mod sandbox;
 
-use actix_web::web;
+use actix_web::http::Method;
+use actix_web::{web, HttpResponse, Resource};
+
+use crate::erp::routes as erp;
+use crate::error::ApiError;
+
+/// A path's resource: its routes are added by the caller; any other method answers `405` with
+/// `Allow: {allow}` (a problem document), so a client learns it used the wrong verb, not a wrong path.
+fn endpoint(path: &str, allow: &'static str) -> Resource {
+    web::resource(path).default_service(web::to(move || async move {
+        Err::<HttpResponse, _>(ApiError::MethodNotAllowed { allow })
+    }))
+}
+
+/// CORS preflights are answered by the middleware; this route only makes them reach it.
+fn preflight() -> actix_web::Route {
+    web::method(Method::OPTIONS).to(HttpResponse::NoContent)
+}
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/v1/checkout")
             .wrap(crate::cors::CheckoutCors)
-            .route("", web::get().to(checkout::view))
-            .route("/payments", web::post().to(checkout::pay))
-            // Preflights are answered by the middleware; this route only makes them reach it.
-            .route(
-                "",
-                web::method(actix_web::http::Method::OPTIONS).to(actix_web::HttpResponse::NoContent),
+            .service(
+                endpoint("", "GET, OPTIONS")
+                    .get(checkout::view)
+                    .route(preflight()),
             )
-            .route(
-                "/payments",
-                web::method(actix_web::http::Method::OPTIONS).to(actix_web::HttpResponse::NoContent),
+            .service(
+                endpoint("/payments", "POST, OPTIONS")
+                    .post(checkout::pay)
+                    .route(preflight()),
             ),
     )
     .service(
         web::scope("/v1")
-            .route("/sellers", web::post().to(parties::create_seller))
-            .route("/customers", web::post().to(parties::create_customer))
-            .route("/customers", web::get().to(parties::list_customers))
-            .route("/customers/{id}", web::get().to(parties::get_customer))
-            .route("/terms", web::post().to(parties::create_terms))
-            .route("/terms/{id}", web::get().to(parties::get_terms))
-            .route("/invoices", web::post().to(invoices::create))
-            .route("/invoices", web::get().to(invoices::list))
-            .route("/invoices/{id}", web::get().to(invoices::get))
-            .route("/invoices/{id}/void", web::post().to(invoices::void))
-            .route(
-                "/invoices/{id}/checkout-links",
-                web::post().to(invoices::create_link),
+            .service(endpoint("/sellers", "POST").post(parties::create_seller))
+            .service(
+                endpoint("/customers", "GET, POST")
+                    .post(parties::create_customer)
+                    .get(parties::list_customers),
             )
-            .route("/checkout-links/{id}", web::delete().to(invoices::revoke_link))
-            .route("/payments", web::get().to(payments::list))
-            .route("/payments/{id}", web::get().to(payments::get))
-            .route(
-                "/erp/endpoints",
-                web::post().to(crate::erp::routes::create_endpoint),
+            .service(endpoint("/customers/{id}", "GET").get(parties::get_customer))
+            .service(endpoint("/terms", "POST").post(parties::create_terms))
+            .service(endpoint("/terms/{id}", "GET").get(parties::get_terms))
+            .service(
+                endpoint("/invoices", "GET, POST")
+                    .post(invoices::create)
+                    .get(invoices::list),
             )
-            .route(
-                "/erp/endpoints",
-                web::get().to(crate::erp::routes::list_endpoints),
+            .service(endpoint("/invoices/{id}", "GET").get(invoices::get))
+            .service(endpoint("/invoices/{id}/void", "POST").post(invoices::void))
+            .service(endpoint("/invoices/{id}/checkout-links", "POST").post(invoices::create_link))
+            .service(endpoint("/checkout-links/{id}", "DELETE").delete(invoices::revoke_link))
+            .service(endpoint("/payments", "GET").get(payments::list))
+            .service(endpoint("/payments/{id}", "GET").get(payments::get))
+            .service(
+                endpoint("/erp/endpoints", "GET, POST")
+                    .post(erp::create_endpoint)
+                    .get(erp::list_endpoints),
             )
-            .route(
-                "/erp/endpoints/{id}",
-                web::get().to(crate::erp::routes::get_endpoint),
+            .service(
+                endpoint("/erp/endpoints/{id}", "DELETE, GET")
+                    .get(erp::get_endpoint)
+                    .delete(erp::delete_endpoint),
             )
-            .route(
-                "/erp/endpoints/{id}",
-                web::delete().to(crate::erp::routes::delete_endpoint),
-            )
-            .route(
-                "/erp/deliveries",
-                web::get().to(crate::erp::routes::list_deliveries),
-            )
-            .route(
-                "/erp/deliveries/{id}/retry",
-                web::post().to(crate::erp::routes::retry_delivery),
-            )
-            .route(
-                "/settings/receipts",
-                web::put().to(crate::erp::routes::put_receipt_settings),
-            ),
+            .service(endpoint("/erp/deliveries", "GET").get(erp::list_deliveries))
+            .service(endpoint("/erp/deliveries/{id}/retry", "POST").post(erp::retry_delivery))
+            .service(endpoint("/settings/receipts", "PUT").put(erp::put_receipt_settings)),
     )
-    .route("/sandbox/v1/tokens", web::post().to(sandbox::create_token))
-    .route("/sandbox/fields", web::get().to(pages::sandbox_fields))
-    .route("/widget/v1/{file}", web::get().to(pages::widget_file))
-    .route("/pay/{token}", web::get().to(pages::pay_page))
-    .route("/healthz", web::get().to(ops::healthz))
-    .route("/livez", web::get().to(ops::livez))
-    .route("/metrics", web::get().to(ops::metrics))
-    .route("/openapi.json", web::get().to(ops::openapi));
+    .service(endpoint("/sandbox/v1/tokens", "POST").post(sandbox::create_token))
+    .service(endpoint("/sandbox/fields", "GET").get(pages::sandbox_fields))
+    .service(endpoint("/widget/v1/{file}", "GET").get(pages::widget_file))
+    .service(endpoint("/pay/{token}", "GET").get(pages::pay_page))
+    .service(endpoint("/healthz", "GET").get(ops::healthz))
+    .service(endpoint("/livez", "GET").get(ops::livez))
+    .service(endpoint("/metrics", "GET").get(ops::metrics))
+    .service(endpoint("/openapi.json", "GET").get(ops::openapi));
 }
 
 /// Limits for list endpoints.
