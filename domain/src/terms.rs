@@ -181,6 +181,7 @@ pub struct TermsSpec {
     #[serde(default)]
     pub minimum_amounts: std::collections::BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^[0-9]+(\.[0-9]+)?$", example = "10"))]
     pub minimum_percent: Option<String>,
     /// Preset percentages; absent means the default 10/25/50/75, an empty list means no presets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -196,6 +197,7 @@ pub struct TermsSpec {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DiscountSpec {
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^[0-9]+(\.[0-9]+)?$", example = "2"))]
     pub percent: String,
     pub within_days: u32,
 }

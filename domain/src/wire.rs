@@ -252,11 +252,16 @@ impl RulesInput {
 #[serde(deny_unknown_fields)]
 pub struct PaymentRequest {
     /// Decimal string in the invoice currency, e.g. `"250.00"`.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = r"^[0-9]+(\.[0-9]+)?$", example = "250.00")
+    )]
     pub amount: String,
     /// Opaque token from the gateway's fields; never card data.
     pub payment_token: String,
     /// Optional: when given, must equal the invoice currency.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^[A-Z]{3}$", example = "USD"))]
     pub currency: Option<String>,
 }
 

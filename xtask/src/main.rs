@@ -87,7 +87,6 @@ fn parse_test_options(args: &[String]) -> Result<TestOptions> {
     Ok(opts)
 }
 
-/// Installs, in one apt transaction, the system packages this run needs and lacks.
 /// Installs schemathesis from PyPI into `target/tools/venv` (once) and runs `xtask/schemathesis_run.py`.
 fn schemathesis() -> Result<()> {
     let root = sh::root();
@@ -111,6 +110,7 @@ fn schemathesis() -> Result<()> {
     )
 }
 
+/// Installs, in one apt transaction, the system packages this run needs and lacks.
 pub(crate) fn ensure_system_packages(opts: &TestOptions) -> Result<()> {
     let mut missing = Vec::new();
     if opts.postgres && postgres::find_bin().is_none() {

@@ -40,8 +40,12 @@ pub struct LinkRevoked {
 pub struct InvoiceRequest {
     number: String,
     customer_id: String,
+    /// ISO 4217, upper case.
+    #[schema(pattern = r"^[A-Z]{3}$", example = "USD")]
     currency: String,
+    #[schema(pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", example = "2026-11-01")]
     issue_date: String,
+    #[schema(pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", example = "2026-12-01")]
     due_date: String,
     terms_id: Option<String>,
     /// The invoice's id in your ERP (QuickBooks `TxnId`), echoed in receipts and ERP postings.
@@ -53,8 +57,13 @@ pub struct InvoiceRequest {
 #[serde(deny_unknown_fields)]
 pub struct LineRequest {
     description: String,
+    #[schema(pattern = r"^[0-9]+(\.[0-9]+)?$", example = "2")]
     quantity: String,
+    /// In the invoice currency, at most its decimal places.
+    #[schema(pattern = r"^[0-9]+(\.[0-9]+)?$", example = "400.00")]
     unit_price: String,
+    /// Percent, e.g. `"8.25"`.
+    #[schema(pattern = r"^[0-9]+(\.[0-9]+)?$", example = "8.25")]
     tax_rate: Option<String>,
 }
 
