@@ -922,15 +922,15 @@ async fn wrong_method_is_405_with_allow() {
     let app = spawn_app(Backend::Sqlite).await;
     let seller = app.seller("M").await;
     for (method, path, allow) in [
-        (reqwest::Method::DELETE, "/v1/invoices", "GET, POST"),
-        (reqwest::Method::PUT, "/v1/customers", "GET, POST"),
-        (reqwest::Method::POST, "/v1/payments", "GET"),
+        (reqwest::Method::DELETE, "/v1/invoices", "GET, HEAD, POST"),
+        (reqwest::Method::PUT, "/v1/customers", "GET, HEAD, POST"),
+        (reqwest::Method::POST, "/v1/payments", "GET, HEAD"),
         (reqwest::Method::GET, "/v1/invoices/inv_x/void", "POST"),
         (reqwest::Method::PATCH, "/v1/checkout-links/cl_x", "DELETE"),
         (reqwest::Method::GET, "/v1/settings/receipts", "PUT"),
-        (reqwest::Method::DELETE, "/v1/checkout", "GET, OPTIONS"),
+        (reqwest::Method::DELETE, "/v1/checkout", "GET, HEAD, OPTIONS"),
         (reqwest::Method::GET, "/v1/checkout/payments", "POST, OPTIONS"),
-        (reqwest::Method::POST, "/healthz", "GET"),
+        (reqwest::Method::POST, "/healthz", "GET, HEAD"),
     ] {
         let response = app
             .client
@@ -952,6 +952,24 @@ async fn wrong_method_is_405_with_allow() {
     }
     // Unknown paths stay 404.
     expect_problem(app.get("/v1/nothing-here", &seller.key).await, 404, "not_found").await;
+
+    // HEAD answers like GET, without the body.
+    let get = app.client.get(app.url("/openapi.json")).send().await.unwrap();
+    let head = app.client.head(app.url("/openapi.json")).send().await.unwrap();
+    assert_eq!(head.status(), 200);
+    assert_eq!(head.headers()["content-type"], get.headers()["content-type"]);
+    assert_eq!(head.headers()["content-length"], get.headers()["content-length"]);
+    assert!(head.bytes().await.unwrap().is_empty());
+    let list = app
+        .client
+        .head(app.url("/v1/invoices"))
+        .bearer_auth(&seller.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(list.status(), 200);
+    let anonymous = app.client.head(app.url("/v1/invoices")).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401, "HEAD is authenticated like GET");
 }
 
 /// Every path in the OpenAPI document answers a method it does not list with 405 and an `Allow` naming
@@ -978,6 +996,9 @@ async fn allow_headers_match_the_openapi_document() {
             .filter(|k| ["get", "post", "put", "delete", "patch"].contains(&k.as_str()))
             .map(|k| k.to_uppercase())
             .collect();
+        if methods.iter().any(|m| m == "GET") {
+            methods.push("HEAD".into());
+        }
         if path == "/v1/checkout" || path.starts_with("/v1/checkout/") {
             methods.push("OPTIONS".into());
         }

@@ -346,8 +346,14 @@ async fn openapi_document_covers_the_contract() {
     assert_eq!(schemas["PaymentRequest"]["additionalProperties"], json!(false));
     // Decimal strings and dates say their format, so clients (and schemathesis) know it.
     let decimal = json!("^[0-9]+(\\.[0-9]+)?$");
-    assert_eq!(schemas["PaymentRequest"]["properties"]["amount"]["pattern"], decimal);
-    assert_eq!(schemas["LineRequest"]["properties"]["unit_price"]["pattern"], decimal);
+    assert_eq!(
+        schemas["PaymentRequest"]["properties"]["amount"]["pattern"],
+        decimal
+    );
+    assert_eq!(
+        schemas["LineRequest"]["properties"]["unit_price"]["pattern"],
+        decimal
+    );
     assert_eq!(
         schemas["InvoiceRequest"]["properties"]["issue_date"]["pattern"],
         json!("^[0-9]{4}-[0-9]{2}-[0-9]{2}$")

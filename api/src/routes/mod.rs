@@ -9,7 +9,7 @@ pub mod payments;
 pub mod sandbox;
 
 use actix_web::http::Method;
-use actix_web::{web, HttpResponse, Resource};
+use actix_web::{guard, web, HttpResponse, Resource};
 
 use crate::erp::routes as erp;
 use crate::error::ApiError;
@@ -22,6 +22,12 @@ fn endpoint(path: &str, allow: &'static str) -> Resource {
     }))
 }
 
+/// GET, and HEAD with the same handler: link checkers, e-mail scanners and uptime probes use HEAD, and
+/// actix-http sends HEAD answers without their body (headers and Content-Length as for GET).
+fn read() -> actix_web::Route {
+    web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
+}
+
 /// CORS preflights are answered by the middleware; this route only makes them reach it.
 fn preflight() -> actix_web::Route {
     web::method(Method::OPTIONS).to(HttpResponse::NoContent)
@@ -32,8 +38,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::scope("/v1/checkout")
             .wrap(crate::cors::CheckoutCors)
             .service(
-                endpoint("", "GET, OPTIONS")
-                    .get(checkout::view)
+                endpoint("", "GET, HEAD, OPTIONS")
+                    .route(read().to(checkout::view))
                     .route(preflight()),
             )
             .service(
@@ -46,46 +52,46 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::scope("/v1")
             .service(endpoint("/sellers", "POST").post(parties::create_seller))
             .service(
-                endpoint("/customers", "GET, POST")
+                endpoint("/customers", "GET, HEAD, POST")
                     .post(parties::create_customer)
-                    .get(parties::list_customers),
+                    .route(read().to(parties::list_customers)),
             )
-            .service(endpoint("/customers/{id}", "GET").get(parties::get_customer))
+            .service(endpoint("/customers/{id}", "GET, HEAD").route(read().to(parties::get_customer)))
             .service(endpoint("/terms", "POST").post(parties::create_terms))
-            .service(endpoint("/terms/{id}", "GET").get(parties::get_terms))
+            .service(endpoint("/terms/{id}", "GET, HEAD").route(read().to(parties::get_terms)))
             .service(
-                endpoint("/invoices", "GET, POST")
+                endpoint("/invoices", "GET, HEAD, POST")
                     .post(invoices::create)
-                    .get(invoices::list),
+                    .route(read().to(invoices::list)),
             )
-            .service(endpoint("/invoices/{id}", "GET").get(invoices::get))
+            .service(endpoint("/invoices/{id}", "GET, HEAD").route(read().to(invoices::get)))
             .service(endpoint("/invoices/{id}/void", "POST").post(invoices::void))
             .service(endpoint("/invoices/{id}/checkout-links", "POST").post(invoices::create_link))
             .service(endpoint("/checkout-links/{id}", "DELETE").delete(invoices::revoke_link))
-            .service(endpoint("/payments", "GET").get(payments::list))
-            .service(endpoint("/payments/{id}", "GET").get(payments::get))
+            .service(endpoint("/payments", "GET, HEAD").route(read().to(payments::list)))
+            .service(endpoint("/payments/{id}", "GET, HEAD").route(read().to(payments::get)))
             .service(
-                endpoint("/erp/endpoints", "GET, POST")
+                endpoint("/erp/endpoints", "GET, HEAD, POST")
                     .post(erp::create_endpoint)
-                    .get(erp::list_endpoints),
+                    .route(read().to(erp::list_endpoints)),
             )
             .service(
-                endpoint("/erp/endpoints/{id}", "DELETE, GET")
-                    .get(erp::get_endpoint)
+                endpoint("/erp/endpoints/{id}", "DELETE, GET, HEAD")
+                    .route(read().to(erp::get_endpoint))
                     .delete(erp::delete_endpoint),
             )
-            .service(endpoint("/erp/deliveries", "GET").get(erp::list_deliveries))
+            .service(endpoint("/erp/deliveries", "GET, HEAD").route(read().to(erp::list_deliveries)))
             .service(endpoint("/erp/deliveries/{id}/retry", "POST").post(erp::retry_delivery))
             .service(endpoint("/settings/receipts", "PUT").put(erp::put_receipt_settings)),
     )
     .service(endpoint("/sandbox/v1/tokens", "POST").post(sandbox::create_token))
-    .service(endpoint("/sandbox/fields", "GET").get(pages::sandbox_fields))
-    .service(endpoint("/widget/v1/{file}", "GET").get(pages::widget_file))
-    .service(endpoint("/pay/{token}", "GET").get(pages::pay_page))
-    .service(endpoint("/healthz", "GET").get(ops::healthz))
-    .service(endpoint("/livez", "GET").get(ops::livez))
-    .service(endpoint("/metrics", "GET").get(ops::metrics))
-    .service(endpoint("/openapi.json", "GET").get(ops::openapi));
+    .service(endpoint("/sandbox/fields", "GET, HEAD").route(read().to(pages::sandbox_fields)))
+    .service(endpoint("/widget/v1/{file}", "GET, HEAD").route(read().to(pages::widget_file)))
+    .service(endpoint("/pay/{token}", "GET, HEAD").route(read().to(pages::pay_page)))
+    .service(endpoint("/healthz", "GET, HEAD").route(read().to(ops::healthz)))
+    .service(endpoint("/livez", "GET, HEAD").route(read().to(ops::livez)))
+    .service(endpoint("/metrics", "GET, HEAD").route(read().to(ops::metrics)))
+    .service(endpoint("/openapi.json", "GET, HEAD").route(read().to(ops::openapi)));
 }
 
 /// Limits for list endpoints.
