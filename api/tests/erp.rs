@@ -779,21 +779,9 @@ async fn quickbooks_gets_a_linked_payment(backend: Backend) {
         &receiver.url("/v3/company/4620816365/payment"),
     )
     .await;
-    let number = format!("INV-{}", uuid::Uuid::now_v7().simple());
-    let r = app
-        .post(
-            "/v1/invoices",
-            &seller.key,
-            json!({
-                "number": number, "customer_id": seller.customer_id, "currency": "USD",
-                "issue_date": tranche_domain::wire::format_date(tranche_api::state::today()),
-                "due_date": "2099-01-01", "external_ref": "145",
-                "lines": [{"description": "Goods", "quantity": "1", "unit_price": "1234.56"}],
-            }),
-        )
+    let invoice = app
+        .invoice_with(&seller, "USD", "1234.56", json!({"external_ref": "145"}))
         .await;
-    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
-    let invoice: Value = r.json().await.unwrap();
     let (_, token) = app.link(&seller, invoice["id"].as_str().unwrap()).await;
     let card = app.card_token(VISA).await;
     let paid = pay_ok(&app, &token, "234.56", &card).await;
@@ -890,21 +878,9 @@ async fn quickbooks_endpoint_token_overrides_the_server_token(backend: Backend) 
     assert_eq!(r.status(), 201);
     let endpoint: Value = r.json().await.unwrap();
     assert_eq!(endpoint.get("access_token"), None, "the token is never shown");
-    let number = format!("INV-{}", uuid::Uuid::now_v7().simple());
-    let r = app
-        .post(
-            "/v1/invoices",
-            &seller.key,
-            json!({
-                "number": number, "customer_id": seller.customer_id, "currency": "USD",
-                "issue_date": tranche_domain::wire::format_date(tranche_api::state::today()),
-                "due_date": "2099-01-01", "external_ref": "9",
-                "lines": [{"description": "Goods", "quantity": "1", "unit_price": "10.00"}],
-            }),
-        )
+    let invoice = app
+        .invoice_with(&seller, "USD", "10.00", json!({"external_ref": "9"}))
         .await;
-    assert_eq!(r.status(), 201);
-    let invoice: Value = r.json().await.unwrap();
     let (_, token) = app.link(&seller, invoice["id"].as_str().unwrap()).await;
     let card = app.card_token(VISA).await;
     pay_ok(&app, &token, "10.00", &card).await;

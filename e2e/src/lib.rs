@@ -248,6 +248,12 @@ impl Harness {
         }
     }
 
+    /// Waits for `css` in widget `index` and clicks it.
+    pub async fn click(&self, index: usize, css: &str) -> Result<()> {
+        self.shadow(index, css).await?.click().await?;
+        Ok(())
+    }
+
     /// Waits until `css` in widget `index` has text containing `needle`; returns the text.
     pub async fn shadow_text(&self, index: usize, css: &str, needle: &str) -> Result<String> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
@@ -288,8 +294,7 @@ impl Harness {
             .send_keys("123")
             .await?;
         self.browser.enter_parent_frame().await?;
-        self.shadow(index, "[data-testid=pay]").await?.click().await?;
-        Ok(())
+        self.click(index, "[data-testid=pay]").await
     }
 
     /// The invoice as the seller's API reports it.

@@ -49,12 +49,7 @@ async fn partial_payment_decline_and_paying_the_rest_on_the_seller_site() {
     );
 
     // 25% shows its amount and the remaining balance.
-    h.shadow(0, "[data-testid='preset-25']")
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    h.click(0, "[data-testid='preset-25']").await.unwrap();
     h.shadow_text(0, "[data-testid=remaining]", "$750.00")
         .await
         .unwrap();
@@ -90,12 +85,7 @@ async fn partial_payment_decline_and_paying_the_rest_on_the_seller_site() {
     h.shadow_text(0, "[data-testid=remaining]", "$750.00")
         .await
         .unwrap();
-    h.shadow(0, "[data-testid=continue]")
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    h.click(0, "[data-testid=continue]").await.unwrap();
     h.pay_with_card(0, "4000000000000002").await.unwrap();
     h.shadow_text(0, "[data-testid=failure]", "Payment declined")
         .await
@@ -110,12 +100,7 @@ async fn partial_payment_decline_and_paying_the_rest_on_the_seller_site() {
     );
 
     // 4242 succeeds: the new balance is shown.
-    h.shadow(0, "[data-testid=retry]")
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    h.click(0, "[data-testid=retry]").await.unwrap();
     h.pay_with_card(0, "4242424242424242").await.unwrap();
     h.shadow_text(0, "[data-testid=new-balance]", "$750.00")
         .await
@@ -130,27 +115,12 @@ async fn partial_payment_decline_and_paying_the_rest_on_the_seller_site() {
     );
 
     // Pay the rest: the invoice is paid and the widget turns read-only.
-    h.shadow(0, "[data-testid=pay-again]")
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    h.click(0, "[data-testid=pay-again]").await.unwrap();
     h.shadow_text(0, "[data-testid=balance-due]", "$750.00")
         .await
         .unwrap();
-    h.shadow(0, "[data-testid=full]")
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    h.shadow(0, "[data-testid=continue]")
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    h.click(0, "[data-testid=full]").await.unwrap();
+    h.click(0, "[data-testid=continue]").await.unwrap();
     h.pay_with_card(0, "4242424242424242").await.unwrap();
     h.shadow_text(0, "[data-testid=new-balance]", "$0.00")
         .await

@@ -60,12 +60,7 @@ async fn two_widgets_events_locale_theme_unmount_and_keyboard() {
     assert_eq!(ready["balance_due"], "400.00");
 
     // Choosing in one widget changes only that one, and tells the page.
-    h.shadow(0, "[data-testid='preset-50']")
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    h.click(0, "[data-testid='preset-50']").await.unwrap();
     h.shadow_text(0, "[data-testid=remaining]", "$500.00")
         .await
         .unwrap();
@@ -218,12 +213,7 @@ async fn two_widgets_events_locale_theme_unmount_and_keyboard() {
     assert_eq!(roots, json!(1), "exactly one mounted view after re-attaching");
 
     // Paying in widget B fires payment-succeeded with the new balance.
-    h.shadow(1, "[data-testid=continue]")
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    h.click(1, "[data-testid=continue]").await.unwrap();
     h.pay_with_card(1, "4242424242424242").await.unwrap();
     h.shadow_text(1, "[data-testid=new-balance]", "$0.00")
         .await
@@ -246,21 +236,11 @@ async fn hosted_page_pays_the_rest_and_declines_fire_events() {
 
     // Part on the seller's site...
     h.open_site(vec![("H".into(), token.clone())]).await.unwrap();
-    h.shadow(0, "[data-testid='preset-25']")
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    h.click(0, "[data-testid='preset-25']").await.unwrap();
     h.shadow_text(0, "[data-testid=remaining]", "$450.00")
         .await
         .unwrap();
-    h.shadow(0, "[data-testid=continue]")
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    h.click(0, "[data-testid=continue]").await.unwrap();
     h.pay_with_card(0, "4242424242424242").await.unwrap();
     h.shadow_text(0, "[data-testid=new-balance]", "$450.00")
         .await
@@ -283,12 +263,7 @@ async fn hosted_page_pays_the_rest_and_declines_fire_events() {
         )
         .await
         .unwrap();
-    h.shadow(0, "[data-testid=continue]")
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    h.click(0, "[data-testid=continue]").await.unwrap();
     h.pay_with_card(0, "4000000000009995").await.unwrap();
     h.shadow_text(0, "[data-testid=advice]", "insufficient funds")
         .await
@@ -299,12 +274,7 @@ async fn hosted_page_pays_the_rest_and_declines_fire_events() {
     assert_eq!(failed["retryable"], false);
     assert_eq!(h.invoice_state(&id).await.unwrap()["balance_due"], "450.00");
 
-    h.shadow(0, "[data-testid=retry]")
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    h.click(0, "[data-testid=retry]").await.unwrap();
     h.pay_with_card(0, "4242424242424242").await.unwrap();
     h.shadow_text(0, "[data-testid=new-balance]", "$0.00")
         .await

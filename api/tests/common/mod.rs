@@ -216,6 +216,21 @@ impl TestApp {
         amount: &str,
         terms_id: Option<&str>,
     ) -> Value {
+        let extra = match terms_id {
+            Some(t) => json!({"terms_id": t}),
+            None => json!({}),
+        };
+        self.invoice_with(seller, currency, amount, extra).await
+    }
+
+    /// An invoice of one line for `amount`, issued today, with `extra` fields (e.g. `external_ref`) added.
+    pub async fn invoice_with(
+        &self,
+        seller: &SellerCtx,
+        currency: &str,
+        amount: &str,
+        extra: Value,
+    ) -> Value {
         let mut body = json!({
             "number": format!("INV-{}", uuid::Uuid::now_v7().simple()),
             "customer_id": seller.customer_id,
@@ -224,8 +239,8 @@ impl TestApp {
             "due_date": "2099-01-01",
             "lines": [{"description": "Goods", "quantity": "1", "unit_price": amount}],
         });
-        if let Some(t) = terms_id {
-            body["terms_id"] = json!(t);
+        if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+            body.extend(extra.clone());
         }
         let r = self.post("/v1/invoices", &seller.key, body).await;
         assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
