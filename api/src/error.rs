@@ -46,7 +46,7 @@ pub enum ApiError {
     RateLimited { retry_after_seconds: u64 },
     /// The path exists but not with this method; `allow` lists the methods it takes.
     #[error("method not allowed")]
-    MethodNotAllowed { allow: &'static str },
+    MethodNotAllowed { allow: String },
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -129,10 +129,11 @@ impl ResponseError for ApiError {
         }
         let mut response = problem_response(&self.problem());
         if let ApiError::MethodNotAllowed { allow } = self {
-            response.headers_mut().insert(
-                actix_web::http::header::ALLOW,
-                actix_web::http::header::HeaderValue::from_static(allow),
-            );
+            if let Ok(value) = actix_web::http::header::HeaderValue::from_str(allow) {
+                response
+                    .headers_mut()
+                    .insert(actix_web::http::header::ALLOW, value);
+            }
         }
         if let ApiError::RateLimited { retry_after_seconds } = self {
             if let Ok(value) =

@@ -8,90 +8,150 @@ pub mod parties;
 pub mod payments;
 pub mod sandbox;
 
+use actix_web::dev::{AppService, HttpServiceFactory};
 use actix_web::http::Method;
-use actix_web::{guard, web, HttpResponse, Resource};
+use actix_web::{guard, web, FromRequest, Handler, HttpResponse, Resource, Responder, Route};
 
 use crate::erp::routes as erp;
 use crate::error::ApiError;
 
-/// A path's resource: its routes are added by the caller; any other method answers `405` with
-/// `Allow: {allow}` (a problem document), so a client learns it used the wrong verb, not a wrong path.
-fn endpoint(path: &str, allow: &'static str) -> Resource {
-    web::resource(path).default_service(web::to(move || async move {
-        Err::<HttpResponse, _>(ApiError::MethodNotAllowed { allow })
-    }))
+/// One path and the methods it takes. Any other method answers `405` with an `Allow` header built from the
+/// routes actually added (so it cannot drift from them) and a problem document: a client learns it used the
+/// wrong verb, not a wrong path.
+struct Endpoint {
+    resource: Resource,
+    methods: Vec<&'static str>,
 }
 
-/// GET, and HEAD with the same handler: link checkers, e-mail scanners and uptime probes use HEAD, and
-/// actix-http sends HEAD answers without their body (headers and Content-Length as for GET).
-fn read() -> actix_web::Route {
-    web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
+impl Endpoint {
+    fn new(path: &str) -> Endpoint {
+        Endpoint {
+            resource: web::resource(path),
+            methods: Vec::new(),
+        }
+    }
+
+    fn with(mut self, methods: &[&'static str], route: Route) -> Endpoint {
+        self.resource = self.resource.route(route);
+        self.methods.extend_from_slice(methods);
+        self
+    }
+
+    /// GET, and HEAD with the same handler: link checkers, e-mail scanners and uptime probes use HEAD, and
+    /// actix-http sends HEAD answers without their body (headers and Content-Length as for GET).
+    fn get<F, Args>(self, handler: F) -> Endpoint
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        let route = web::route().guard(guard::Any(guard::Get()).or(guard::Head()));
+        self.with(&["GET", "HEAD"], route.to(handler))
+    }
+
+    fn post<F, Args>(self, handler: F) -> Endpoint
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.with(&["POST"], web::post().to(handler))
+    }
+
+    fn put<F, Args>(self, handler: F) -> Endpoint
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.with(&["PUT"], web::put().to(handler))
+    }
+
+    fn delete<F, Args>(self, handler: F) -> Endpoint
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.with(&["DELETE"], web::delete().to(handler))
+    }
+
+    /// CORS preflights are answered by the middleware; this route only makes them reach it.
+    fn preflight(self) -> Endpoint {
+        self.with(
+            &["OPTIONS"],
+            web::method(Method::OPTIONS).to(HttpResponse::NoContent),
+        )
+    }
 }
 
-/// CORS preflights are answered by the middleware; this route only makes them reach it.
-fn preflight() -> actix_web::Route {
-    web::method(Method::OPTIONS).to(HttpResponse::NoContent)
+impl HttpServiceFactory for Endpoint {
+    fn register(self, config: &mut AppService) {
+        // In RFC 9110's order of the methods, whatever order the routes were added in.
+        const ORDER: [&str; 6] = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"];
+        let mut methods = self.methods;
+        methods.sort_by_key(|m| ORDER.iter().position(|o| o == m));
+        let allow = methods.join(", ");
+        self.resource
+            .default_service(web::to(move || {
+                let allow = allow.clone();
+                async move { Err::<HttpResponse, _>(ApiError::MethodNotAllowed { allow }) }
+            }))
+            .register(config);
+    }
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/v1/checkout")
             .wrap(crate::cors::CheckoutCors)
-            .service(
-                endpoint("", "GET, HEAD, OPTIONS")
-                    .route(read().to(checkout::view))
-                    .route(preflight()),
-            )
-            .service(
-                endpoint("/payments", "POST, OPTIONS")
-                    .post(checkout::pay)
-                    .route(preflight()),
-            ),
+            .service(Endpoint::new("").get(checkout::view).preflight())
+            .service(Endpoint::new("/payments").post(checkout::pay).preflight()),
     )
     .service(
         web::scope("/v1")
-            .service(endpoint("/sellers", "POST").post(parties::create_seller))
+            .service(Endpoint::new("/sellers").post(parties::create_seller))
             .service(
-                endpoint("/customers", "GET, HEAD, POST")
+                Endpoint::new("/customers")
                     .post(parties::create_customer)
-                    .route(read().to(parties::list_customers)),
+                    .get(parties::list_customers),
             )
-            .service(endpoint("/customers/{id}", "GET, HEAD").route(read().to(parties::get_customer)))
-            .service(endpoint("/terms", "POST").post(parties::create_terms))
-            .service(endpoint("/terms/{id}", "GET, HEAD").route(read().to(parties::get_terms)))
+            .service(Endpoint::new("/customers/{id}").get(parties::get_customer))
+            .service(Endpoint::new("/terms").post(parties::create_terms))
+            .service(Endpoint::new("/terms/{id}").get(parties::get_terms))
             .service(
-                endpoint("/invoices", "GET, HEAD, POST")
+                Endpoint::new("/invoices")
                     .post(invoices::create)
-                    .route(read().to(invoices::list)),
+                    .get(invoices::list),
             )
-            .service(endpoint("/invoices/{id}", "GET, HEAD").route(read().to(invoices::get)))
-            .service(endpoint("/invoices/{id}/void", "POST").post(invoices::void))
-            .service(endpoint("/invoices/{id}/checkout-links", "POST").post(invoices::create_link))
-            .service(endpoint("/checkout-links/{id}", "DELETE").delete(invoices::revoke_link))
-            .service(endpoint("/payments", "GET, HEAD").route(read().to(payments::list)))
-            .service(endpoint("/payments/{id}", "GET, HEAD").route(read().to(payments::get)))
+            .service(Endpoint::new("/invoices/{id}").get(invoices::get))
+            .service(Endpoint::new("/invoices/{id}/void").post(invoices::void))
+            .service(Endpoint::new("/invoices/{id}/checkout-links").post(invoices::create_link))
+            .service(Endpoint::new("/checkout-links/{id}").delete(invoices::revoke_link))
+            .service(Endpoint::new("/payments").get(payments::list))
+            .service(Endpoint::new("/payments/{id}").get(payments::get))
             .service(
-                endpoint("/erp/endpoints", "GET, HEAD, POST")
+                Endpoint::new("/erp/endpoints")
                     .post(erp::create_endpoint)
-                    .route(read().to(erp::list_endpoints)),
+                    .get(erp::list_endpoints),
             )
             .service(
-                endpoint("/erp/endpoints/{id}", "DELETE, GET, HEAD")
-                    .route(read().to(erp::get_endpoint))
+                Endpoint::new("/erp/endpoints/{id}")
+                    .get(erp::get_endpoint)
                     .delete(erp::delete_endpoint),
             )
-            .service(endpoint("/erp/deliveries", "GET, HEAD").route(read().to(erp::list_deliveries)))
-            .service(endpoint("/erp/deliveries/{id}/retry", "POST").post(erp::retry_delivery))
-            .service(endpoint("/settings/receipts", "PUT").put(erp::put_receipt_settings)),
+            .service(Endpoint::new("/erp/deliveries").get(erp::list_deliveries))
+            .service(Endpoint::new("/erp/deliveries/{id}/retry").post(erp::retry_delivery))
+            .service(Endpoint::new("/settings/receipts").put(erp::put_receipt_settings)),
     )
-    .service(endpoint("/sandbox/v1/tokens", "POST").post(sandbox::create_token))
-    .service(endpoint("/sandbox/fields", "GET, HEAD").route(read().to(pages::sandbox_fields)))
-    .service(endpoint("/widget/v1/{file}", "GET, HEAD").route(read().to(pages::widget_file)))
-    .service(endpoint("/pay/{token}", "GET, HEAD").route(read().to(pages::pay_page)))
-    .service(endpoint("/healthz", "GET, HEAD").route(read().to(ops::healthz)))
-    .service(endpoint("/livez", "GET, HEAD").route(read().to(ops::livez)))
-    .service(endpoint("/metrics", "GET, HEAD").route(read().to(ops::metrics)))
-    .service(endpoint("/openapi.json", "GET, HEAD").route(read().to(ops::openapi)));
+    .service(Endpoint::new("/sandbox/v1/tokens").post(sandbox::create_token))
+    .service(Endpoint::new("/sandbox/fields").get(pages::sandbox_fields))
+    .service(Endpoint::new("/widget/v1/{file}").get(pages::widget_file))
+    .service(Endpoint::new("/pay/{token}").get(pages::pay_page))
+    .service(Endpoint::new("/healthz").get(ops::healthz))
+    .service(Endpoint::new("/livez").get(ops::livez))
+    .service(Endpoint::new("/metrics").get(ops::metrics))
+    .service(Endpoint::new("/openapi.json").get(ops::openapi));
 }
 
 /// Limits for list endpoints.
