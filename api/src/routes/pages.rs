@@ -85,16 +85,6 @@ fn mime_of(name: &str) -> &'static str {
 /// Precompressed copies the build writes next to each widget file: (coding, file suffix).
 const PRECOMPRESSED: [(Encoding, &str); 2] = [(Encoding::brotli(), "br"), (Encoding::gzip(), "gz")];
 
-/// The precompressed copy to send for `accept` among the `available` suffixes: brotli, then gzip, when
-/// the client takes it; `None` for the plain file. The SRI hash covers the decoded bytes, so it holds for
-/// every encoding.
-pub fn pick_encoding(accept: &AcceptEncoding, available: &[&str]) -> Option<(Encoding, &'static str)> {
-    PRECOMPRESSED
-        .into_iter()
-        .filter(|(_, suffix)| available.contains(suffix))
-        .find(|(e, _)| accepts(accept, e))
-}
-
 /// RFC 9110 12.5.3: a coding named with q > 0, or not named while `*` has q > 0.
 fn accepts(accept: &AcceptEncoding, coding: &Encoding) -> bool {
     let quality_of = |p: &Preference<Encoding>| accept.0.iter().find(|q| &q.item == p).map(|q| q.quality);
@@ -121,25 +111,23 @@ pub async fn widget_file(req: HttpRequest, file: web::Path<String>) -> ApiResult
         return Err(ApiError::NotFound("file"));
     }
     let dir = widget_dir();
-    let mut available = Vec::with_capacity(PRECOMPRESSED.len());
-    for (_, suffix) in PRECOMPRESSED {
-        if tokio::fs::try_exists(dir.join(format!("{name}.{suffix}")))
-            .await
-            .unwrap_or(false)
-        {
-            available.push(suffix);
+    // The first precompressed copy (brotli, then gzip) the client accepts and the build wrote; else the plain
+    // file. A missing or unparsable header means "no preference": the plain file. The SRI hash covers the
+    // decoded bytes, so it holds for every encoding.
+    let accept = AcceptEncoding::parse(&req).unwrap_or_else(|_| AcceptEncoding(Vec::new()));
+    let mut served = None;
+    for (coding, suffix) in PRECOMPRESSED.into_iter().filter(|(e, _)| accepts(&accept, e)) {
+        if let Ok(bytes) = tokio::fs::read(dir.join(format!("{name}.{suffix}"))).await {
+            served = Some((bytes, Some(coding)));
+            break;
         }
     }
-    // A missing or unparsable header means "no preference": the plain file.
-    let accept = AcceptEncoding::parse(&req).unwrap_or_else(|_| AcceptEncoding(Vec::new()));
-    let encoding = pick_encoding(&accept, &available);
-    let path = match &encoding {
-        Some((_, suffix)) => dir.join(format!("{name}.{suffix}")),
-        None => dir.join(&name),
-    };
-    let bytes = match tokio::fs::read(path).await {
-        Ok(bytes) => bytes,
-        Err(_) => return Err(ApiError::NotFound("file")),
+    let (bytes, encoding) = match served {
+        Some(found) => found,
+        None => match tokio::fs::read(dir.join(&name)).await {
+            Ok(bytes) => (bytes, None),
+            Err(_) => return Err(ApiError::NotFound("file")),
+        },
     };
     let cache = if is_hashed(&name) {
         "public, max-age=31536000, immutable"
@@ -156,7 +144,7 @@ pub async fn widget_file(req: HttpRequest, file: web::Path<String>) -> ApiResult
         // Lets the seller's page (and our tests) read transfer sizes and timings of these files.
         .insert_header(("timing-allow-origin", "*"))
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"));
-    if let Some((coding, _)) = encoding {
+    if let Some(coding) = encoding {
         response.insert_header((header::CONTENT_ENCODING, coding.to_string()));
     }
     Ok(response.body(bytes))
