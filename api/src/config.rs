@@ -36,6 +36,8 @@ pub struct Settings {
     pub smtp: Option<SmtpSettings>,
     pub receipts_dir: String,
     pub rate_limits: crate::rate_limit::RateLimitSettings,
+    /// Seals secrets at rest (AES-256-GCM; base64 of 32 bytes). Required in production.
+    pub master_key: Option<Secret>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -51,6 +53,9 @@ pub struct ErpSettings {
     pub batch_size: u32,
     /// OAuth access token for QuickBooks endpoints that have none of their own.
     pub quickbooks_access_token: Option<Secret>,
+    /// Allow endpoints on loopback, private, link-local and other non-public addresses (the demo, tests,
+    /// an ERP on the seller's own LAN). Off by default: see `outbound`.
+    pub allow_private_destinations: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -98,6 +103,7 @@ impl Default for ErpSettings {
             poll_interval_ms: 500,
             batch_size: 16,
             quickbooks_access_token: None,
+            allow_private_destinations: false,
         }
     }
 }
@@ -154,6 +160,7 @@ impl Default for Settings {
             smtp: None,
             receipts_dir: "data/receipts".to_owned(),
             rate_limits: crate::rate_limit::RateLimitSettings::default(),
+            master_key: None,
         }
     }
 }
@@ -241,6 +248,12 @@ impl Settings {
         if let Some(v) = var("TRANCHE_QUICKBOOKS_TOKEN").filter(|v| !v.is_empty()) {
             self.erp.quickbooks_access_token = Some(Secret::new(v));
         }
+        if let Some(v) = var("TRANCHE_ERP_ALLOW_PRIVATE_DESTINATIONS") {
+            self.erp.allow_private_destinations = parse_bool("TRANCHE_ERP_ALLOW_PRIVATE_DESTINATIONS", &v)?;
+        }
+        if let Some(v) = var("TRANCHE_MASTER_KEY").filter(|v| !v.is_empty()) {
+            self.master_key = Some(Secret::new(v));
+        }
         if let Some(host) = var("TRANCHE_SMTP_HOST").filter(|v| !v.is_empty()) {
             self.smtp = Some(SmtpSettings {
                 host,
@@ -264,6 +277,13 @@ impl Settings {
         Ok(())
     }
 
+    /// Where seller-chosen URLs may point.
+    pub fn destination_policy(&self) -> crate::outbound::DestinationPolicy {
+        crate::outbound::DestinationPolicy {
+            allow_private: self.erp.allow_private_destinations,
+        }
+    }
+
     /// The public base URL without a trailing slash.
     pub fn public_base(&self, bound_addr: &str) -> String {
         self.public_url
@@ -271,6 +291,16 @@ impl Settings {
             .unwrap_or_else(|| format!("http://{bound_addr}"))
             .trim_end_matches('/')
             .to_owned()
+    }
+}
+
+/// `true`/`false` (also `1`/`0`, `yes`/`no`); anything else is an error naming the variable, never a
+/// silent `false`.
+fn parse_bool(name: &str, value: &str) -> anyhow::Result<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" | "" => Ok(false),
+        other => anyhow::bail!("{name} must be true or false, not {other:?}"),
     }
 }
 

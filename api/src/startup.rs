@@ -39,6 +39,9 @@ impl Application {
             .build()
             .context("building the HTTP client")?;
         let rate_limits = Arc::new(crate::rate_limit::RateLimits::new(&settings.rate_limits));
+        let secrets = Arc::new(
+            crate::secret_box::SecretBox::new(settings.master_key.as_ref()).context("TRANCHE_MASTER_KEY")?,
+        );
         let state = AppState {
             db,
             keys: Arc::new(keys),
@@ -50,6 +53,7 @@ impl Application {
             relay_wakeup: Arc::new(tokio::sync::Notify::new()),
             http,
             rate_limits,
+            secrets,
         };
         let server = server(listener, state.clone())?;
         Ok(Application {

@@ -25,6 +25,8 @@ pub struct AppState {
     /// Outbound HTTP (ERP deliveries), with the per-attempt timeout.
     pub http: reqwest::Client,
     pub rate_limits: Arc<crate::rate_limit::RateLimits>,
+    /// Seals and opens secrets at rest with the master key.
+    pub secrets: Arc<crate::secret_box::SecretBox>,
 }
 
 /// Today's date in UTC: the one calendar both the API and the widget (which is sent it) use.
