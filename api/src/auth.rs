@@ -182,7 +182,7 @@ impl FromRequest for Checkout {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         let state = state(req);
-        let ip = req.peer_addr().map(|a| a.ip());
+        let ip = crate::client_ip::of(req);
         Box::pin(async move {
             let state = state?;
             let verified = match token {

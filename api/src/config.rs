@@ -11,6 +11,15 @@ use crate::masking::Secret;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
+    /// `development` (default) or `production`, which refuses unsafe settings (see `production`).
+    pub environment: crate::production::Environment,
+    /// The payment gateway. Only the sandbox exists in this version.
+    pub gateway: GatewayKind,
+    /// Reverse proxies whose `Forwarded`/`X-Forwarded-For` headers are believed (CIDRs). Empty: the TCP
+    /// peer is the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The header those proxies set: `x-forwarded-for` (default) or `forwarded` (RFC 7239).
+    pub forwarded_header: crate::client_ip::ForwardedHeader,
     /// Listen address, `host:port` (port 0 picks a free one).
     pub addr: String,
     /// `sqlite://path/to/file.db` (default, created on first run) or `postgres://...`.
@@ -68,16 +77,60 @@ pub struct SmtpSettings {
     pub password: Option<Secret>,
     pub from: String,
     /// `starttls` (default), `tls`, or `none` (local relays and test sinks only).
-    #[serde(default = "default_smtp_tls")]
-    pub tls: String,
+    #[serde(default)]
+    pub tls: SmtpTls,
+}
+
+/// How the SMTP connection is protected. A closed set: a typo is a configuration error, never plaintext.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SmtpTls {
+    /// Plain connection upgraded with STARTTLS (required, not opportunistic). Port 587.
+    #[default]
+    Starttls,
+    /// TLS from the first byte (SMTPS). Port 465.
+    Tls,
+    /// No encryption: local relays and test sinks only; production refuses it.
+    None,
+}
+
+impl SmtpTls {
+    pub fn parse(value: &str) -> anyhow::Result<SmtpTls> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "starttls" => Ok(SmtpTls::Starttls),
+            "tls" => Ok(SmtpTls::Tls),
+            "none" => Ok(SmtpTls::None),
+            other => anyhow::bail!("TRANCHE_SMTP_TLS must be starttls, tls or none, not {other:?}"),
+        }
+    }
+
+    pub fn is_encrypted(self) -> bool {
+        self != SmtpTls::None
+    }
+}
+
+/// `TRANCHE_GATEWAY`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GatewayKind {
+    /// The built-in test-mode gateway (Stripe's test card numbers; charges nothing real).
+    #[default]
+    Sandbox,
+}
+
+impl GatewayKind {
+    pub fn parse(value: &str) -> anyhow::Result<GatewayKind> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "sandbox" => Ok(GatewayKind::Sandbox),
+            other => anyhow::bail!(
+                "TRANCHE_GATEWAY must be sandbox (the only gateway in this version), not {other:?}"
+            ),
+        }
+    }
 }
 
 fn default_smtp_port() -> u16 {
     587
-}
-
-fn default_smtp_tls() -> String {
-    "starttls".to_owned()
 }
 
 impl Default for ErpSettings {
@@ -144,6 +197,10 @@ pub struct ReconcilerSettings {
 impl Default for Settings {
     fn default() -> Self {
         Settings {
+            environment: crate::production::Environment::Development,
+            gateway: GatewayKind::Sandbox,
+            trusted_proxies: Vec::new(),
+            forwarded_header: crate::client_ip::ForwardedHeader::XForwardedFor,
             addr: "127.0.0.1:8080".to_owned(),
             database_url: Secret::new("sqlite://data/tranche.db"),
             public_url: None,
@@ -198,6 +255,20 @@ impl Settings {
     }
 
     fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
+        if let Some(v) = var("TRANCHE_ENV").filter(|v| !v.is_empty()) {
+            self.environment = crate::production::Environment::parse(&v)
+                .with_context(|| format!("TRANCHE_ENV must be development or production, not {v:?}"))?;
+        }
+        if let Some(v) = var("TRANCHE_GATEWAY").filter(|v| !v.is_empty()) {
+            self.gateway = GatewayKind::parse(&v)?;
+        }
+        if let Some(v) = var("TRANCHE_TRUSTED_PROXIES") {
+            self.trusted_proxies = crate::client_ip::parse_cidrs(&v).context("TRANCHE_TRUSTED_PROXIES")?;
+        }
+        if let Some(v) = var("TRANCHE_FORWARDED_HEADER").filter(|v| !v.is_empty()) {
+            self.forwarded_header =
+                crate::client_ip::ForwardedHeader::parse(&v).context("TRANCHE_FORWARDED_HEADER")?;
+        }
         if let Some(v) = var("TRANCHE_ADDR") {
             self.addr = v;
         }
@@ -265,7 +336,10 @@ impl Settings {
                 username: var("TRANCHE_SMTP_USERNAME"),
                 password: var("TRANCHE_SMTP_PASSWORD").map(Secret::new),
                 from: var("TRANCHE_SMTP_FROM").unwrap_or_else(|| "receipts@localhost".to_owned()),
-                tls: var("TRANCHE_SMTP_TLS").unwrap_or_else(default_smtp_tls),
+                tls: var("TRANCHE_SMTP_TLS")
+                    .map(|v| SmtpTls::parse(&v))
+                    .transpose()?
+                    .unwrap_or_default(),
             });
         }
         if let (Some(kid), Some(key)) = (var("TRANCHE_SIGNING_KID"), var("TRANCHE_SIGNING_KEY")) {

@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod cli;
+pub mod client_ip;
 pub mod config;
 pub mod cors;
 pub mod db;
@@ -21,6 +22,7 @@ pub mod openapi;
 pub mod outbound;
 pub mod outbox;
 pub mod payment_flow;
+pub mod production;
 pub mod rate_limit;
 pub mod receipts;
 pub mod reconciler;

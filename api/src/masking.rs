@@ -71,7 +71,7 @@ mod tests {
             username: Some("mailer".into()),
             password: Some(Secret::new("smtp-password")),
             from: "r@example".into(),
-            tls: "starttls".into(),
+            tls: crate::config::SmtpTls::Starttls,
         });
         let printed = format!("{settings:?}");
         for secret in [

@@ -2,8 +2,8 @@
 //! per client IP, sandbox tokenizations per IP, and failed checkout-token checks per IP. GCRA limiters from
 //! `governor`, in memory: each API node enforces its own share (documented in docs/reliability.md).
 //!
-//! The client IP is the TCP peer. Behind a reverse proxy every buyer shares the proxy's address, so set the
-//! per-IP quotas with that in mind (or to 0, off) until forwarded-for handling is configured.
+//! The client address comes from `crate::client_ip` (the TCP peer, or what a trusted proxy reports); IPv6
+//! clients count per /64, so one subscriber cannot multiply their quota by rotating addresses.
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -13,6 +13,7 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde::Deserialize;
 
+use crate::client_ip::rate_limit_key;
 use crate::error::ApiError;
 
 /// Per-minute quotas; 0 turns a limit off.
@@ -92,21 +93,21 @@ impl RateLimits {
     /// One payment attempt on `link_id` from `ip`: both quotas must allow it.
     pub fn payment_attempt(&self, link_id: &str, ip: Option<IpAddr>) -> Result<(), ApiError> {
         if let Some(ip) = ip {
-            check(&self.per_ip, &ip)?;
+            check(&self.per_ip, &rate_limit_key(ip))?;
         }
         check(&self.per_link, &link_id.to_owned())
     }
 
     pub fn tokenize(&self, ip: Option<IpAddr>) -> Result<(), ApiError> {
         match ip {
-            Some(ip) => check(&self.tokenize, &ip),
+            Some(ip) => check(&self.tokenize, &rate_limit_key(ip)),
             None => Ok(()),
         }
     }
 
     /// Records a failed token check from `ip`; past the quota the caller answers 429 instead of 401.
     pub fn token_failure(&self, ip: Option<IpAddr>) -> Option<ApiError> {
-        ip.and_then(|ip| check(&self.token_failures, &ip).err())
+        ip.and_then(|ip| check(&self.token_failures, &rate_limit_key(ip)).err())
     }
 
     /// Forgets keys whose quota is full again, so memory stays bounded by recent traffic.
@@ -156,6 +157,25 @@ mod tests {
         assert!(
             limits.payment_attempt("lnk_b", None).is_ok(),
             "links are independent"
+        );
+    }
+
+    #[test]
+    fn ipv6_neighbours_share_a_quota() {
+        let limits = RateLimits::new(&RateLimitSettings {
+            token_failures_per_ip_per_minute: 2,
+            ..RateLimitSettings::unlimited()
+        });
+        let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        assert!(limits.token_failure(ip("2001:db8:1:2::1")).is_none());
+        assert!(limits.token_failure(ip("2001:db8:1:2::2")).is_none());
+        assert!(
+            limits.token_failure(ip("2001:db8:1:2:aaaa::3")).is_some(),
+            "a third address in the same /64 is over the quota"
+        );
+        assert!(
+            limits.token_failure(ip("2001:db8:1:3::1")).is_none(),
+            "another /64 is not"
         );
     }
 

@@ -26,12 +26,17 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        // Before anything is opened or bound: a refused configuration touches nothing.
+        crate::production::check(&settings)?;
         let db = Db::connect(settings.database_url.expose(), settings.max_connections).await?;
         let listener =
             TcpListener::bind(&settings.addr).with_context(|| format!("binding {}", settings.addr))?;
         let bound = listener.local_addr().context("reading the bound address")?;
         let public_base = settings.public_base(&bound.to_string());
-        let keys = KeyRing::load(&settings, &db, public_base.clone()).await?;
+        let secrets = Arc::new(
+            crate::secret_box::SecretBox::new(settings.master_key.as_ref()).context("TRANCHE_MASTER_KEY")?,
+        );
+        let keys = KeyRing::load(&settings, &db, &secrets, public_base.clone()).await?;
         let sandbox = Arc::new(SandboxGateway::new(db.clone(), settings.sandbox.clone()));
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_millis(settings.erp.attempt_timeout_ms))
@@ -39,9 +44,6 @@ impl Application {
             .build()
             .context("building the HTTP client")?;
         let rate_limits = Arc::new(crate::rate_limit::RateLimits::new(&settings.rate_limits));
-        let secrets = Arc::new(
-            crate::secret_box::SecretBox::new(settings.master_key.as_ref()).context("TRANCHE_MASTER_KEY")?,
-        );
         let state = AppState {
             db,
             keys: Arc::new(keys),

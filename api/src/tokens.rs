@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Settings;
 use crate::db::{new_id, now_ms, Db};
+use crate::secret_box::SecretBox;
 
 /// Audience of every checkout token.
 pub const AUDIENCE: &str = "tranche-checkout";
@@ -90,7 +91,12 @@ fn keypair_from_pkcs8(pkcs8: &[u8]) -> anyhow::Result<(EncodingKey, DecodingKey)
 
 impl KeyRing {
     /// Keys from the settings, or else the ones kept in the database (generating the first on first run).
-    pub async fn load(settings: &Settings, db: &Db, issuer: String) -> anyhow::Result<KeyRing> {
+    pub async fn load(
+        settings: &Settings,
+        db: &Db,
+        secrets: &SecretBox,
+        issuer: String,
+    ) -> anyhow::Result<KeyRing> {
         let mut verifiers = HashMap::new();
         for vk in &settings.verification_keys {
             anyhow::ensure!(
@@ -115,17 +121,19 @@ impl KeyRing {
                 .context("signing key is not base64")?;
             configured.push((sk.kid.clone(), der));
         }
-        if configured.is_empty() {
-            configured = stored_keys(db).await?;
-            if configured.is_empty() {
-                generate_and_store(db).await?;
-                configured = stored_keys(db).await?;
-            }
+        // Configured keys add to the stored ones instead of replacing them: every link minted with a stored
+        // key stays valid after an operator starts configuring keys (no outstanding link breaks). The first
+        // configured key signs; without configured keys the oldest stored key signs.
+        let mut stored = stored_keys(db, secrets).await?;
+        if stored.is_empty() && configured.is_empty() {
+            generate_and_store(db, secrets).await?;
+            stored = stored_keys(db, secrets).await?;
         }
         let mut signer = None;
-        for (kid, der) in configured {
+        for (kid, der) in configured.into_iter().chain(stored) {
             let (encoding, decoding) = keypair_from_pkcs8(&der)?;
-            verifiers.insert(kid.clone(), decoding);
+            // A configured kid that is also stored: the configured key wins (it is listed first).
+            verifiers.entry(kid.clone()).or_insert(decoding);
             // The first key signs; the rest only verify (rotation: add the new key first).
             if signer.is_none() {
                 signer = Some(Signer { kid, key: encoding });
@@ -195,23 +203,42 @@ impl KeyRing {
     }
 }
 
-async fn stored_keys(db: &Db) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+/// The context a stored private key is sealed under (it names the row, so keys cannot be swapped).
+fn key_context(kid: &str) -> String {
+    format!("signing_keys.private_pkcs8:{kid}")
+}
+
+async fn stored_keys(db: &Db, secrets: &SecretBox) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
     let rows: Vec<(String, String)> =
         sqlx::query_as("SELECT kid, private_pkcs8 FROM signing_keys ORDER BY created_at, kid")
             .fetch_all(db.pool())
             .await
             .context("loading signing keys")?;
-    rows.into_iter()
-        .map(|(kid, b64)| {
-            Ok((
-                kid,
-                STANDARD.decode(b64).context("stored signing key is not base64")?,
-            ))
-        })
-        .collect()
+    let mut keys = Vec::with_capacity(rows.len());
+    for (kid, stored) in rows {
+        let b64 = secrets
+            .open(&key_context(&kid), &stored)
+            .with_context(|| format!("opening stored signing key {kid}"))?;
+        let der = STANDARD
+            .decode(b64.expose())
+            .context("stored signing key is not base64")?;
+        // Written before a master key was configured: seal it now, so the file holds no usable key.
+        if secrets.has_key() && !SecretBox::is_sealed(&stored) {
+            let sealed = secrets.seal(&key_context(&kid), b64.expose())?;
+            sqlx::query("UPDATE signing_keys SET private_pkcs8 = $1 WHERE kid = $2 AND private_pkcs8 = $3")
+                .bind(sealed)
+                .bind(&kid)
+                .bind(&stored)
+                .execute(db.pool())
+                .await
+                .context("sealing a stored signing key")?;
+        }
+        keys.push((kid, der));
+    }
+    Ok(keys)
 }
 
-async fn generate_and_store(db: &Db) -> anyhow::Result<()> {
+async fn generate_and_store(db: &Db, secrets: &SecretBox) -> anyhow::Result<()> {
     let rng = ring::rand::SystemRandom::new();
     let pkcs8 =
         Ed25519KeyPair::generate_pkcs8(&rng).map_err(|_| anyhow::anyhow!("generating an Ed25519 key"))?;
@@ -222,7 +249,7 @@ async fn generate_and_store(db: &Db) -> anyhow::Result<()> {
         "INSERT INTO signing_keys (kid, private_pkcs8, public_key, created_at) VALUES ($1, $2, $3, $4)",
     )
     .bind(&kid)
-    .bind(STANDARD.encode(pkcs8.as_ref()))
+    .bind(secrets.seal(&key_context(&kid), &STANDARD.encode(pkcs8.as_ref()))?)
     .bind(URL_SAFE_NO_PAD.encode(pair.public_key().as_ref()))
     .bind(now_ms())
     .execute(db.pool())

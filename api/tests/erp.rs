@@ -903,7 +903,7 @@ fn smtp_settings(port: u16) -> SmtpSettings {
         username: None,
         password: None,
         from: "receipts@northwind.example".to_owned(),
-        tls: "none".to_owned(),
+        tls: tranche_api::config::SmtpTls::None,
     }
 }
 

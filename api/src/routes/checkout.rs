@@ -83,7 +83,7 @@ pub async fn pay(
     // Before anything reaches the gateway: bounds card testing through one link or one client.
     state
         .rate_limits
-        .payment_attempt(&checkout.link_id, req.peer_addr().map(|a| a.ip()))?;
+        .payment_attempt(&checkout.link_id, crate::client_ip::of(&req))?;
     let answer = payment_flow::pay(&state, &checkout, &key, &body).await?;
     if answer.replayed {
         Metrics::inc(&state.metrics.idempotent_replays);

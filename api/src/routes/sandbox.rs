@@ -22,7 +22,7 @@ pub async fn create_token(
     req: actix_web::HttpRequest,
     body: web::Json<crate::error::JsonObject<TokenRequest>>,
 ) -> ApiResult<HttpResponse> {
-    state.rate_limits.tokenize(req.peer_addr().map(|a| a.ip()))?;
+    state.rate_limits.tokenize(crate::client_ip::of(&req))?;
     match state.sandbox.tokenize(&body).await? {
         Ok((token, method)) => Ok(HttpResponse::Created().json(SandboxToken {
             token,

@@ -1,0 +1,259 @@
+//! Production mode (`TRANCHE_ENV=production`): the server refuses to start while a setting would put real
+//! money or credentials at risk, and names every such setting, one per line, so an operator fixes them all in
+//! one go instead of one restart at a time. Development (the default) starts with anything: the demo and the
+//! tests need http, the sandbox and loopback receivers.
+
+use std::fmt;
+
+use serde::Deserialize;
+
+use crate::config::Settings;
+
+/// Shortest operator token accepted in production: 32 characters (about 190 bits when random).
+pub const MIN_OPERATOR_TOKEN_CHARS: usize = 32;
+
+/// `TRANCHE_ENV`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Environment {
+    #[default]
+    Development,
+    Production,
+}
+
+impl Environment {
+    pub fn parse(value: &str) -> Option<Environment> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "development" | "dev" => Some(Environment::Development),
+            "production" | "prod" => Some(Environment::Production),
+            _ => None,
+        }
+    }
+}
+
+/// One setting that production refuses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Finding {
+    PublicUrlNotHttps(String),
+    SandboxGateway,
+    PrivateDestinationsAllowed,
+    SmtpMissing,
+    SmtpWithoutTls,
+    OperatorTokenTooShort(usize),
+    MasterKeyMissing,
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Finding::PublicUrlNotHttps(url) => write!(
+                f,
+                "TRANCHE_PUBLIC_URL must be an https:// URL (it is {url:?}): checkout links and tokens travel over it"
+            ),
+            Finding::SandboxGateway => f.write_str(
+                "TRANCHE_GATEWAY is the sandbox: it charges nothing real; configure a real gateway",
+            ),
+            Finding::PrivateDestinationsAllowed => f.write_str(
+                "TRANCHE_ERP_ALLOW_PRIVATE_DESTINATIONS is true: sellers could make the server call private addresses",
+            ),
+            Finding::SmtpMissing => f.write_str(
+                "TRANCHE_SMTP_HOST is not set: receipts would only be written to files",
+            ),
+            Finding::SmtpWithoutTls => f.write_str(
+                "TRANCHE_SMTP_TLS must be tls or starttls: receipts carry payment links",
+            ),
+            Finding::OperatorTokenTooShort(chars) => write!(
+                f,
+                "TRANCHE_OPERATOR_TOKEN has {chars} characters; at least {MIN_OPERATOR_TOKEN_CHARS} are required"
+            ),
+            Finding::MasterKeyMissing => f.write_str(
+                "TRANCHE_MASTER_KEY is not set: secrets at rest (webhook secrets, connector credentials, signing keys) would be stored unencrypted",
+            ),
+        }
+    }
+}
+
+/// Every setting production refuses (whatever the environment: `config check` shows them in development too).
+pub fn findings(settings: &Settings) -> Vec<Finding> {
+    let mut found = Vec::new();
+    let public = settings.public_url.as_deref().unwrap_or("");
+    if !public.starts_with("https://") {
+        let shown = if public.is_empty() { "(unset)" } else { public };
+        found.push(Finding::PublicUrlNotHttps(shown.to_owned()));
+    }
+    if settings.gateway == crate::config::GatewayKind::Sandbox {
+        found.push(Finding::SandboxGateway);
+    }
+    if settings.erp.allow_private_destinations {
+        found.push(Finding::PrivateDestinationsAllowed);
+    }
+    match &settings.smtp {
+        None => found.push(Finding::SmtpMissing),
+        Some(smtp) if !smtp.tls.is_encrypted() => found.push(Finding::SmtpWithoutTls),
+        Some(_) => {}
+    }
+    if let Some(token) = &settings.operator_token {
+        let chars = token.expose().chars().count();
+        if chars < MIN_OPERATOR_TOKEN_CHARS {
+            found.push(Finding::OperatorTokenTooShort(chars));
+        }
+    }
+    if settings.master_key.is_none() {
+        found.push(Finding::MasterKeyMissing);
+    }
+    found
+}
+
+/// In production, an error naming every finding; otherwise `Ok`.
+pub fn check(settings: &Settings) -> anyhow::Result<()> {
+    if settings.environment != Environment::Production {
+        return Ok(());
+    }
+    let found = findings(settings);
+    if found.is_empty() {
+        return Ok(());
+    }
+    let lines: Vec<String> = found.iter().map(|f| format!("  - {f}")).collect();
+    anyhow::bail!(
+        "refusing to start with TRANCHE_ENV=production ({} problem{}):\n{}",
+        found.len(),
+        if found.len() == 1 { "" } else { "s" },
+        lines.join("\n")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{GatewayKind, SmtpSettings, SmtpTls};
+    use crate::masking::Secret;
+
+    fn smtp(tls: SmtpTls) -> SmtpSettings {
+        SmtpSettings {
+            host: "smtp.example.com".to_owned(),
+            port: 587,
+            username: None,
+            password: None,
+            from: "receipts@example.com".to_owned(),
+            tls,
+        }
+    }
+
+    /// Everything production asks for, except the gateway (only the sandbox exists in this version).
+    fn hardened() -> Settings {
+        Settings {
+            environment: Environment::Production,
+            public_url: Some("https://pay.example.com".to_owned()),
+            operator_token: Some(Secret::new("o".repeat(32))),
+            master_key: Some(Secret::new("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")),
+            smtp: Some(smtp(SmtpTls::Starttls)),
+            ..Settings::default()
+        }
+    }
+
+    #[test]
+    fn defaults_name_every_problem_on_its_own_line() {
+        let settings = Settings {
+            environment: Environment::Production,
+            operator_token: Some(Secret::new("short-token")),
+            ..Settings::default()
+        };
+        let message = check(&settings).unwrap_err().to_string();
+        for expected in [
+            "TRANCHE_PUBLIC_URL",
+            "TRANCHE_GATEWAY",
+            "TRANCHE_SMTP_HOST",
+            "TRANCHE_OPERATOR_TOKEN has 11 characters",
+            "TRANCHE_MASTER_KEY",
+        ] {
+            assert_eq!(
+                message.lines().filter(|l| l.contains(expected)).count(),
+                1,
+                "{expected} in {message}"
+            );
+        }
+        assert!(message.contains("5 problems"), "{message}");
+        assert!(
+            !message.contains("short-token"),
+            "the token itself is never printed"
+        );
+    }
+
+    #[test]
+    fn each_setting_is_checked_on_its_own() {
+        assert_eq!(findings(&hardened()), vec![Finding::SandboxGateway]);
+        let cases: Vec<(Settings, Finding)> = vec![
+            (
+                Settings {
+                    public_url: Some("http://pay.example.com".to_owned()),
+                    ..hardened()
+                },
+                Finding::PublicUrlNotHttps("http://pay.example.com".to_owned()),
+            ),
+            (
+                Settings {
+                    smtp: Some(smtp(SmtpTls::None)),
+                    ..hardened()
+                },
+                Finding::SmtpWithoutTls,
+            ),
+            (
+                Settings {
+                    smtp: None,
+                    ..hardened()
+                },
+                Finding::SmtpMissing,
+            ),
+            (
+                Settings {
+                    operator_token: Some(Secret::new("o".repeat(31))),
+                    ..hardened()
+                },
+                Finding::OperatorTokenTooShort(31),
+            ),
+            (
+                Settings {
+                    master_key: None,
+                    ..hardened()
+                },
+                Finding::MasterKeyMissing,
+            ),
+        ];
+        for (settings, finding) in cases {
+            let found = findings(&settings);
+            assert!(
+                found.len() == 2 && found.contains(&finding) && found.contains(&Finding::SandboxGateway),
+                "{finding}: {found:?}"
+            );
+        }
+        let mut private = hardened();
+        private.erp.allow_private_destinations = true;
+        assert!(findings(&private).contains(&Finding::PrivateDestinationsAllowed));
+        // No operator token at all is fine: sellers are then created with the CLI only.
+        assert_eq!(
+            findings(&Settings {
+                operator_token: None,
+                ..hardened()
+            }),
+            vec![Finding::SandboxGateway]
+        );
+    }
+
+    #[test]
+    fn development_starts_with_anything() {
+        let settings = Settings {
+            gateway: GatewayKind::Sandbox,
+            ..Settings::default()
+        };
+        assert!(check(&settings).is_ok());
+        assert!(!findings(&settings).is_empty());
+    }
+
+    #[test]
+    fn environment_names() {
+        assert_eq!(Environment::parse("production"), Some(Environment::Production));
+        assert_eq!(Environment::parse(" Prod "), Some(Environment::Production));
+        assert_eq!(Environment::parse("development"), Some(Environment::Development));
+        assert_eq!(Environment::parse("prodution"), None);
+    }
+}
