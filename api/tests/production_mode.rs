@@ -1,6 +1,7 @@
 //! Production mode, signing keys and secrets at rest, tested on the real binary and the real server:
 //! `TRANCHE_ENV=production` refuses unsafe settings before touching anything; configured signing keys add
 //! to the stored ones (no outstanding link breaks); stored signing keys are sealed with the master key.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

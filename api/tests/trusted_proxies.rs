@@ -1,6 +1,7 @@
 //! Behind a proxy: the client address comes from `X-Forwarded-For` only when the TCP peer is a trusted
 //! proxy, and IPv6 clients are rate-limited per /64. Exercised through the failed-token limiter of the real
 //! server (three bad checkout tokens per client per minute here).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
