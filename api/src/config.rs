@@ -250,7 +250,15 @@ impl Settings {
         } else {
             Settings::default()
         };
-        settings.apply_env(|name| std::env::var(name).ok())?;
+        let read = std::cell::RefCell::new(std::collections::BTreeSet::new());
+        settings.apply_env(|name| {
+            read.borrow_mut().insert(name.to_owned());
+            std::env::var(name).ok()
+        })?;
+        let present = std::env::vars().map(|(name, _)| name);
+        for warning in unused_variables(present, &read.borrow()) {
+            tracing::warn!("{warning}");
+        }
         Ok(settings)
     }
 
@@ -368,6 +376,53 @@ impl Settings {
     }
 }
 
+/// Variables that were once settings, and what replaced them.
+const RETIRED: &[(&str, &str)] = &[(
+    "TRANCHE_QUICKBOOKS_TOKEN",
+    "a server-wide QuickBooks token is never sent any more: each QuickBooks endpoint carries its own OAuth credentials",
+)];
+
+/// `TRANCHE_*` names read outside the settings (tools, tests, logging), so not worth a warning.
+const NOT_SETTINGS: &[&str] = &[
+    "TRANCHE_CONFIG",
+    "TRANCHE_LOG",
+    "TRANCHE_WIDGET_DIR",
+    "TRANCHE_DEMO_",
+    "TRANCHE_TEST_",
+    "TRANCHE_REQUIRE_",
+    "TRANCHE_SKIP_",
+    "TRANCHE_SOAK_",
+    "TRANCHE_MODEL_CASES",
+    "TRANCHE_FILES",
+];
+
+/// A warning for each `TRANCHE_*` variable in `present` that the settings did not read (`read` is what
+/// [`Settings::apply_env`] asked for, so the list cannot drift from the code): a typo, a retired name, or a
+/// variable that has no effect without another (`TRANCHE_SMTP_PORT` without `TRANCHE_SMTP_HOST`). Never an
+/// error: an old deployment file must not stop a server from starting.
+pub fn unused_variables(
+    present: impl Iterator<Item = String>,
+    read: &std::collections::BTreeSet<String>,
+) -> Vec<String> {
+    let mut warnings: Vec<String> = present
+        .filter(|name| {
+            let retired = RETIRED.iter().any(|(retired, _)| retired == name);
+            name.starts_with("TRANCHE_") && (retired || !read.contains(name))
+        })
+        .filter(|name| !NOT_SETTINGS.iter().any(|known| name.starts_with(known)))
+        .map(
+            |name| match RETIRED.iter().find(|(retired, _)| *retired == name) {
+                Some((_, why)) => format!("{name} is retired and ignored: {why}"),
+                None => {
+                    format!("{name} is not a Tranche setting (or has no effect with the others set): ignored")
+                }
+            },
+        )
+        .collect();
+    warnings.sort();
+    warnings
+}
+
 /// `true`/`false` (also `1`/`0`, `yes`/`no`); anything else is an error naming the variable, never a
 /// silent `false`.
 fn parse_bool(name: &str, value: &str) -> anyhow::Result<bool> {
@@ -390,6 +445,32 @@ mod tests {
         assert_eq!(s.addr, "0.0.0.0:9000");
         assert_eq!(s.sandbox.latency_ms, 7);
         assert_eq!(s.max_connections, 16);
+    }
+
+    #[test]
+    fn unknown_and_retired_variables_are_warnings_derived_from_what_was_read() {
+        let read = std::cell::RefCell::new(std::collections::BTreeSet::new());
+        let mut s = Settings::default();
+        s.apply_env(|name| {
+            read.borrow_mut().insert(name.to_owned());
+            None
+        })
+        .unwrap();
+        let read = read.into_inner();
+        assert!(read.contains("TRANCHE_MASTER_KEY") && read.contains("TRANCHE_TRUSTED_PROXIES"));
+        let present = [
+            "TRANCHE_MASTER_KEY",
+            "TRANCHE_QUICKBOOKS_TOKEN",
+            "TRANCHE_ADRESS",
+            "TRANCHE_LOG",
+            "TRANCHE_TEST_POSTGRES_URL",
+            "PATH",
+        ]
+        .map(str::to_owned);
+        let warnings = unused_variables(present.into_iter(), &read);
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(warnings[0].starts_with("TRANCHE_ADRESS is not a Tranche setting"));
+        assert!(warnings[1].starts_with("TRANCHE_QUICKBOOKS_TOKEN is retired"));
     }
 
     #[test]
