@@ -33,11 +33,7 @@ impl Application {
         let public_base = settings.public_base(&bound.to_string());
         let keys = KeyRing::load(&settings, &db, public_base.clone()).await?;
         let sandbox = Arc::new(SandboxGateway::new(db.clone(), settings.sandbox.clone()));
-        let http = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_millis(settings.erp.attempt_timeout_ms))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .context("building the HTTP client")?;
+        let http = crate::outbound::client(&settings)?;
         let rate_limits = Arc::new(crate::rate_limit::RateLimits::new(&settings.rate_limits));
         let secrets = Arc::new(
             crate::secret_box::SecretBox::new(settings.master_key.as_ref()).context("TRANCHE_MASTER_KEY")?,
