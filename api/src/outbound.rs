@@ -1,4 +1,5 @@
-//! Outbound HTTP to addresses sellers choose (webhooks, QuickBooks): which destinations are allowed.
+//! Outbound HTTP to addresses sellers choose (webhooks, QuickBooks): which destinations are allowed, and the
+//! one client every outbound request goes through.
 //!
 //! A seller must not be able to make the server talk to itself, its cloud metadata service or the
 //! operator's private network (SSRF). Destinations that are or resolve to loopback, private, link-local,
@@ -6,10 +7,34 @@
 //! registration (422 `destination_not_allowed`) and again when connecting, so a name that resolved to a
 //! public address at registration and to 127.0.0.1 later (DNS rebinding) still fails.
 //! `TRANCHE_ERP_ALLOW_PRIVATE_DESTINATIONS=true` allows them: the demo, the tests, an ERP on the seller's LAN.
+//!
+//! How the connect-time check works, and what callers must do:
+//! - [`client`] builds the shared `reqwest::Client` with [`PolicyResolver`] as its DNS resolver: every
+//!   name is resolved there and addresses the policy refuses are dropped before a socket is opened.
+//! - A URL whose host is an IP literal (`http://127.0.0.1/`, `http://[::1]/`, `http://2130706433/`) is
+//!   never given to a resolver, so **callers must run [`guard`] on the URL before every send**. It is
+//!   synchronous and only judges literal hosts; names are left to the resolver.
+//! - Redirects are never followed (a 3xx is an answer, not an instruction to go elsewhere), proxies from
+//!   the environment are ignored (a proxy would resolve the name itself, out of the resolver's sight),
+//!   and connecting is cut off after [`CONNECT_TIMEOUT`] so black-holed destinations cannot hold a relay
+//!   batch for the whole attempt timeout.
+//! - TLS is rustls with the system roots (rustls-native-certs, which reads `SSL_CERT_FILE` and
+//!   `SSL_CERT_DIR` instead of the platform store when either is set), never a bundled root list, so an
+//!   operator's private CA works the same way it does for curl or OpenSSL.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
 
+use anyhow::Context;
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::Url;
+
+use crate::config::Settings;
+
+/// Longest wait for a TCP connection to a destination (DESIGN section 14: at most 5 s). Shorter than the
+/// attempt timeout so an address that drops SYNs fails fast instead of holding its relay batch.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Whether private destinations are allowed (the operator's choice, from the settings).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -118,6 +143,90 @@ impl DestinationPolicy {
     }
 }
 
+/// Refuses a URL whose host is an IP literal the policy does not permit (and any non-http(s) URL).
+///
+/// Run it before every outbound send: literal hosts skip DNS, so [`PolicyResolver`] never sees them.
+/// Host names pass here and are judged by the resolver when the request connects.
+pub fn guard(policy: DestinationPolicy, url: &Url) -> Result<(), DestinationError> {
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(DestinationError::InvalidUrl);
+    }
+    let literal = match url.host() {
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip),
+        Some(url::Host::Domain(_)) => return Ok(()),
+        None => return Err(DestinationError::InvalidUrl),
+    };
+    if policy.permits(literal) {
+        Ok(())
+    } else {
+        Err(DestinationError::Private)
+    }
+}
+
+/// The outbound client's DNS resolver: resolves with the system resolver, then drops every address the
+/// policy refuses, failing when none remain. Checking here, at connect time, rather than only at
+/// registration is what defeats DNS rebinding: the addresses judged are the ones connected to.
+#[derive(Debug, Clone, Copy)]
+pub struct PolicyResolver {
+    policy: DestinationPolicy,
+}
+
+impl PolicyResolver {
+    pub fn new(policy: DestinationPolicy) -> Self {
+        PolicyResolver { policy }
+    }
+}
+
+impl Resolve for PolicyResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let policy = self.policy;
+        Box::pin(async move {
+            // Port 0: the connector sets the URL's port on every address it is given.
+            let resolved: Vec<SocketAddr> = tokio::net::lookup_host((name.as_str(), 0))
+                .await
+                .map_err(|_| DestinationError::Unresolvable)?
+                .collect();
+            if resolved.is_empty() {
+                return Err(DestinationError::Unresolvable.into());
+            }
+            let permitted: Vec<SocketAddr> = resolved
+                .into_iter()
+                .filter(|address| policy.permits(address.ip()))
+                .collect();
+            if permitted.is_empty() {
+                tracing::warn!(
+                    host = name.as_str(),
+                    "outbound connection refused: the name resolves only to non-public addresses"
+                );
+                return Err(DestinationError::Private.into());
+            }
+            let addresses: Addrs = Box::new(permitted.into_iter());
+            Ok(addresses)
+        })
+    }
+}
+
+/// The client for every outbound request to a seller-chosen or third-party URL (see the module doc):
+/// rustls with the system roots (`SSL_CERT_FILE`/`SSL_CERT_DIR` honoured), the policy's resolver, no
+/// redirects, no environment proxies, a connect timeout of at most [`CONNECT_TIMEOUT`] and the configured
+/// per-attempt total timeout.
+pub fn client(settings: &Settings) -> anyhow::Result<reqwest::Client> {
+    let attempt = Duration::from_millis(settings.erp.attempt_timeout_ms);
+    reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_native_certs(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .dns_resolver(Arc::new(PolicyResolver::new(settings.destination_policy())))
+        .connect_timeout(CONNECT_TIMEOUT.min(attempt))
+        .timeout(attempt)
+        .build()
+        .context(
+            "building the outbound HTTP client (TLS roots from the system, SSL_CERT_FILE or SSL_CERT_DIR)",
+        )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -191,5 +300,52 @@ mod tests {
         assert!(strict.check_url("https://8.8.8.8/hook").await.is_ok());
         let open = DestinationPolicy { allow_private: true };
         assert!(open.check_url("http://127.0.0.1:8080/hook").await.is_ok());
+    }
+
+    #[test]
+    fn guard_judges_literal_hosts_and_leaves_names_to_the_resolver() {
+        let strict = DestinationPolicy::default();
+        let open = DestinationPolicy { allow_private: true };
+        for refused in [
+            "http://127.0.0.1:8080/hook",
+            "https://[::1]/hook",
+            "http://169.254.169.254/latest/meta-data",
+            "http://2130706433/", // 127.0.0.1 as one decimal number: the URL parser makes it a literal
+            "http://[::ffff:10.0.0.1]/",
+        ] {
+            let url = Url::parse(refused).unwrap();
+            assert_eq!(guard(strict, &url), Err(DestinationError::Private), "{refused}");
+            assert_eq!(guard(open, &url), Ok(()), "{refused}");
+        }
+        for passed in [
+            "https://8.8.8.8/hook",
+            "https://localhost/hook",
+            "https://erp.example.com/",
+        ] {
+            assert_eq!(guard(strict, &Url::parse(passed).unwrap()), Ok(()), "{passed}");
+        }
+        let ftp = Url::parse("ftp://8.8.8.8/").unwrap();
+        assert_eq!(guard(open, &ftp), Err(DestinationError::InvalidUrl));
+    }
+
+    #[tokio::test]
+    async fn the_resolver_drops_refused_addresses() {
+        use std::str::FromStr;
+        let name = || Name::from_str("localhost").unwrap();
+        let refused = PolicyResolver::new(DestinationPolicy::default())
+            .resolve(name())
+            .await
+            .err()
+            .expect("localhost resolves only to loopback");
+        assert_eq!(
+            refused.downcast_ref::<DestinationError>(),
+            Some(&DestinationError::Private)
+        );
+        let allowed: Vec<SocketAddr> = PolicyResolver::new(DestinationPolicy { allow_private: true })
+            .resolve(name())
+            .await
+            .unwrap()
+            .collect();
+        assert!(allowed.iter().all(|a| a.ip().is_loopback()) && !allowed.is_empty());
     }
 }

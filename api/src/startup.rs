@@ -38,11 +38,7 @@ impl Application {
         );
         let keys = KeyRing::load(&settings, &db, &secrets, public_base.clone()).await?;
         let sandbox = Arc::new(SandboxGateway::new(db.clone(), settings.sandbox.clone()));
-        let http = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_millis(settings.erp.attempt_timeout_ms))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .context("building the HTTP client")?;
+        let http = crate::outbound::client(&settings)?;
         let rate_limits = Arc::new(crate::rate_limit::RateLimits::new(&settings.rate_limits));
         let state = AppState {
             db,

@@ -23,6 +23,8 @@ commands:
                         ERP latency, peak RSS -> target/bench/report.{json,md} (not part of test)
   soak                  the long reliability runs: 200 concurrent rounds, 20,000 model sequences, on SQLite
                         and PostgreSQL (release build), then each cargo-fuzz target for 60 s
+  pg                    start a throwaway PostgreSQL (TLS on), print its URL and CA file, stop it when
+                        stdin ends or a line is entered (for running PostgreSQL tests by hand)
   test [--no-postgres] [--no-browser]
                         fmt, clippy (native and wasm32), the widget build, every test on SQLite and a
                         throwaway PostgreSQL, and the browser tests in headless Chromium
@@ -36,6 +38,7 @@ fn main() -> ExitCode {
         Some("build-widget") => widget::build().map(|_| ()),
         Some("bench") => bench::run(&args[1..]),
         Some("soak") => soak(),
+        Some("pg") => pg(),
         Some("-h" | "--help" | "help") | None => {
             eprint!("{USAGE}");
             Ok(())
@@ -201,10 +204,12 @@ fn test(args: &[String]) -> Result<()> {
                     Some(cluster) => {
                         postgres::check_url(&cluster.url)?;
                         cmd.env("TRANCHE_TEST_POSTGRES_URL", &cluster.url)
+                            .env("TRANCHE_TEST_POSTGRES_CA", &cluster.ca)
                             .env("TRANCHE_REQUIRE_POSTGRES", "1");
                     }
                     None => {
-                        cmd.env_remove("TRANCHE_TEST_POSTGRES_URL");
+                        cmd.env_remove("TRANCHE_TEST_POSTGRES_URL")
+                            .env_remove("TRANCHE_TEST_POSTGRES_CA");
                     }
                 }
                 if opts.browser {
@@ -219,6 +224,23 @@ fn test(args: &[String]) -> Result<()> {
         drop(pg);
     }
     p.finish("cargo xtask test")
+}
+
+/// `cargo xtask pg`: the test cluster on its own, for running PostgreSQL tests by hand. Prints
+/// `TRANCHE_TEST_POSTGRES_URL=...` and `TRANCHE_TEST_POSTGRES_CA=...` on stdout (everything else goes to
+/// stderr); the cluster is stopped and deleted when stdin ends or a line is entered.
+fn pg() -> Result<()> {
+    use std::io::Write;
+    let cluster = postgres::TempPostgres::start()?;
+    let mut out = std::io::stdout();
+    writeln!(out, "TRANCHE_TEST_POSTGRES_URL={}", cluster.url)?;
+    writeln!(out, "TRANCHE_TEST_POSTGRES_CA={}", cluster.ca.display())?;
+    out.flush()?;
+    eprintln!("PostgreSQL is running (TLS on); it stops when stdin ends or a line is entered");
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    drop(cluster);
+    Ok(())
 }
 
 const FUZZ_TARGETS: [&str; 4] = [

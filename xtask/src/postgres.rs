@@ -1,6 +1,7 @@
 //! A throwaway PostgreSQL cluster for the tests: Debian's server binaries (installed with apt when missing),
 //! a fresh data directory, a free loopback port, durability off (tests do not need it, and it halves run time),
-//! stopped and deleted when dropped.
+//! TLS on with a certificate from a private CA made for this cluster (so `sslmode=require|verify-full` is
+//! tested; plain connections still work), stopped and deleted when dropped.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -20,6 +21,50 @@ pub struct TempPostgres {
     base: PathBuf,
     run_as: Option<String>,
     pub url: String,
+    /// The PEM file of the CA that issued the server's certificate (`sslrootcert` for `verify-full`).
+    pub ca: PathBuf,
+}
+
+/// Files of the cluster's TLS setup, all in the cluster's base folder.
+struct TlsFiles {
+    ca: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+/// A CA and a server certificate for `127.0.0.1` and `localhost` signed by it. rcgen rather than the
+/// `openssl` command: nothing beyond the Rust toolchain has to be on the machine.
+fn write_tls_files(base: &Path) -> Result<TlsFiles> {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+    let ca_key = KeyPair::generate()?;
+    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "Tranche test PostgreSQL CA");
+    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca_cert = ca_params.self_signed(&ca_key)?;
+    let issuer = Issuer::new(ca_params, ca_key);
+    let server_key = KeyPair::generate()?;
+    let mut server_params = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])?;
+    server_params
+        .distinguished_name
+        .push(DnType::CommonName, "127.0.0.1");
+    let server_cert = server_params.signed_by(&server_key, &issuer)?;
+    let files = TlsFiles {
+        ca: base.join("ca.crt"),
+        cert: base.join("server.crt"),
+        key: base.join("server.key"),
+    };
+    std::fs::write(&files.ca, ca_cert.pem())?;
+    std::fs::write(&files.cert, server_cert.pem())?;
+    std::fs::write(&files.key, server_key.serialize_pem())?;
+    // PostgreSQL refuses a key that group or others can read.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&files.key, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(files)
 }
 
 /// The newest `/usr/lib/postgresql/<major>/bin` with an `initdb`, if any.
@@ -65,6 +110,7 @@ impl TempPostgres {
         let data = base.join("data");
         let pwfile = base.join("pw");
         std::fs::write(&pwfile, PASSWORD)?;
+        let tls = write_tls_files(&base).context("making the cluster's TLS certificate")?;
         if let Some(user) = &run_as {
             sh::run(Command::new("chown").args(["-R", user]).arg(&base))?;
         }
@@ -74,6 +120,7 @@ impl TempPostgres {
             base: base.clone(),
             run_as,
             url: String::new(),
+            ca: tls.ca.clone(),
         };
         pg.tool("initdb")
             .args([
@@ -97,8 +144,11 @@ impl TempPostgres {
         let port = free_port()?;
         let options = format!(
             "-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off \
-             -c full_page_writes=off -c max_connections=300 -c shared_buffers=128MB",
-            sock = base.display()
+             -c full_page_writes=off -c max_connections=300 -c shared_buffers=128MB \
+             -c ssl=on -c ssl_cert_file={cert} -c ssl_key_file={key}",
+            sock = base.display(),
+            cert = tls.cert.display(),
+            key = tls.key.display(),
         );
         sh::run(
             pg.tool("pg_ctl")
@@ -118,14 +168,18 @@ impl TempPostgres {
 
     fn tool(&self, name: &str) -> Command {
         let exe = self.bin.join(name);
-        match &self.run_as {
+        let mut c = match &self.run_as {
             Some(user) => {
                 let mut c = Command::new("runuser");
                 c.args(["-u", user, "--"]).arg(exe);
                 c
             }
             None => Command::new(exe),
-        }
+        };
+        // The tools' progress chatter goes to stderr: stdout carries only what xtask itself prints
+        // (`cargo xtask pg`'s variables, meant to be read by a shell).
+        c.stdout(std::process::Stdio::from(std::io::stderr()));
+        c
     }
 
     pub fn data_dir(&self) -> &Path {
