@@ -207,11 +207,38 @@ impl Resolve for PolicyResolver {
     }
 }
 
+/// Says at start-up where the TLS roots come from and how many there are. reqwest builds a client even
+/// when none load (a container without ca-certificates, a mistyped SSL_CERT_FILE), and then every https
+/// delivery fails with "unknown issuer": this line is where an operator finds out why.
+fn log_trusted_roots() {
+    let source = match (
+        std::env::var_os("SSL_CERT_FILE"),
+        std::env::var_os("SSL_CERT_DIR"),
+    ) {
+        (None, None) => "the system store".to_owned(),
+        (file, dir) => format!(
+            "SSL_CERT_FILE={} SSL_CERT_DIR={}",
+            file.map(|f| f.to_string_lossy().into_owned()).unwrap_or_default(),
+            dir.map(|d| d.to_string_lossy().into_owned()).unwrap_or_default()
+        ),
+    };
+    let loaded = rustls_native_certs::load_native_certs();
+    for error in &loaded.errors {
+        tracing::warn!(%error, "outbound TLS: could not read some trusted roots");
+    }
+    if loaded.certs.is_empty() {
+        tracing::warn!(%source, "outbound TLS: no trusted roots: every https destination will be refused");
+    } else {
+        tracing::info!(%source, roots = loaded.certs.len(), "outbound TLS roots loaded");
+    }
+}
+
 /// The client for every outbound request to a seller-chosen or third-party URL (see the module doc):
 /// rustls with the system roots (`SSL_CERT_FILE`/`SSL_CERT_DIR` honoured), the policy's resolver, no
 /// redirects, no environment proxies, a connect timeout of at most [`CONNECT_TIMEOUT`] and the configured
 /// per-attempt total timeout.
 pub fn client(settings: &Settings) -> anyhow::Result<reqwest::Client> {
+    log_trusted_roots();
     let attempt = Duration::from_millis(settings.erp.attempt_timeout_ms);
     reqwest::Client::builder()
         .use_rustls_tls()

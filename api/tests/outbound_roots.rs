@@ -69,8 +69,8 @@ async fn ssl_cert_dir_makes_a_private_ca_trusted() {
     let _env = ENV.lock().await;
     let ca = PrivateCa::new();
     let dir = temp_dir("ssl-cert-dir");
-    // Any PEM file in the directory is read (see the module doc of `outbound`); a c_rehash-style name is
-    // not needed.
+    // rustls-native-certs 0.8.5 reads every regular file in each SSL_CERT_DIR directory as PEM: a
+    // c_rehash `<hash>.0` name is not needed (one would be read just the same).
     std::fs::write(dir.join("ca.pem"), &ca.ca_pem).unwrap();
     let receiver = https_receiver(&ca, OK.to_owned()).await;
 
