@@ -99,17 +99,15 @@ async fn random_concurrent_rounds_keep_the_invariants(backend: Backend) {
         let id = inv["id"].as_str().unwrap().to_owned();
         let (_, token) = app.link(&seller, &id).await;
         let amounts: Vec<i64> = (0..workers).map(|_| rng.gen_range(1..=total / 4)).collect();
-        let mut cards = Vec::new();
-        for _ in 0..workers {
-            cards.push(app.card_token_for(&token, VISA).await);
-        }
         let handles: Vec<_> = amounts
             .iter()
-            .zip(cards)
             .enumerate()
-            .map(|(i, (a, card))| {
+            .map(|(i, a)| {
                 let (app, token, amount) = (app.clone(), token.clone(), usd(*a));
                 tokio::spawn(async move {
+                    // Tokens are single-use: each payment makes its own, then pays at once (no idle gap
+                    // between rounds in which the server could close pooled connections).
+                    let card = app.card_token_for(&token, VISA).await;
                     app.pay(&token, &format!("r{round}-{i}"), &amount, &card)
                         .await
                         .status()
