@@ -47,7 +47,14 @@ pub struct Settings {
     pub rate_limits: crate::rate_limit::RateLimitSettings,
     /// Seals secrets at rest (AES-256-GCM; base64 of 32 bytes). Required in production.
     pub master_key: Option<Secret>,
+    /// `TRANCHE_METRICS_ADDR`: where `/metrics` (with `/livez` and `/readyz`) is served, never on the public
+    /// listener. Unset means [`DEFAULT_METRICS_ADDR`], best effort (a taken port is logged and the API runs
+    /// without metrics); an address set here must bind or start-up fails. Port 0 picks a free one.
+    pub metrics_addr: Option<String>,
 }
+
+/// Loopback only, so metrics are reachable from the host (or a sidecar) but not from the internet.
+pub const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9464";
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -218,6 +225,7 @@ impl Default for Settings {
             receipts_dir: "data/receipts".to_owned(),
             rate_limits: crate::rate_limit::RateLimitSettings::default(),
             master_key: None,
+            metrics_addr: None,
         }
     }
 }
@@ -329,6 +337,9 @@ impl Settings {
         }
         if let Some(v) = var("TRANCHE_ERP_ALLOW_PRIVATE_DESTINATIONS") {
             self.erp.allow_private_destinations = parse_bool("TRANCHE_ERP_ALLOW_PRIVATE_DESTINATIONS", &v)?;
+        }
+        if let Some(v) = var("TRANCHE_METRICS_ADDR").filter(|v| !v.is_empty()) {
+            self.metrics_addr = Some(v);
         }
         if let Some(v) = var("TRANCHE_MASTER_KEY").filter(|v| !v.is_empty()) {
             self.master_key = Some(Secret::new(v));

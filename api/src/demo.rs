@@ -221,7 +221,7 @@ async fn seed(
     }
     out.push_str(&format!(
         "\nTry a partial payment with curl (the checkout token is the last part of a link above):\n\
-         \x20 TOKEN=$(curl -s -X POST {base}/sandbox/v1/tokens -H 'content-type: application/json' \\\n\
+         \x20 TOKEN=$(curl -s -X POST {base}/sandbox/v1/tokens -H \"authorization: Bearer $CHECKOUT_TOKEN\" -H 'content-type: application/json' \\\n\
          \x20   -d '{{\"card\":{{\"number\":\"4242424242424242\",\"exp_month\":12,\"exp_year\":2030,\"cvc\":\"123\"}}}}' | sed 's/.*\"token\":\"\\([^\"]*\\)\".*/\\1/')\n\
          \x20 curl -s {base}/v1/checkout -H \"authorization: Bearer $CHECKOUT_TOKEN\"\n\
          \x20 curl -s -X POST {base}/v1/checkout/payments -H \"authorization: Bearer $CHECKOUT_TOKEN\" \\\n\

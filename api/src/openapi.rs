@@ -36,7 +36,7 @@ use crate::routes;
         crate::erp::routes::put_receipt_settings,
         routes::ops::healthz,
         routes::ops::livez,
-        routes::ops::metrics,
+        routes::ops::readyz,
     ),
     modifiers(&SecuritySchemes, &ProblemResponses)
 )]

@@ -2,6 +2,12 @@
 //! checked against the balance minus pending holds while the invoice row is locked; no double charge
 //! because the gateway's idempotency key is the payment id; nothing lost because a crash between the
 //! steps leaves a `pending` payment that [`crate::reconciler`] resolves by asking the gateway.
+//!
+//! A payment-method token is spent in the hold transaction (one conditional UPDATE, see
+//! [`crate::gateway::Gateway::claim_token`]), before the gateway is called: a hold and its token go
+//! together or not at all, so of concurrent payments with one token exactly one holds it and reaches the
+//! gateway, and a crash after the hold leaves a `pending` payment the reconciler resolves. When the
+//! reconciler finds the gateway never saw the payment, [`abandon`] gives the token back with the hold.
 
 use anyhow::Context;
 use sha2::{Digest, Sha256};
@@ -11,7 +17,7 @@ use tranche_domain::{InvoiceTotals, Money, Rules};
 use crate::auth::Checkout;
 use crate::db::{is_unique_violation, new_id, now_ms, Db};
 use crate::error::{ApiError, ApiResult};
-use crate::gateway::{decline_advice, ChargeOutcome, ChargeRequest, GatewayError};
+use crate::gateway::{decline_advice, ChargeOutcome, ChargeRequest, GatewayError, TokenBinding};
 use crate::metrics::Metrics;
 use crate::state::{today, AppState};
 use crate::store::invoices;
@@ -102,15 +108,10 @@ pub async fn pay(
             "payment_token is missing or invalid.",
         ));
     }
-    let method = match state.gateway.describe_token(&body.payment_token).await {
+    let binding = TokenBinding::from(checkout);
+    let method = match state.gateway.describe_token(&body.payment_token, &binding).await {
         Ok(method) => method,
-        Err(GatewayError::InvalidToken) => {
-            return Err(ApiError::invalid(
-                "payment_token_invalid",
-                "payment_token",
-                "The payment method token is unknown or expired; enter the payment details again.",
-            ))
-        }
+        Err(GatewayError::InvalidToken) => return refuse_token(state, checkout, key, &hash).await,
         Err(GatewayError::Unavailable(e)) => {
             return Err(ApiError::Internal(anyhow::anyhow!(
                 "gateway unavailable describing a token: {e}"
@@ -139,9 +140,28 @@ pub async fn pay(
                 return Err(ApiError::Amount(rejected));
             }
         };
+    let payment_id = new_id("pay");
+    // Spend the token with the hold: exactly one payment per token, decided by the affected-row count.
+    match state
+        .gateway
+        .claim_token(&mut tx, &body.payment_token, &binding, &payment_id)
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => {
+            tx.rollback().await?;
+            return refuse_token(state, checkout, key, &hash).await;
+        }
+        Err(e) => {
+            tx.rollback().await?;
+            return Err(ApiError::Internal(anyhow::anyhow!(
+                "claiming a payment token: {e}"
+            )));
+        }
+    }
     let now = now_ms();
     let payment = PaymentRow {
-        id: new_id("pay"),
+        id: payment_id,
         seller_id: checkout.seller_id.clone(),
         invoice_id: invoice.id.clone(),
         checkout_link_id: Some(checkout.link_id.clone()),
@@ -203,6 +223,20 @@ pub async fn pay(
     Ok(answer)
 }
 
+/// Answers a token that is unknown, spent, expired or made for another checkout: nothing is held or charged.
+/// Unless the same request raced in under this key and spent the token itself: then this is a replay (or
+/// the key is still in use), answered as such rather than as a bad token.
+async fn refuse_token(state: &AppState, checkout: &Checkout, key: &str, hash: &str) -> ApiResult<Answer> {
+    if let Some(existing) = payments::idempotency_find(state.db.pool(), &checkout.seller_id, key).await? {
+        return replay_or_conflict(&existing, hash);
+    }
+    Err(ApiError::invalid(
+        "payment_token_invalid",
+        "payment_token",
+        "The payment method token is unknown, expired, already used or made for another checkout; enter the payment details again.",
+    ))
+}
+
 /// The answer for a payment still pending (ambiguous gateway result), also saved for replays.
 async fn pending_answer(db: &Db, payment_id: &str) -> ApiResult<Answer> {
     let mut tx = db.begin_write().await?;
@@ -256,6 +290,12 @@ pub async fn abandon(state: &AppState, payment_id: &str) -> ApiResult<bool> {
             .bind(payment_id)
             .execute(&mut *tx)
             .await?;
+        // The gateway never charged it: the buyer's retry (same key, same token) may spend it again.
+        state
+            .gateway
+            .release_token(&mut tx, payment_id)
+            .await
+            .map_err(|e| ApiError::Internal(anyhow::anyhow!("releasing a payment token: {e}")))?;
     }
     tx.commit().await?;
     Ok(released)

@@ -20,6 +20,9 @@ use crate::tokens::KeyRing;
 pub struct Application {
     port: u16,
     server: Server,
+    /// The metrics listener's port and server (`None` when the default address was taken).
+    metrics_port: Option<u16>,
+    metrics_server: Option<Server>,
     state: AppState,
     background: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -54,9 +57,21 @@ impl Application {
             secrets,
         };
         let server = server(listener, state.clone())?;
+        let (metrics_port, metrics_server) = match metrics_listener(&state.settings)? {
+            Some(listener) => {
+                let port = listener
+                    .local_addr()
+                    .context("reading the metrics address")?
+                    .port();
+                (Some(port), Some(metrics_server(listener, state.clone())?))
+            }
+            None => (None, None),
+        };
         Ok(Application {
             port: bound.port(),
             server,
+            metrics_port,
+            metrics_server,
             state,
             background: Vec::new(),
         })
@@ -64,6 +79,11 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port `/metrics` is served on (`TRANCHE_METRICS_ADDR`), if it is served.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_port
     }
 
     pub fn state(&self) -> &AppState {
@@ -80,7 +100,19 @@ impl Application {
             .push(tokio::spawn(crate::rate_limit::RateLimits::prune_forever(
                 self.state.rate_limits.clone(),
             )));
+        let metrics = self.metrics_server.take().map(|server| {
+            let handle = server.handle();
+            self.background.push(tokio::spawn(async move {
+                if let Err(error) = server.await {
+                    tracing::warn!(%error, "metrics listener stopped");
+                }
+            }));
+            handle
+        });
         let result = self.server.await.context("HTTP server");
+        if let Some(handle) = metrics {
+            handle.stop(true).await;
+        }
         for task in &self.background {
             task.abort();
         }
@@ -109,6 +141,44 @@ fn server(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {
     .listen(listener)
     .context("listening")?
     .shutdown_timeout(10)
+    .run();
+    Ok(server)
+}
+
+/// Binds the metrics listener: the configured address must bind; the default one is best effort, so a
+/// second process on the same host (a test, a second node) still serves the API.
+fn metrics_listener(settings: &Settings) -> anyhow::Result<Option<TcpListener>> {
+    match &settings.metrics_addr {
+        Some(addr) => TcpListener::bind(addr)
+            .with_context(|| format!("binding TRANCHE_METRICS_ADDR {addr}"))
+            .map(Some),
+        None => match TcpListener::bind(crate::config::DEFAULT_METRICS_ADDR) {
+            Ok(listener) => Ok(Some(listener)),
+            Err(error) => {
+                tracing::warn!(
+                    %error,
+                    addr = crate::config::DEFAULT_METRICS_ADDR,
+                    "metrics listener not started; set TRANCHE_METRICS_ADDR to serve /metrics elsewhere"
+                );
+                Ok(None)
+            }
+        },
+    }
+}
+
+/// The second, private HTTP server: `/metrics`, `/livez`, `/readyz` and nothing else.
+fn metrics_server(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {
+    let data = web::Data::new(state);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .configure(crate::routes::ops::configure_metrics)
+            .default_service(web::to(not_found))
+    })
+    .workers(1)
+    .listen(listener)
+    .context("listening for metrics")?
+    .shutdown_timeout(1)
     .run();
     Ok(server)
 }

@@ -45,7 +45,7 @@ async fn happy_path_partial_then_full(backend: Backend) {
         view["options"]
     );
 
-    let card = app.card_token(VISA).await;
+    let card = app.card_token_for(&token, VISA).await;
     let r = app.pay(&token, "k-1", "250.00", &card).await;
     assert_eq!(r.status(), 201);
     let paid: Value = r.json().await.unwrap();
@@ -56,6 +56,7 @@ async fn happy_path_partial_then_full(backend: Backend) {
         json!({"id": id, "amount_paid": "250.00", "balance_due": "750.00", "status": "partially_paid"})
     );
 
+    let card = app.card_token_for(&token, VISA).await;
     let r = app.pay(&token, "k-2", "750.00", &card).await;
     assert_eq!(r.status(), 201);
     let inv = app.get_invoice(&seller, id).await;
@@ -119,10 +120,17 @@ async fn happy_path_partial_then_full(backend: Backend) {
     assert_eq!(view["options"], Value::Null);
     assert_eq!(view["not_payable"], "paid");
     assert_eq!(view["payments"].as_array().unwrap().len(), 2);
-    let r = app.pay(&token, "k-3", "1.00", &card).await;
-    expect_problem(r, 422, "amount_exceeds_balance").await;
+    // Paying a paid invoice is `invoice_not_payable` (reason paid), not "the most you can pay is 0.00".
+    let card = app.card_token_for(&token, VISA).await;
+    for (key, amount) in [("k-3", "1.00"), ("k-4", "0.01"), ("k-5", "1000.00")] {
+        let r = app.pay(&token, key, amount, &card).await;
+        let body = expect_problem(r, 409, "invoice_not_payable").await;
+        assert_eq!(body["detail"], "this invoice cannot be paid (paid)", "{body}");
+        assert_eq!(body.get("maximum"), None, "{body}");
+    }
+    assert_eq!(app.sql_count("SELECT COUNT(*) FROM payments").await, 2);
 
-    for path in ["/healthz", "/metrics"] {
+    for path in ["/healthz", "/livez", "/readyz"] {
         assert_eq!(
             app.client.get(app.url(path)).send().await.unwrap().status(),
             200,
@@ -194,10 +202,10 @@ async fn every_amount_rejection_code_through_http(backend: Backend) {
             json!({"name": "min", "allow_partial": true, "minimum_amounts": {"USD": "50.00"}}),
         )
         .await;
-    let card = app.card_token(VISA).await;
-
     let inv = app.invoice(&seller, "USD", "500.00", Some(&min)).await;
     let (_, token) = app.link(&seller, inv["id"].as_str().unwrap()).await;
+    // A token is spent only by a payment that holds: every rejected amount below leaves it usable.
+    let card = app.card_token_for(&token, VISA).await;
     let cases = [
         ("0", 422, "amount_not_positive"),
         ("-5.00", 422, "amount_not_positive"),
@@ -230,6 +238,7 @@ async fn every_amount_rejection_code_through_http(backend: Backend) {
 
     let inv = app.invoice(&seller, "USD", "500.00", Some(&strict)).await;
     let (_, token) = app.link(&seller, inv["id"].as_str().unwrap()).await;
+    let card = app.card_token_for(&token, VISA).await;
     expect_problem(
         app.pay(&token, "p-1", "100.00", &card).await,
         422,
@@ -240,6 +249,7 @@ async fn every_amount_rejection_code_through_http(backend: Backend) {
     let inv = app.invoice(&seller, "USD", "500.00", None).await;
     let id = inv["id"].as_str().unwrap();
     let (_, token) = app.link(&seller, id).await;
+    let card = app.card_token_for(&token, VISA).await;
     let r = app
         .post(&format!("/v1/invoices/{id}/void"), &seller.key, json!({}))
         .await;
@@ -268,7 +278,7 @@ async fn declines_leave_the_balance_untouched(backend: Backend) {
         ("4000000000000069", "expired_card"),
         ("4000000000000127", "incorrect_cvc"),
     ] {
-        let card = app.card_token(number).await;
+        let card = app.card_token_for(&token, number).await;
         let r = app.pay(&token, &format!("d-{decline}"), "100.00", &card).await;
         let body = expect_problem(r, 402, "payment_declined").await;
         assert_eq!(body["decline_code"], decline);
@@ -305,7 +315,7 @@ async fn idempotency_replay_reuse_and_bad_keys(backend: Backend) {
     let seller = app.seller("S").await;
     let inv = app.invoice(&seller, "USD", "1000.00", None).await;
     let (_, token) = app.link(&seller, inv["id"].as_str().unwrap()).await;
-    let card = app.card_token(VISA).await;
+    let card = app.card_token_for(&token, VISA).await;
     let first = app.pay(&token, "same-key", "100.00", &card).await;
     assert_eq!(first.status(), 201);
     let first: Value = first.json().await.unwrap();
@@ -348,6 +358,7 @@ async fn idempotency_replay_reuse_and_bad_keys(backend: Backend) {
     let other = app.seller("Other").await;
     let inv2 = app.invoice(&other, "USD", "1000.00", None).await;
     let (_, token2) = app.link(&other, inv2["id"].as_str().unwrap()).await;
+    let card = app.card_token_for(&token2, VISA).await;
     let r = app.pay(&token2, "same-key", "300.00", &card).await;
     assert_eq!(r.status(), 201);
     assert_eq!(r.json::<Value>().await.unwrap()["payment"]["amount"], "300.00");
@@ -359,7 +370,7 @@ async fn concurrent_same_key_charges_once(backend: Backend) {
     let seller = app.seller("S").await;
     let inv = app.invoice(&seller, "USD", "1000.00", None).await;
     let (_, token) = app.link(&seller, inv["id"].as_str().unwrap()).await;
-    let card = app.card_token(VISA).await;
+    let card = app.card_token_for(&token, VISA).await;
     let app = std::sync::Arc::new(app);
     let handles: Vec<_> = (0..8)
         .map(|_| {
@@ -387,10 +398,16 @@ async fn concurrent_partials_never_overpay(backend: Backend) {
     let inv = app.invoice(&seller, "USD", "1000.00", None).await;
     let id = inv["id"].as_str().unwrap().to_owned();
     let (_, token) = app.link(&seller, &id).await;
-    let card = app.card_token(VISA).await;
-    let handles: Vec<_> = (0..32)
-        .map(|i| {
-            let (app, token, card) = (app.clone(), token.clone(), card.clone());
+    // One token per payment: tokens are single-use.
+    let mut cards = Vec::new();
+    for _ in 0..32 {
+        cards.push(app.card_token_for(&token, VISA).await);
+    }
+    let handles: Vec<_> = cards
+        .into_iter()
+        .enumerate()
+        .map(|(i, card)| {
+            let (app, token) = (app.clone(), token.clone());
             tokio::spawn(async move { app.pay(&token, &format!("par-{i}"), "40.00", &card).await })
         })
         .collect();
@@ -401,6 +418,11 @@ async fn concurrent_partials_never_overpay(backend: Backend) {
             201 => ok += 1,
             422 => {
                 assert_eq!(r.json::<Value>().await.unwrap()["code"], "amount_exceeds_balance");
+                exceeded += 1;
+            }
+            // Arriving after the 25th settled the invoice: a paid invoice is not payable.
+            409 => {
+                assert_eq!(r.json::<Value>().await.unwrap()["code"], "invoice_not_payable");
                 exceeded += 1;
             }
             other => panic!("unexpected status {other}: {}", r.text().await.unwrap()),
@@ -431,7 +453,7 @@ async fn cross_seller_ids_answer_404(backend: Backend) {
     let inv_b = app.invoice(&b, "USD", "100.00", None).await;
     let inv_b_id = inv_b["id"].as_str().unwrap();
     let (link_b, token_b) = app.link(&b, inv_b_id).await;
-    let card = app.card_token(VISA).await;
+    let card = app.card_token_for(&token_b, VISA).await;
     assert_eq!(app.pay(&token_b, "x", "100.00", &card).await.status(), 201);
     let pay_b: Value = app
         .get(&format!("/v1/payments?invoice_id={inv_b_id}"), &b.key)
@@ -540,7 +562,7 @@ async fn forged_expired_and_revoked_tokens_are_401(backend: Backend) {
     let inv_a = app.invoice(&seller, "USD", "100.00", None).await;
     let inv_b = app.invoice(&seller, "USD", "100.00", None).await;
     let (link_a, token_a) = app.link(&seller, inv_a["id"].as_str().unwrap()).await;
-    let card = app.card_token(VISA).await;
+    let card = app.card_token_for(&token_a, VISA).await;
     let c = claims_of(&token_a);
     let claims = |f: &dyn Fn(&mut CheckoutClaims)| {
         let mut claims: CheckoutClaims = serde_json::from_value(c.clone()).unwrap();
@@ -631,7 +653,7 @@ async fn unknown_fields_and_malformed_bodies_are_400(backend: Backend) {
     let inv = app.invoice(&seller, "USD", "100.00", None).await;
     let id = inv["id"].as_str().unwrap();
     let (_, token) = app.link(&seller, id).await;
-    let card = app.card_token(VISA).await;
+    let card = app.card_token_for(&token, VISA).await;
     let cases = [
         (
             "/v1/customers",
@@ -745,18 +767,7 @@ async fn bank_payments_stay_pending_then_settle(backend: Backend) {
     let inv = app.invoice(&seller, "USD", "500.00", None).await;
     let id = inv["id"].as_str().unwrap();
     let (_, token) = app.link(&seller, id).await;
-    let r = app
-        .client
-        .post(app.url("/sandbox/v1/tokens"))
-        .json(&json!({"bank_account": {"routing_number": "110000000", "account_number": "000123456789"}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let bank = r.json::<Value>().await.unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let bank = app.bank_token_for(&token, "110000000", "000123456789").await;
     let r = app.pay(&token, "ach-1", "200.00", &bank).await;
     assert_eq!(r.status(), 201);
     let v: Value = r.json().await.unwrap();
@@ -765,6 +776,7 @@ async fn bank_payments_stay_pending_then_settle(backend: Backend) {
     // The hold counts: only 300.00 is available now.
     let view = app.checkout(&token).await;
     assert_eq!(view["options"]["maximum"], "300.00");
+    let bank = app.bank_token_for(&token, "110000000", "000123456789").await;
     expect_problem(
         app.pay(&token, "ach-2", "300.01", &bank).await,
         422,
@@ -789,12 +801,11 @@ async fn bank_payments_stay_pending_then_settle(backend: Backend) {
     assert_eq!(app.sql_count("SELECT COUNT(*) FROM outbox").await, 1);
     // Invalid bank details are refused with the field named.
     let r = app
-        .client
-        .post(app.url("/sandbox/v1/tokens"))
-        .json(&json!({"bank_account": {"routing_number": "123456789", "account_number": "000123456789"}}))
-        .send()
-        .await
-        .unwrap();
+        .tokenize(
+            &token,
+            json!({"bank_account": {"routing_number": "123456789", "account_number": "000123456789"}}),
+        )
+        .await;
     let body = expect_problem(r, 400, "invalid_bank_account").await;
     assert_eq!(body["field"], "routing_number");
 }
@@ -806,7 +817,7 @@ async fn reconciler_resolves_a_payment_left_pending(backend: Backend) {
     let inv = app.invoice(&seller, "USD", "500.00", None).await;
     let id = inv["id"].as_str().unwrap();
     let (_, token) = app.link(&seller, id).await;
-    let card = app.card_token(VISA).await;
+    let card = app.card_token_for(&token, VISA).await;
     let r = app.pay(&token, "k", "100.00", &card).await;
     assert_eq!(r.status(), 201);
     // Simulate a crash after the gateway charged but before finalize: put the payment back to pending.
@@ -841,7 +852,13 @@ async fn reconciler_resolves_a_payment_left_pending(backend: Backend) {
     .execute(app.state.db.pool())
     .await
     .unwrap();
-    // Its request died holding the buyer's Idempotency-Key.
+    // Its request died holding the buyer's Idempotency-Key (and the token it claimed).
+    let card = app.card_token_for(&token, VISA).await;
+    sqlx::query("UPDATE sandbox_tokens SET consumed_by = 'pay_orphan' WHERE token = $1")
+        .bind(&card)
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
     sqlx::query(
         "INSERT INTO idempotency_keys (seller_id, idempotency_key, request_hash, state, payment_id, created_at) \
          SELECT seller_id, 'orphan-key', 'hash-of-the-dead-request', 'in_flight', 'pay_orphan', 0 FROM payments WHERE id = 'pay_orphan'",
@@ -880,7 +897,7 @@ async fn void_rules(backend: Backend) {
     let inv = app.invoice(&seller, "USD", "500.00", None).await;
     let id = inv["id"].as_str().unwrap();
     let (_, token) = app.link(&seller, id).await;
-    let card = app.card_token(VISA).await;
+    let card = app.card_token_for(&token, VISA).await;
     assert_eq!(app.pay(&token, "k", "100.00", &card).await.status(), 201);
     expect_problem(
         app.post(&format!("/v1/invoices/{id}/void"), &seller.key, json!({}))
@@ -1021,3 +1038,249 @@ async fn allow_headers_match_the_openapi_document() {
         assert_eq!(listed, methods, "{path}");
     }
 }
+
+/// `/metrics` is served only on the metrics listener (`TRANCHE_METRICS_ADDR`), not on the public port, and
+/// is not in the public OpenAPI document; `/livez` and `/readyz` answer on both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_only_on_the_metrics_listener() {
+    let app = spawn_app(Backend::Sqlite).await;
+    assert_ne!(app.metrics_base, app.base);
+    let public = app.client.get(app.url("/metrics")).send().await.unwrap();
+    expect_problem(public, 404, "not_found").await;
+    for path in ["/livez", "/readyz"] {
+        for base in [&app.base, &app.metrics_base] {
+            let r = app.client.get(format!("{base}{path}")).send().await.unwrap();
+            assert_eq!(r.status(), 200, "{base}{path}");
+        }
+    }
+    // Counters move with traffic, and the metrics listener serves nothing of the API.
+    let seller = app.seller("S").await;
+    let inv = app.invoice(&seller, "USD", "100.00", None).await;
+    let (_, token) = app.link(&seller, inv["id"].as_str().unwrap()).await;
+    let card = app.card_token_for(&token, VISA).await;
+    assert_eq!(app.pay(&token, "m-1", "10.00", &card).await.status(), 201);
+    let text = app
+        .client
+        .get(format!("{}/metrics", app.metrics_base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("tranche_payments_total{outcome=\"succeeded\"} 1"),
+        "{text}"
+    );
+    for path in ["/v1/checkout", "/openapi.json", "/healthz", "/pay/x"] {
+        let r = app
+            .client
+            .get(format!("{}{path}", app.metrics_base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404, "metrics listener {path}");
+    }
+    let spec: Value = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(spec["paths"].get("/metrics").is_none());
+    assert!(spec["paths"].get("/readyz").is_some());
+}
+
+/// An explicit `TRANCHE_METRICS_ADDR` must bind: a taken address stops start-up with a message naming it,
+/// rather than running without the metrics an operator asked for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_taken_metrics_address_fails_start_up() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let settings = tranche_api::config::Settings {
+        addr: "127.0.0.1:0".to_owned(),
+        database_url: tranche_api::masking::Secret::new(common::fresh_database(Backend::Sqlite).await),
+        metrics_addr: Some(addr.clone()),
+        ..tranche_api::config::Settings::default()
+    };
+    let error = match tranche_api::startup::Application::build(settings).await {
+        Ok(_) => panic!("started with the metrics address taken"),
+        Err(error) => format!("{error:#}"),
+    };
+    assert!(
+        error.contains("TRANCHE_METRICS_ADDR") && error.contains(&addr),
+        "{error}"
+    );
+}
+
+/// A CORS preflight on `/v1/checkout/payments` from `origin`: `Some(allowed origin)` when allowed.
+async fn preflight(app: &common::TestApp, origin: &str) -> Option<String> {
+    let r = app
+        .client
+        .request(reqwest::Method::OPTIONS, app.url("/v1/checkout/payments"))
+        .header("origin", origin)
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    let allowed = r
+        .headers()
+        .get("access-control-allow-origin")
+        .map(|v| v.to_str().unwrap().to_owned());
+    assert_eq!(r.status().is_success(), allowed.is_some(), "{origin}");
+    allowed
+}
+
+/// The CORS check is one equality probe on the indexed `seller_origins.origin`, not a `LIKE` over every
+/// seller: exact origins are allowed, and no prefix, suffix, substring, case, port, path or wildcard
+/// (`%`, `_`) variant is; removing a row from `seller_origins` removes the origin, so the lookup uses the
+/// table; and the query plan uses the index on both databases.
+async fn cors_origin_lookup_is_exact_and_indexed(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for (name, origins) in [
+        ("A", json!(["https://shop.example", "http://localhost:3000"])),
+        ("B", json!(["https://b.example", "https://b.example"])),
+    ] {
+        let r = app
+            .post(
+                "/v1/sellers",
+                &app.operator,
+                json!({"name": name, "allowed_origins": origins}),
+            )
+            .await;
+        assert_eq!(r.status(), 201);
+    }
+    assert_eq!(app.sql_count("SELECT COUNT(*) FROM seller_origins").await, 3);
+    for origin in [
+        "https://shop.example",
+        "http://localhost:3000",
+        "https://b.example",
+    ] {
+        assert_eq!(preflight(&app, origin).await.as_deref(), Some(origin));
+    }
+    let tricks = [
+        "https://shop.exampl",
+        "https://shop.example.evil",
+        "https://evil.shop.example",
+        "https://shop.example/",
+        "https://shop.example:443",
+        "http://shop.example",
+        "HTTPS://SHOP.EXAMPLE",
+        "https://hop.example",
+        "https://shop%example",
+        "https://shop_example",
+        "https://%",
+        "%",
+        "_",
+        "%shop.example%",
+        "https://shop.example\"",
+        "\"https://shop.example\"",
+        "https://shop.example\", \"x",
+        "http://localhost:300",
+        "http://localhost:30000",
+        "null",
+    ];
+    for origin in tricks {
+        assert_eq!(preflight(&app, origin).await, None, "{origin}");
+    }
+    // The lookup reads seller_origins: without the row, the origin is unknown although the seller's JSON
+    // still lists it.
+    sqlx::query("DELETE FROM seller_origins WHERE origin = 'https://b.example'")
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(preflight(&app, "https://b.example").await, None);
+
+    // The plan probes the index (PostgreSQL is told to avoid sequential scans, so a missing index shows).
+    let sql = tranche_api::cors::KNOWN_ORIGIN_SQL.replace("$1", "'https://shop.example'");
+    let mut conn = app.state.db.pool().acquire().await.unwrap();
+    let plan: Vec<String> = match backend {
+        Backend::Sqlite => {
+            let rows: Vec<(i64, i64, i64, String)> = sqlx::query_as(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .fetch_all(&mut *conn)
+                .await
+                .unwrap();
+            rows.into_iter().map(|r| r.3).collect()
+        }
+        Backend::Postgres => {
+            sqlx::query("SET enable_seqscan = off")
+                .execute(&mut *conn)
+                .await
+                .unwrap();
+            let rows: Vec<(String,)> = sqlx::query_as(&format!("EXPLAIN {sql}"))
+                .fetch_all(&mut *conn)
+                .await
+                .unwrap();
+            sqlx::query("RESET enable_seqscan")
+                .execute(&mut *conn)
+                .await
+                .unwrap();
+            rows.into_iter().map(|r| r.0).collect()
+        }
+    };
+    let plan = plan.join("\n");
+    assert!(plan.contains("seller_origins_origin"), "{plan}");
+    assert!(
+        !plan.contains("Seq Scan") && !plan.contains("SCAN seller"),
+        "{plan}"
+    );
+}
+both_backends!(cors_origin_lookup_is_exact_and_indexed);
+
+/// The migration fills `seller_origins` from the origins sellers registered before it existed.
+async fn seller_origins_migration_backfills(backend: Backend) {
+    const FIRST_OWN: i64 = 20261129000200;
+    let url = common::fresh_database(backend).await;
+    sqlx::any::install_default_drivers();
+    let dir = match backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../migrations/{dir}"));
+    let mut before = sqlx::migrate::Migrator::new(path).await.unwrap();
+    before.migrations = before
+        .migrations
+        .iter()
+        .filter(|m| m.version < FIRST_OWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .into();
+    let pool_url = match backend {
+        Backend::Sqlite => format!("{url}?mode=rwc"),
+        Backend::Postgres => url.clone(),
+    };
+    {
+        let pool = sqlx::AnyPool::connect(&pool_url).await.unwrap();
+        before.run(&pool).await.unwrap();
+        for (id, origins) in [
+            ("sel_old_a", r#"["https://old.example","http://127.0.0.1:8000"]"#),
+            ("sel_old_b", "[]"),
+            ("sel_old_c", r#"["https://old.example"]"#),
+        ] {
+            sqlx::query("INSERT INTO sellers (id, name, secret_key_hash, allowed_origins, created_at) VALUES ($1, $2, $3, $4, 0)")
+                .bind(id)
+                .bind(id)
+                .bind(format!("hash-{id}"))
+                .bind(origins)
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+        pool.close().await;
+    }
+    let app = common::spawn_app_on(backend, url, |_| {}).await;
+    assert_eq!(app.sql_count("SELECT COUNT(*) FROM seller_origins").await, 3);
+    assert_eq!(
+        preflight(&app, "https://old.example").await.as_deref(),
+        Some("https://old.example")
+    );
+    assert_eq!(
+        preflight(&app, "http://127.0.0.1:8000").await.as_deref(),
+        Some("http://127.0.0.1:8000")
+    );
+    assert_eq!(preflight(&app, "https://old.exampl").await, None);
+}
+both_backends!(seller_origins_migration_backfills);

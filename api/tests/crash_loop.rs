@@ -276,16 +276,6 @@ async fn crash_loop(backend: Backend, nodes: usize) {
         json!({"url": format!("http://127.0.0.1:{receiver_port}/hook"), "kind": "webhook"}),
     )
     .await;
-    let card: Value = http
-        .post(format!("{base}/sandbox/v1/tokens"))
-        .json(&json!({"card": {"number": VISA, "exp_month": 12, "exp_year": 2034, "cvc": "123"}}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let card = card["token"].as_str().unwrap().to_owned();
     let mut invoices = Vec::new();
     for i in 0..6 {
         let inv = post(
@@ -309,13 +299,34 @@ async fn crash_loop(backend: Backend, nodes: usize) {
 
     // Clients: 8 workers, 12 payments each of 50.00 (96 x 50.00 fits the 6 x 1000.00), retried with the
     // same key on any transport error, 5xx or 409 until they get a final answer.
+    // Card tokens are single-use and bound to their checkout: one per payment, made while every node is up,
+    // and kept for that payment's retries (same key, same body).
+    let mut cards: Vec<Vec<String>> = Vec::new();
+    for w in 0..8usize {
+        let mut row = Vec::new();
+        for j in 0..12usize {
+            let (_, token) = &invoices[(w + j) % invoices.len()];
+            let card: Value = http
+                .post(format!("{base}/sandbox/v1/tokens"))
+                .bearer_auth(token)
+                .json(&json!({"card": {"number": VISA, "exp_month": 12, "exp_year": 2034, "cvc": "123"}}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            row.push(card["token"].as_str().unwrap().to_owned());
+        }
+        cards.push(row);
+    }
     let ports: Vec<u16> = cluster.iter().map(|n| n.port).collect();
     let acknowledged: Arc<Mutex<HashMap<String, String>>> = Arc::default(); // key -> payment id
     let mut workers = Vec::new();
     for w in 0..8usize {
-        let (http, card, invoices, ports, acked) = (
+        let (http, cards, invoices, ports, acked) = (
             http.clone(),
-            card.clone(),
+            cards[w].clone(),
             invoices.clone(),
             ports.clone(),
             acknowledged.clone(),
@@ -323,6 +334,7 @@ async fn crash_loop(backend: Backend, nodes: usize) {
         workers.push(tokio::spawn(async move {
             for j in 0..12usize {
                 let (_, token) = &invoices[(w + j) % invoices.len()];
+                let card = &cards[j];
                 let idem = format!("w{w}-p{j}");
                 let mut attempt = 0usize;
                 loop {

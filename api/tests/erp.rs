@@ -243,14 +243,17 @@ async fn deliveries_of(app: &TestApp, seller: &SellerCtx, kind: &str) -> Vec<Val
 async fn payable(app: &TestApp, seller: &SellerCtx, amount: &str) -> (Value, String, String) {
     let invoice = app.invoice(seller, "USD", amount, None).await;
     let (_, token) = app.link(seller, invoice["id"].as_str().unwrap()).await;
-    let card = app.card_token(VISA).await;
+    let card = app.card_token_for(&token, VISA).await;
     (invoice, token, card)
 }
 
 /// Pays and asserts success; returns the response body.
-async fn pay_ok(app: &TestApp, token: &str, amount: &str, card: &str) -> Value {
+/// Pays with a fresh card token for this checkout (tokens are single-use and bound to their checkout, so
+/// `_card` only says a card is meant).
+async fn pay_ok(app: &TestApp, token: &str, amount: &str, _card: &str) -> Value {
     let key = uuid::Uuid::now_v7().to_string();
-    let r = app.pay(token, &key, amount, card).await;
+    let card = app.card_token_for(token, VISA).await;
+    let r = app.pay(token, &key, amount, &card).await;
     assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
     let paid: Value = r.json().await.unwrap();
     assert_eq!(paid["payment"]["status"], "succeeded");
@@ -783,7 +786,7 @@ async fn quickbooks_gets_a_linked_payment(backend: Backend) {
         .invoice_with(&seller, "USD", "1234.56", json!({"external_ref": "145"}))
         .await;
     let (_, token) = app.link(&seller, invoice["id"].as_str().unwrap()).await;
-    let card = app.card_token(VISA).await;
+    let card = app.card_token_for(&token, VISA).await;
     let paid = pay_ok(&app, &token, "234.56", &card).await;
     let payment_id = paid["payment"]["id"].as_str().unwrap().to_owned();
 
@@ -882,7 +885,7 @@ async fn quickbooks_endpoint_token_overrides_the_server_token(backend: Backend) 
         .invoice_with(&seller, "USD", "10.00", json!({"external_ref": "9"}))
         .await;
     let (_, token) = app.link(&seller, invoice["id"].as_str().unwrap()).await;
-    let card = app.card_token(VISA).await;
+    let card = app.card_token_for(&token, VISA).await;
     pay_ok(&app, &token, "10.00", &card).await;
     let r = &receiver;
     let hit = eventually("the QuickBooks payment", Duration::from_secs(5), || async move {
@@ -1077,15 +1080,19 @@ async fn two_nodes_deliver_every_event_exactly_once() {
     let two = spawn_app_on(Backend::Postgres, one.database_url.clone(), tweak).await;
     let seller = one.seller("Northwind").await;
     create_endpoint(&one, &seller, "webhook", &receiver.url("/hook")).await;
-    let card = one.card_token(VISA).await;
     let mut tokens = Vec::new();
     for _ in 0..INVOICES {
         let invoice = one.invoice(&seller, "USD", "50.00", None).await;
         tokens.push(one.link(&seller, invoice["id"].as_str().unwrap()).await.1);
     }
+    // One single-use card token per payment, bound to the payment's checkout.
+    let mut cards = Vec::new();
+    for i in 0..PAYMENTS {
+        cards.push(one.card_token_for(&tokens[i % INVOICES], VISA).await);
+    }
     let nodes = Arc::new([one, two]);
     let tokens = Arc::new(tokens);
-    let card = Arc::new(card);
+    let card = Arc::new(cards);
     let permits = Arc::new(tokio::sync::Semaphore::new(16));
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..PAYMENTS {
@@ -1094,7 +1101,7 @@ async fn two_nodes_deliver_every_event_exactly_once() {
             let _permit = permits.acquire_owned().await.unwrap();
             let node = &nodes[i % 2];
             let r = node
-                .pay(&tokens[i % INVOICES], &format!("two-nodes-{i}"), "1.00", &card)
+                .pay(&tokens[i % INVOICES], &format!("two-nodes-{i}"), "1.00", &card[i])
                 .await;
             assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
         });
@@ -1295,18 +1302,6 @@ async fn crash_after_commit_loses_no_event() {
                 .to_owned(),
         ));
     }
-    let card = http
-        .post(format!("{base}/sandbox/v1/tokens"))
-        .json(&json!({"card": {"number": VISA, "exp_month": 12, "exp_year": 2034, "cvc": "123"}}))
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
     // Four payments settle the first invoice (4 receipts + invoice.paid), one is partial on the second.
     let plan = [
         (0, "250.00"),
@@ -1316,6 +1311,20 @@ async fn crash_after_commit_loses_no_event() {
         (0, "250.00"),
     ];
     for (i, (which, amount)) in plan.iter().enumerate() {
+        // A single-use card token bound to this payment's checkout.
+        let card = http
+            .post(format!("{base}/sandbox/v1/tokens"))
+            .bearer_auth(&links[*which].1)
+            .json(&json!({"card": {"number": VISA, "exp_month": 12, "exp_year": 2034, "cvc": "123"}}))
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         let r = http
             .post(format!("{base}/v1/checkout/payments"))
             .bearer_auth(&links[*which].1)

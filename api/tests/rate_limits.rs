@@ -28,7 +28,7 @@ async fn payment_attempts_per_link_are_capped_before_the_gateway() {
         } else {
             "4000000000000002"
         };
-        let pm = app.card_token(card).await;
+        let pm = app.card_token_for(&token, card).await;
         let r = app.pay(&token, &format!("key-{i}"), "10.00", &pm).await;
         let status = r.status().as_u16();
         if status == 429 {
@@ -49,7 +49,7 @@ async fn payment_attempts_per_link_are_capped_before_the_gateway() {
     // Another link (another invoice) has its own quota.
     let other = app.invoice(&seller, "USD", "50.00", None).await;
     let (_, token2) = app.link(&seller, other["id"].as_str().unwrap()).await;
-    let pm = app.card_token("4242424242424242").await;
+    let pm = app.card_token_for(&token2, "4242424242424242").await;
     assert_eq!(app.pay(&token2, "other-1", "50.00", &pm).await.status(), 201);
 }
 
@@ -67,7 +67,7 @@ async fn payment_attempts_per_ip_span_links() {
     for i in 0..3 {
         let inv = app.invoice(&seller, "USD", "10.00", None).await;
         let (_, token) = app.link(&seller, inv["id"].as_str().unwrap()).await;
-        let pm = app.card_token("4242424242424242").await;
+        let pm = app.card_token_for(&token, "4242424242424242").await;
         statuses.push(
             app.pay(&token, &format!("k{i}"), "10.00", &pm)
                 .await
@@ -115,14 +115,16 @@ async fn sandbox_tokenization_per_ip() {
         }
     })
     .await;
-    app.card_token("4242424242424242").await;
-    app.card_token("4242424242424242").await;
+    let seller = app.seller("S").await;
+    let invoice = app.invoice(&seller, "USD", "10.00", None).await;
+    let (_, token) = app.link(&seller, invoice["id"].as_str().unwrap()).await;
+    app.card_token_for(&token, "4242424242424242").await;
+    app.card_token_for(&token, "4242424242424242").await;
     let r = app
-        .client
-        .post(app.url("/sandbox/v1/tokens"))
-        .json(&serde_json::json!({"card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2034, "cvc": "123"}}))
-        .send()
-        .await
-        .unwrap();
+        .tokenize(
+            &token,
+            serde_json::json!({"card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2034, "cvc": "123"}}),
+        )
+        .await;
     expect_problem(r, 429, "rate_limited").await;
 }

@@ -44,7 +44,7 @@ async fn seller_a_cannot_touch_seller_b(backend: Backend) {
         .unwrap()
         .to_owned();
     let (link_b, token_b) = app.link(&b, &inv_b_id).await;
-    let card = app.card_token("4242424242424242").await;
+    let card = app.card_token_for(&token_b, "4242424242424242").await;
     let r = app.pay(&token_b, "b-1", "40.00", &card).await;
     assert_eq!(r.status(), 201);
     let payment_b = r.json::<Value>().await.unwrap()["payment"]["id"]
@@ -145,7 +145,7 @@ async fn server_owned_fields_cannot_be_assigned(backend: Backend) {
     let inv = app.invoice(&s, "USD", "100.00", None).await;
     let id = inv["id"].as_str().unwrap().to_owned();
     let (_, token) = app.link(&s, &id).await;
-    let card = app.card_token("4242424242424242").await;
+    let card = app.card_token_for(&token, "4242424242424242").await;
     let line = json!([{"description": "x", "quantity": "1", "unit_price": "1.00"}]);
     let smuggled = [
         ("amount_paid", json!("100.00")),

@@ -1,6 +1,7 @@
 //! RFC 8725-style attacks on checkout tokens, signed with the server's *real* key where the attack needs a
 //! valid signature, so each case proves the specific check (algorithm, header, claim) rather than the
-//! signature. Every case: 401, no payment row, no gateway call. Positive controls pass.
+//! signature. Every case: 401 on `GET /v1/checkout`, `POST /v1/checkout/payments` and `POST /sandbox/v1/tokens`
+//! (which takes the same checkout token), no payment row, no card token, no gateway call. Positive controls pass.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -152,14 +153,23 @@ async fn token_attacks_are_refused(backend: Backend) {
         ("truncated signature", token[..token.len() - 4].to_owned()),
     ];
     assert!(cases.len() >= 14);
-    let card = app.card_token("4242424242424242").await;
+    let card = app.card_token_for(&token, "4242424242424242").await;
+    let card_details =
+        json!({"card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2034, "cvc": "123"}});
     for (what, bad) in &cases {
         let r = app.get("/v1/checkout", bad).await;
         assert_eq!(r.status(), 401, "GET with {what}");
         expect_problem(r, 401, "invalid_checkout_token").await;
         let r = app.pay(bad, &format!("k-{what}"), "10.00", &card).await;
         assert_eq!(r.status(), 401, "POST with {what}");
+        let r = app.tokenize(bad, card_details.clone()).await;
+        expect_problem(r, 401, "invalid_checkout_token").await;
     }
+    assert_eq!(
+        app.sql_count("SELECT COUNT(*) FROM sandbox_tokens").await,
+        1,
+        "no card token for a refused checkout token"
+    );
     assert_eq!(
         app.sql_count("SELECT COUNT(*) FROM payments").await,
         0,

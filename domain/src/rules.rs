@@ -236,7 +236,7 @@ pub enum AmountRejected {
     AmountBelowMinimum { minimum: Money },
     #[error("the most you can pay is {maximum}")]
     AmountExceedsBalance { maximum: Money },
-    #[error("this invoice cannot be paid ({reason:?})")]
+    #[error("this invoice cannot be paid ({})", reason.as_str())]
     InvoiceNotPayable { reason: NotPayable },
 }
 
@@ -403,24 +403,30 @@ impl Rules {
 
     /// Why the invoice takes no payment now, if it does not.
     pub fn not_payable(&self) -> Option<NotPayable> {
+        self.settled()
+            .or_else(|| self.available.is_zero().then_some(NotPayable::PaymentInProgress))
+    }
+
+    /// Void or paid: states no amount can change (unlike a balance held by pending payments, which may
+    /// be released).
+    fn settled(&self) -> Option<NotPayable> {
         match self.invoice.status() {
             InvoiceStatus::Void => Some(NotPayable::Void),
             InvoiceStatus::Paid => Some(NotPayable::Paid),
-            _ if self.available.is_zero() => Some(NotPayable::PaymentInProgress),
             _ => None,
         }
     }
 
     /// Checks an amount already in money form.
     ///
-    /// Order matters and is part of the contract: a void invoice refuses everything; otherwise the amount
-    /// is compared with the available balance first, so a payment racing past the last one is told
-    /// `amount_exceeds_balance` (maximum 0) rather than something vaguer.
+    /// Order matters and is part of the contract: a void or paid invoice refuses everything with
+    /// `invoice_not_payable` (a buyer paying a settled invoice is told so, not "the most you can pay is
+    /// 0.00"); otherwise the amount is compared with the available balance first, so a payment racing past
+    /// the last one while it is still pending is told `amount_exceeds_balance` (maximum 0) rather than
+    /// something vaguer.
     pub fn check(&self, amount: Money) -> Result<AcceptedAmount, AmountRejected> {
-        if self.invoice.voided() {
-            return Err(AmountRejected::InvoiceNotPayable {
-                reason: NotPayable::Void,
-            });
+        if let Some(reason) = self.settled() {
+            return Err(AmountRejected::InvoiceNotPayable { reason });
         }
         let currency = self.invoice.currency();
         if amount.currency() != currency {
@@ -475,10 +481,8 @@ impl Rules {
     /// Parses a wire amount (`"250.00"`) in the invoice currency (or `currency`, if the buyer named one)
     /// and checks it.
     pub fn check_str(&self, amount: &str, currency: Option<&str>) -> Result<AcceptedAmount, AmountRejected> {
-        if self.invoice.voided() {
-            return Err(AmountRejected::InvoiceNotPayable {
-                reason: NotPayable::Void,
-            });
+        if let Some(reason) = self.settled() {
+            return Err(AmountRejected::InvoiceNotPayable { reason });
         }
         let expected = self.invoice.currency();
         if let Some(code) = currency.filter(|c| *c != expected.code()) {

@@ -313,8 +313,32 @@ fn void_and_paid_invoices_are_not_payable() {
         payment_options(&paid, &terms, date(TODAY)).unwrap_err(),
         NotPayable::Paid
     );
-    let err = check_amount(&paid, &terms, date(TODAY), "1.00", None).unwrap_err();
-    assert_eq!(err.code(), "amount_exceeds_balance");
+    // Paying a settled invoice is `invoice_not_payable` (reason `paid`), whatever the amount or its
+    // form, not `amount_exceeds_balance` "the most you can pay is 0.00" (issue 13, item 11).
+    for amount in ["1.00", "10.00", "0.01", "10.01", "abc"] {
+        assert_eq!(
+            check_amount(&paid, &terms, date(TODAY), amount, None).unwrap_err(),
+            AmountRejected::InvoiceNotPayable {
+                reason: NotPayable::Paid
+            },
+            "{amount}"
+        );
+    }
+    // Paid through a discount (amount paid + discount taken = total) is paid too.
+    let discounted = InvoiceTotals::new(
+        money("10.00", "USD"),
+        money("9.80", "USD"),
+        money("0.20", "USD"),
+        zero,
+        false,
+        date(ISSUE),
+    )
+    .unwrap();
+    assert_eq!(discounted.status(), InvoiceStatus::Paid);
+    assert_eq!(
+        check(&discounted, &T::partial(), "0.20"),
+        Err("invoice_not_payable")
+    );
 }
 
 #[test]

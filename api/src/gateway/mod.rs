@@ -1,11 +1,37 @@
 //! Payment gateways. Tranche talks to a gateway only through [`Gateway`]: verify a payment-method token,
 //! charge it with an idempotency key, and look a charge up by that key (what the reconciler does after a
 //! crash or timeout). The built-in [`sandbox`] behaves like a real gateway's test mode.
+//!
+//! Payment-method tokens are single-use and bound to the checkout they were made for (DESIGN section 4):
+//! [`Gateway::describe_token`] refuses a token made for another checkout, spent or expired, and
+//! [`Gateway::claim_token`] spends it inside the payment's hold transaction, so of any number of concurrent
+//! payments with one token exactly one holds it and reaches [`Gateway::charge`].
 
 pub mod sandbox;
 
 use async_trait::async_trait;
 use tranche_domain::Money;
+
+use crate::db::Tx;
+
+/// The checkout a payment-method token was made for: the link (whose JWT authorized the tokenization),
+/// its invoice and seller. A token pays only this checkout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenBinding {
+    pub seller_id: String,
+    pub invoice_id: String,
+    pub checkout_link_id: String,
+}
+
+impl From<&crate::auth::Checkout> for TokenBinding {
+    fn from(checkout: &crate::auth::Checkout) -> TokenBinding {
+        TokenBinding {
+            seller_id: checkout.seller_id.clone(),
+            invoice_id: checkout.invoice_id.clone(),
+            checkout_link_id: checkout.link_id.clone(),
+        }
+    }
+}
 
 /// What the widget may show about a payment method: kind, brand and last four. Nothing else exists.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,8 +89,26 @@ pub enum GatewayError {
 pub trait Gateway: Send + Sync + 'static {
     /// Short name stored with each payment (`sandbox`, `stripe`).
     fn name(&self) -> &'static str;
-    /// Checks a payment-method token and says what it is, without charging.
-    async fn describe_token(&self, token: &str) -> Result<MethodSummary, GatewayError>;
+    /// Checks a payment-method token (made for `binding`, unspent, unexpired) and says what it is, without
+    /// charging or spending it. A fast refusal only: [`Gateway::claim_token`] is what decides.
+    async fn describe_token(
+        &self,
+        token: &str,
+        binding: &TokenBinding,
+    ) -> Result<MethodSummary, GatewayError>;
+    /// Spends the token for `payment_id`, inside the caller's hold transaction: one conditional UPDATE
+    /// whose affected-row count decides. `false` (nothing changed) when the token is unknown, spent, expired
+    /// or made for another checkout.
+    async fn claim_token(
+        &self,
+        tx: &mut Tx,
+        token: &str,
+        binding: &TokenBinding,
+        payment_id: &str,
+    ) -> Result<bool, GatewayError>;
+    /// Gives back the token `payment_id` claimed, when that payment is abandoned without ever reaching the
+    /// gateway (nothing was charged, so the buyer's retry may use it).
+    async fn release_token(&self, tx: &mut Tx, payment_id: &str) -> Result<(), GatewayError>;
     /// Charges; calling again with the same key returns the first outcome.
     async fn charge(&self, request: &ChargeRequest) -> Result<ChargeOutcome, GatewayError>;
     /// The outcome of the charge made with this key, `None` if no charge was ever made.

@@ -2,6 +2,10 @@
 //! (4242424242424242 succeeds, 4000000000000002 `card_declined`, ...). It keeps its own tables
 //! (`sandbox_tokens`, `sandbox_charges`) as a real gateway keeps its records; it never stores a card
 //! number, only brand, last four and the test outcome the number selects.
+//!
+//! Like a real gateway's tokens, a sandbox token is single-use and short-lived, and Tranche binds it to the
+//! checkout (seller, invoice, checkout link) whose token authorized `POST /sandbox/v1/tokens`; the charge
+//! itself only goes through for the payment that claimed the token.
 
 use std::time::Duration;
 
@@ -9,12 +13,16 @@ use async_trait::async_trait;
 use rand::RngCore;
 use serde::Deserialize;
 
-use super::{ChargeOutcome, ChargeRequest, Gateway, GatewayError, MethodSummary};
+use super::{ChargeOutcome, ChargeRequest, Gateway, GatewayError, MethodSummary, TokenBinding};
 use crate::config::SandboxSettings;
-use crate::db::{is_unique_violation, new_id, now_ms, Db};
+use crate::db::{is_unique_violation, new_id, now_ms, Db, Tx};
 
-/// How long a sandbox token stays usable.
-const TOKEN_TTL_MS: i64 = 24 * 3600 * 1000;
+/// How long a sandbox token stays usable: long enough to fill in and confirm, short enough that a token
+/// lifted from a page or a log is worth little (DESIGN section 4: 15 minutes).
+pub const TOKEN_TTL_MS: i64 = 15 * 60 * 1000;
+
+/// Longest token looked up (ours are 44 characters); longer input is refused without a query.
+const MAX_TOKEN_LEN: usize = 100;
 
 pub struct SandboxGateway {
     db: Db,
@@ -201,10 +209,12 @@ pub struct MethodSummaryWithOutcome {
 }
 
 impl SandboxGateway {
-    /// Creates a token for validated details. Only brand, last four and the outcome are stored.
+    /// Creates a token for validated details, bound to `binding` and expiring after [`TOKEN_TTL_MS`]. Only
+    /// brand, last four and the outcome are stored.
     pub async fn tokenize(
         &self,
         request: &TokenRequest,
+        binding: &TokenBinding,
     ) -> Result<Result<(String, MethodSummary), TokenizeError>, sqlx::Error> {
         let now = time::OffsetDateTime::now_utc();
         let classified = match classify(
@@ -223,29 +233,64 @@ impl SandboxGateway {
             "tok_sandbox_{}",
             bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
         );
+        let created_at = now_ms();
         sqlx::query(
-            "INSERT INTO sandbox_tokens (token, method_kind, brand, last4, outcome, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO sandbox_tokens (token, method_kind, brand, last4, outcome, created_at, seller_id, invoice_id, checkout_link_id, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(&token)
         .bind(&classified.summary.kind)
         .bind(&classified.summary.brand)
         .bind(&classified.summary.last4)
         .bind(classified.outcome)
-        .bind(now_ms())
+        .bind(created_at)
+        .bind(&binding.seller_id)
+        .bind(&binding.invoice_id)
+        .bind(&binding.checkout_link_id)
+        .bind(created_at + TOKEN_TTL_MS)
         .execute(self.db.pool())
         .await?;
         Ok(Ok((token, classified.summary)))
     }
 
-    async fn token_row(&self, token: &str) -> Result<Option<(String, String, String, String)>, GatewayError> {
-        if token.len() > 100 {
+    /// The token's method if it is usable for `binding` now: made for this checkout, unspent, unexpired.
+    async fn usable_token(
+        &self,
+        token: &str,
+        binding: &TokenBinding,
+    ) -> Result<Option<(String, String, String)>, GatewayError> {
+        if token.len() > MAX_TOKEN_LEN {
             return Ok(None);
         }
-        sqlx::query_as::<_, (String, String, String, String)>(
-            "SELECT method_kind, brand, last4, outcome FROM sandbox_tokens WHERE token = $1 AND created_at > $2",
+        sqlx::query_as::<_, (String, String, String)>(
+            "SELECT method_kind, brand, last4 FROM sandbox_tokens \
+             WHERE token = $1 AND seller_id = $2 AND invoice_id = $3 AND checkout_link_id = $4 \
+             AND consumed_by IS NULL AND expires_at > $5",
         )
         .bind(token)
-        .bind(now_ms() - TOKEN_TTL_MS)
+        .bind(&binding.seller_id)
+        .bind(&binding.invoice_id)
+        .bind(&binding.checkout_link_id)
+        .bind(now_ms())
+        .fetch_optional(self.db.pool())
+        .await
+        .map_err(|e| GatewayError::Unavailable(e.to_string()))
+    }
+
+    /// Kind and test outcome of the token `payment_id` claimed; `None` for a token it did not claim.
+    async fn claimed_token(
+        &self,
+        token: &str,
+        payment_id: &str,
+    ) -> Result<Option<(String, String)>, GatewayError> {
+        if token.len() > MAX_TOKEN_LEN {
+            return Ok(None);
+        }
+        sqlx::query_as::<_, (String, String)>(
+            "SELECT method_kind, outcome FROM sandbox_tokens WHERE token = $1 AND consumed_by = $2",
+        )
+        .bind(token)
+        .bind(payment_id)
         .fetch_optional(self.db.pool())
         .await
         .map_err(|e| GatewayError::Unavailable(e.to_string()))
@@ -296,9 +341,58 @@ impl Gateway for SandboxGateway {
         "sandbox"
     }
 
-    async fn describe_token(&self, token: &str) -> Result<MethodSummary, GatewayError> {
-        let (kind, brand, last4, _) = self.token_row(token).await?.ok_or(GatewayError::InvalidToken)?;
+    async fn describe_token(
+        &self,
+        token: &str,
+        binding: &TokenBinding,
+    ) -> Result<MethodSummary, GatewayError> {
+        let (kind, brand, last4) = self
+            .usable_token(token, binding)
+            .await?
+            .ok_or(GatewayError::InvalidToken)?;
         Ok(MethodSummary { kind, brand, last4 })
+    }
+
+    async fn claim_token(
+        &self,
+        tx: &mut Tx,
+        token: &str,
+        binding: &TokenBinding,
+        payment_id: &str,
+    ) -> Result<bool, GatewayError> {
+        if token.len() > MAX_TOKEN_LEN {
+            return Ok(false);
+        }
+        let now = now_ms();
+        // Every condition in the WHERE clause: of concurrent claims only one finds `consumed_by` NULL.
+        let claimed = sqlx::query(
+            "UPDATE sandbox_tokens SET consumed_by = $1, consumed_at = $2 \
+             WHERE token = $3 AND seller_id = $4 AND invoice_id = $5 AND checkout_link_id = $6 \
+             AND consumed_by IS NULL AND expires_at > $7",
+        )
+        .bind(payment_id)
+        .bind(now)
+        .bind(token)
+        .bind(&binding.seller_id)
+        .bind(&binding.invoice_id)
+        .bind(&binding.checkout_link_id)
+        .bind(now)
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| GatewayError::Unavailable(e.to_string()))?
+        .rows_affected();
+        Ok(claimed == 1)
+    }
+
+    async fn release_token(&self, tx: &mut Tx, payment_id: &str) -> Result<(), GatewayError> {
+        sqlx::query(
+            "UPDATE sandbox_tokens SET consumed_by = NULL, consumed_at = NULL WHERE consumed_by = $1",
+        )
+        .bind(payment_id)
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| GatewayError::Unavailable(e.to_string()))?;
+        Ok(())
     }
 
     async fn charge(&self, request: &ChargeRequest) -> Result<ChargeOutcome, GatewayError> {
@@ -308,8 +402,9 @@ impl Gateway for SandboxGateway {
         if let Some(existing) = self.charge_row(&request.idempotency_key).await? {
             return Ok(existing);
         }
-        let (kind, _, _, outcome) = self
-            .token_row(&request.payment_token)
+        // Only the payment that claimed the token may charge it (its id is the idempotency key).
+        let (kind, outcome) = self
+            .claimed_token(&request.payment_token, &request.idempotency_key)
             .await?
             .ok_or(GatewayError::InvalidToken)?;
         let now = now_ms();

@@ -150,7 +150,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(Endpoint::new("/pay/{token}").get(pages::pay_page))
     .service(Endpoint::new("/healthz").get(ops::healthz))
     .service(Endpoint::new("/livez").get(ops::livez))
-    .service(Endpoint::new("/metrics").get(ops::metrics))
+    .service(Endpoint::new("/readyz").get(ops::readyz))
     .service(Endpoint::new("/openapi.json").get(ops::openapi));
 }
 

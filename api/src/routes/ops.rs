@@ -1,4 +1,6 @@
-//! Operations: health and metrics.
+//! Operations: health and metrics. `/livez` and `/readyz` answer on the public listener and on the
+//! metrics listener; `/metrics` only on the metrics listener (`TRANCHE_METRICS_ADDR`, loopback by default),
+//! so counters about payments and refused tokens are not published to the internet.
 
 use actix_web::{web, HttpResponse};
 
@@ -19,8 +21,15 @@ pub async fn healthz(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
     Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ok", "database": one == 1})))
 }
 
-/// `GET /metrics`: Prometheus text format.
-#[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain")))]
+/// `GET /readyz`: 200 when the database answers, for readiness probes (take a node out of rotation while
+/// its database is away, without restarting it).
+#[utoipa::path(get, path = "/readyz", tag = "ops", responses((status = 200, description = "Database reachable"), (status = 500, body = tranche_domain::wire::Problem)))]
+pub async fn readyz(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
+    healthz(state).await
+}
+
+/// `GET /metrics` on the metrics listener: Prometheus text format. Not part of the public API (nor of
+/// its OpenAPI document).
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
@@ -31,4 +40,11 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
 pub async fn openapi() -> HttpResponse {
     use utoipa::OpenApi;
     HttpResponse::Ok().json(crate::openapi::ApiDoc::openapi())
+}
+
+/// The routes of the metrics listener: `/metrics`, `/livez`, `/readyz`; anything else is 404.
+pub fn configure_metrics(cfg: &mut web::ServiceConfig) {
+    cfg.route("/metrics", web::get().to(metrics))
+        .route("/livez", web::get().to(livez))
+        .route("/readyz", web::get().to(readyz));
 }

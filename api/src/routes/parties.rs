@@ -77,14 +77,24 @@ pub async fn insert_seller(
 ) -> ApiResult<(String, String)> {
     let id = new_id("sel");
     let key = new_secret_key();
+    // The seller and its rows in `seller_origins` (what the CORS check looks up) commit together.
+    let mut tx = state.db.begin_write().await?;
     sqlx::query("INSERT INTO sellers (id, name, secret_key_hash, allowed_origins, created_at) VALUES ($1, $2, $3, $4, $5)")
         .bind(&id)
         .bind(name)
         .bind(hash_secret(&key))
         .bind(serde_json::to_string(allowed_origins).map_err(anyhow::Error::from)?)
         .bind(now_ms())
-        .execute(state.db.pool())
+        .execute(&mut *tx)
         .await?;
+    for origin in allowed_origins {
+        sqlx::query("INSERT INTO seller_origins (seller_id, origin) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(&id)
+            .bind(origin)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
     Ok((id, key))
 }
 

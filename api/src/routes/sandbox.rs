@@ -2,8 +2,10 @@
 
 use actix_web::{web, HttpResponse};
 
+use crate::auth::Checkout;
 use crate::error::{ApiError, ApiResult};
 use crate::gateway::sandbox::TokenRequest;
+use crate::gateway::TokenBinding;
 use crate::state::AppState;
 
 /// A sandbox payment-method token.
@@ -15,15 +17,24 @@ pub struct SandboxToken {
     pub last4: String,
 }
 
-/// `POST /sandbox/v1/tokens` -> `{token, brand, last4}`.
-#[utoipa::path(post, path = "/sandbox/v1/tokens", tag = "sandbox", request_body = TokenRequest, responses((status = 201, body = SandboxToken), (status = 400, body = tranche_domain::wire::Problem)))]
+/// `POST /sandbox/v1/tokens` with `Authorization: Bearer <checkout token>` -> `{token, brand, last4}`.
+///
+/// The checkout token is verified exactly as on `/v1/checkout` (signature, link not revoked or expired, a
+/// refused token counts toward the failed-token limiter); the new token pays only that checkout, once,
+/// within 15 minutes.
+#[utoipa::path(post, path = "/sandbox/v1/tokens", tag = "sandbox", request_body = TokenRequest, security(("checkout_token" = [])), responses((status = 201, body = SandboxToken), (status = 400, body = tranche_domain::wire::Problem), (status = 401, body = tranche_domain::wire::Problem), (status = 403, description = "Origin not the API's own or a seller's", body = tranche_domain::wire::Problem), (status = 429, description = "Rate limited; see Retry-After", body = tranche_domain::wire::Problem)))]
 pub async fn create_token(
+    checkout: Checkout,
     state: web::Data<AppState>,
     req: actix_web::HttpRequest,
     body: web::Json<crate::error::JsonObject<TokenRequest>>,
 ) -> ApiResult<HttpResponse> {
     state.rate_limits.tokenize(crate::client_ip::of(&req))?;
-    match state.sandbox.tokenize(&body).await? {
+    match state
+        .sandbox
+        .tokenize(&body, &TokenBinding::from(&checkout))
+        .await?
+    {
         Ok((token, method)) => Ok(HttpResponse::Created().json(SandboxToken {
             token,
             kind: method.kind,

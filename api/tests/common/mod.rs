@@ -95,6 +95,8 @@ pub struct TestApp {
     pub database_url: String,
     pub state: AppState,
     pub backend: Backend,
+    /// `http://127.0.0.1:{port}` of the metrics listener (`/metrics`, `/livez`, `/readyz`).
+    pub metrics_base: String,
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
@@ -130,9 +132,15 @@ pub async fn spawn_app_on(
         .join(format!("receipts-{}", unique_name()))
         .display()
         .to_string();
+    // Every test app gets its own metrics listener on a free port, never the shared default.
+    settings.metrics_addr = Some("127.0.0.1:0".to_owned());
     tweak(&mut settings);
     let app = Application::build(settings).await.expect("app builds");
     let base = format!("http://127.0.0.1:{}", app.port());
+    let metrics_base = format!(
+        "http://127.0.0.1:{}",
+        app.metrics_port().expect("metrics listener")
+    );
     let state = app.state().clone();
     tokio::spawn(app.run_until_stopped());
     TestApp {
@@ -142,6 +150,7 @@ pub async fn spawn_app_on(
         database_url,
         state,
         backend,
+        metrics_base,
     }
 }
 
@@ -277,6 +286,46 @@ impl TestApp {
             .as_str()
             .unwrap()
             .to_owned()
+    }
+
+    /// A sandbox card token for the checkout `checkout_token` opens (the fields page sends the checkout
+    /// token; the card token pays only that checkout, once, within 15 minutes).
+    pub async fn card_token_for(&self, checkout_token: &str, number: &str) -> String {
+        self.sandbox_token_for(
+            checkout_token,
+            json!({"card": {"number": number, "exp_month": 12, "exp_year": 2034, "cvc": "123"}}),
+        )
+        .await
+    }
+
+    /// A sandbox bank-account (ACH) token for the checkout `checkout_token` opens.
+    pub async fn bank_token_for(&self, checkout_token: &str, routing: &str, account: &str) -> String {
+        self.sandbox_token_for(
+            checkout_token,
+            json!({"bank_account": {"routing_number": routing, "account_number": account}}),
+        )
+        .await
+    }
+
+    /// `POST /sandbox/v1/tokens` with the checkout token, as the fields page sends it; asserts 201.
+    pub async fn sandbox_token_for(&self, checkout_token: &str, body: Value) -> String {
+        let r = self.tokenize(checkout_token, body).await;
+        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+        r.json::<Value>().await.unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// `POST /sandbox/v1/tokens` with the checkout token; the raw response.
+    pub async fn tokenize(&self, checkout_token: &str, body: Value) -> Response {
+        self.client
+            .post(self.url("/sandbox/v1/tokens"))
+            .bearer_auth(checkout_token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn pay(&self, checkout_token: &str, key: &str, amount: &str, payment_token: &str) -> Response {
