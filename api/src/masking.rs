@@ -64,14 +64,13 @@ mod tests {
             operator_token: Some(Secret::new("op_operator-token")),
             ..Default::default()
         };
-        settings.erp.quickbooks_access_token = Some(Secret::new("qb-access-token"));
         settings.smtp = Some(crate::config::SmtpSettings {
             host: "smtp.example".into(),
             port: 587,
             username: Some("mailer".into()),
             password: Some(Secret::new("smtp-password")),
             from: "r@example".into(),
-            tls: "starttls".into(),
+            tls: crate::config::SmtpTls::Starttls,
         });
         let printed = format!("{settings:?}");
         for secret in [

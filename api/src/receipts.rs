@@ -9,6 +9,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use serde_json::Value;
 use tranche_domain::format::format_amount;
 
+use crate::config::SmtpTls;
 use crate::db::{new_id, now_ms};
 use crate::erp::relay::Claimed;
 use crate::state::AppState;
@@ -205,10 +206,11 @@ pub async fn send(state: &AppState, claimed: &Claimed) -> anyhow::Result<()> {
         .context("building the receipt email")?;
     match &state.settings.smtp {
         Some(smtp) => {
-            let builder = match smtp.tls.as_str() {
-                "tls" => AsyncSmtpTransport::<Tokio1Executor>::relay(&smtp.host)?,
-                "starttls" => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&smtp.host)?,
-                _ => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host),
+            // Exhaustive: a new mode cannot fall through to plaintext.
+            let builder = match smtp.tls {
+                SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&smtp.host)?,
+                SmtpTls::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&smtp.host)?,
+                SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host),
             };
             let mut builder = builder
                 .port(smtp.port)

@@ -130,6 +130,8 @@ pub async fn spawn_app_on(
         .join(format!("receipts-{}", unique_name()))
         .display()
         .to_string();
+    // Receivers in tests listen on loopback; the SSRF tests turn this off in their tweak.
+    settings.erp.allow_private_destinations = true;
     tweak(&mut settings);
     let app = Application::build(settings).await.expect("app builds");
     let base = format!("http://127.0.0.1:{}", app.port());
