@@ -79,6 +79,11 @@ pub async fn run(state: AppState) {
     let poll = Duration::from_millis(state.settings.erp.poll_interval_ms.max(20));
     let slots = usize::try_from(state.settings.erp.max_in_flight.max(1)).unwrap_or(64);
     let batch = usize::try_from(state.settings.erp.batch_size.max(1)).unwrap_or(16);
+    // Every attempt ends well inside its lease (see `claim`), whatever it waits on (a DNS lookup, a
+    // slow SMTP server): a lease must never expire under an attempt still in flight, or another node
+    // would send the same delivery.
+    let attempt_ms = state.settings.erp.attempt_timeout_ms;
+    let deadline = Duration::from_millis(attempt_ms.saturating_mul(3).saturating_add(15_000));
     let mut in_flight: JoinSet<()> = JoinSet::new();
     loop {
         while in_flight.try_join_next().is_some() {}
@@ -91,7 +96,13 @@ pub async fn run(state: AppState) {
                     for claimed in claimed {
                         let state = state.clone();
                         in_flight.spawn(async move {
-                            let outcome = attempt(&state, &claimed).await;
+                            let outcome = tokio::time::timeout(deadline, attempt(&state, &claimed))
+                                .await
+                                .unwrap_or_else(|_| Outcome::Retry {
+                                    status: None,
+                                    error: "could not connect".to_owned(),
+                                    after_ms: None,
+                                });
                             if let Err(error) = record(&state, &claimed, &outcome).await {
                                 // The lease expires and the delivery is attempted again.
                                 tracing::warn!(delivery_id = %claimed.id, error = ?error, "recording a delivery outcome failed");
