@@ -650,6 +650,42 @@ async fn webhook_secrets_are_sealed_at_rest(backend: Backend) {
 }
 both_backends!(webhook_secrets_are_sealed_at_rest);
 
+/// A secret stored before the operator configured a master key is sealed once there is one, and
+/// deliveries keep verifying with it.
+async fn secrets_stored_before_the_master_key_are_sealed(backend: Backend) {
+    let receiver = LiveReceiver::start().await;
+    let before = spawn_app_with(backend, |s| fast(s, &[100, 200, 400])).await;
+    let seller = before.seller("Northwind").await;
+    let created = webhook_endpoint(&before, &seller, &receiver.url()).await;
+    let secret = created["signing_secret"].as_str().unwrap().to_owned();
+    let plain = "SELECT COUNT(*) FROM erp_endpoints WHERE signing_secret LIKE 'whsec_%'";
+    assert_eq!(before.sql_count(plain).await, 1, "no key yet: stored as it came");
+    let after = common::spawn_app_on(backend, before.database_url.clone(), |s| {
+        fast(s, &[100, 200, 400]);
+        s.master_key = Some(master_key());
+    })
+    .await;
+    let a = &after;
+    eventually("the secret sealed", Duration::from_secs(10), || async move {
+        (a.sql_count(plain).await == 0).then_some(())
+    })
+    .await;
+    let id = created["id"].as_str().unwrap();
+    let (stored,): (String,) = sqlx::query_as("SELECT signing_secret FROM erp_endpoints WHERE id = $1")
+        .bind(id)
+        .fetch_one(after.state.db.pool())
+        .await
+        .unwrap();
+    assert!(stored.starts_with("enc:v1:"), "{stored}");
+    let opened = after
+        .state
+        .secrets
+        .open(&format!("erp_endpoints.signing_secret:{id}"), &stored)
+        .unwrap();
+    assert_eq!(opened.expose(), secret);
+}
+both_backends!(secrets_stored_before_the_master_key_are_sealed);
+
 // ---------------------------------------------------------------------------------------------------
 // 2. SSRF.
 

@@ -76,6 +76,9 @@ pub enum Outcome {
 /// Runs until the task is dropped (which aborts the attempts in flight; their leases expire and
 /// another pass or node picks them up).
 pub async fn run(state: AppState) {
+    if let Err(error) = seal_stored_secrets(&state).await {
+        tracing::warn!(error = ?error, "sealing endpoint secrets written before the master key failed");
+    }
     let poll = Duration::from_millis(state.settings.erp.poll_interval_ms.max(20));
     let slots = usize::try_from(state.settings.erp.max_in_flight.max(1)).unwrap_or(64);
     let batch = usize::try_from(state.settings.erp.batch_size.max(1)).unwrap_or(16);
@@ -121,6 +124,42 @@ pub async fn run(state: AppState) {
             }
         }
     }
+}
+
+/// Endpoint secrets written before a master key was configured are stored as they came; once there is a
+/// key, they are sealed at the relay's start (each node does it; the `NOT LIKE` makes it idempotent).
+pub async fn seal_stored_secrets(state: &AppState) -> anyhow::Result<usize> {
+    if !state.secrets.has_key() {
+        return Ok(0);
+    }
+    let mut sealed = 0;
+    for column in ["signing_secret", "client_secret", "refresh_token", "access_token"] {
+        let rows: Vec<(String, String)> = sqlx::query_as(&format!(
+            "SELECT id, {column} FROM erp_endpoints WHERE {column} IS NOT NULL AND {column} NOT LIKE 'enc:v1:%'"
+        ))
+        .fetch_all(state.db.pool())
+        .await?;
+        for (id, plain) in rows {
+            let value = state
+                .secrets
+                .seal(&format!("erp_endpoints.{column}:{id}"), &plain)
+                .map_err(anyhow::Error::new)?;
+            // Only if still the plaintext read above: another node may have sealed it meanwhile.
+            sqlx::query(&format!(
+                "UPDATE erp_endpoints SET {column} = $1 WHERE id = $2 AND {column} = $3"
+            ))
+            .bind(value)
+            .bind(&id)
+            .bind(&plain)
+            .execute(state.db.pool())
+            .await?;
+            sealed += 1;
+        }
+    }
+    if sealed > 0 {
+        tracing::info!(sealed, "endpoint secrets sealed with the master key");
+    }
+    Ok(sealed)
 }
 
 /// The lane a delivery queues in: its endpoint, or its seller's receipt emails.
