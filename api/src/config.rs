@@ -67,11 +67,27 @@ pub struct ErpSettings {
     pub poll_interval_ms: u64,
     /// Deliveries claimed per pass.
     pub batch_size: u32,
-    /// OAuth access token for QuickBooks endpoints that have none of their own.
-    pub quickbooks_access_token: Option<Secret>,
     /// Allow endpoints on loopback, private, link-local and other non-public addresses (the demo, tests,
     /// an ERP on the seller's own LAN). Off by default: see `outbound`.
     pub allow_private_destinations: bool,
+    /// Endpoints one seller may have (disabled ones do not count). `TRANCHE_ERP_MAX_ENDPOINTS_PER_SELLER`.
+    pub max_endpoints_per_seller: u32,
+    /// An endpoint is disabled after this many consecutive failed attempts... (`TRANCHE_ERP_DISABLE_AFTER_FAILURES`)
+    pub disable_after_failures: u32,
+    /// ...once its failures have lasted at least this long, so a short outage never disables it
+    /// (`TRANCHE_ERP_DISABLE_AFTER_FAILING_MS`).
+    pub disable_after_failing_ms: u64,
+    /// Attempts in flight on one node at once (`TRANCHE_ERP_MAX_IN_FLIGHT`).
+    pub max_in_flight: u32,
+    /// Attempts in flight per endpoint (per seller for receipt emails), across nodes
+    /// (`TRANCHE_ERP_MAX_IN_FLIGHT_PER_ENDPOINT`): a dead endpoint holds at most this many slots.
+    pub max_in_flight_per_endpoint: u32,
+    /// Attempts in flight per seller, across nodes (`TRANCHE_ERP_MAX_IN_FLIGHT_PER_SELLER`): one seller's
+    /// endpoints can never take every slot.
+    pub max_in_flight_per_seller: u32,
+    /// Receipt emails sent per seller per hour, cluster-wide; more wait for the next hour
+    /// (`TRANCHE_ERP_EMAILS_PER_SELLER_PER_HOUR`).
+    pub emails_per_seller_per_hour: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -113,6 +129,14 @@ impl SmtpTls {
 
     pub fn is_encrypted(self) -> bool {
         self != SmtpTls::None
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SmtpTls::Starttls => "starttls",
+            SmtpTls::Tls => "tls",
+            SmtpTls::None => "none",
+        }
     }
 }
 
@@ -162,8 +186,16 @@ impl Default for ErpSettings {
             ],
             poll_interval_ms: 500,
             batch_size: 16,
-            quickbooks_access_token: None,
             allow_private_destinations: false,
+            max_endpoints_per_seller: 10,
+            // 20 failures in a row over at least a day: with the retry schedule, one payment's
+            // delivery alone fails about 10 times in 85 h, so this takes several events and a day.
+            disable_after_failures: 20,
+            disable_after_failing_ms: 24 * HOUR,
+            max_in_flight: 64,
+            max_in_flight_per_endpoint: 2,
+            max_in_flight_per_seller: 16,
+            emails_per_seller_per_hour: 1000,
         }
     }
 }
@@ -332,8 +364,37 @@ impl Settings {
         if let Some(v) = var("TRANCHE_RECEIPTS_DIR") {
             self.receipts_dir = v;
         }
-        if let Some(v) = var("TRANCHE_QUICKBOOKS_TOKEN").filter(|v| !v.is_empty()) {
-            self.erp.quickbooks_access_token = Some(Secret::new(v));
+        // TRANCHE_QUICKBOOKS_TOKEN is retired: a server-wide token was sent to whatever URL a seller chose.
+        let erp_numbers = [
+            (
+                "TRANCHE_ERP_MAX_ENDPOINTS_PER_SELLER",
+                &mut self.erp.max_endpoints_per_seller,
+            ),
+            (
+                "TRANCHE_ERP_DISABLE_AFTER_FAILURES",
+                &mut self.erp.disable_after_failures,
+            ),
+            ("TRANCHE_ERP_MAX_IN_FLIGHT", &mut self.erp.max_in_flight),
+            (
+                "TRANCHE_ERP_MAX_IN_FLIGHT_PER_ENDPOINT",
+                &mut self.erp.max_in_flight_per_endpoint,
+            ),
+            (
+                "TRANCHE_ERP_MAX_IN_FLIGHT_PER_SELLER",
+                &mut self.erp.max_in_flight_per_seller,
+            ),
+            (
+                "TRANCHE_ERP_EMAILS_PER_SELLER_PER_HOUR",
+                &mut self.erp.emails_per_seller_per_hour,
+            ),
+        ];
+        for (name, field) in erp_numbers {
+            if let Some(v) = var(name) {
+                *field = v.parse().with_context(|| name.to_owned())?;
+            }
+        }
+        if let Some(v) = var("TRANCHE_ERP_DISABLE_AFTER_FAILING_MS") {
+            self.erp.disable_after_failing_ms = v.parse().context("TRANCHE_ERP_DISABLE_AFTER_FAILING_MS")?;
         }
         if let Some(v) = var("TRANCHE_ERP_ALLOW_PRIVATE_DESTINATIONS") {
             self.erp.allow_private_destinations = parse_bool("TRANCHE_ERP_ALLOW_PRIVATE_DESTINATIONS", &v)?;
@@ -482,6 +543,46 @@ mod tests {
         assert_eq!(warnings.len(), 2, "{warnings:?}");
         assert!(warnings[0].starts_with("TRANCHE_ADRESS is not a Tranche setting"));
         assert!(warnings[1].starts_with("TRANCHE_QUICKBOOKS_TOKEN is retired"));
+    }
+
+    #[test]
+    fn smtp_tls_is_one_of_three_modes_and_a_typo_is_an_error() {
+        let with_tls = |value: &'static str| {
+            let mut s = Settings::default();
+            let result = s.apply_env(|k| match k {
+                "TRANCHE_SMTP_HOST" => Some("smtp.example".to_owned()),
+                "TRANCHE_SMTP_TLS" => Some(value.to_owned()),
+                _ => None,
+            });
+            result.map(|()| s.smtp.map(|smtp| smtp.tls))
+        };
+        assert_eq!(with_tls("starttls").unwrap(), Some(SmtpTls::Starttls));
+        assert_eq!(with_tls("TLS").unwrap(), Some(SmtpTls::Tls));
+        assert_eq!(with_tls("none").unwrap(), Some(SmtpTls::None));
+        for typo in ["startls", "ssl", "", "off"] {
+            let error = with_tls(typo).unwrap_err().to_string();
+            assert!(error.contains(&format!("{typo:?}")), "{typo}: {error}");
+        }
+        // The file is just as strict, and leaving it out means STARTTLS, never plaintext.
+        let file =
+            |tls: &str| toml::from_str::<Settings>(&format!("[smtp]\nhost = \"h\"\nfrom = \"f@x\"\n{tls}"));
+        assert!(file("tls = \"startls\"")
+            .unwrap_err()
+            .to_string()
+            .contains("startls"));
+        assert_eq!(file("").unwrap().smtp.unwrap().tls, SmtpTls::Starttls);
+        assert_eq!(file("tls = \"tls\"").unwrap().smtp.unwrap().tls, SmtpTls::Tls);
+    }
+
+    #[test]
+    fn there_is_no_server_wide_quickbooks_token() {
+        // Retired: a token in the settings was sent to any URL a seller registered.
+        assert!(toml::from_str::<Settings>("[erp]\nquickbooks_access_token = \"t\"").is_err());
+        let mut s = Settings::default();
+        s.apply_env(|k| (k == "TRANCHE_QUICKBOOKS_TOKEN").then(|| "operator-qbo-token".to_owned()))
+            .unwrap();
+        let printed = format!("{:?}", s.erp);
+        assert!(!printed.contains("quickbooks"), "{printed}");
     }
 
     #[test]

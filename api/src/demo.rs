@@ -23,6 +23,8 @@ pub async fn run(args: &[&str]) -> anyhow::Result<()> {
     settings.operator_token = Some(Secret::new(operator.clone()));
     settings.sandbox.ach_settle_seconds = settings.sandbox.ach_settle_seconds.min(15);
     settings.reconciler.grace_seconds = settings.reconciler.grace_seconds.min(10);
+    // The demo's "ERP" is a receiver on loopback, which the default destination policy refuses.
+    settings.erp.allow_private_destinations = true;
     let app_receipts_dir = std::path::absolute(&settings.receipts_dir)
         .unwrap_or_else(|_| std::path::PathBuf::from(&settings.receipts_dir));
     let app = Application::build(settings).await?;

@@ -60,6 +60,15 @@ impl ApiError {
         }
     }
 
+    /// 422 `destination_not_allowed`: a seller-chosen URL that is, or resolves to, an address the
+    /// destination policy refuses (loopback, private, link-local, metadata services...; DESIGN section 14).
+    pub fn destination_not_allowed(detail: impl Into<String>) -> ApiError {
+        ApiError::Unprocessable {
+            code: "destination_not_allowed",
+            detail: detail.into(),
+        }
+    }
+
     /// The problem document for this error (also what the idempotency store saves).
     pub fn problem(&self) -> Problem {
         let mut problem = match self {

@@ -64,7 +64,6 @@ mod tests {
             operator_token: Some(Secret::new("op_operator-token")),
             ..Default::default()
         };
-        settings.erp.quickbooks_access_token = Some(Secret::new("qb-access-token"));
         settings.smtp = Some(crate::config::SmtpSettings {
             host: "smtp.example".into(),
             port: 587,

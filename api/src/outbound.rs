@@ -147,6 +147,17 @@ impl DestinationPolicy {
 ///
 /// Run it before every outbound send: literal hosts skip DNS, so [`PolicyResolver`] never sees them.
 /// Host names pass here and are judged by the resolver when the request connects.
+/// Parses a stored destination and [`guard`]s it: what every send runs, right before the request (names are
+/// judged by the client's resolver at connect time, so no second DNS lookup happens here).
+pub fn parse_guarded(policy: DestinationPolicy, url: &str) -> Result<Url, DestinationError> {
+    let parsed = Url::parse(url).map_err(|_| DestinationError::InvalidUrl)?;
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(DestinationError::Credentials);
+    }
+    guard(policy, &parsed)?;
+    Ok(parsed)
+}
+
 pub fn guard(policy: DestinationPolicy, url: &Url) -> Result<(), DestinationError> {
     if !matches!(url.scheme(), "http" | "https") {
         return Err(DestinationError::InvalidUrl);

@@ -206,6 +206,7 @@ pub async fn send(state: &AppState, claimed: &Claimed) -> anyhow::Result<()> {
         .context("building the receipt email")?;
     match &state.settings.smtp {
         Some(smtp) => {
+            // Exhaustive: a new mode cannot fall through to plaintext.
             let builder = match smtp.tls {
                 SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&smtp.host)?,
                 SmtpTls::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&smtp.host)?,

@@ -52,6 +52,8 @@ impl Node {
                 .env("TRANCHE_RATE_PAYMENTS_PER_LINK", "0")
                 .env("TRANCHE_RATE_PAYMENTS_PER_IP", "0")
                 .env("TRANCHE_RATE_TOKENIZE_PER_IP", "0")
+                // The ERP receiver listens on loopback, which the default destination policy refuses.
+                .env("TRANCHE_ERP_ALLOW_PRIVATE_DESTINATIONS", "true")
                 .stdout(std::process::Stdio::null())
                 .stderr(log)
                 .spawn()

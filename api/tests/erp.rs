@@ -14,9 +14,8 @@ use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use common::smtp::{text_body, SmtpSink};
 use common::{expect_problem, postgres_url, spawn_app_on, spawn_app_with, Backend, SellerCtx, TestApp};
 use serde_json::{json, Value};
-use tranche_api::config::{Settings, SmtpSettings};
+use tranche_api::config::{Settings, SmtpSettings, SmtpTls};
 use tranche_api::erp::signature::{self, VerifyError};
-use tranche_api::masking::Secret;
 
 const VISA: &str = "4242424242424242";
 
@@ -28,7 +27,6 @@ const VISA: &str = "4242424242424242";
 struct Hit {
     at: Instant,
     path: String,
-    query: String,
     headers: HashMap<String, String>,
     body: Vec<u8>,
     answered: u16,
@@ -146,7 +144,6 @@ async fn record(request: HttpRequest, body: web::Bytes, inbox: web::Data<Arc<Inb
     inbox.hits.lock().unwrap().push(Hit {
         at: Instant::now(),
         path: request.path().to_owned(),
-        query: request.query_string().to_owned(),
         headers,
         body: body.to_vec(),
         answered: status,
@@ -510,7 +507,7 @@ async fn receiver_down_then_up_is_delivered_once(backend: Backend) {
     })
     .await;
     assert_eq!(failing["status"], "pending", "{failing}");
-    assert_eq!(failing["last_error"], "connection failed");
+    assert_eq!(failing["last_error"], "could not connect");
     assert!(failing["next_attempt_at"].is_string(), "{failing}");
 
     let receiver = Receiver::start_on(port).await;
@@ -765,136 +762,8 @@ async fn dead_letter_then_replay(backend: Backend) {
 both_backends!(dead_letter_then_replay);
 
 // ---------------------------------------------------------------------------------------------------
-// 6. QuickBooks Online.
-
-async fn quickbooks_gets_a_linked_payment(backend: Backend) {
-    let receiver = Receiver::start().await;
-    let app = spawn_app_with(backend, |s| {
-        fast(s, &[100, 200, 400]);
-        s.erp.quickbooks_access_token = Some(Secret::new("qbo-token-1"));
-    })
-    .await;
-    let seller = app.seller("Northwind").await; // its customer has external_ref "C-1"
-    create_endpoint(
-        &app,
-        &seller,
-        "quickbooks",
-        &receiver.url("/v3/company/4620816365/payment"),
-    )
-    .await;
-    let invoice = app
-        .invoice_with(&seller, "USD", "1234.56", json!({"external_ref": "145"}))
-        .await;
-    let (_, token) = app.link(&seller, invoice["id"].as_str().unwrap()).await;
-    let card = app.card_token_for(&token, VISA).await;
-    let paid = pay_ok(&app, &token, "234.56", &card).await;
-    let payment_id = paid["payment"]["id"].as_str().unwrap().to_owned();
-
-    let r = &receiver;
-    let hit = eventually("the QuickBooks payment", Duration::from_secs(5), || async move {
-        r.hits().into_iter().next()
-    })
-    .await;
-    assert_eq!(hit.path, "/v3/company/4620816365/payment");
-    assert_eq!(hit.header("authorization"), "Bearer qbo-token-1");
-    assert_eq!(hit.header("content-type"), "application/json");
-    assert!(hit.query.starts_with("requestid=dlv_"), "{}", hit.query);
-    let raw = String::from_utf8(hit.body.clone()).unwrap();
-    assert!(
-        raw.contains("\"TotalAmt\":234.56"),
-        "amount as an exact JSON number: {raw}"
-    );
-    let body = hit.json();
-    assert_eq!(body["CustomerRef"]["value"], "C-1");
-    assert_eq!(body["CurrencyRef"]["value"], "USD");
-    assert!(raw.contains("\"Amount\":234.56"), "{raw}");
-    assert_eq!(
-        body["Line"][0]["LinkedTxn"][0],
-        json!({"TxnId": "145", "TxnType": "Invoice"})
-    );
-    assert!(
-        payment_id.ends_with(body["PaymentRefNum"].as_str().unwrap()),
-        "{body}"
-    );
-    assert!(
-        body["PrivateNote"].as_str().unwrap().contains(&payment_id),
-        "{body}"
-    );
-    assert_eq!(
-        body["TxnDate"],
-        tranche_domain::wire::format_date(tranche_api::state::today())
-    );
-
-    // Paying the rest posts a second payment and nothing for invoice.paid.
-    pay_ok(&app, &token, "1000.00", &card).await;
-    let (a, s) = (&app, &seller);
-    eventually(
-        "both QuickBooks deliveries",
-        Duration::from_secs(5),
-        || async move {
-            let d = deliveries_of(a, s, "quickbooks").await;
-            (d.len() == 2 && d.iter().all(|d| d["status"] == "delivered")).then_some(())
-        },
-    )
-    .await;
-    let hits = receiver.hits();
-    assert_eq!(hits.len(), 2);
-    let raw = String::from_utf8(hits[1].body.clone()).unwrap();
-    assert!(raw.contains("\"TotalAmt\":1000.00"), "{raw}");
-    assert!(raw.contains("\"Amount\":1000.00"), "{raw}");
-    assert_ne!(hits[0].query, hits[1].query, "one request id per delivery");
-
-    // An invoice without the QuickBooks invoice id cannot be posted: dead-lettered, not retried.
-    let (_, token2, _) = payable(&app, &seller, "50.00").await;
-    pay_ok(&app, &token2, "50.00", &card).await;
-    let dead = eventually("the unmappable receipt", Duration::from_secs(5), || async move {
-        deliveries(a, s, Some("dead"))
-            .await
-            .into_iter()
-            .find(|d| d["kind"] == "quickbooks")
-    })
-    .await;
-    assert_eq!(dead["attempts"], 1);
-    assert!(
-        dead["last_error"].as_str().unwrap().contains("external_ref"),
-        "{dead}"
-    );
-    assert_eq!(receiver.hits().len(), 2);
-}
-both_backends!(quickbooks_gets_a_linked_payment);
-
-async fn quickbooks_endpoint_token_overrides_the_server_token(backend: Backend) {
-    let receiver = Receiver::start().await;
-    let app = spawn_app_with(backend, |s| {
-        fast(s, &[100, 200, 400]);
-        s.erp.quickbooks_access_token = Some(Secret::new("server-token"));
-    })
-    .await;
-    let seller = app.seller("Northwind").await;
-    let r = app
-        .post(
-            "/v1/erp/endpoints",
-            &seller.key,
-            json!({"url": receiver.url("/qbo"), "kind": "quickbooks", "access_token": "endpoint-token"}),
-        )
-        .await;
-    assert_eq!(r.status(), 201);
-    let endpoint: Value = r.json().await.unwrap();
-    assert_eq!(endpoint.get("access_token"), None, "the token is never shown");
-    let invoice = app
-        .invoice_with(&seller, "USD", "10.00", json!({"external_ref": "9"}))
-        .await;
-    let (_, token) = app.link(&seller, invoice["id"].as_str().unwrap()).await;
-    let card = app.card_token_for(&token, VISA).await;
-    pay_ok(&app, &token, "10.00", &card).await;
-    let r = &receiver;
-    let hit = eventually("the QuickBooks payment", Duration::from_secs(5), || async move {
-        r.hits().into_iter().next()
-    })
-    .await;
-    assert_eq!(hit.header("authorization"), "Bearer endpoint-token");
-}
-both_backends!(quickbooks_endpoint_token_overrides_the_server_token);
+// 6. QuickBooks Online: see erp_security.rs, against a stand-in for Intuit that checks OAuth and the
+// Payment API to the published spec (each endpoint carries its own credentials; issue 13).
 
 // ---------------------------------------------------------------------------------------------------
 // 7. Receipt emails over SMTP.
@@ -906,7 +775,7 @@ fn smtp_settings(port: u16) -> SmtpSettings {
         username: None,
         password: None,
         from: "receipts@northwind.example".to_owned(),
-        tls: tranche_api::config::SmtpTls::None,
+        tls: SmtpTls::None,
     }
 }
 
@@ -1125,7 +994,8 @@ async fn two_nodes_deliver_every_event_exactly_once() {
         Duration::from_secs(60),
         || async move {
             let pending = one
-                .sql_count("SELECT COUNT(*) FROM deliveries WHERE kind = 'webhook' AND status <> 'delivered'")
+                // Webhooks and receipt emails (the emails queue in their own lane, at their own pace).
+                .sql_count("SELECT COUNT(*) FROM deliveries WHERE status <> 'delivered'")
                 .await;
             (pending == 0).then_some(())
         },
@@ -1177,6 +1047,8 @@ impl Server {
             // Not a rate-limit test: several payments from one IP on one link.
             .env("TRANCHE_RATE_PAYMENTS_PER_LINK", "0")
             .env("TRANCHE_RATE_PAYMENTS_PER_IP", "0")
+            // The receivers listen on loopback, which the default destination policy refuses.
+            .env("TRANCHE_ERP_ALLOW_PRIVATE_DESTINATIONS", "true")
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(log)

@@ -3,6 +3,7 @@
 //! the seller's view of deliveries.
 
 pub mod quickbooks;
+pub mod quickbooks_oauth;
 pub mod relay;
 pub mod routes;
 pub mod signature;

@@ -1,17 +1,30 @@
-//! The delivery relay. Each pass claims due deliveries (PostgreSQL `FOR UPDATE SKIP LOCKED`; SQLite's
-//! `BEGIN IMMEDIATE` write lock), leases them, delivers them concurrently, and records the outcome:
-//! delivered, retry later (exponential schedule with jitter, `Retry-After` honoured for 429), or dead
-//! (schedule exhausted, unmappable data, or 410 Gone, which also disables the endpoint). It wakes at
-//! once when a payment commits and otherwise polls, so other nodes' events and retries are picked up.
+//! The delivery relay. It claims due deliveries (PostgreSQL `FOR UPDATE SKIP LOCKED`; SQLite's
+//! `BEGIN IMMEDIATE` write lock), leases them, and runs each attempt as its own task, so attempts finish
+//! independently: a black-hole endpoint holds its own slots until its timeout and nothing else.
+//!
+//! Fairness: the claim takes at most `max_in_flight_per_endpoint` deliveries per lane (an endpoint, or a
+//! seller's receipt emails) and `max_in_flight_per_seller` per seller, counting leases other nodes
+//! hold, and interleaves sellers (each seller's first delivery before anyone's second), within this
+//! node's `max_in_flight` slots. One seller's dead endpoints can take only their own lanes' slots and
+//! never delay another seller's deliveries.
+//!
+//! Outcomes: delivered, retry later (exponential schedule with jitter, `Retry-After` honoured for
+//! 429), or dead (schedule exhausted, unmappable data, 410 Gone or refused QuickBooks credentials, the
+//! last two also disabling the endpoint). An endpoint failing `disable_after_failures` times in a row
+//! over at least `disable_after_failing_ms` is disabled too. Errors sellers see are coarse ("could not
+//! connect", "endpoint answered 503"): they must not tell a port scanner refused from timed out.
 
 use std::time::Duration;
 
 use anyhow::Context;
 use rand::Rng;
 use serde_json::{json, Value};
+use tokio::task::JoinSet;
 
 use crate::db::{now_ms, rfc3339};
+use crate::erp::quickbooks_oauth::{self, TokenError};
 use crate::erp::{quickbooks, signature};
+use crate::masking::Secret;
 use crate::state::AppState;
 
 /// A claimed delivery with what is needed to attempt it.
@@ -27,8 +40,8 @@ pub struct Claimed {
     pub payload: String,
     pub event_created_at: i64,
     pub url: Option<String>,
+    /// As stored: sealed with the master key (opened just before signing).
     pub signing_secret: Option<String>,
-    pub access_token: Option<String>,
 }
 
 /// What one attempt achieved.
@@ -37,6 +50,7 @@ pub enum Outcome {
     Delivered {
         status: Option<u16>,
     },
+    /// A failure that may pass. `error` is what the seller sees: coarse on purpose.
     Retry {
         status: Option<u16>,
         error: String,
@@ -46,55 +60,144 @@ pub enum Outcome {
         status: Option<u16>,
         error: String,
     },
-    Gone {
-        status: u16,
+    /// The endpoint cannot work until the seller acts (410 Gone, credentials refused): it is disabled
+    /// and its pending deliveries are dead-lettered with `reason`.
+    Disable {
+        status: Option<u16>,
+        reason: String,
+    },
+    /// Not attempted (the seller's receipt-email budget is spent): tried again later, not counted.
+    Deferred {
+        after_ms: i64,
+        note: String,
     },
 }
 
-/// Runs until the task is dropped.
+/// Runs until the task is dropped (which aborts the attempts in flight; their leases expire and
+/// another pass or node picks them up).
 pub async fn run(state: AppState) {
+    if let Err(error) = seal_stored_secrets(&state).await {
+        tracing::warn!(error = ?error, "sealing endpoint secrets written before the master key failed");
+    }
     let poll = Duration::from_millis(state.settings.erp.poll_interval_ms.max(20));
+    let slots = usize::try_from(state.settings.erp.max_in_flight.max(1)).unwrap_or(64);
+    let batch = usize::try_from(state.settings.erp.batch_size.max(1)).unwrap_or(16);
+    // Every attempt ends well inside its lease (see `claim`), whatever it waits on (a DNS lookup, a
+    // slow SMTP server): a lease must never expire under an attempt still in flight, or another node
+    // would send the same delivery.
+    let attempt_ms = state.settings.erp.attempt_timeout_ms;
+    let deadline = Duration::from_millis(attempt_ms.saturating_mul(3).saturating_add(15_000));
+    let mut in_flight: JoinSet<()> = JoinSet::new();
     loop {
-        let handled = match pass(&state).await {
-            Ok(n) => n,
-            Err(error) => {
-                tracing::warn!(error = ?error, "ERP relay pass failed");
-                0
+        while in_flight.try_join_next().is_some() {}
+        let free = slots.saturating_sub(in_flight.len());
+        let mut claimed_any = false;
+        if free > 0 {
+            match claim(&state, free.min(batch)).await {
+                Ok(claimed) => {
+                    claimed_any = !claimed.is_empty();
+                    for claimed in claimed {
+                        let state = state.clone();
+                        in_flight.spawn(async move {
+                            let outcome = tokio::time::timeout(deadline, attempt(&state, &claimed))
+                                .await
+                                .unwrap_or_else(|_| Outcome::Retry {
+                                    status: None,
+                                    error: "could not connect".to_owned(),
+                                    after_ms: None,
+                                });
+                            if let Err(error) = record(&state, &claimed, &outcome).await {
+                                // The lease expires and the delivery is attempted again.
+                                tracing::warn!(delivery_id = %claimed.id, error = ?error, "recording a delivery outcome failed");
+                            }
+                        });
+                    }
+                }
+                Err(error) => tracing::warn!(error = ?error, "ERP relay claim failed"),
             }
-        };
-        if handled == 0 {
+        }
+        if !claimed_any || in_flight.len() >= slots {
             tokio::select! {
                 _ = state.relay_wakeup.notified() => {}
+                Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
                 _ = tokio::time::sleep(poll) => {}
             }
         }
     }
 }
 
-/// One pass: claim, attempt, record. Returns how many deliveries were attempted.
-pub async fn pass(state: &AppState) -> anyhow::Result<usize> {
-    let claimed = claim(state).await?;
-    let attempts = claimed
-        .iter()
-        .map(|c| async move { (c, attempt(state, c).await) });
-    let results = futures_util::future::join_all(attempts).await;
-    for (claimed, outcome) in &results {
-        record(state, claimed, outcome).await?;
+/// Endpoint secrets written before a master key was configured are stored as they came; once there is a
+/// key, they are sealed at the relay's start (each node does it; the `NOT LIKE` makes it idempotent).
+pub async fn seal_stored_secrets(state: &AppState) -> anyhow::Result<usize> {
+    if !state.secrets.has_key() {
+        return Ok(0);
     }
-    Ok(results.len())
+    let mut sealed = 0;
+    for column in ["signing_secret", "client_secret", "refresh_token", "access_token"] {
+        let rows: Vec<(String, String)> = sqlx::query_as(&format!(
+            "SELECT id, {column} FROM erp_endpoints WHERE {column} IS NOT NULL AND {column} NOT LIKE 'enc:v1:%'"
+        ))
+        .fetch_all(state.db.pool())
+        .await?;
+        for (id, plain) in rows {
+            let value = state
+                .secrets
+                .seal(&format!("erp_endpoints.{column}:{id}"), &plain)
+                .map_err(anyhow::Error::new)?;
+            // Only if still the plaintext read above: another node may have sealed it meanwhile.
+            sqlx::query(&format!(
+                "UPDATE erp_endpoints SET {column} = $1 WHERE id = $2 AND {column} = $3"
+            ))
+            .bind(value)
+            .bind(&id)
+            .bind(&plain)
+            .execute(state.db.pool())
+            .await?;
+            sealed += 1;
+        }
+    }
+    if sealed > 0 {
+        tracing::info!(sealed, "endpoint secrets sealed with the master key");
+    }
+    Ok(sealed)
 }
 
-async fn claim(state: &AppState) -> anyhow::Result<Vec<Claimed>> {
+/// The lane a delivery queues in: its endpoint, or its seller's receipt emails.
+const LANE: &str = "COALESCE(endpoint_id, 'email:' || seller_id)";
+
+/// Claims up to `limit` due deliveries, fairly (see the module comment), and leases them.
+async fn claim(state: &AppState, limit: usize) -> anyhow::Result<Vec<Claimed>> {
     let now = now_ms();
-    let lease_until = now + i64::try_from(state.settings.erp.attempt_timeout_ms).unwrap_or(15_000) + 30_000;
+    let erp = &state.settings.erp;
+    // Long enough for the slowest attempt: a token refresh, the post, and its one retry after a 401.
+    let attempt_ms = i64::try_from(erp.attempt_timeout_ms).unwrap_or(15_000);
+    let lease_until = now + 3 * attempt_ms + 30_000;
     let mut tx = state.db.begin_write().await?;
+    // Window functions cannot sit under FOR UPDATE, so they choose the ids in a subquery and the outer
+    // query locks those rows, skipping any another node is claiming right now.
     let ids: Vec<(String,)> = sqlx::query_as(&format!(
-        "SELECT id FROM deliveries WHERE status = 'pending' AND next_attempt_at <= $1 \
-         AND (locked_until IS NULL OR locked_until < $1) ORDER BY next_attempt_at, id LIMIT $2{}",
+        "SELECT id FROM deliveries WHERE status = 'pending' AND (locked_until IS NULL OR locked_until < $1) AND id IN ( \
+           WITH busy_lane AS (SELECT {LANE} AS lane, COUNT(*) AS n FROM deliveries \
+                              WHERE status = 'pending' AND locked_until >= $1 GROUP BY {LANE}), \
+                busy_seller AS (SELECT seller_id, COUNT(*) AS n FROM deliveries \
+                                WHERE status = 'pending' AND locked_until >= $1 GROUP BY seller_id), \
+                due AS (SELECT id, seller_id, next_attempt_at, {LANE} AS lane, \
+                               ROW_NUMBER() OVER (PARTITION BY {LANE} ORDER BY next_attempt_at, id) AS lane_rn \
+                        FROM deliveries WHERE status = 'pending' AND next_attempt_at <= $1 \
+                        AND (locked_until IS NULL OR locked_until < $1)), \
+                fit AS (SELECT due.id, due.seller_id, due.next_attempt_at, due.lane_rn, \
+                               ROW_NUMBER() OVER (PARTITION BY due.seller_id ORDER BY due.lane_rn, due.next_attempt_at, due.id) AS seller_rn \
+                        FROM due LEFT JOIN busy_lane ON busy_lane.lane = due.lane \
+                        WHERE due.lane_rn + COALESCE(busy_lane.n, 0) <= $2) \
+           SELECT fit.id FROM fit LEFT JOIN busy_seller ON busy_seller.seller_id = fit.seller_id \
+           WHERE fit.seller_rn + COALESCE(busy_seller.n, 0) <= $3 \
+           ORDER BY fit.seller_rn, fit.next_attempt_at, fit.id LIMIT $4){}",
         state.db.skip_locked()
     ))
     .bind(now)
-    .bind(i64::from(state.settings.erp.batch_size))
+    .bind(i64::from(erp.max_in_flight_per_endpoint.max(1)))
+    .bind(i64::from(erp.max_in_flight_per_seller.max(1)))
+    .bind(i64::try_from(limit).unwrap_or(16))
     .fetch_all(&mut *tx)
     .await?;
     for (id,) in &ids {
@@ -109,7 +212,7 @@ async fn claim(state: &AppState) -> anyhow::Result<Vec<Claimed>> {
     for (id,) in ids {
         let row: Claimed = sqlx::query_as(
             "SELECT d.id, d.seller_id, d.event_id, d.endpoint_id, d.kind, d.attempts, o.event_type, o.payload, \
-             o.created_at AS event_created_at, e.url, e.signing_secret, e.access_token \
+             o.created_at AS event_created_at, e.url, e.signing_secret \
              FROM deliveries d JOIN outbox o ON o.id = d.event_id LEFT JOIN erp_endpoints e ON e.id = d.endpoint_id \
              WHERE d.id = $1",
         )
@@ -138,14 +241,7 @@ async fn attempt(state: &AppState, claimed: &Claimed) -> Outcome {
     match claimed.kind.as_str() {
         "webhook" => webhook(state, claimed).await,
         "quickbooks" => quickbooks(state, claimed).await,
-        "email" => match crate::receipts::send(state, claimed).await {
-            Ok(()) => Outcome::Delivered { status: None },
-            Err(error) => Outcome::Retry {
-                status: None,
-                error: format!("{error:#}"),
-                after_ms: None,
-            },
-        },
+        "email" => email(state, claimed).await,
         other => Outcome::Dead {
             status: None,
             error: format!("unknown delivery kind {other}"),
@@ -153,12 +249,79 @@ async fn attempt(state: &AppState, claimed: &Claimed) -> Outcome {
     }
 }
 
+async fn email(state: &AppState, claimed: &Claimed) -> Outcome {
+    // Cluster-wide budget per seller: receipts sent in the last hour, from the deliveries themselves.
+    let hour_ago = now_ms() - 3_600_000;
+    let sent: Result<(i64,), _> = sqlx::query_as(
+        "SELECT COUNT(*) FROM deliveries WHERE seller_id = $1 AND kind = 'email' AND status = 'delivered' AND delivered_at > $2",
+    )
+    .bind(&claimed.seller_id)
+    .bind(hour_ago)
+    .fetch_one(state.db.pool())
+    .await;
+    match sent {
+        Ok((sent,)) if sent >= i64::from(state.settings.erp.emails_per_seller_per_hour) => {
+            return Outcome::Deferred {
+                after_ms: 5 * 60 * 1000,
+                note: "receipt email limit per hour reached; sending later".to_owned(),
+            }
+        }
+        Ok(_) => {}
+        Err(error) => {
+            tracing::warn!(delivery_id = %claimed.id, %error, "counting the seller's receipt emails");
+            return Outcome::Retry {
+                status: None,
+                error: "temporarily unavailable".to_owned(),
+                after_ms: None,
+            };
+        }
+    }
+    match crate::receipts::send(state, claimed).await {
+        Ok(()) => Outcome::Delivered { status: None },
+        Err(error) => Outcome::Retry {
+            status: None,
+            error: format!("{error:#}"),
+            after_ms: None,
+        },
+    }
+}
+
+/// Checks the destination again right before sending: a URL stored before the policy changed, or a
+/// name that resolves elsewhere now, is refused.
+async fn destination(state: &AppState, claimed: &Claimed, url: &str) -> Result<reqwest::Url, Outcome> {
+    // IP literals here; names are judged at connect time by the client's resolver (DNS rebinding).
+    crate::outbound::parse_guarded(state.settings.destination_policy(), url).map_err(|error| {
+            tracing::warn!(delivery_id = %claimed.id, endpoint_id = ?claimed.endpoint_id, %error, "destination refused before sending");
+            Outcome::Retry {
+                status: None,
+                error: "destination not allowed".to_owned(),
+                after_ms: None,
+            }
+        })
+}
+
 async fn webhook(state: &AppState, claimed: &Claimed) -> Outcome {
-    let (Some(url), Some(secret)) = (&claimed.url, &claimed.signing_secret) else {
+    let (Some(url), Some(endpoint_id), Some(stored_secret)) =
+        (&claimed.url, &claimed.endpoint_id, &claimed.signing_secret)
+    else {
         return Outcome::Dead {
             status: None,
             error: "endpoint deleted".to_owned(),
         };
+    };
+    let secret = match state.secrets.open(
+        &format!("erp_endpoints.signing_secret:{endpoint_id}"),
+        stored_secret,
+    ) {
+        Ok(secret) => secret,
+        Err(error) => {
+            tracing::error!(endpoint_id, %error, "cannot open the endpoint's signing secret");
+            return Outcome::Retry {
+                status: None,
+                error: "signing secret cannot be read".to_owned(),
+                after_ms: None,
+            };
+        }
     };
     let body = match webhook_body(claimed) {
         Ok(body) => body,
@@ -170,7 +333,7 @@ async fn webhook(state: &AppState, claimed: &Claimed) -> Outcome {
         }
     };
     let timestamp = now_ms() / 1000;
-    let signature = match signature::sign(secret, &claimed.event_id, timestamp, body.as_bytes()) {
+    let signature = match signature::sign(secret.expose(), &claimed.event_id, timestamp, body.as_bytes()) {
         Ok(s) => s,
         Err(error) => {
             return Outcome::Dead {
@@ -178,6 +341,10 @@ async fn webhook(state: &AppState, claimed: &Claimed) -> Outcome {
                 error: error.to_string(),
             }
         }
+    };
+    let url = match destination(state, claimed, url).await {
+        Ok(url) => url,
+        Err(outcome) => return outcome,
     };
     let request = state
         .http
@@ -188,11 +355,11 @@ async fn webhook(state: &AppState, claimed: &Claimed) -> Outcome {
         .header("webhook-timestamp", timestamp.to_string())
         .header("webhook-signature", signature)
         .body(body);
-    classify(request.send().await)
+    classify(claimed, request.send().await)
 }
 
 async fn quickbooks(state: &AppState, claimed: &Claimed) -> Outcome {
-    let Some(url) = &claimed.url else {
+    let (Some(url), Some(endpoint_id)) = (&claimed.url, &claimed.endpoint_id) else {
         return Outcome::Dead {
             status: None,
             error: "endpoint deleted".to_owned(),
@@ -217,40 +384,63 @@ async fn quickbooks(state: &AppState, claimed: &Claimed) -> Outcome {
             }
         }
     };
-    let token = claimed.access_token.clone().or_else(|| {
-        state
-            .settings
-            .erp
-            .quickbooks_access_token
-            .as_ref()
-            .map(|t| t.expose().to_owned())
-    });
-    let Some(token) = token else {
-        return Outcome::Retry {
-            status: None,
-            error: "no QuickBooks access token configured".to_owned(),
-            after_ms: None,
-        };
+    let url = match destination(state, claimed, url).await {
+        Ok(url) => url,
+        Err(outcome) => return outcome,
     };
-    let request = state
-        .http
-        .post(url)
-        .bearer_auth(token)
-        .header("content-type", "application/json")
-        .header("accept", "application/json")
-        // Intuit deduplicates by request id: the same delivery never posts twice.
-        .query(&[("requestid", claimed.id.as_str())])
-        .body(body);
-    classify(request.send().await)
+    // Only this endpoint's own credentials: there is no other token to fall back to.
+    let post = |token: Secret| {
+        state
+            .http
+            .post(url.clone())
+            .bearer_auth(token.expose())
+            .header("content-type", "application/json")
+            .header("accept", "application/json")
+            // Intuit deduplicates by request id: the same delivery never posts twice.
+            .query(&[("requestid", claimed.id.as_str())])
+            .body(body.clone())
+            .send()
+    };
+    let token = match quickbooks_oauth::access_token(state, endpoint_id, None).await {
+        Ok(token) => token,
+        Err(error) => return token_failure(error),
+    };
+    let first = post(token.clone()).await;
+    // An access token can be revoked before it expires: one refresh and one retry, never more.
+    if matches!(&first, Ok(response) if response.status().as_u16() == 401) {
+        let fresh = match quickbooks_oauth::access_token(state, endpoint_id, Some(&token)).await {
+            Ok(fresh) => fresh,
+            Err(error) => return token_failure(error),
+        };
+        return classify(claimed, post(fresh).await);
+    }
+    classify(claimed, first)
 }
 
-fn classify(result: Result<reqwest::Response, reqwest::Error>) -> Outcome {
+fn token_failure(error: TokenError) -> Outcome {
+    match error {
+        TokenError::Reauthorize(_) => Outcome::Disable {
+            status: None,
+            reason: error.to_string(),
+        },
+        TokenError::Transient(text) => Outcome::Retry {
+            status: None,
+            error: text,
+            after_ms: None,
+        },
+    }
+}
+
+fn classify(claimed: &Claimed, result: Result<reqwest::Response, reqwest::Error>) -> Outcome {
     match result {
         Ok(response) => {
             let status = response.status().as_u16();
             match status {
                 200..=299 => Outcome::Delivered { status: Some(status) },
-                410 => Outcome::Gone { status },
+                410 => Outcome::Disable {
+                    status: Some(status),
+                    reason: "the endpoint answered 410 Gone".to_owned(),
+                },
                 429 => {
                     let after_ms = response
                         .headers()
@@ -272,16 +462,16 @@ fn classify(result: Result<reqwest::Response, reqwest::Error>) -> Outcome {
             }
         }
         Err(error) => {
-            let kind = if error.is_timeout() {
-                "timed out"
-            } else if error.is_connect() {
-                "connection failed"
-            } else {
-                "request failed"
-            };
+            // Refused, timed out, TLS failed, reset: one text for all. Telling them apart would make
+            // `last_error` a port scanner's oracle; the detail goes to the operator's log only.
+            let (timeout, connect) = (error.is_timeout(), error.is_connect());
+            // Without the URL: a seller's URL may carry a token in its path or query.
+            let detail = error.without_url();
+            tracing::info!(delivery_id = %claimed.id, endpoint_id = ?claimed.endpoint_id, timeout, connect,
+                error = %detail, "delivery attempt could not reach the endpoint");
             Outcome::Retry {
                 status: None,
-                error: kind.to_owned(),
+                error: "could not connect".to_owned(),
                 after_ms: None,
             }
         }
@@ -317,6 +507,14 @@ async fn record(state: &AppState, claimed: &Claimed, outcome: &Outcome) -> anyho
             .bind(&claimed.id)
             .execute(db)
             .await?;
+            if let Some(endpoint_id) = &claimed.endpoint_id {
+                sqlx::query(
+                    "UPDATE erp_endpoints SET consecutive_failures = 0, failing_since = NULL WHERE id = $1 AND consecutive_failures <> 0",
+                )
+                .bind(endpoint_id)
+                .execute(db)
+                .await?;
+            }
         }
         Outcome::Retry {
             status,
@@ -350,34 +548,89 @@ async fn record(state: &AppState, claimed: &Claimed, outcome: &Outcome) -> anyho
                 }
             }
             tracing::info!(delivery_id = %claimed.id, kind = %claimed.kind, %error, "delivery attempt failed");
+            if let Some(endpoint_id) = &claimed.endpoint_id {
+                endpoint_failed(state, endpoint_id, error, now).await?;
+            }
         }
         Outcome::Dead { status, error } => dead(state, &claimed.id, status_code(status), error).await?,
-        Outcome::Gone { status } => {
+        Outcome::Disable { status, reason } => {
             let mut tx = state.db.begin_write().await?;
             if let Some(endpoint_id) = &claimed.endpoint_id {
-                sqlx::query("UPDATE erp_endpoints SET disabled_at = $1, disabled_reason = $2 WHERE id = $3 AND disabled_at IS NULL")
-                    .bind(now)
-                    .bind("the endpoint answered 410 Gone")
-                    .bind(endpoint_id)
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query(
-                    "UPDATE deliveries SET status = 'dead', locked_until = NULL, last_error = 'endpoint disabled (410 Gone)' \
-                     WHERE endpoint_id = $1 AND status = 'pending'",
-                )
-                .bind(endpoint_id)
-                .execute(&mut *tx)
-                .await?;
+                disable(&mut tx, endpoint_id, reason, now).await?;
             }
-            sqlx::query("UPDATE deliveries SET status = 'dead', locked_until = NULL, last_status_code = $1, last_error = 'endpoint answered 410 Gone; endpoint disabled' WHERE id = $2")
-                .bind(i64::from(*status))
+            sqlx::query("UPDATE deliveries SET status = 'dead', locked_until = NULL, last_status_code = $1, last_error = $2 WHERE id = $3")
+                .bind(status_code(status))
+                .bind(format!("endpoint disabled: {reason}"))
                 .bind(&claimed.id)
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;
-            tracing::warn!(endpoint_id = ?claimed.endpoint_id, "ERP endpoint answered 410 Gone: disabled");
+            tracing::warn!(endpoint_id = ?claimed.endpoint_id, %reason, "ERP endpoint disabled");
+        }
+        Outcome::Deferred { after_ms, note } => {
+            // Not an attempt: the claim's increment is undone.
+            sqlx::query(
+                "UPDATE deliveries SET next_attempt_at = $1, locked_until = NULL, attempts = attempts - 1, last_error = $2 WHERE id = $3",
+            )
+            .bind(now + after_ms)
+            .bind(note)
+            .bind(&claimed.id)
+            .execute(db)
+            .await?;
         }
     }
+    Ok(())
+}
+
+/// Disables an endpoint and dead-letters its pending deliveries (in the caller's transaction).
+async fn disable(tx: &mut crate::db::Tx, endpoint_id: &str, reason: &str, now: i64) -> anyhow::Result<()> {
+    sqlx::query("UPDATE erp_endpoints SET disabled_at = $1, disabled_reason = $2 WHERE id = $3 AND disabled_at IS NULL")
+        .bind(now)
+        .bind(reason)
+        .bind(endpoint_id)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query(
+        "UPDATE deliveries SET status = 'dead', locked_until = NULL, last_error = $1 WHERE endpoint_id = $2 AND status = 'pending'",
+    )
+    .bind(format!("endpoint disabled: {reason}"))
+    .bind(endpoint_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Counts a failed attempt against the endpoint; disables it after `disable_after_failures` failures in
+/// a row that have lasted at least `disable_after_failing_ms`.
+async fn endpoint_failed(state: &AppState, endpoint_id: &str, error: &str, now: i64) -> anyhow::Result<()> {
+    let erp = &state.settings.erp;
+    let mut tx = state.db.begin_write().await?;
+    sqlx::query(
+        "UPDATE erp_endpoints SET consecutive_failures = consecutive_failures + 1, failing_since = COALESCE(failing_since, $1) \
+         WHERE id = $2 AND disabled_at IS NULL",
+    )
+    .bind(now)
+    .bind(endpoint_id)
+    .execute(&mut *tx)
+    .await?;
+    let row: Option<(i64, Option<i64>)> = sqlx::query_as(
+        "SELECT consecutive_failures, failing_since FROM erp_endpoints WHERE id = $1 AND disabled_at IS NULL",
+    )
+    .bind(endpoint_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some((failures, Some(since))) = row {
+        let span = i64::try_from(erp.disable_after_failing_ms).unwrap_or(i64::MAX);
+        if failures >= i64::from(erp.disable_after_failures.max(1)) && now - since >= span {
+            let reason = format!(
+                "disabled after {failures} failed attempts in a row since {} (last: {error})",
+                rfc3339(since)
+            );
+            disable(&mut tx, endpoint_id, &reason, now).await?;
+            tracing::warn!(endpoint_id, %reason, "ERP endpoint disabled after repeated failures");
+        }
+    }
+    tx.commit().await?;
     Ok(())
 }
 

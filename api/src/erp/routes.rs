@@ -6,22 +6,168 @@ use tranche_domain::wire::Problem;
 
 use crate::auth::Seller;
 use crate::db::{new_id, now_ms, rfc3339};
-use crate::erp::signature;
+use crate::erp::{quickbooks_oauth, signature};
 use crate::error::{ApiError, ApiResult};
 use crate::masking::Secret;
+use crate::outbound::DestinationError;
 use crate::state::AppState;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EndpointRequest {
-    /// Where to POST: your webhook receiver, or the QuickBooks Online payment URL
-    /// (`https://quickbooks.api.intuit.com/v3/company/{realm}/payment`).
-    url: String,
     /// `webhook` or `quickbooks`.
     kind: String,
-    /// QuickBooks only: OAuth access token for this endpoint (else the server's configured token).
+    /// Where to POST: your webhook receiver, or the QuickBooks Online payment URL
+    /// (`https://quickbooks.api.intuit.com/v3/company/{realm_id}/payment`, or the sandbox host).
+    url: String,
+    /// QuickBooks only (required): the company id.
+    realm_id: Option<String>,
+    /// QuickBooks only (required): your Intuit app's client id.
+    client_id: Option<String>,
+    /// QuickBooks only (required): your Intuit app's client secret. Never shown again.
     #[schema(value_type = Option<String>)]
-    access_token: Option<Secret>,
+    client_secret: Option<Secret>,
+    /// QuickBooks only (required): the company's OAuth refresh token. Never shown again; Tranche keeps
+    /// the rotated one.
+    #[schema(value_type = Option<String>)]
+    refresh_token: Option<Secret>,
+    /// QuickBooks only: Intuit's OAuth token endpoint (the default:
+    /// `https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer`).
+    token_url: Option<String>,
+}
+
+/// A QuickBooks endpoint's credentials, validated.
+struct QuickBooksCredentials<'a> {
+    realm_id: &'a str,
+    client_id: &'a str,
+    client_secret: &'a Secret,
+    refresh_token: &'a Secret,
+    token_url: String,
+}
+
+fn required<'a, T>(value: &'a Option<T>, field: &str) -> ApiResult<&'a T> {
+    value.as_ref().ok_or_else(|| {
+        ApiError::invalid(
+            "missing_field",
+            field,
+            format!("{field} is required for quickbooks endpoints"),
+        )
+    })
+}
+
+fn one_token(value: &str, field: &str, max: usize) -> ApiResult<()> {
+    if value.is_empty() || value.len() > max || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(ApiError::invalid(
+            "invalid_field",
+            field,
+            format!("{field} must be 1 to {max} characters without spaces"),
+        ));
+    }
+    Ok(())
+}
+
+/// Per kind: a webhook takes only its URL; a QuickBooks endpoint needs its owner's OAuth credentials.
+fn credentials(body: &EndpointRequest) -> ApiResult<Option<QuickBooksCredentials<'_>>> {
+    if body.kind == "webhook" {
+        let extra = [
+            ("realm_id", body.realm_id.is_some()),
+            ("client_id", body.client_id.is_some()),
+            ("client_secret", body.client_secret.is_some()),
+            ("refresh_token", body.refresh_token.is_some()),
+            ("token_url", body.token_url.is_some()),
+        ];
+        if let Some((field, _)) = extra.iter().find(|(_, present)| *present) {
+            return Err(ApiError::invalid(
+                "invalid_field",
+                *field,
+                format!("{field} is only for quickbooks endpoints"),
+            ));
+        }
+        return Ok(None);
+    }
+    let realm_id = required(&body.realm_id, "realm_id")?;
+    if realm_id.is_empty() || realm_id.len() > 32 || !realm_id.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ApiError::invalid(
+            "invalid_field",
+            "realm_id",
+            "realm_id must be the company id (digits)",
+        ));
+    }
+    let client_id = required(&body.client_id, "client_id")?;
+    one_token(client_id, "client_id", 200)?;
+    let client_secret = required(&body.client_secret, "client_secret")?;
+    one_token(client_secret.expose(), "client_secret", 200)?;
+    let refresh_token = required(&body.refresh_token, "refresh_token")?;
+    one_token(refresh_token.expose(), "refresh_token", 2000)?;
+    let token_url = body
+        .token_url
+        .clone()
+        .unwrap_or_else(|| quickbooks_oauth::DEFAULT_TOKEN_URL.to_owned());
+    if !valid_url(&token_url) {
+        return Err(ApiError::invalid(
+            "invalid_field",
+            "token_url",
+            "token_url must be an http(s) URL",
+        ));
+    }
+    // The payment URL names the company: it must be this realm's.
+    let path = body.url.split(['?', '#']).next().unwrap_or("");
+    if !path.contains(&format!("/company/{realm_id}/")) {
+        return Err(ApiError::invalid(
+            "invalid_field",
+            "url",
+            "url must be the payment URL of realm_id's company (/v3/company/{realm_id}/payment)",
+        ));
+    }
+    Ok(Some(QuickBooksCredentials {
+        realm_id,
+        client_id,
+        client_secret,
+        refresh_token,
+        token_url,
+    }))
+}
+
+/// Checks a seller-chosen URL against the destination policy (and, for QuickBooks, Intuit's hosts):
+/// 400 when it is not a usable URL, 422 `destination_not_allowed` when it reaches a refused place.
+async fn allowed_destination(
+    state: &AppState,
+    field: &str,
+    url: &str,
+    intuit_hosts: Option<&[&str]>,
+) -> ApiResult<()> {
+    let policy = state.settings.destination_policy();
+    if let Some(hosts) = intuit_hosts {
+        let parsed = reqwest::Url::parse(url).map_err(|_| {
+            ApiError::invalid("invalid_field", field, format!("{field} must be an http(s) URL"))
+        })?;
+        if !policy.allow_private {
+            if !quickbooks_oauth::is_intuit(&parsed, hosts) {
+                return Err(ApiError::destination_not_allowed(format!(
+                    "{field} must be on {} (https)",
+                    hosts.join(" or ")
+                )));
+            }
+            // Intuit's own hosts: nothing to resolve now (the relay checks again before sending).
+            return Ok(());
+        }
+    }
+    match policy.check_url(url).await {
+        Ok(_) => Ok(()),
+        Err(DestinationError::InvalidUrl) => Err(ApiError::invalid(
+            "invalid_field",
+            field,
+            format!("{field} must be an http(s) URL"),
+        )),
+        Err(DestinationError::Credentials) => Err(ApiError::invalid(
+            "invalid_field",
+            field,
+            format!("{field} must not carry a user name or password"),
+        )),
+        Err(error @ (DestinationError::Private | DestinationError::Unresolvable)) => {
+            Err(ApiError::destination_not_allowed(format!("{field}: {error}")))
+        }
+    }
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -65,19 +211,14 @@ fn valid_url(url: &str) -> bool {
 
 /// `POST /v1/erp/endpoints` -> the endpoint with its signing secret (shown once).
 #[utoipa::path(post, path = "/v1/erp/endpoints", tag = "erp", request_body = EndpointRequest, security(("seller_key" = [])),
-    responses((status = 201, body = EndpointView), (status = 400, body = Problem)))]
+    responses((status = 201, body = EndpointView), (status = 400, body = Problem),
+        (status = 409, body = Problem, description = "`endpoint_limit_reached`: the seller has `TRANCHE_ERP_MAX_ENDPOINTS_PER_SELLER` active endpoints"),
+        (status = 422, body = Problem, description = "`destination_not_allowed`")))]
 pub async fn create_endpoint(
     seller: Seller,
     state: web::Data<AppState>,
     body: web::Json<crate::error::JsonObject<EndpointRequest>>,
 ) -> ApiResult<HttpResponse> {
-    if !valid_url(&body.url) {
-        return Err(ApiError::invalid(
-            "invalid_field",
-            "url",
-            "url must be an http(s) URL",
-        ));
-    }
     if body.kind != "webhook" && body.kind != "quickbooks" {
         return Err(ApiError::invalid(
             "invalid_field",
@@ -85,21 +226,80 @@ pub async fn create_endpoint(
             "kind must be webhook or quickbooks",
         ));
     }
+    if !valid_url(&body.url) {
+        return Err(ApiError::invalid(
+            "invalid_field",
+            "url",
+            "url must be an http(s) URL",
+        ));
+    }
+    let quickbooks = credentials(&body)?;
+    let (api_hosts, token_hosts) = (
+        Some(quickbooks_oauth::API_HOSTS),
+        Some(quickbooks_oauth::TOKEN_HOSTS),
+    );
+    allowed_destination(&state, "url", &body.url, quickbooks.as_ref().and(api_hosts)).await?;
+    if let Some(qb) = &quickbooks {
+        allowed_destination(&state, "token_url", &qb.token_url, token_hosts).await?;
+    }
     let id = new_id("erp");
     let secret = signature::new_secret();
+    let seal = |column: &str, value: &str| {
+        state
+            .secrets
+            .seal(&format!("erp_endpoints.{column}:{id}"), value)
+            .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("sealing an endpoint secret")))
+    };
+    let sealed_secret = seal("signing_secret", &secret)?;
+    let (client_secret, refresh_token) = match &quickbooks {
+        Some(qb) => (
+            Some(seal("client_secret", qb.client_secret.expose())?),
+            Some(seal("refresh_token", qb.refresh_token.expose())?),
+        ),
+        None => (None, None),
+    };
     let now = now_ms();
+    let mut tx = state.db.begin_write().await?;
+    // The seller's row serialises concurrent creations (PostgreSQL; SQLite's write lock already does),
+    // so the cap holds under parallel requests.
+    sqlx::query(&format!(
+        "SELECT id FROM sellers WHERE id = $1{}",
+        state.db.for_update()
+    ))
+    .bind(&seller.seller_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let (active,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM erp_endpoints WHERE seller_id = $1 AND disabled_at IS NULL")
+            .bind(&seller.seller_id)
+            .fetch_one(&mut *tx)
+            .await?;
+    let cap = i64::from(state.settings.erp.max_endpoints_per_seller);
+    if active >= cap {
+        tx.rollback().await?;
+        return Err(ApiError::Conflict {
+            code: "endpoint_limit_reached",
+            detail: format!("A seller can have at most {cap} active endpoints; delete one first."),
+        });
+    }
     sqlx::query(
-        "INSERT INTO erp_endpoints (id, seller_id, kind, url, signing_secret, access_token, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO erp_endpoints (id, seller_id, kind, url, signing_secret, realm_id, client_id, client_secret, \
+         refresh_token, token_url, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(&id)
     .bind(&seller.seller_id)
     .bind(&body.kind)
     .bind(&body.url)
-    .bind(&secret)
-    .bind(body.access_token.as_ref().map(|t| t.expose().to_owned()))
+    .bind(&sealed_secret)
+    .bind(quickbooks.as_ref().map(|q| q.realm_id))
+    .bind(quickbooks.as_ref().map(|q| q.client_id))
+    .bind(client_secret)
+    .bind(refresh_token)
+    .bind(quickbooks.as_ref().map(|q| q.token_url.clone()))
     .bind(now)
-    .execute(state.db.pool())
+    .execute(&mut *tx)
     .await?;
+    tx.commit().await?;
     let view = endpoint_view(
         (id, body.url.clone(), body.kind.clone(), None, None, now),
         Some(secret),
@@ -249,37 +449,51 @@ pub async fn list_deliveries(
     }))
 }
 
-/// `POST /v1/erp/deliveries/{id}/retry`: replays a delivery now (dead ones too).
+/// `POST /v1/erp/deliveries/{id}/retry`: replays a dead delivery, or a failing one now instead of at its
+/// next scheduled attempt. A delivered one, or one that has not failed yet, is not retried (409
+/// `delivery_not_retryable`): a replay would send the buyer another receipt and mint another link.
 #[utoipa::path(post, path = "/v1/erp/deliveries/{id}/retry", tag = "erp", params(("id" = String, Path)), security(("seller_key" = [])),
-    responses((status = 200, body = DeliveryView), (status = 404, body = Problem), (status = 409, body = Problem)))]
+    responses((status = 200, body = DeliveryView), (status = 404, body = Problem),
+        (status = 409, body = Problem, description = "`delivery_not_retryable`, `delivery_in_progress` or `endpoint_disabled`")))]
 pub async fn retry_delivery(
     seller: Seller,
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let disabled: Option<(Option<i64>,)> = sqlx::query_as(
-        "SELECT e.disabled_at FROM deliveries d LEFT JOIN erp_endpoints e ON e.id = d.endpoint_id WHERE d.id = $1 AND d.seller_id = $2",
+    let found: Option<(String, Option<String>, Option<i64>)> = sqlx::query_as(
+        "SELECT d.status, d.last_error, e.disabled_at FROM deliveries d LEFT JOIN erp_endpoints e ON e.id = d.endpoint_id \
+         WHERE d.id = $1 AND d.seller_id = $2",
     )
     .bind(id.as_str())
     .bind(&seller.seller_id)
     .fetch_optional(state.db.pool())
     .await?;
-    match disabled {
+    let not_retryable = || ApiError::Conflict {
+        code: "delivery_not_retryable",
+        detail: "Only a dead delivery, or one whose last attempt failed, can be retried.".to_owned(),
+    };
+    match found {
         None => return Err(ApiError::NotFound("delivery")),
-        Some((Some(_),)) => {
+        Some((_, _, Some(_))) => {
             return Err(ApiError::Conflict {
                 code: "endpoint_disabled",
                 detail: "The endpoint is disabled; create a new endpoint to receive events again.".to_owned(),
             })
         }
-        Some((None,)) => {}
+        Some((status, last_error, None)) => {
+            if !(status == "dead" || (status == "pending" && last_error.is_some())) {
+                return Err(not_retryable());
+            }
+        }
     }
     // Never while a relay holds the delivery (an attempt in flight): clearing its lease would let a second
-    // relay send it concurrently.
+    // relay send it concurrently. The status condition is repeated so a delivery that was delivered
+    // since the check above is not sent again.
     let now = now_ms();
     let updated = sqlx::query(
         "UPDATE deliveries SET status = 'pending', next_attempt_at = $1, locked_until = NULL \
-         WHERE id = $2 AND seller_id = $3 AND (locked_until IS NULL OR locked_until < $1)",
+         WHERE id = $2 AND seller_id = $3 AND (locked_until IS NULL OR locked_until < $1) \
+         AND (status = 'dead' OR (status = 'pending' AND last_error IS NOT NULL))",
     )
     .bind(now)
     .bind(id.as_str())
@@ -287,6 +501,13 @@ pub async fn retry_delivery(
     .execute(state.db.pool())
     .await?;
     if updated.rows_affected() == 0 {
+        let (status,): (String,) = sqlx::query_as("SELECT status FROM deliveries WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_one(state.db.pool())
+            .await?;
+        if status == "delivered" {
+            return Err(not_retryable());
+        }
         return Err(ApiError::Conflict {
             code: "delivery_in_progress",
             detail: "An attempt of this delivery is in flight; retry after it finishes.".to_owned(),
