@@ -129,8 +129,10 @@ async fn a_black_holed_destination_is_given_up_after_the_connect_timeout() {
         .unwrap_err();
     let waited = started.elapsed();
     assert!(error.is_connect() || error.is_timeout(), "{error:?}");
+    // Not a speed goal: the bound only tells the 5 s connect timeout from the 30 s attempt timeout, with
+    // room for a loaded CI machine.
     assert!(
-        waited >= Duration::from_millis(4_500) && waited < Duration::from_secs(7),
+        waited >= Duration::from_millis(4_500) && waited < Duration::from_secs(20),
         "gave up after {waited:?}: the connect timeout is 5 s, the attempt timeout 30 s"
     );
     drop((listener, filling));
