@@ -101,7 +101,11 @@ pub async fn launch_browser(
         }),
     );
     // The browser console, for tests that assert the pages log no errors (404s, CSP refusals).
-    caps.insert("goog:loggingPrefs".into(), json!({"browser": "ALL"}));
+    // Network events too, for tests that check what a page sent (e.g. a header set by the fields frame).
+    caps.insert(
+        "goog:loggingPrefs".into(),
+        json!({"browser": "ALL", "performance": "ALL"}),
+    );
     let browser = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
         .capabilities(caps)
         .connect(&driver_url)
@@ -247,22 +251,49 @@ impl Harness {
     /// Every message the browser console logged at level SEVERE since the last call (errors, failed
     /// loads such as a 404 favicon, CSP refusals), from every frame.
     pub async fn console_errors(&self) -> Result<Vec<String>> {
-        let session = self.browser.session_id().await?.context("no session")?;
-        let r = self
-            .http
-            .post(format!("{}/session/{session}/se/log", self.driver_url))
-            .json(&json!({"type": "browser"}))
-            .send()
-            .await?;
-        let body: Value = r.json().await?;
-        let entries = body["value"]
-            .as_array()
-            .with_context(|| format!("chromedriver log answer: {body}"))?;
-        Ok(entries
+        Ok(self
+            .driver_log("browser")
+            .await?
             .iter()
             .filter(|e| e["level"] == "SEVERE")
             .map(|e| e["message"].as_str().unwrap_or_default().to_owned())
             .collect())
+    }
+
+    /// chromedriver's log of `kind` (`browser`, `performance`) since the last read of it.
+    async fn driver_log(&self, kind: &str) -> Result<Vec<Value>> {
+        let session = self.browser.session_id().await?.context("no session")?;
+        let r = self
+            .http
+            .post(format!("{}/session/{session}/se/log", self.driver_url))
+            .json(&json!({"type": kind}))
+            .send()
+            .await?;
+        let body: Value = r.json().await?;
+        body["value"]
+            .as_array()
+            .cloned()
+            .with_context(|| format!("chromedriver log answer: {body}"))
+    }
+
+    /// The headers of every request the browser (any frame) sent to a URL ending in `path` since the last
+    /// read of the network log, from Chromium's own network events.
+    pub async fn sent_headers(&self, path: &str) -> Result<Vec<Value>> {
+        let mut found = Vec::new();
+        for entry in self.driver_log("performance").await? {
+            let Ok(event) = serde_json::from_str::<Value>(entry["message"].as_str().unwrap_or("{}")) else {
+                continue;
+            };
+            let event = &event["message"];
+            if event["method"] == "Network.requestWillBeSent"
+                && event["params"]["request"]["url"]
+                    .as_str()
+                    .is_some_and(|u| u.ends_with(path))
+            {
+                found.push(event["params"]["request"]["headers"].clone());
+            }
+        }
+        Ok(found)
     }
 
     /// The events the seller site recorded (`window.trancheEvents`).
