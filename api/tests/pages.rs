@@ -3,8 +3,63 @@
 
 mod common;
 
-use common::{expect_problem, spawn_app, Backend};
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use base64::Engine;
+use common::{expect_problem, spawn_app, spawn_app_with, Backend};
 use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+/// A stand-in widget build, shared by every test in this binary (the folder is a process-wide setting):
+/// a loader, a hashed wasm with precompressed copies, and a manifest with the loader's SRI hash.
+fn fake_widget_dir() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("tranche-widget-{}", uuid::Uuid::now_v7().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("tranche.js"), "export {}").unwrap();
+        std::fs::write(dir.join("tranche_bg-0123456789abcdef.wasm"), [0u8, 97, 115, 109]).unwrap();
+        // The build's precompressed copies (content is opaque to the server; marked to tell them apart).
+        std::fs::write(dir.join("tranche_bg-0123456789abcdef.wasm.br"), "BR").unwrap();
+        std::fs::write(dir.join("tranche_bg-0123456789abcdef.wasm.gz"), "GZ").unwrap();
+        std::fs::write(dir.join("tranche.js.gz"), "GZ").unwrap();
+        std::fs::write(
+            dir.join("manifest.json"),
+            r#"{"files":[{"name":"tranche.js","integrity":"sha384-abc"}]}"#,
+        )
+        .unwrap();
+        std::env::set_var("TRANCHE_WIDGET_DIR", &dir);
+        dir
+    })
+    .clone()
+}
+
+/// The directives of a Content-Security-Policy header: name -> sources.
+fn directives(policy: &str) -> std::collections::BTreeMap<String, Vec<String>> {
+    policy
+        .split(';')
+        .filter_map(|d| {
+            let mut words = d.split_whitespace().map(str::to_owned);
+            Some((words.next()?, words.collect()))
+        })
+        .collect()
+}
+
+/// `'sha256-...'` of each inline `<script>`/`<style>` (tag without attributes) in `html`.
+fn inline_sources(html: &str, tag: &str) -> Vec<String> {
+    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
+    html.split(&open)
+        .skip(1)
+        .filter_map(|rest| rest.split_once(&close))
+        .map(|(body, _)| {
+            format!(
+                "'sha256-{}'",
+                base64::engine::general_purpose::STANDARD.encode(Sha256::digest(body.as_bytes()))
+            )
+        })
+        .collect()
+}
 
 async fn checkout_cors_follows_allowed_origins(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -147,6 +202,7 @@ async fn hosted_page_and_fields_page(backend: Backend) {
     };
     let inv = app.invoice(&ctx, "USD", "100.00", None).await;
     let (_, token) = app.link(&ctx, inv["id"].as_str().unwrap()).await;
+    fake_widget_dir();
     let r = app
         .client
         .get(app.url(&format!("/pay/{token}")))
@@ -159,61 +215,137 @@ async fn hosted_page_and_fields_page(backend: Backend) {
         .to_str()
         .unwrap()
         .starts_with("text/html"));
+    let csp = directives(r.headers()["content-security-policy"].to_str().unwrap());
     let html = r.text().await.unwrap();
     assert!(html.contains("Tom &amp; Jerry &lt;Supply&gt;"), "{html}");
     assert!(!html.contains("<Supply>"));
     assert!(html.contains(&format!("token=\"{token}\"")));
     assert!(html.contains("/widget/v1/tranche.js"));
+    // The loader is pinned by the built hash, never by an empty one; the page asks for no favicon.
+    assert!(html.contains("integrity=\"sha384-abc\""), "{html}");
+    assert!(!html.contains("integrity=\"\""));
+    assert!(html.contains("<link rel=\"icon\" href=\"data:,\">"));
+    // A strict policy: nothing by default, scripts only from the API's /widget/ path and the page's one
+    // inline script by hash (no 'unsafe-inline', no 'unsafe-eval'), wasm allowed, no framing at all.
+    let own = app.base.clone();
+    assert_eq!(csp["default-src"], ["'none'"]);
+    let mut scripts = vec![format!("{own}/widget/")];
+    scripts.extend(inline_sources(&html, "script"));
+    scripts.push("'wasm-unsafe-eval'".into());
+    assert_eq!(csp["script-src"], scripts, "{csp:?}");
+    assert_eq!(inline_sources(&html, "script").len(), 1);
+    assert_eq!(csp["style-src"], inline_sources(&html, "style"));
+    assert_eq!(csp["connect-src"], [own.as_str()]);
+    assert_eq!(csp["frame-src"], [own.as_str()]);
+    assert_eq!(csp["img-src"], ["data:"]);
+    assert_eq!(csp["object-src"], ["'none'"]);
+    assert_eq!(csp["base-uri"], ["'none'"]);
+    assert_eq!(csp["form-action"], ["'none'"]);
+    assert_eq!(csp["frame-ancestors"], ["'none'"]);
+    assert!(!csp
+        .values()
+        .flatten()
+        .any(|s| s.contains("unsafe-inline") || s == "'unsafe-eval'" || s == "*"));
+
     let r = app.client.get(app.url("/pay/not-a-token")).send().await.unwrap();
     expect_problem(r, 401, "invalid_checkout_token").await;
-    let r = app
-        .client
-        .get(app.url("/sandbox/fields?parent=http%3A%2F%2Fshop.example%3A8081"))
-        .send()
-        .await
-        .unwrap();
+
+    // The fields page: framed only by the API's own origin or one some seller registered.
+    let registered = app
+        .post(
+            "/v1/sellers",
+            &app.operator,
+            json!({"name": "Shop", "allowed_origins": ["http://shop.example:8081"]}),
+        )
+        .await;
+    assert_eq!(registered.status(), 201);
+    let fields = |parent: String| {
+        let url = app.url(&format!("/sandbox/fields?parent={}", urlencode(&parent)));
+        let client = app.client.clone();
+        async move { client.get(url).send().await.unwrap() }
+    };
+    let r = fields("http://shop.example:8081".into()).await;
     assert_eq!(r.status(), 200);
     assert!(r.headers()["content-type"]
         .to_str()
         .unwrap()
         .starts_with("text/html"));
-    assert_eq!(
-        r.headers()["content-security-policy"],
-        "frame-ancestors http://shop.example:8081"
-    );
+    let csp = directives(r.headers()["content-security-policy"].to_str().unwrap());
     let html = r.text().await.unwrap();
     assert!(
         html.contains("postMessage(message, parent)"),
         "tokens go to the named parent only"
     );
-    // A parent that is not a plain origin cannot be injected into the header, and framing is refused.
-    let r = app
-        .client
-        .get(app.url("/sandbox/fields?parent=https%3A%2F%2Fa.example%3B%20script-src%20*"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.headers()["content-security-policy"], "frame-ancestors 'none'");
+    assert_eq!(csp["frame-ancestors"], ["http://shop.example:8081"]);
+    assert_eq!(csp["default-src"], ["'none'"]);
+    assert_eq!(csp["script-src"], inline_sources(&html, "script"));
+    assert_eq!(csp["style-src"], inline_sources(&html, "style"));
+    assert_eq!(csp["connect-src"], ["'self'"]);
+    assert_eq!(csp["object-src"], ["'none'"]);
+    assert_eq!(csp["base-uri"], ["'none'"]);
+    assert_eq!(csp["form-action"], ["'none'"]);
+    // The API's own origin (the hosted page) may frame it too.
+    let r = fields(own.clone()).await;
+    let csp = directives(r.headers()["content-security-policy"].to_str().unwrap());
+    assert_eq!(csp["frame-ancestors"], [own.as_str()]);
+    // An origin no seller registered, and a parent that is not a plain origin (header injection), may not.
+    for parent in [
+        "https://evil.example",
+        "https://a.example; script-src *",
+        "http://shop.example:8082",
+    ] {
+        let r = fields(parent.into()).await;
+        let header = r.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(directives(&header)["frame-ancestors"], ["'none'"], "{parent}");
+        assert!(!header.contains("script-src *"), "{header}");
+    }
+}
+
+fn urlencode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
 }
 both_backends!(hosted_page_and_fields_page);
 
+/// Guessing links on the hosted page costs the same as on the API: past the quota of failed tokens, 429.
+async fn hosted_page_counts_failed_tokens(backend: Backend) {
+    fake_widget_dir();
+    let app = spawn_app_with(backend, |s| {
+        s.rate_limits = tranche_api::rate_limit::RateLimitSettings {
+            token_failures_per_ip_per_minute: 5,
+            ..tranche_api::rate_limit::RateLimitSettings::unlimited()
+        }
+    })
+    .await;
+    let seller = app.seller("S").await;
+    let inv = app.invoice(&seller, "USD", "10.00", None).await;
+    let (_, token) = app.link(&seller, inv["id"].as_str().unwrap()).await;
+    let page = |path: String| app.client.get(app.url(&path)).send();
+    for i in 0..5 {
+        let r = page(format!("/pay/guess-{i}")).await.unwrap();
+        expect_problem(r, 401, "invalid_checkout_token").await;
+    }
+    let r = page("/pay/guess-5".into()).await.unwrap();
+    assert!(r.headers().contains_key("retry-after"));
+    expect_problem(r, 429, "rate_limited").await;
+    // The same quota as the API's checkout calls, not a second one.
+    expect_problem(app.get("/v1/checkout", "guess-6").await, 429, "rate_limited").await;
+    // A buyer with a real link behind the same address still gets the page.
+    assert_eq!(page(format!("/pay/{token}")).await.unwrap().status(), 200);
+}
+both_backends!(hosted_page_counts_failed_tokens);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn widget_files_have_types_caching_and_no_traversal() {
-    let dir = std::env::temp_dir().join(format!("tranche-widget-{}", uuid::Uuid::now_v7().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("tranche.js"), "export {}").unwrap();
-    std::fs::write(dir.join("tranche_bg-0123456789abcdef.wasm"), [0u8, 97, 115, 109]).unwrap();
-    // The build's precompressed copies (content is opaque to the server; marked to tell them apart).
-    std::fs::write(dir.join("tranche_bg-0123456789abcdef.wasm.br"), "BR").unwrap();
-    std::fs::write(dir.join("tranche_bg-0123456789abcdef.wasm.gz"), "GZ").unwrap();
-    std::fs::write(dir.join("tranche.js.gz"), "GZ").unwrap();
-    std::fs::write(
-        dir.join("manifest.json"),
-        r#"{"files":[{"name":"tranche.js","integrity":"sha384-abc"}]}"#,
-    )
-    .unwrap();
-    // Only this test in this binary depends on the widget folder.
-    std::env::set_var("TRANCHE_WIDGET_DIR", &dir);
+    fake_widget_dir();
     let app = spawn_app(Backend::Sqlite).await;
     let r = app
         .client

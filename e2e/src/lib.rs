@@ -19,6 +19,9 @@ use tranche_api::config::Settings;
 use tranche_api::masking::Secret;
 use tranche_api::startup::Application;
 
+pub mod altered_widget;
+pub mod mangling_proxy;
+
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
@@ -63,11 +66,12 @@ fn free_listener() -> TcpListener {
 }
 
 /// chromedriver on a free port, and headless Chromium with the flags this machine needs (no network, root,
-/// a fresh profile in `user_data`). Returns the WebDriver client and the driver process (killed on drop).
+/// a fresh profile in `user_data`). Returns the WebDriver client, the driver process (killed on drop) and
+/// the driver's URL.
 pub async fn launch_browser(
     http: &reqwest::Client,
     user_data: &Path,
-) -> Result<(Client, tokio::process::Child)> {
+) -> Result<(Client, tokio::process::Child, String)> {
     let port = free_listener().local_addr()?.port();
     let driver = tokio::process::Command::new(CHROMEDRIVER)
         .arg(format!("--port={port}"))
@@ -96,12 +100,18 @@ pub async fn launch_browser(
             ],
         }),
     );
+    // The browser console, for tests that assert the pages log no errors (404s, CSP refusals).
+    // Network events too, for tests that check what a page sent (e.g. a header set by the fields frame).
+    caps.insert(
+        "goog:loggingPrefs".into(),
+        json!({"browser": "ALL", "performance": "ALL"}),
+    );
     let browser = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
         .capabilities(caps)
         .connect(&driver_url)
         .await
         .context("connecting to chromedriver")?;
-    Ok((browser, driver))
+    Ok((browser, driver, driver_url))
 }
 
 /// The API, a seller with terms, the seller site and a browser.
@@ -114,6 +124,7 @@ pub struct Harness {
     pub http: reqwest::Client,
     pub browser: Client,
     driver: tokio::process::Child,
+    driver_url: String,
     /// The API's database and receipts live here (scanned for card data by the tests).
     pub data_dir: PathBuf,
     /// Reserved before the seller is created (its origin goes into `allowed_origins`).
@@ -172,7 +183,7 @@ impl Harness {
         )
         .await?;
 
-        let (browser, driver) = launch_browser(&http, &tmp.join("chromium")).await?;
+        let (browser, driver, driver_url) = launch_browser(&http, &tmp.join("chromium")).await?;
         Ok(Harness {
             api,
             site,
@@ -182,6 +193,7 @@ impl Harness {
             http,
             browser,
             driver,
+            driver_url,
             _profile: profile,
             site_listener: std::sync::Mutex::new(Some(site_listener)),
             data_dir: tmp.clone(),
@@ -212,16 +224,86 @@ impl Harness {
 
     /// Serves the seller site embedding one widget per `(label, token)` and opens it in the browser.
     pub async fn open_site(&self, embeds: Vec<(String, String)>) -> Result<()> {
+        self.open_site_via(&self.api, embeds, None).await
+    }
+
+    /// The seller site with the widget loaded from `api_base` (the API, or a stand-in in front of it), and
+    /// `policy` as the page's Content-Security-Policy when given.
+    pub async fn open_site_via(
+        &self,
+        api_base: &str,
+        embeds: Vec<(String, String)>,
+        policy: Option<String>,
+    ) -> Result<()> {
         let listener = self
             .site_listener
             .lock()
             .ok()
             .and_then(|mut l| l.take())
             .context("the seller site can be opened once per harness")?;
-        let server = tranche_api::seller_site::serve(listener, self.api.clone(), embeds)?;
+        let server =
+            tranche_api::seller_site::serve_with_policy(listener, api_base.to_owned(), embeds, policy)?;
         tokio::spawn(server);
         self.browser.goto(&format!("{}/", self.site)).await?;
         Ok(())
+    }
+
+    /// Every message the browser console logged at level SEVERE since the last call (errors, failed
+    /// loads such as a 404 favicon, CSP refusals), from every frame.
+    pub async fn console_errors(&self) -> Result<Vec<String>> {
+        Ok(self
+            .driver_log("browser")
+            .await?
+            .iter()
+            .filter(|e| e["level"] == "SEVERE")
+            .map(|e| e["message"].as_str().unwrap_or_default().to_owned())
+            .collect())
+    }
+
+    /// chromedriver's log of `kind` (`browser`, `performance`) since the last read of it.
+    async fn driver_log(&self, kind: &str) -> Result<Vec<Value>> {
+        let session = self.browser.session_id().await?.context("no session")?;
+        let r = self
+            .http
+            .post(format!("{}/session/{session}/se/log", self.driver_url))
+            .json(&json!({"type": kind}))
+            .send()
+            .await?;
+        let body: Value = r.json().await?;
+        body["value"]
+            .as_array()
+            .cloned()
+            .with_context(|| format!("chromedriver log answer: {body}"))
+    }
+
+    /// The headers of every request the browser (any frame) sent to a URL ending in `path` since the last
+    /// read of the network log, from Chromium's own network events.
+    pub async fn sent_headers(&self, path: &str) -> Result<Vec<Value>> {
+        let mut found = Vec::new();
+        for entry in self.driver_log("performance").await? {
+            let Ok(event) = serde_json::from_str::<Value>(entry["message"].as_str().unwrap_or("{}")) else {
+                continue;
+            };
+            let event = &event["message"];
+            if event["method"] == "Network.requestWillBeSent"
+                && event["params"]["request"]["url"]
+                    .as_str()
+                    .is_some_and(|u| u.ends_with(path))
+            {
+                found.push(event["params"]["request"]["headers"].clone());
+            }
+        }
+        Ok(found)
+    }
+
+    /// The events the seller site recorded (`window.trancheEvents`).
+    pub async fn page_events(&self) -> Vec<Value> {
+        self.browser
+            .execute("return window.trancheEvents || []", vec![])
+            .await
+            .ok()
+            .and_then(|v| v.as_array().cloned())
+            .unwrap_or_default()
     }
 
     pub async fn open(&self, url: &str) -> Result<()> {

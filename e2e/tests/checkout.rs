@@ -11,7 +11,9 @@ async fn partial_payment_decline_and_paying_the_rest_on_the_seller_site() {
     }
     let h = Harness::start().await.unwrap();
     let (invoice_id, token) = h.invoice("E2E-1", "1000.00").await.unwrap();
-    h.open_site(vec![("Invoice E2E-1".into(), token)]).await.unwrap();
+    h.open_site(vec![("Invoice E2E-1".into(), token.clone())])
+        .await
+        .unwrap();
 
     // Rendered inside the shadow root, on the seller's origin.
     h.shadow_text(0, "[data-testid=balance-due]", "$1,000.00")
@@ -101,6 +103,20 @@ async fn partial_payment_decline_and_paying_the_rest_on_the_seller_site() {
 
     // 4242 succeeds: the new balance is shown.
     h.click(0, "[data-testid=retry]").await.unwrap();
+    // The checkout token reaches the fields frame by postMessage, never in its URL.
+    let src = h
+        .shadow(0, "iframe[data-testid=fields]")
+        .await
+        .unwrap()
+        .attr("src")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        src.contains("/sandbox/fields?parent=") && !src.contains(&token),
+        "{src}"
+    );
+
     h.pay_with_card(0, "4242424242424242").await.unwrap();
     h.shadow_text(0, "[data-testid=new-balance]", "$750.00")
         .await
@@ -108,6 +124,14 @@ async fn partial_payment_decline_and_paying_the_rest_on_the_seller_site() {
     h.shadow_text(0, "[data-testid=paid-now]", "$250.00")
         .await
         .unwrap();
+    // Every figure on screen agrees: the summary beside the confirmation shows the payment too.
+    h.shadow_text(0, "[data-testid=amount-paid]", "$250.00")
+        .await
+        .unwrap();
+    h.shadow_text(0, "[data-testid=balance-due]", "$750.00")
+        .await
+        .unwrap();
+    h.shadow_text(0, "[part=status]", "Partially paid").await.unwrap();
     h.screenshot("seller-site-partial-paid").await;
     assert_eq!(
         h.invoice_state(&invoice_id).await.unwrap()["balance_due"],
@@ -128,6 +152,20 @@ async fn partial_payment_decline_and_paying_the_rest_on_the_seller_site() {
     let state = h.invoice_state(&invoice_id).await.unwrap();
     assert_eq!(state["status"], "paid");
     assert_eq!(state["balance_due"], "0.00");
+    // Every card token was requested for this checkout: the fields frame sent its token, which the widget
+    // handed over by postMessage (it is in no frame URL).
+    let requests = h.sent_headers("/sandbox/v1/tokens").await.unwrap();
+    assert_eq!(requests.len(), 3, "three cards entered: {requests:?}");
+    for headers in &requests {
+        let auth = headers
+            .as_object()
+            .unwrap()
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+            .map(|(_, v)| v.as_str().unwrap().to_owned());
+        assert_eq!(auth, Some(format!("Bearer {token}")), "{headers}");
+    }
+
     // The card numbers typed into the gateway's fields exist nowhere in our database or receipts.
     let leaks = h.card_numbers_at_rest(&["4242424242424242", "4000000000000002"]);
     assert!(leaks.is_empty(), "card data at rest: {leaks:?}");

@@ -1,19 +1,63 @@
 // <tranche-checkout> loader. Served as /widget/v1/tranche.js (with SRI); the build fills in the content-hashed
-// names of the wasm, its JS glue and the stylesheet, so those are cached forever and this file for minutes.
-const FILES = /*TRANCHE_FILES*/ { glue: "tranche_widget.js", wasm: "tranche_widget_bg.wasm", css: "tranche.css" };
+// names of the wasm, its JS glue and the stylesheet, so those are cached forever and this file for minutes,
+// and their SRI hashes, so every byte the widget runs is the byte the build made.
+const FILES = /*TRANCHE_FILES*/ { glue: "tranche_widget.js", wasm: "tranche_widget_bg.wasm", css: "tranche.css", integrity: {} };
 const BASE = new URL(".", import.meta.url);
 const ORIGIN = new URL(import.meta.url).origin;
 
+const MESSAGES = {
+  integrity: "The checkout's files failed their integrity check, so it was not started. Nothing was charged.",
+  network: "The checkout could not be loaded. Check your connection, then reload the page.",
+};
+
+// Why a checked download failed: if the file downloads fine without the check, it was altered. A loader
+// without hashes (not built by `cargo xtask build-widget`) has nothing to check against: it runs nothing.
+const failure = (url) =>
+  fetch(url, { cache: "no-store" }).then((r) => r.ok, () => false).then((ok) => ({ code: ok ? "integrity" : "network" }));
+const hash = (name) => FILES.integrity[name] || Promise.reject({ code: "integrity" });
+
+// The browser checks the bytes against `integrity` before the promise resolves; a mismatch rejects.
+async function verified(name) {
+  const url = new URL(FILES[name], BASE);
+  const response = await fetch(url, { integrity: await hash(name) }).catch(() => failure(url).then((e) => Promise.reject(e)));
+  return response.ok ? response : Promise.reject({ code: "network" });
+}
+
+// `import()` takes no integrity, so the glue first goes into the page's module map through a modulepreload
+// link with the hash: a mismatch fails the link (and leaves the map entry failed, so no later import can
+// run the altered file); only after the link loaded is the verified module imported.
+async function verifiedGlue() {
+  const url = new URL(FILES.glue, BASE).href;
+  const link = Object.assign(document.createElement("link"), { rel: "modulepreload", integrity: await hash("glue"), crossOrigin: "anonymous", href: url });
+  await new Promise((resolve, reject) => {
+    link.onload = resolve;
+    link.onerror = () => failure(url).then(reject);
+    (document.head || document.documentElement).append(link);
+  });
+  return import(url);
+}
+
 let runtime;
 function loadRuntime() {
-  // One wasm instance per page, however many elements it has.
-  runtime ??= Promise.all([
-    import(new URL(FILES.glue, BASE).href).then(async (m) => {
-      await m.default({ module_or_path: new URL(FILES.wasm, BASE) });
-      return m;
+  if (runtime) return runtime;
+  // One wasm instance per page, however many elements it has. The three downloads run in parallel.
+  const wasm = verified("wasm");
+  // Awaited below; this only keeps a failure that the glue's failure overtakes from being "unhandled".
+  wasm.catch(() => {});
+  runtime = Promise.all([
+    // The glue instantiates the wasm from this verified response, never from a URL of its own.
+    verifiedGlue().then((m) => m.default({ module_or_path: wasm }).then(() => m)),
+    // A constructed stylesheet: a seller's strict style-src needs no exception for it.
+    verified("css").then(async (r) => {
+      const sheet = new CSSStyleSheet();
+      sheet.replaceSync(await r.text());
+      return sheet;
     }),
-    fetch(new URL(FILES.css, BASE)).then((r) => (r.ok ? r.text() : "")),
-  ]);
+  ]).catch((error) => {
+    // Asked again on the next render (a network failure may pass).
+    runtime = undefined;
+    throw error;
+  });
   return runtime;
 }
 
@@ -45,19 +89,34 @@ class TrancheCheckout extends HTMLElement {
     }
   }
 
+  // Nothing payable stays on screen: the shadow root holds only the message; the page hears `tranche:error`.
+  #fail(shadow, error) {
+    const code = error?.code === "integrity" ? "integrity" : "network";
+    const message = MESSAGES[code];
+    const p = Object.assign(document.createElement("p"), { textContent: message });
+    p.setAttribute("role", "alert");
+    p.setAttribute("part", "message");
+    p.dataset.testid = "load-error";
+    p.style.color = "#b42318";
+    shadow.replaceChildren(p);
+    this.dispatchEvent(new CustomEvent("tranche:error", { bubbles: true, composed: true, detail: { code, message } }));
+  }
+
   async #render() {
     this.#teardown();
     const generation = this.#generation;
     const shadow = this.shadowRoot ?? this.attachShadow({ mode: "open" });
-    const [wasm, css] = await loadRuntime();
+    let wasm, sheet;
+    try {
+      [wasm, sheet] = await loadRuntime();
+    } catch (error) {
+      if (generation === this.#generation && this.isConnected) this.#fail(shadow, error);
+      return;
+    }
     // Removed or re-rendered while loading: that newer call owns the element now.
     if (generation !== this.#generation || !this.isConnected) return;
-    if (!shadow.querySelector("style[data-tranche]")) {
-      const style = document.createElement("style");
-      style.dataset.tranche = "";
-      style.textContent = css;
-      shadow.prepend(style);
-    }
+    shadow.querySelector("[data-testid=load-error]")?.remove();
+    if (!shadow.adoptedStyleSheets.includes(sheet)) shadow.adoptedStyleSheets = [...shadow.adoptedStyleSheets, sheet];
     const api = (this.getAttribute("api") || ORIGIN).replace(/\/+$/, "");
     const locale = this.getAttribute("locale") || this.closest("[lang]")?.getAttribute("lang") || navigator.language || "en";
     this.#mounted = wasm.mount(this, shadow, this.getAttribute("token") || "", api, locale);

@@ -1,5 +1,6 @@
-//! The two API calls the widget makes, over the browser's `fetch`. A network failure and an API problem
-//! are different errors: the first is retried with the same Idempotency-Key, the second is explained.
+//! The two API calls the widget makes, over the browser's `fetch`. A network failure, a success the widget
+//! cannot read and an API problem are different errors: the first two may have charged the buyer, so they
+//! are only ever retried with the same Idempotency-Key; the third is explained.
 
 use tranche_domain::wire::{CheckoutView, PaymentRequest, PaymentResponse, Problem};
 use wasm_bindgen::{JsCast, JsValue};
@@ -13,6 +14,9 @@ use web_sys::{Headers, Request, RequestInit, RequestMode, Response};
 pub enum ApiError {
     /// No answer (offline, DNS, CORS refusal, aborted).
     Network,
+    /// A success (2xx) whose body is not the expected shape (a proxy's HTML, a newer API): the request
+    /// did whatever it does, so this is never a failure.
+    Unreadable,
     /// An answer that was not a success; a non-JSON body becomes a synthetic problem with its status.
     Problem(Box<Problem>),
 }
@@ -31,14 +35,7 @@ async fn send<T: FromJson>(request: Request) -> Result<T, ApiError> {
         Err(_) => None,
     };
     if (200..300).contains(&status) {
-        return body.and_then(|b| T::from_json(&b)).ok_or_else(|| {
-            ApiError::Problem(Box::new(Problem::new(
-                status,
-                "unexpected_response",
-                "Unexpected response",
-                "The server's answer could not be read.",
-            )))
-        });
+        return body.and_then(|b| T::from_json(&b)).ok_or(ApiError::Unreadable);
     }
     let problem = body
         .and_then(|b| Problem::from_json(&b))

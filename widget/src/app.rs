@@ -99,6 +99,22 @@ struct Attempt {
     payment_token: Option<String>,
 }
 
+/// `tranche:error`'s `code` for a checkout that could not be loaded, and what the buyer reads.
+fn load_failure(error: &ApiError) -> (&'static str, Key) {
+    match error {
+        ApiError::Network => ("network", Key::NetworkError),
+        ApiError::Unreadable => ("server_error", Key::ServerError),
+        ApiError::Problem(p) => match p.code.as_str() {
+            "origin_not_allowed" => ("origin_not_allowed", Key::OriginBlocked),
+            "rate_limited" => ("rate_limited", Key::ServerError),
+            _ if p.status == 401 || p.status == 404 || p.code == "invalid_checkout_token" => {
+                ("invalid_checkout_token", Key::LinkInvalid)
+            }
+            _ => ("server_error", Key::ServerError),
+        },
+    }
+}
+
 #[derive(Clone, PartialEq)]
 enum Load {
     Loading,
@@ -132,15 +148,17 @@ fn App(config: Config) -> impl IntoView {
                         config.with_value(|c| dom::emit(&c.host, "tranche:ready", &ready.to_fields()));
                     }
                 }
-                Err(ApiError::Network) => load.set(Load::Failed(l.t(Key::NetworkError).to_owned())),
-                Err(ApiError::Problem(p)) => {
-                    let message = match p.code.as_str() {
-                        "invalid_checkout_token" => l.t(Key::LinkInvalid).to_owned(),
-                        "origin_not_allowed" => l.t(Key::OriginBlocked).to_owned(),
-                        _ if p.status == 401 || p.status == 404 => l.t(Key::LinkInvalid).to_owned(),
-                        _ => l.t(Key::ServerError).to_owned(),
-                    };
-                    load.set(Load::Failed(message));
+                Err(e) => {
+                    let (code, key) = load_failure(&e);
+                    let message = l.t(key);
+                    config.with_value(|c| {
+                        dom::emit(
+                            &c.host,
+                            "tranche:error",
+                            &vec![("code", code.into()), ("message", message.into())],
+                        )
+                    });
+                    load.set(Load::Failed(message.to_owned()));
                 }
             }
         });
@@ -186,26 +204,35 @@ fn App(config: Config) -> impl IntoView {
             };
             let result = api::pay(&api, &token, &a.key, &body).await;
             let Some(c) = checkout.get_untracked() else { return };
-            match result {
+            let settled = match result {
+                Ok(response) => Ok(response),
+                // A success we cannot read may have charged the buyer: ask the invoice, never "try again"
+                // with a new key. If the invoice cannot tell either, the only retry is the same key.
+                Err(ApiError::Unreadable) => {
+                    let after = api::checkout(&api, &token).await.ok();
+                    c.confirm(after.as_ref(), &a.amount).map_err(|f| (f, None))
+                }
+                Err(ApiError::Network) => Err((c.failure(None), None)),
+                Err(ApiError::Problem(p)) => Err((c.failure(Some(&p)), Some(p))),
+            };
+            match settled {
                 Ok(response) => {
                     let outcome = c.apply(&response);
                     let detail = SucceededDetail::new(&response);
+                    attempt.set(None);
+                    step.set(Step::Done(outcome));
+                    // Every figure on screen agrees: the summary shows the new amount paid and balance too.
+                    checkout.set(Some(c.after_payment(&response)));
                     config.with_value(|cfg| {
                         dom::emit(&cfg.host, "tranche:payment-succeeded", &detail.to_fields())
                     });
-                    attempt.set(None);
-                    step.set(Step::Done(outcome));
                 }
-                Err(e) => {
-                    let problem = match &e {
-                        ApiError::Network => None,
-                        ApiError::Problem(p) => Some(p.as_ref()),
-                    };
-                    let failure = c.failure(problem);
-                    let detail = FailedDetail::new(&failure, problem);
+                Err((failure, problem)) => {
+                    let detail = FailedDetail::new(&failure, problem.as_deref());
                     config.with_value(|cfg| {
                         dom::emit(&cfg.host, "tranche:payment-failed", &detail.to_fields())
                     });
+                    // Network errors and unconfirmed payments keep the attempt (and its key) for the retry.
                     if failure.next != Next::RetrySameKey {
                         attempt.set(None);
                     }
@@ -222,7 +249,7 @@ fn App(config: Config) -> impl IntoView {
                 Load::Failed(message) => view! { <p class="error" role="alert" part="message">{message}</p> }.into_any(),
                 Load::Ready => view! {
                     <Summary checkout=checkout/>
-                    <Payer checkout=checkout choice=choice input=input step=step notice=notice attempt=attempt eval=eval
+                    <Payer config=config checkout=checkout choice=choice input=input step=step notice=notice attempt=attempt eval=eval
                         reload=reload submit=submit/>
                     <History checkout=checkout/>
                 }.into_any(),
@@ -324,6 +351,7 @@ fn History(checkout: RwSignal<Option<Checkout>, LocalStorage>) -> impl IntoView 
 #[component]
 #[allow(clippy::too_many_arguments)]
 fn Payer(
+    config: StoredValue<Config, LocalStorage>,
     checkout: RwSignal<Option<Checkout>, LocalStorage>,
     choice: RwSignal<Choice>,
     input: RwSignal<String>,
@@ -347,7 +375,7 @@ fn Payer(
         }
         match step.get() {
             Step::Choose => view! { <Chooser checkout=checkout choice=choice input=input step=step notice=notice eval=eval/> }.into_any(),
-            Step::Method | Step::Paying => view! { <Method checkout=checkout step=step attempt=attempt eval=eval submit=submit/> }.into_any(),
+            Step::Method | Step::Paying => view! { <Method config=config checkout=checkout step=step attempt=attempt eval=eval submit=submit/> }.into_any(),
             Step::Done(outcome) => {
                 let again = outcome.can_pay_again;
                 view! {
@@ -519,6 +547,7 @@ fn Chooser(
 
 #[component]
 fn Method(
+    config: StoredValue<Config, LocalStorage>,
     checkout: RwSignal<Option<Checkout>, LocalStorage>,
     step: RwSignal<Step>,
     attempt: RwSignal<Option<Attempt>, LocalStorage>,
@@ -590,6 +619,8 @@ fn Method(
     on_cleanup(move || listener.remove());
 
     let fields_origin = gateway.fields_origin.clone();
+    // The fields page needs the checkout token to create card tokens for this checkout only.
+    let checkout_token = config.with_value(|c| c.token.clone());
     let pay = move |_| {
         let Some(frame) = frame.get_untracked() else {
             return;
@@ -601,6 +632,12 @@ fn Method(
         step.set(Step::Paying);
         let message = js_sys::Object::new();
         let _ = js_sys::Reflect::set(&message, &"type".into(), &"tranche:tokenize".into());
+        // Posted to the fields frame's exact origin only, so no other window can read it.
+        let _ = js_sys::Reflect::set(
+            &message,
+            &"checkout_token".into(),
+            &checkout_token.as_str().into(),
+        );
         if window.post_message(&message, &fields_origin).is_err() {
             step.set(Step::Method);
         }
@@ -609,8 +646,10 @@ fn Method(
     view! {
         <section class="method" part="method">
             <h3>{l.t(Key::PaymentMethod)}</h3>
+            // The height goes through the CSSOM (`style` forwards to `cssText`), which a strict
+            // style-src allows; a `style` attribute it would refuse.
             <iframe node_ref=frame class="fields" part="fields" src=src title=l.t(Key::FieldsTitle)
-                style=move || format!("height:{}px", height.get())
+                prop:style=move || format!("height:{}px", height.get())
                 allow="payment" data-testid="fields"></iframe>
             <p class="message" aria-live="assertive" part="message">
                 {move || fields_error.get().map(|e| view! { <span class="error" role="alert">{e}</span> })}

@@ -267,6 +267,10 @@ impl Locale {
             (ServerError, De) => "Beim Zahlungsdienst ist ein Fehler aufgetreten; es wurde nichts belastet.",
             (ServerError, Fr) => "Le service de paiement a rencontré un problème ; rien n'a été débité.",
             (ServerError, Es) => "El servicio de pago tuvo un problema y no se cobró nada.",
+            (Unconfirmed, En) => "We could not confirm whether your payment went through. Retrying sends the same payment again and can never charge you twice.",
+            (Unconfirmed, De) => "Wir konnten nicht bestätigen, ob Ihre Zahlung durchgegangen ist. Ein erneuter Versuch sendet dieselbe Zahlung und belastet Sie nie doppelt.",
+            (Unconfirmed, Fr) => "Nous n'avons pas pu confirmer votre paiement. Réessayer renvoie le même paiement et ne peut jamais vous débiter deux fois.",
+            (Unconfirmed, Es) => "No pudimos confirmar si su pago se realizó. Reintentar envía el mismo pago y nunca le cobrará dos veces.",
             (Declined, En) => "Payment declined",
             (Declined, De) => "Zahlung abgelehnt",
             (Declined, Fr) => "Paiement refusé",
@@ -411,6 +415,8 @@ pub enum Key {
     MinimumHint,
     FieldsLoading,
     FieldsTitle,
+    /// A success answer that could not be read, and the invoice does not show the payment yet.
+    Unconfirmed,
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! the exact inputs the API used (`CheckoutView::rules`), so the widget refuses what the API would refuse.
 
 use tranche_domain::format::{format_amount, parse_localized};
-use tranche_domain::wire::{CheckoutView, PaymentResponse, Problem};
+use tranche_domain::wire::{CheckoutView, InvoiceBalanceView, PaymentResponse, PaymentStatus, Problem};
 use tranche_domain::{Currency, InvoiceStatus, Money, NotPayable, PaymentOptions, Rules, Terms};
 
 use crate::i18n::{Key, Locale};
@@ -303,6 +303,56 @@ impl Checkout {
             advice,
             next,
         }
+    }
+}
+
+impl Checkout {
+    /// The view after a payment: the summary's amount paid, balance and status, and the history, agree
+    /// with the confirmation. The rule inputs stay as they were, so the result screen stays up until the
+    /// buyer asks to pay again (which reloads everything from the API).
+    pub fn after_payment(&self, response: &PaymentResponse) -> Checkout {
+        let mut next = self.clone();
+        let invoice = &mut next.view.invoice;
+        invoice.amount_paid = response.invoice.amount_paid.clone();
+        invoice.balance_due = response.invoice.balance_due.clone();
+        invoice.status = response.invoice.status;
+        if !next.view.payments.iter().any(|p| p.id == response.payment.id) {
+            next.view.payments.push(response.payment.clone());
+        }
+        next
+    }
+
+    /// After a success answer that could not be read (a proxy's HTML, a newer API), decides from the
+    /// invoice as re-read from the API (`after`, `None` if that failed too) whether the payment of `amount`
+    /// was made. The payment counts as made only when `after` lists a payment this view did not have, of
+    /// exactly that amount; anything else is unknown, and the only way on is the same Idempotency-Key,
+    /// which the API answers with the saved result instead of charging again.
+    pub fn confirm(&self, after: Option<&CheckoutView>, amount: &str) -> Result<PaymentResponse, Failure> {
+        let unknown = || Failure {
+            code: "payment_unconfirmed".into(),
+            title: self.locale.t(Key::Unconfirmed).into(),
+            advice: None,
+            next: Next::RetrySameKey,
+        };
+        let Some(after) = after.filter(|a| a.invoice.id == self.view.invoice.id) else {
+            return Err(unknown());
+        };
+        let wanted = Money::parse(amount, self.currency()).map_err(|_| unknown())?;
+        let made = after.payments.iter().find(|p| {
+            !self.view.payments.iter().any(|known| known.id == p.id)
+                && matches!(p.status, PaymentStatus::Succeeded | PaymentStatus::Pending)
+                && Money::parse(&p.amount, self.currency()).is_ok_and(|m| m == wanted)
+        });
+        let payment = made.ok_or_else(unknown)?;
+        Ok(PaymentResponse {
+            payment: payment.clone(),
+            invoice: InvoiceBalanceView {
+                id: after.invoice.id.clone(),
+                amount_paid: after.invoice.amount_paid.clone(),
+                balance_due: after.invoice.balance_due.clone(),
+                status: after.invoice.status,
+            },
+        })
     }
 }
 

@@ -314,3 +314,149 @@ fn a_partial_payment_result_offers_pay_again() {
     assert!(!o.pending);
     let _ = format_date(parse_date("2026-11-01").unwrap());
 }
+
+fn payment(id: &str, amount: &str, status: PaymentStatus) -> PaymentView {
+    PaymentView {
+        id: id.into(),
+        amount: amount.into(),
+        currency: Currency::USD,
+        status,
+        method: Some("visa •••• 4242".into()),
+        discount: None,
+        created_at: "2026-11-20T10:00:00Z".into(),
+    }
+}
+
+/// The invoice as the API would show it after `payments` (amounts as paid, balance from a total of 1000).
+fn reread(c: &Checkout, payments: Vec<PaymentView>, paid: &str, balance: &str) -> CheckoutView {
+    let mut view = c.view.clone();
+    view.payments = payments;
+    view.invoice.amount_paid = paid.into();
+    view.invoice.balance_due = balance.into();
+    view.invoice.status = tranche_domain::InvoiceStatus::PartiallyPaid;
+    view
+}
+
+#[test]
+fn an_unreadable_success_is_settled_from_the_invoice_never_called_a_failure() {
+    let mut f = usd();
+    f.paid = "100.00";
+    let mut c = checkout(f, "en");
+    c.view.payments = vec![payment("pay_old", "100.00", PaymentStatus::Succeeded)];
+    // The re-read lists a new payment of exactly the amount sent: it went through.
+    let after = reread(
+        &c,
+        vec![
+            payment("pay_old", "100.00", PaymentStatus::Succeeded),
+            payment("pay_new", "250.00", PaymentStatus::Succeeded),
+        ],
+        "350.00",
+        "650.00",
+    );
+    let response = c.confirm(Some(&after), "250.00").unwrap();
+    assert_eq!(response.payment.id, "pay_new");
+    assert_eq!(response.invoice.amount_paid, "350.00");
+    assert_eq!(response.invoice.balance_due, "650.00");
+    let outcome = c.apply(&response);
+    assert_eq!(outcome.new_balance, "$650.00");
+    assert!(outcome.can_pay_again);
+    // Pending counts as made too (the gateway took it; the money follows).
+    let pending = reread(
+        &c,
+        vec![payment("pay_new", "250.00", PaymentStatus::Pending)],
+        "100.00",
+        "900.00",
+    );
+    assert!(c.confirm(Some(&pending), "250.00").unwrap().payment.status == PaymentStatus::Pending);
+}
+
+#[test]
+fn an_unconfirmed_payment_is_only_ever_retried_with_the_same_key() {
+    let mut c = checkout(usd(), "en");
+    c.view.payments = vec![payment("pay_old", "250.00", PaymentStatus::Succeeded)];
+    let cases: Vec<(&str, Option<CheckoutView>)> = vec![
+        ("the re-read failed too", None),
+        (
+            "no new payment yet",
+            Some(reread(&c, c.view.payments.clone(), "250.00", "750.00")),
+        ),
+        (
+            "an earlier payment of the same amount is not this one",
+            Some(reread(
+                &c,
+                vec![payment("pay_old", "250.00", PaymentStatus::Succeeded)],
+                "250.00",
+                "750.00",
+            )),
+        ),
+        (
+            "a new payment of another amount (someone else's) is not this one",
+            Some(reread(
+                &c,
+                vec![payment("pay_other", "100.00", PaymentStatus::Succeeded)],
+                "100.00",
+                "900.00",
+            )),
+        ),
+        (
+            "a failed payment is not a charge",
+            Some(reread(
+                &c,
+                vec![payment("pay_new", "250.00", PaymentStatus::Failed)],
+                "0.00",
+                "1000.00",
+            )),
+        ),
+        ("another invoice's view", {
+            let mut v = reread(
+                &c,
+                vec![payment("pay_new", "250.00", PaymentStatus::Succeeded)],
+                "250.00",
+                "750.00",
+            );
+            v.invoice.id = "inv_2".into();
+            Some(v)
+        }),
+    ];
+    for (case, after) in cases {
+        let failure = c.confirm(after.as_ref(), "250.00").unwrap_err();
+        assert_eq!(failure.code, "payment_unconfirmed", "{case}");
+        assert_eq!(failure.next, Next::RetrySameKey, "{case}: never a new key");
+        assert!(failure.title.contains("never charge you twice"), "{case}");
+    }
+    // The German text says the same.
+    let de = checkout(usd(), "de").confirm(None, "250.00").unwrap_err();
+    assert!(de.title.contains("nie doppelt"));
+}
+
+#[test]
+fn after_a_payment_the_summary_agrees_with_the_confirmation() {
+    let c = checkout(usd(), "en");
+    let response = PaymentResponse {
+        payment: payment("pay_1", "250.00", PaymentStatus::Succeeded),
+        invoice: InvoiceBalanceView {
+            id: "inv_1".into(),
+            amount_paid: "250.00".into(),
+            balance_due: "750.00".into(),
+            status: tranche_domain::InvoiceStatus::PartiallyPaid,
+        },
+    };
+    let next = c.after_payment(&response);
+    assert_eq!(next.view.invoice.amount_paid, "250.00");
+    assert_eq!(next.view.invoice.balance_due, "750.00");
+    assert_eq!(next.status_label(), "Partially paid");
+    assert_eq!(next.view.payments.len(), 1, "the history lists it");
+    assert_eq!(
+        next.read_only(),
+        None,
+        "the result screen stays until the buyer asks to pay again"
+    );
+    // Applying the same answer twice (a replay) lists the payment once.
+    assert_eq!(next.after_payment(&response).view.payments.len(), 1);
+    // Paid in full: the status says so.
+    let mut full = response.clone();
+    full.invoice.amount_paid = "1000.00".into();
+    full.invoice.balance_due = "0.00".into();
+    full.invoice.status = tranche_domain::InvoiceStatus::Paid;
+    assert_eq!(c.after_payment(&full).status_label(), "Paid");
+}

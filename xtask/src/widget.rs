@@ -143,6 +143,24 @@ fn minify_loader(js: &str) -> String {
         + "\n"
 }
 
+/// The loader with its `FILES` line filled in: each file's content-hashed name and SRI hash, which the
+/// loader checks every download against (so the loader's own SRI hash covers all four files).
+fn with_files(loader: &str, glue: &Built, wasm: &Built, css: &Built) -> Result<String> {
+    let marker = "/*TRANCHE_FILES*/";
+    let start = loader
+        .find(marker)
+        .ok_or_else(|| anyhow!("loader has no {marker}"))?;
+    let end = loader[start..]
+        .find(";\n")
+        .map(|i| start + i)
+        .ok_or_else(|| anyhow!("loader FILES line does not end with `;`"))?;
+    let files = format!(
+        "{{ glue: \"{}\", wasm: \"{}\", css: \"{}\", integrity: {{ glue: \"{}\", wasm: \"{}\", css: \"{}\" }} }}",
+        glue.path, wasm.path, css.path, glue.integrity, wasm.integrity, css.integrity
+    );
+    Ok(format!("{}{}{}", &loader[..start], files, &loader[end..]))
+}
+
 /// `--remap-path-prefix` for the wasm: panic locations name `crates/tachys-0.2.19/src/...` instead of this
 /// machine's cargo home and checkout, so the buyer's download carries no build-machine paths, is the same
 /// from any machine, and is ~1.7 KB (gzip) smaller.
@@ -235,19 +253,7 @@ pub fn build() -> Result<u64> {
     )?;
 
     let loader_src = minify_loader(&fs::read_to_string(root.join("widget/loader/tranche.js"))?);
-    let marker = "/*TRANCHE_FILES*/";
-    let start = loader_src
-        .find(marker)
-        .ok_or_else(|| anyhow!("loader has no {marker}"))?;
-    let end = loader_src[start..]
-        .find("};")
-        .map(|i| start + i + 1)
-        .ok_or_else(|| anyhow!("loader FILES object not terminated"))?;
-    let files = format!(
-        "{{ glue: \"{}\", wasm: \"{}\", css: \"{}\" }}",
-        glue.path, wasm.path, css.path
-    );
-    let loader = format!("{}{}{}", &loader_src[..start], files, &loader_src[end..]);
+    let loader = with_files(&loader_src, &glue, &wasm, &css)?;
     let (integrity, _) = sha384_sri(loader.as_bytes());
     let loader = write_served(
         &dist,
@@ -327,6 +333,36 @@ mod tests {
             minify_css("a  b >  c { x: calc(1px + 2px) ; }"),
             "a b>c{x: calc(1px + 2px)}"
         );
+    }
+
+    fn built(path: &str, integrity: &str) -> Built {
+        Built {
+            name: "x",
+            path: path.into(),
+            integrity: integrity.into(),
+            bytes: 0,
+            gzip: 0,
+            brotli: 0,
+        }
+    }
+
+    #[test]
+    fn the_built_loader_carries_every_files_name_and_hash() {
+        let src = minify_loader(&fs::read_to_string(sh::root().join("widget/loader/tranche.js")).unwrap());
+        let out = with_files(
+            &src,
+            &built("g-1.js", "sha384-G"),
+            &built("w-1.wasm", "sha384-W"),
+            &built("c-1.css", "sha384-C"),
+        )
+        .unwrap();
+        assert!(out.contains(
+            "const FILES = { glue: \"g-1.js\", wasm: \"w-1.wasm\", css: \"c-1.css\", integrity: { glue: \"sha384-G\", wasm: \"sha384-W\", css: \"sha384-C\" } };\n"
+        ), "{out}");
+        assert!(!out.contains("TRANCHE_FILES"));
+        // Everything after the FILES line is the loader as written.
+        let tail = &src[src.find("const BASE").unwrap()..];
+        assert!(out.ends_with(tail));
     }
 
     #[test]

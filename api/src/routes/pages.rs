@@ -2,17 +2,79 @@
 //! (`/pay/{token}`), and the sandbox gateway's card fields (`/sandbox/fields`).
 
 use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
 
 use actix_web::http::header::{self, AcceptEncoding, Encoding, Header, Preference, Quality};
 use actix_web::{web, HttpRequest, HttpResponse};
+use base64::Engine;
+use sha2::{Digest, Sha256};
+use tranche_domain::wire::Problem;
 
 use crate::auth::Checkout;
-use crate::error::{ApiError, ApiResult};
+use crate::cors::{known_origin, origin_of};
+use crate::error::{problem_response, ApiError, ApiResult};
+use crate::request_id;
 use crate::state::AppState;
 use crate::store::invoices;
 
 const PAY_TEMPLATE: &str = include_str!("../../assets/pay.html");
 const FIELDS_PAGE: &str = include_str!("../../assets/sandbox-fields.html");
+
+/// `'sha256-...'` CSP sources for the inline `<script>` and `<style>` blocks of a page (ours only, each
+/// written as a plain `<script>`/`<style>` tag), so the policy allows exactly those bytes and no others.
+pub fn inline_hashes(page: &str, tag: &str) -> Vec<String> {
+    let open = format!("<{tag}>");
+    let close = format!("</{tag}>");
+    let mut sources = Vec::new();
+    let mut rest = page;
+    while let Some(start) = rest.find(&open) {
+        let body = &rest[start + open.len()..];
+        let Some(end) = body.find(&close) else { break };
+        let digest = Sha256::digest(&body.as_bytes()[..end]);
+        sources.push(format!(
+            "'sha256-{}'",
+            base64::engine::general_purpose::STANDARD.encode(digest)
+        ));
+        rest = &body[end + close.len()..];
+    }
+    sources
+}
+
+/// The hosted page's policy, for the API at `origin`: the loader, glue and wasm only from the API's
+/// `/widget/` path (the loader's SRI hash and the hashes built into it check their bytes), the page's one
+/// inline script and style by hash, calls and the gateway's fields frame to the API's origin only, the
+/// widget's styles as constructed stylesheets (which CSP does not govern), and no framing at all.
+pub fn pay_policy(origin: &str) -> String {
+    static INLINE: LazyLock<(String, String)> = LazyLock::new(|| {
+        (
+            inline_hashes(PAY_TEMPLATE, "script").join(" "),
+            inline_hashes(PAY_TEMPLATE, "style").join(" "),
+        )
+    });
+    let (scripts, styles) = &*INLINE;
+    format!(
+        "default-src 'none'; script-src {origin}/widget/ {scripts} 'wasm-unsafe-eval'; style-src {styles}; \
+         connect-src {origin}; frame-src {origin}; img-src data:; base-uri 'none'; form-action 'none'; \
+         object-src 'none'; frame-ancestors 'none'"
+    )
+}
+
+/// The fields page's policy: its own inline script and style by hash, token requests to itself only,
+/// and framed only by `parent` (already checked to be the API's origin or one a seller registered).
+pub fn fields_policy(parent: Option<&str>) -> String {
+    static INLINE: LazyLock<(String, String)> = LazyLock::new(|| {
+        (
+            inline_hashes(FIELDS_PAGE, "script").join(" "),
+            inline_hashes(FIELDS_PAGE, "style").join(" "),
+        )
+    });
+    let (scripts, styles) = &*INLINE;
+    let ancestors = parent.unwrap_or("'none'");
+    format!(
+        "default-src 'none'; script-src {scripts}; style-src {styles}; connect-src 'self'; base-uri 'none'; \
+         form-action 'none'; object-src 'none'; frame-ancestors {ancestors}"
+    )
+}
 
 /// Escapes text for HTML content and attribute values.
 pub fn escape_html(value: &str) -> String {
@@ -45,7 +107,13 @@ pub fn widget_dir() -> PathBuf {
 
 /// The SRI hash of a widget file from `manifest.json`, if the widget is built.
 pub fn integrity_of(name: &str) -> Option<String> {
-    let text = std::fs::read_to_string(widget_dir().join("manifest.json")).ok()?;
+    integrity_in(&widget_dir(), name)
+}
+
+/// The SRI hash of `name` in the widget built into `dir`; `None` when missing or empty, so no page is ever
+/// rendered with `integrity=""` (which the browser reads as "no check").
+pub fn integrity_in(dir: &Path, name: &str) -> Option<String> {
+    let text = std::fs::read_to_string(dir.join("manifest.json")).ok()?;
     let manifest: serde_json::Value = serde_json::from_str(&text).ok()?;
     let files = manifest.get("files")?;
     let entries: Vec<&serde_json::Value> = match files {
@@ -61,7 +129,28 @@ pub fn integrity_of(name: &str) -> Option<String> {
         })
         .and_then(|f| f.get("integrity"))
         .and_then(|i| i.as_str())
+        .filter(|i| i.starts_with("sha384-") && i.len() > "sha384-".len())
         .map(str::to_owned)
+}
+
+/// 503 `widget_unavailable`: the hosted page without a built widget (see [`pay_page`]).
+fn widget_unavailable() -> HttpResponse {
+    tracing::error!(
+        "widget not built: /pay refused (run `cargo xtask build-widget` or set TRANCHE_WIDGET_DIR)"
+    );
+    let mut problem = Problem::new(
+        503,
+        "widget_unavailable",
+        "Service unavailable",
+        "The checkout page is not available right now. Try again later.",
+    );
+    problem.request_id = request_id::current();
+    let mut response = problem_response(&problem);
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    response
 }
 
 fn is_hashed(name: &str) -> bool {
@@ -160,8 +249,26 @@ pub fn render(template: &str, values: &[(&str, &str)]) -> String {
 }
 
 /// `GET /pay/{token}`: the hosted checkout page for emailed links.
-pub async fn pay_page(state: web::Data<AppState>, token: web::Path<String>) -> ApiResult<HttpResponse> {
-    let checkout = Checkout::from_token(&state, &token).await?;
+pub async fn pay_page(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    token: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let checkout = match Checkout::from_token(&state, &token).await {
+        Ok(checkout) => checkout,
+        // Same quota as the API's checkout calls: guessing links here is no cheaper than there.
+        Err(refused @ ApiError::Unauthorized { .. }) => {
+            return Err(state
+                .rate_limits
+                .token_failure(req.peer_addr().map(|a| a.ip()))
+                .unwrap_or(refused))
+        }
+        Err(other) => return Err(other),
+    };
+    // Without the built widget's hash the page would load the loader unchecked: refuse instead.
+    let Some(loader_integrity) = integrity_of("tranche.js") else {
+        return Ok(widget_unavailable());
+    };
     let invoice = invoices::find(&state.db, &checkout.seller_id, &checkout.invoice_id)
         .await?
         .ok_or(ApiError::NotFound("invoice"))?;
@@ -173,10 +280,7 @@ pub async fn pay_page(state: web::Data<AppState>, token: web::Path<String>) -> A
             ("invoice_number", &invoice.number),
             ("token", &token),
             ("loader_url", &loader_url),
-            (
-                "loader_integrity",
-                &integrity_of("tranche.js").unwrap_or_default(),
-            ),
+            ("loader_integrity", &loader_integrity),
         ],
     );
     Ok(HttpResponse::Ok()
@@ -185,7 +289,10 @@ pub async fn pay_page(state: web::Data<AppState>, token: web::Path<String>) -> A
         // The token is in the URL: never send it onwards in a Referer.
         .insert_header((header::REFERRER_POLICY, "no-referrer"))
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .insert_header(("content-security-policy", "frame-ancestors 'none'"))
+        .insert_header((
+            header::CONTENT_SECURITY_POLICY,
+            pay_policy(&origin_of(&state.public_base)),
+        ))
         .body(html))
 }
 
@@ -209,19 +316,22 @@ pub fn is_plain_origin(value: &str) -> bool {
 }
 
 /// `GET /sandbox/fields?parent=<origin>`: the gateway's card/bank fields page, put in an iframe by the
-/// widget. It may only be framed by the origin it posts tokens to (CSP `frame-ancestors`), so a page
-/// cannot pose as another origin's parent to receive tokens.
-pub async fn sandbox_fields(query: web::Query<FieldsQuery>) -> HttpResponse {
-    let ancestors = match query.parent.as_deref().filter(|p| is_plain_origin(p)) {
-        Some(parent) => format!("frame-ancestors {parent}"),
-        None => "frame-ancestors 'none'".to_owned(),
-    };
+/// widget. It may only be framed by the origin it posts tokens to (CSP `frame-ancestors`), and only when
+/// that origin is the API's own or one some seller registered, so a page cannot pose as another origin's
+/// parent to receive tokens, nor frame the fields on a site no seller vouched for.
+pub async fn sandbox_fields(state: web::Data<AppState>, query: web::Query<FieldsQuery>) -> HttpResponse {
+    let mut parent = query.parent.as_deref().filter(|p| is_plain_origin(p));
+    if let Some(origin) = parent {
+        if !known_origin(&state, origin).await {
+            parent = None;
+        }
+    }
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .insert_header((header::REFERRER_POLICY, "no-referrer"))
-        .insert_header(("content-security-policy", ancestors))
+        .insert_header((header::CONTENT_SECURITY_POLICY, fields_policy(parent)))
         .body(FIELDS_PAGE)
 }
 
@@ -246,6 +356,57 @@ mod tests {
         assert!(!is_plain_origin("https://a.example; script-src *"));
         assert!(!is_plain_origin("javascript://x"));
         assert!(!is_plain_origin("https://"));
+    }
+
+    #[test]
+    fn inline_blocks_are_hashed_and_external_scripts_are_not() {
+        let page = "<script type=\"module\" src=\"x\"></script><style>a{}</style><script>go()</script>";
+        // sha256("go()") and sha256("a{}"), base64.
+        assert_eq!(
+            inline_hashes(page, "script"),
+            vec![format!(
+                "'sha256-{}'",
+                base64::engine::general_purpose::STANDARD.encode(Sha256::digest(b"go()"))
+            )]
+        );
+        assert_eq!(inline_hashes(page, "style").len(), 1);
+        assert_eq!(inline_hashes(PAY_TEMPLATE, "script").len(), 1);
+        assert_eq!(inline_hashes(PAY_TEMPLATE, "style").len(), 1);
+        assert_eq!(inline_hashes(FIELDS_PAGE, "script").len(), 1);
+        assert_eq!(inline_hashes(FIELDS_PAGE, "style").len(), 1);
+    }
+
+    #[actix_web::test]
+    async fn no_built_widget_means_no_integrity_and_a_503() {
+        let dir = std::env::temp_dir().join(format!("tranche-nowidget-{}", uuid::Uuid::now_v7().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        assert_eq!(integrity_in(&dir, "tranche.js"), None, "no manifest");
+        for (manifest, expected) in [
+            (r#"{"files":[{"name":"tranche.js","integrity":""}]}"#, None),
+            (r#"{"files":[{"name":"tranche.js","integrity":"sha384-"}]}"#, None),
+            (r#"{"files":[{"name":"tranche.js","integrity":"md5-x"}]}"#, None),
+            (
+                r#"{"files":[{"name":"tranche.js","integrity":"sha384-abc"}]}"#,
+                Some("sha384-abc"),
+            ),
+        ] {
+            std::fs::write(dir.join("manifest.json"), manifest).unwrap();
+            assert_eq!(
+                integrity_in(&dir, "tranche.js").as_deref(),
+                expected,
+                "{manifest}"
+            );
+        }
+        std::fs::remove_dir_all(&dir).ok();
+        let response = widget_unavailable();
+        assert_eq!(response.status(), 503);
+        assert_eq!(
+            response.headers().get(header::CONTENT_TYPE).unwrap(),
+            "application/problem+json"
+        );
+        let body = actix_web::body::to_bytes(response.into_body()).await.unwrap();
+        let problem: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(problem["code"], "widget_unavailable");
     }
 
     #[test]

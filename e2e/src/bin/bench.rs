@@ -201,17 +201,17 @@ async fn prepare(
             .await?;
             let id = inv["id"].as_str().context("id")?;
             let link = post(&http, &format!("{base}/v1/invoices/{id}/checkout-links"), &key, json!({})).await?;
+            let checkout_token = link["token"].as_str().context("token")?.to_owned();
+            // Card tokens are made for one checkout: the request carries its token, as the fields page does.
             let card: Value = http
                 .post(format!("{base}/sandbox/v1/tokens"))
+                .bearer_auth(&checkout_token)
                 .json(&json!({"card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2034, "cvc": "123"}}))
                 .send()
                 .await?
                 .json()
                 .await?;
-            anyhow::Ok((
-                link["token"].as_str().context("token")?.to_owned(),
-                card["token"].as_str().context("card")?.to_owned(),
-            ))
+            anyhow::Ok((checkout_token, card["token"].as_str().context("card")?.to_owned()))
         }));
     }
     let mut out = Vec::with_capacity(n);
@@ -574,7 +574,7 @@ async fn widget_start(server: &Server, http: &reqwest::Client, loads: usize, dir
     )?;
     tokio::spawn(site_server);
 
-    let (browser, mut driver) = tranche_e2e::launch_browser(http, &dir.join("chromium")).await?;
+    let (browser, mut driver, _) = tranche_e2e::launch_browser(http, &dir.join("chromium")).await?;
     let mut out = serde_json::Map::new();
     for (name, url) in [
         ("hosted_page", format!("{}/pay/{token}", server.base)),
