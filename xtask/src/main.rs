@@ -5,6 +5,7 @@
 
 mod bench;
 mod compress;
+mod deny;
 mod postgres;
 mod sh;
 mod widget;
@@ -24,8 +25,11 @@ commands:
   soak                  the long reliability runs: 200 concurrent rounds, 20,000 model sequences, on SQLite
                         and PostgreSQL (release build), then each cargo-fuzz target for 60 s
   test [--no-postgres] [--no-browser]
-                        fmt, clippy (native and wasm32), the widget build, every test on SQLite and a
-                        throwaway PostgreSQL, and the browser tests in headless Chromium
+                        fmt, clippy (native and wasm32), cargo deny, the widget build, every test on SQLite
+                        and a throwaway PostgreSQL, and the browser tests in headless Chromium
+  deny                  the supply-chain step of test alone: cargo deny check against the advisory snapshot
+  advisories --from <advisory-db checkout or git dir>
+                        refresh the RustSec snapshot in supply-chain/advisory-db (docs/supply-chain.md)
 ";
 
 fn main() -> ExitCode {
@@ -36,6 +40,8 @@ fn main() -> ExitCode {
         Some("build-widget") => widget::build().map(|_| ()),
         Some("bench") => bench::run(&args[1..]),
         Some("soak") => soak(),
+        Some("advisories") => deny::refresh(&args[1..]),
+        Some("deny") => deny::check(),
         Some("-h" | "--help" | "help") | None => {
             eprint!("{USAGE}");
             Ok(())
@@ -138,7 +144,10 @@ fn test(args: &[String]) -> Result<()> {
         sh::run(cargo().args(["fmt", "--all", "--check"]))
     }) && p.step("cargo clippy --workspace --all-targets -- -D warnings", || {
         sh::run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))
-    }) && p.step("wasm32 target installed", ensure_wasm_target)
+    }) && p.step(
+        "cargo deny check (advisories from the dated snapshot, bans, licenses, sources)",
+        deny::check,
+    ) && p.step("wasm32 target installed", ensure_wasm_target)
         && p.step(
             "cargo check -p tranche-domain --target wasm32-unknown-unknown",
             || sh::run(cargo().args(["check", "-p", "tranche-domain", "--target", WASM_TARGET])),
