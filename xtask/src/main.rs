@@ -145,7 +145,7 @@ fn test(args: &[String]) -> Result<()> {
     }) && p.step("cargo clippy --workspace --all-targets -- -D warnings", || {
         sh::run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))
     }) && p.step(
-        "cargo deny check (advisories from the dated snapshot, bans, licenses, sources)",
+        "cargo deny (advisories offline, licenses, bans, sources)",
         deny::check,
     ) && p.step("wasm32 target installed", ensure_wasm_target)
         && p.step(
