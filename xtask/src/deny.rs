@@ -204,8 +204,13 @@ fn materialise(root: &Path, snapshot: &Snapshot) -> Result<PathBuf> {
         fs::remove_dir_all(&db).with_context(|| format!("removing {}", db.display()))?;
     }
     copy_tree(&root.join(SNAPSHOT_DIR).join("crates"), &db.join("crates"))?;
+    // The shape of a git directory (HEAD, objects/, refs/), so that git never mistakes it for a stray folder
+    // and walks up to the Tranche checkout: were cargo-deny ever pointed here with fetching on, its
+    // `git reset --hard` must fail in this empty repository, not reset the project.
     let git = db.join(".git");
-    fs::create_dir_all(&git)?;
+    fs::create_dir_all(git.join("objects"))?;
+    fs::create_dir_all(git.join("refs/heads"))?;
+    fs::write(git.join("HEAD"), "ref: refs/heads/main\n")?;
     let fetch_head = git.join("FETCH_HEAD");
     fs::write(
         &fetch_head,
@@ -222,13 +227,36 @@ fn materialise(root: &Path, snapshot: &Snapshot) -> Result<PathBuf> {
     Ok(db_root)
 }
 
-fn deny(exe: &Path, root: &Path, db_root: &Path) -> Command {
+/// deny.toml with `db-path` set to `db_root`, inserted under `[advisories]`. deny.toml itself leaves `db-path`
+/// at cargo-deny's default so that a run by hand uses the usual, fetched database in `$CARGO_HOME`.
+fn offline_config(deny_toml: &str, db_root: &Path) -> Result<String> {
+    if deny_toml.lines().any(|l| l.trim_start().starts_with("db-path")) {
+        bail!("deny.toml sets db-path: leave it to the xtask (docs/supply-chain.md)");
+    }
+    // A JSON string of a path is a valid TOML basic string.
+    let path = serde_json::to_string(&db_root.to_string_lossy())?;
+    let mut out = String::with_capacity(deny_toml.len() + path.len() + 16);
+    let mut inserted = false;
+    for line in deny_toml.lines() {
+        out.push_str(line);
+        out.push('\n');
+        if line.trim() == "[advisories]" {
+            out.push_str(&format!("db-path = {path}\n"));
+            inserted = true;
+        }
+    }
+    if !inserted {
+        bail!("deny.toml has no [advisories] table");
+    }
+    Ok(out)
+}
+
+fn deny(exe: &Path, root: &Path, config: &Path) -> Command {
     let mut c = Command::new(exe);
     c.current_dir(root)
-        .env("TRANCHE_ADVISORY_DB_ROOT", db_root)
         // The database and the crate index stay local: see the module comment.
         .args(["--offline", "--locked", "--config"])
-        .arg(root.join("deny.toml"));
+        .arg(config);
     c
 }
 
@@ -263,9 +291,12 @@ pub fn check() -> Result<()> {
             .arg(root.join(CANARY_DIR).join("Cargo.toml")),
     )?;
     let db_root = materialise(&root, &snapshot)?;
+    let config = db_root.join("deny.toml");
+    let deny_toml = fs::read_to_string(root.join("deny.toml")).context("reading deny.toml")?;
+    fs::write(&config, offline_config(&deny_toml, &db_root)?)?;
     eprintln!("advisories: RustSec snapshot of {}", snapshot.describe());
 
-    sh::run(deny(&exe, &root, &db_root).arg("check")).with_context(|| {
+    sh::run(deny(&exe, &root, &config).arg("check")).with_context(|| {
         format!(
             "against the advisory snapshot of {} (when cargo-deny calls the repository stale, \
                  refresh it: cargo xtask advisories --from <advisory-db>, docs/supply-chain.md)",
@@ -274,7 +305,7 @@ pub fn check() -> Result<()> {
     })?;
 
     // The canary: the same advisories configuration over a lock file with a known-vulnerable crate must fail.
-    let mut canary = deny(&exe, &root, &db_root);
+    let mut canary = deny(&exe, &root, &config);
     canary
         .args(["--manifest-path"])
         .arg(root.join(CANARY_DIR).join("Cargo.toml"))
@@ -419,6 +450,17 @@ source = "registry+https://github.com/rust-lang/crates.io-index"
     #[test]
     fn database_directory_is_the_one_cargo_deny_opens() {
         assert_eq!(db_dir_name(DB_URL), "advisory-db-3157b0e258782691");
+    }
+
+    #[test]
+    fn the_offline_config_points_cargo_deny_at_the_snapshot() {
+        let config = "[graph]\ntargets = []\n\n[advisories]\nyanked = \"deny\"\n";
+        let out = offline_config(config, Path::new("/w/target/advisory-dbs")).unwrap();
+        assert_eq!(
+            out,
+            "[graph]\ntargets = []\n\n[advisories]\ndb-path = \"/w/target/advisory-dbs\"\nyanked = \"deny\"\n"
+        );
+        assert!(offline_config("[advisories]\ndb-path = \"x\"\n", Path::new("/w")).is_err());
     }
 
     #[test]
