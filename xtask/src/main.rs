@@ -5,6 +5,7 @@
 
 mod bench;
 mod compress;
+mod deny;
 mod postgres;
 mod sh;
 mod widget;
@@ -26,8 +27,11 @@ commands:
   pg                    start a throwaway PostgreSQL (TLS on), print its URL and CA file, stop it when
                         stdin ends or a line is entered (for running PostgreSQL tests by hand)
   test [--no-postgres] [--no-browser]
-                        fmt, clippy (native and wasm32), the widget build, every test on SQLite and a
-                        throwaway PostgreSQL, and the browser tests in headless Chromium
+                        fmt, clippy (native and wasm32), cargo deny, the widget build, every test on SQLite
+                        and a throwaway PostgreSQL, and the browser tests in headless Chromium
+  deny                  the supply-chain step of test alone: cargo deny check against the advisory snapshot
+  advisories --from <advisory-db checkout or git dir>
+                        refresh the RustSec snapshot in supply-chain/advisory-db (docs/supply-chain.md)
 ";
 
 fn main() -> ExitCode {
@@ -39,6 +43,8 @@ fn main() -> ExitCode {
         Some("bench") => bench::run(&args[1..]),
         Some("soak") => soak(),
         Some("pg") => pg(),
+        Some("advisories") => deny::refresh(&args[1..]),
+        Some("deny") => deny::check(),
         Some("-h" | "--help" | "help") | None => {
             eprint!("{USAGE}");
             Ok(())
@@ -141,7 +147,10 @@ fn test(args: &[String]) -> Result<()> {
         sh::run(cargo().args(["fmt", "--all", "--check"]))
     }) && p.step("cargo clippy --workspace --all-targets -- -D warnings", || {
         sh::run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))
-    }) && p.step("wasm32 target installed", ensure_wasm_target)
+    }) && p.step(
+        "cargo deny (advisories offline, licenses, bans, sources)",
+        deny::check,
+    ) && p.step("wasm32 target installed", ensure_wasm_target)
         && p.step(
             "cargo check -p tranche-domain --target wasm32-unknown-unknown",
             || sh::run(cargo().args(["check", "-p", "tranche-domain", "--target", WASM_TARGET])),
