@@ -221,14 +221,20 @@ async fn seed(
             link["url"].as_str().unwrap_or("?")
         ));
     }
+    // The card token is bound to one checkout: the example uses the first invoice's link.
+    let first_token = embeds
+        .first()
+        .map(|(_, token)| token.as_str())
+        .unwrap_or("<a link's last part>");
     out.push_str(&format!(
-        "\nTry a partial payment with curl (the checkout token is the last part of a link above):\n\
+        "\nTry a partial payment of INV-1001 with curl (its minimum is 10 %, 603.00):\n\
+         \x20 CHECKOUT_TOKEN={first_token}\n\
          \x20 TOKEN=$(curl -s -X POST {base}/sandbox/v1/tokens -H \"authorization: Bearer $CHECKOUT_TOKEN\" -H 'content-type: application/json' \\\n\
          \x20   -d '{{\"card\":{{\"number\":\"4242424242424242\",\"exp_month\":12,\"exp_year\":2030,\"cvc\":\"123\"}}}}' | sed 's/.*\"token\":\"\\([^\"]*\\)\".*/\\1/')\n\
          \x20 curl -s {base}/v1/checkout -H \"authorization: Bearer $CHECKOUT_TOKEN\"\n\
          \x20 curl -s -X POST {base}/v1/checkout/payments -H \"authorization: Bearer $CHECKOUT_TOKEN\" \\\n\
          \x20   -H 'idempotency-key: demo-1' -H 'content-type: application/json' \\\n\
-         \x20   -d \"{{\\\"amount\\\":\\\"100.00\\\",\\\"payment_token\\\":\\\"$TOKEN\\\"}}\"\n"
+         \x20   -d \"{{\\\"amount\\\":\\\"1000.00\\\",\\\"payment_token\\\":\\\"$TOKEN\\\"}}\"\n"
     ));
     Ok((out, embeds, secret))
 }
