@@ -38,11 +38,41 @@ use crate::routes;
         routes::ops::livez,
         routes::ops::readyz,
     ),
-    modifiers(&SecuritySchemes, &ProblemResponses)
+    modifiers(&SecuritySchemes, &ProblemResponses, &OperationIds)
 )]
 pub struct ApiDoc;
 
 struct SecuritySchemes;
+
+/// Operation ids are `{tag}_{handler}` (`invoices_list`, `payments_list`): utoipa's default is the handler's
+/// name alone, and several modules name theirs `list` or `get`, which SDK generators turn into clashing methods.
+struct OperationIds;
+
+impl Modify for OperationIds {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                item.get.as_mut(),
+                item.post.as_mut(),
+                item.put.as_mut(),
+                item.delete.as_mut(),
+                item.patch.as_mut(),
+            ];
+            for op in operations.into_iter().flatten() {
+                let tag = op
+                    .tags
+                    .as_ref()
+                    .and_then(|t| t.first())
+                    .map(|t| t.replace(' ', "_"));
+                if let (Some(tag), Some(id)) = (tag, op.operation_id.as_mut()) {
+                    if !id.starts_with(&format!("{tag}_")) {
+                        *id = format!("{tag}_{id}");
+                    }
+                }
+            }
+        }
+    }
+}
 
 impl Modify for SecuritySchemes {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
@@ -136,5 +166,111 @@ impl Modify for ProblemResponses {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod route_tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use utoipa::OpenApi;
+
+    use super::ApiDoc;
+    use crate::routes::route_table;
+
+    /// Path -> methods (lowercase, without HEAD and OPTIONS, which the document does not list) of every
+    /// documented route the server registers.
+    fn served() -> BTreeMap<String, BTreeSet<String>> {
+        route_table()
+            .into_iter()
+            .filter(|r| r.documented)
+            .map(|r| {
+                let methods = r
+                    .methods
+                    .iter()
+                    .filter(|m| !matches!(**m, "HEAD" | "OPTIONS"))
+                    .map(|m| m.to_ascii_lowercase())
+                    .collect();
+                (r.path, methods)
+            })
+            .collect()
+    }
+
+    fn documented() -> BTreeMap<String, BTreeSet<String>> {
+        let doc = serde_json::to_value(ApiDoc::openapi()).expect("the document serialises");
+        doc["paths"]
+            .as_object()
+            .expect("paths")
+            .iter()
+            .map(|(path, item)| {
+                let methods = item
+                    .as_object()
+                    .expect("path item")
+                    .keys()
+                    .filter(|k| matches!(k.as_str(), "get" | "post" | "put" | "delete" | "patch"))
+                    .cloned()
+                    .collect();
+                (path.clone(), methods)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_route_is_documented_and_every_documented_operation_is_served() {
+        let served = served();
+        let documented = documented();
+        for (path, methods) in &served {
+            assert_eq!(
+                documented.get(path),
+                Some(methods),
+                "{path}: served {methods:?}, documented {:?}",
+                documented.get(path)
+            );
+        }
+        for (path, methods) in &documented {
+            assert_eq!(
+                served.get(path),
+                Some(methods),
+                "{path} documented but not served as {methods:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_buyer_and_seller_invoice_views_are_separate_schemas() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).expect("the document serialises");
+        let schemas = &doc["components"]["schemas"];
+        let seller = &schemas["InvoiceView"]["properties"];
+        let buyer = &schemas["CheckoutInvoiceView"]["properties"];
+        assert!(seller.is_object() && buyer.is_object(), "{schemas}");
+        assert_ne!(seller, buyer);
+        let checkout = doc["paths"]["/v1/checkout"]["get"]["responses"]["200"].to_string();
+        let view = checkout
+            .split("#/components/schemas/")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or_default()
+            .to_owned();
+        let invoice_ref = schemas[view.as_str()]["properties"]["invoice"].to_string();
+        assert!(
+            invoice_ref.contains("CheckoutInvoiceView"),
+            "{view}: {invoice_ref}"
+        );
+    }
+
+    #[test]
+    fn operation_ids_are_unique() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).expect("the document serialises");
+        let mut seen = BTreeMap::new();
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for (method, operation) in item.as_object().expect("path item") {
+                if let Some(id) = operation.get("operationId").and_then(|v| v.as_str()) {
+                    if let Some(first) = seen.insert(id.to_owned(), format!("{method} {path}")) {
+                        panic!("operationId {id} used by {first} and {method} {path}");
+                    }
+                }
+            }
+        }
+        assert!(seen.len() > 20, "{seen:?}");
     }
 }

@@ -33,7 +33,9 @@ pub struct SellerView {
     pub name: String,
 }
 
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+// Named apart from the seller API's `InvoiceView` (a different shape): two schemas of one name collapse into
+// one in the OpenAPI document, and one side's operations would describe the other's body.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = CheckoutInvoiceView))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InvoiceView {
     pub id: String,

@@ -19,16 +19,27 @@ use crate::error::ApiError;
 /// routes actually added (so it cannot drift from them) and a problem document: a client learns it used the
 /// wrong verb, not a wrong path.
 struct Endpoint {
+    path: &'static str,
     resource: Resource,
     methods: Vec<&'static str>,
+    /// Pages and files (HTML, JS, wasm) rather than JSON API operations: not in the OpenAPI document.
+    documented: bool,
 }
 
 impl Endpoint {
-    fn new(path: &str) -> Endpoint {
+    fn new(path: &'static str) -> Endpoint {
         Endpoint {
+            path,
             resource: web::resource(path),
             methods: Vec::new(),
+            documented: true,
         }
+    }
+
+    /// A page or file, served but not an API operation (see [`route_table`]).
+    fn page(mut self) -> Endpoint {
+        self.documented = false;
+        self
     }
 
     fn with(mut self, methods: &[&'static str], route: Route) -> Endpoint {
@@ -101,57 +112,109 @@ impl HttpServiceFactory for Endpoint {
     }
 }
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::scope("/v1/checkout")
-            .wrap(crate::cors::CheckoutCors)
-            .service(Endpoint::new("").get(checkout::view).preflight())
-            .service(Endpoint::new("/payments").post(checkout::pay).preflight()),
-    )
-    .service(
-        web::scope("/v1")
-            .service(Endpoint::new("/sellers").post(parties::create_seller))
-            .service(
+/// The checkout routes (CORS for sellers' origins), the seller API under `/v1`, and the rest at the root: every
+/// path the server serves, in one list that both [`configure`] and [`route_table`] read.
+fn endpoints() -> [(&'static str, Vec<Endpoint>); 3] {
+    [
+        (
+            "/v1/checkout",
+            vec![
+                Endpoint::new("").get(checkout::view).preflight(),
+                Endpoint::new("/payments").post(checkout::pay).preflight(),
+            ],
+        ),
+        (
+            "/v1",
+            vec![
+                Endpoint::new("/sellers").post(parties::create_seller),
                 Endpoint::new("/customers")
                     .post(parties::create_customer)
                     .get(parties::list_customers),
-            )
-            .service(Endpoint::new("/customers/{id}").get(parties::get_customer))
-            .service(Endpoint::new("/terms").post(parties::create_terms))
-            .service(Endpoint::new("/terms/{id}").get(parties::get_terms))
-            .service(
+                Endpoint::new("/customers/{id}").get(parties::get_customer),
+                Endpoint::new("/terms").post(parties::create_terms),
+                Endpoint::new("/terms/{id}").get(parties::get_terms),
                 Endpoint::new("/invoices")
                     .post(invoices::create)
                     .get(invoices::list),
-            )
-            .service(Endpoint::new("/invoices/{id}").get(invoices::get))
-            .service(Endpoint::new("/invoices/{id}/void").post(invoices::void))
-            .service(Endpoint::new("/invoices/{id}/checkout-links").post(invoices::create_link))
-            .service(Endpoint::new("/checkout-links/{id}").delete(invoices::revoke_link))
-            .service(Endpoint::new("/payments").get(payments::list))
-            .service(Endpoint::new("/payments/{id}").get(payments::get))
-            .service(
+                Endpoint::new("/invoices/{id}").get(invoices::get),
+                Endpoint::new("/invoices/{id}/void").post(invoices::void),
+                Endpoint::new("/invoices/{id}/checkout-links").post(invoices::create_link),
+                Endpoint::new("/checkout-links/{id}").delete(invoices::revoke_link),
+                Endpoint::new("/payments").get(payments::list),
+                Endpoint::new("/payments/{id}").get(payments::get),
                 Endpoint::new("/erp/endpoints")
                     .post(erp::create_endpoint)
                     .get(erp::list_endpoints),
-            )
-            .service(
                 Endpoint::new("/erp/endpoints/{id}")
                     .get(erp::get_endpoint)
                     .delete(erp::delete_endpoint),
-            )
-            .service(Endpoint::new("/erp/deliveries").get(erp::list_deliveries))
-            .service(Endpoint::new("/erp/deliveries/{id}/retry").post(erp::retry_delivery))
-            .service(Endpoint::new("/settings/receipts").put(erp::put_receipt_settings)),
-    )
-    .service(Endpoint::new("/sandbox/v1/tokens").post(sandbox::create_token))
-    .service(Endpoint::new("/sandbox/fields").get(pages::sandbox_fields))
-    .service(Endpoint::new("/widget/v1/{file}").get(pages::widget_file))
-    .service(Endpoint::new("/pay/{token}").get(pages::pay_page))
-    .service(Endpoint::new("/healthz").get(ops::healthz))
-    .service(Endpoint::new("/livez").get(ops::livez))
-    .service(Endpoint::new("/readyz").get(ops::readyz))
-    .service(Endpoint::new("/openapi.json").get(ops::openapi));
+                Endpoint::new("/erp/deliveries").get(erp::list_deliveries),
+                Endpoint::new("/erp/deliveries/{id}/retry").post(erp::retry_delivery),
+                Endpoint::new("/settings/receipts").put(erp::put_receipt_settings),
+            ],
+        ),
+        (
+            "",
+            vec![
+                Endpoint::new("/sandbox/v1/tokens").post(sandbox::create_token),
+                Endpoint::new("/sandbox/fields").get(pages::sandbox_fields).page(),
+                Endpoint::new("/widget/v1/{file}").get(pages::widget_file).page(),
+                Endpoint::new("/pay/{token}").get(pages::pay_page).page(),
+                Endpoint::new("/healthz").get(ops::healthz),
+                Endpoint::new("/livez").get(ops::livez),
+                Endpoint::new("/readyz").get(ops::readyz),
+                Endpoint::new("/openapi.json").get(ops::openapi).page(),
+            ],
+        ),
+    ]
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    for (prefix, group) in endpoints() {
+        match prefix {
+            "" => {
+                for endpoint in group {
+                    cfg.service(endpoint);
+                }
+            }
+            "/v1/checkout" => {
+                let scope = group.into_iter().fold(
+                    web::scope(prefix).wrap(crate::cors::CheckoutCors),
+                    |scope, endpoint| scope.service(endpoint),
+                );
+                cfg.service(scope);
+            }
+            _ => {
+                let scope = group
+                    .into_iter()
+                    .fold(web::scope(prefix), |scope, endpoint| scope.service(endpoint));
+                cfg.service(scope);
+            }
+        }
+    }
+}
+
+/// One served path: its full path, the methods it answers (OPTIONS for CORS preflights included), and
+/// whether it is an API operation the OpenAPI document must describe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServedRoute {
+    pub path: String,
+    pub methods: Vec<&'static str>,
+    pub documented: bool,
+}
+
+/// Every route [`configure`] registers, from the same list: tests hold the OpenAPI document against it.
+pub fn route_table() -> Vec<ServedRoute> {
+    endpoints()
+        .into_iter()
+        .flat_map(|(prefix, group)| {
+            group.into_iter().map(move |e| ServedRoute {
+                path: format!("{prefix}{}", e.path),
+                methods: e.methods,
+                documented: e.documented,
+            })
+        })
+        .collect()
 }
 
 /// Limits for list endpoints.
