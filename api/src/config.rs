@@ -586,6 +586,34 @@ mod tests {
     }
 
     #[test]
+    fn architecture_lists_every_setting() {
+        let doc = include_str!("../../ARCHITECTURE.md");
+        let table = doc
+            .split("## Settings")
+            .nth(1)
+            .and_then(|rest| rest.split("Read outside the settings").next())
+            .expect("ARCHITECTURE.md has a Settings section");
+        let documented: std::collections::BTreeSet<String> = table
+            .split(|c: char| !(c.is_ascii_uppercase() || c == '_'))
+            .filter(|w| w.starts_with("TRANCHE_") && w.len() > "TRANCHE_".len())
+            .map(str::to_owned)
+            .collect();
+        let read = std::cell::RefCell::new(std::collections::BTreeSet::new());
+        // With an SMTP host, so the SMTP details are asked for too.
+        Settings::default()
+            .apply_env(|name| {
+                read.borrow_mut().insert(name.to_owned());
+                (name == "TRANCHE_SMTP_HOST").then(|| "smtp.example".to_owned())
+            })
+            .unwrap();
+        let read = read.into_inner();
+        assert_eq!(
+            documented, read,
+            "ARCHITECTURE.md's settings table vs what Settings reads"
+        );
+    }
+
+    #[test]
     fn unknown_config_keys_are_errors() {
         assert!(toml::from_str::<Settings>("adress = \"x\"").is_err());
     }
