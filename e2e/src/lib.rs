@@ -158,7 +158,11 @@ impl Harness {
 
         let site_listener = free_listener();
         let site = format!("http://{}", site_listener.local_addr()?);
-        let http = reqwest::Client::new();
+        // Idle connections dropped before the server's 5 s keep-alive closes them (a request racing that close
+        // fails with "connection closed before message completed").
+        let http = reqwest::Client::builder()
+            .pool_idle_timeout(std::time::Duration::from_secs(2))
+            .build()?;
         let seller = post(
             &http,
             &format!("{api}/v1/sellers"),

@@ -147,13 +147,23 @@ pub async fn spawn_app_on(
     tokio::spawn(app.run_until_stopped());
     TestApp {
         base,
-        client: Client::new(),
+        client: test_client(),
         operator,
         database_url,
         state,
         backend,
         metrics_base,
     }
+}
+
+/// The HTTP client tests use. Idle pooled connections are dropped after 2 s, before the server's 5 s
+/// keep-alive closes them: otherwise a request sent on a connection the server is closing at that instant fails
+/// with "connection closed before message completed" (seen once under load in CI-like runs).
+pub fn test_client() -> Client {
+    Client::builder()
+        .pool_idle_timeout(std::time::Duration::from_secs(2))
+        .build()
+        .expect("test HTTP client")
 }
 
 /// A seller with a customer and (optionally) terms, ready to invoice.
