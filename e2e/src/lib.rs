@@ -341,6 +341,26 @@ impl Harness {
     }
 
     /// Waits until `css` in widget `index` has text containing `needle`; returns the text.
+    /// Waits until widget `index` shows a payment of `paid_now` everywhere: the confirmation (paid now, new
+    /// balance) and the invoice summary beside it (amount paid so far, balance), so no figure on screen is stale.
+    pub async fn expect_paid(
+        &self,
+        index: usize,
+        paid_now: &str,
+        amount_paid: &str,
+        balance: &str,
+    ) -> Result<()> {
+        for (css, needle) in [
+            ("[data-testid=paid-now]", paid_now),
+            ("[data-testid=new-balance]", balance),
+            ("[data-testid=amount-paid]", amount_paid),
+            ("[data-testid=balance-due]", balance),
+        ] {
+            self.shadow_text(index, css, needle).await?;
+        }
+        Ok(())
+    }
+
     pub async fn shadow_text(&self, index: usize, css: &str, needle: &str) -> Result<String> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
         loop {

@@ -97,18 +97,7 @@ async fn an_unreadable_payment_answer_never_leads_to_a_second_charge() {
     assert_eq!(cards_entered, 1, "the buyer was never asked for the card again");
 
     // The buyer sees the true state: the confirmation and the summary agree with the API.
-    h.shadow_text(0, "[data-testid=paid-now]", "$250.00")
-        .await
-        .unwrap();
-    h.shadow_text(0, "[data-testid=new-balance]", "$250.00")
-        .await
-        .unwrap();
-    h.shadow_text(0, "[data-testid=amount-paid]", "$250.00")
-        .await
-        .unwrap();
-    h.shadow_text(0, "[data-testid=balance-due]", "$250.00")
-        .await
-        .unwrap();
+    h.expect_paid(0, "$250.00", "$250.00", "$250.00").await.unwrap();
     let paid = wait_event(&h, "tranche:payment-succeeded", 0).await;
     assert_eq!(paid["amount"], "250.00");
     assert_eq!(paid["balance_due"], "250.00");
@@ -195,15 +184,7 @@ async fn hosted_page_and_a_strict_seller_page_run_the_widget_with_no_refusal_or_
     h.click(0, "[data-testid='preset-50']").await.unwrap();
     h.click(0, "[data-testid=continue]").await.unwrap();
     h.pay_with_card(0, "4242424242424242").await.unwrap();
-    h.shadow_text(0, "[data-testid=new-balance]", "$150.00")
-        .await
-        .unwrap();
-    h.shadow_text(0, "[data-testid=amount-paid]", "$150.00")
-        .await
-        .unwrap();
-    h.shadow_text(0, "[data-testid=balance-due]", "$150.00")
-        .await
-        .unwrap();
+    h.expect_paid(0, "$150.00", "$150.00", "$150.00").await.unwrap();
     h.shadow_text(0, "[part=status]", "Partially paid").await.unwrap();
     let errors = h.console_errors().await.unwrap();
     assert!(errors.is_empty(), "hosted page console: {errors:?}");
