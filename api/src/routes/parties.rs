@@ -177,13 +177,13 @@ fn valid_email(email: &str) -> bool {
         && !email.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
-/// A customer request that passed validation (the terms profile is checked against the store later).
+/// A customer request whose fields passed validation. The terms profile (checked against the store) and
+/// then the locale are checked after it, the order in which errors have always been reported.
 struct ValidCustomer {
     name: String,
     email: String,
     external_ref: Option<String>,
     terms_id: Option<String>,
-    locale: String,
 }
 
 impl TryFrom<&CustomerRequest> for ValidCustomer {
@@ -204,22 +204,26 @@ impl TryFrom<&CustomerRequest> for ValidCustomer {
             .as_deref()
             .map(|r| text("external_ref", r, 100))
             .transpose()?;
-        let locale = body.locale.as_deref().unwrap_or("en");
-        if !["en", "de", "fr", "es"].contains(&locale) {
-            return Err(ApiError::invalid(
-                "invalid_field",
-                "locale",
-                "locale must be one of en, de, fr, es",
-            ));
-        }
         Ok(ValidCustomer {
             name,
             email,
             external_ref,
             terms_id: body.terms_id.clone(),
-            locale: locale.to_owned(),
         })
     }
+}
+
+/// The receipt language, `en` when absent.
+fn locale(value: Option<&str>) -> ApiResult<String> {
+    let locale = value.unwrap_or("en");
+    if !["en", "de", "fr", "es"].contains(&locale) {
+        return Err(ApiError::invalid(
+            "invalid_field",
+            "locale",
+            "locale must be one of en, de, fr, es",
+        ));
+    }
+    Ok(locale.to_owned())
 }
 
 /// `POST /v1/customers`.
@@ -230,7 +234,6 @@ pub async fn create_customer(
     body: web::Json<crate::error::JsonObject<CustomerRequest>>,
 ) -> ApiResult<HttpResponse> {
     let valid = ValidCustomer::try_from(&**body)?;
-    // The profile is the one check that needs the store, so it comes after every field check.
     if let Some(terms_id) = &valid.terms_id {
         if !terms_store::exists(&state.db, &seller.seller_id, terms_id).await? {
             return Err(ApiError::invalid(
@@ -240,13 +243,14 @@ pub async fn create_customer(
             ));
         }
     }
+    let locale = locale(body.locale.as_deref())?;
     let customer = CustomerRow {
         id: new_id("cus"),
         name: valid.name,
         email: valid.email,
         external_ref: valid.external_ref,
         terms_id: valid.terms_id,
-        locale: valid.locale,
+        locale,
         created_at: now_ms(),
     };
     customers::insert(&state.db, &seller.seller_id, &customer).await?;
