@@ -92,11 +92,8 @@ impl FromRequest for Seller {
             let key = key
                 .filter(|k| k.starts_with("sk_") && k.len() <= 128)
                 .ok_or(INVALID_KEY)?;
-            let row: Option<(String,)> = sqlx::query_as("SELECT id FROM sellers WHERE secret_key_hash = $1")
-                .bind(hash_secret(&key))
-                .fetch_optional(state.db.pool())
-                .await?;
-            row.map(|(seller_id,)| Seller { seller_id }).ok_or(INVALID_KEY)
+            let seller_id = crate::store::sellers::id_by_key_hash(&state.db, &hash_secret(&key)).await?;
+            seller_id.map(|seller_id| Seller { seller_id }).ok_or(INVALID_KEY)
         })
     }
 }
@@ -122,31 +119,24 @@ impl Checkout {
             INVALID_TOKEN
         };
         let claims = state.keys.verify(token).map_err(|e| refuse(&e))?;
-        type LinkRow = (String, String, String, i64, Option<i64>, String, String);
-        let link: Option<LinkRow> = sqlx::query_as(
-            "SELECT l.id, l.seller_id, l.invoice_id, l.expires_at, l.revoked_at, s.name, s.allowed_origins \
-             FROM checkout_links l JOIN sellers s ON s.id = l.seller_id WHERE l.jti = $1",
-        )
-        .bind(&claims.jti)
-        .fetch_optional(state.db.pool())
-        .await?;
-        let (link_id, seller_id, invoice_id, expires_at, revoked_at, seller_name, allowed_origins) =
-            link.ok_or_else(|| refuse(&"unknown jti"))?;
-        if revoked_at.is_some() {
+        let link = crate::store::links::by_jti(&state.db, &claims.jti)
+            .await?
+            .ok_or_else(|| refuse(&"unknown jti"))?;
+        if link.revoked_at.is_some() {
             return Err(refuse(&"link revoked"));
         }
-        if expires_at <= now_ms() {
+        if link.expires_at <= now_ms() {
             return Err(refuse(&"link expired"));
         }
-        if invoice_id != claims.sub || seller_id != claims.sid {
+        if link.invoice_id != claims.sub || link.seller_id != claims.sid {
             return Err(refuse(&"token does not match its link"));
         }
         Ok(Checkout {
-            seller_id,
-            invoice_id,
-            link_id,
-            seller_name,
-            allowed_origins,
+            seller_id: link.seller_id,
+            invoice_id: link.invoice_id,
+            link_id: link.id,
+            seller_name: link.seller_name,
+            allowed_origins: link.allowed_origins,
         })
     }
 }

@@ -15,6 +15,8 @@ use serde::{Deserialize, Serialize};
 use crate::config::Settings;
 use crate::db::{new_id, now_ms, Db};
 use crate::secret_box::SecretBox;
+use crate::state::AppState;
+use crate::store::{links, signing_keys};
 
 /// Audience of every checkout token.
 pub const AUDIENCE: &str = "tranche-checkout";
@@ -209,13 +211,13 @@ fn key_context(kid: &str) -> String {
 }
 
 async fn stored_keys(db: &Db, secrets: &SecretBox) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
-    let rows: Vec<(String, String)> =
-        sqlx::query_as("SELECT kid, private_pkcs8 FROM signing_keys ORDER BY created_at, kid")
-            .fetch_all(db.pool())
-            .await
-            .context("loading signing keys")?;
+    let rows = signing_keys::all(db).await.context("loading signing keys")?;
     let mut keys = Vec::with_capacity(rows.len());
-    for (kid, stored) in rows {
+    for signing_keys::StoredKey {
+        kid,
+        private_pkcs8: stored,
+    } in rows
+    {
         let b64 = secrets
             .open(&key_context(&kid), &stored)
             .with_context(|| format!("opening stored signing key {kid}"))?;
@@ -225,11 +227,7 @@ async fn stored_keys(db: &Db, secrets: &SecretBox) -> anyhow::Result<Vec<(String
         // Written before a master key was configured: seal it now, so the file holds no usable key.
         if secrets.has_key() && !SecretBox::is_sealed(&stored) {
             let sealed = secrets.seal(&key_context(&kid), b64.expose())?;
-            sqlx::query("UPDATE signing_keys SET private_pkcs8 = $1 WHERE kid = $2 AND private_pkcs8 = $3")
-                .bind(sealed)
-                .bind(&kid)
-                .bind(&stored)
-                .execute(db.pool())
+            signing_keys::replace_private(db, &kid, &stored, &sealed)
                 .await
                 .context("sealing a stored signing key")?;
         }
@@ -245,16 +243,70 @@ async fn generate_and_store(db: &Db, secrets: &SecretBox) -> anyhow::Result<()> 
     let pair =
         Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).map_err(|_| anyhow::anyhow!("reading generated key"))?;
     let kid = new_id("key");
-    sqlx::query(
-        "INSERT INTO signing_keys (kid, private_pkcs8, public_key, created_at) VALUES ($1, $2, $3, $4)",
-    )
-    .bind(&kid)
-    .bind(secrets.seal(&key_context(&kid), &STANDARD.encode(pkcs8.as_ref()))?)
-    .bind(URL_SAFE_NO_PAD.encode(pair.public_key().as_ref()))
-    .bind(now_ms())
-    .execute(db.pool())
-    .await
-    .context("storing the generated signing key")?;
+    let sealed = secrets.seal(&key_context(&kid), &STANDARD.encode(pkcs8.as_ref()))?;
+    let public_key = URL_SAFE_NO_PAD.encode(pair.public_key().as_ref());
+    let key = signing_keys::NewKey {
+        kid: &kid,
+        private_pkcs8: &sealed,
+        public_key: &public_key,
+        created_at: now_ms(),
+    };
+    signing_keys::insert(db, &key)
+        .await
+        .context("storing the generated signing key")?;
     tracing::info!(%kid, "generated a checkout signing key and stored it in the database");
     Ok(())
+}
+
+/// A checkout link just minted: its row is stored, and `token` is the only copy of the bearer credential.
+#[derive(Debug, Clone)]
+pub struct MintedLink {
+    pub id: String,
+    pub token: String,
+    /// The hosted payment page for the token.
+    pub url: String,
+    /// Unix milliseconds.
+    pub expires_at: i64,
+}
+
+/// Mints a checkout token for one invoice and stores its link (the one place links are made: the seller's
+/// `POST .../checkout-links` and the receipt's "pay the rest" link). The caller checked the invoice is the
+/// seller's and `ttl_seconds` is allowed.
+pub async fn mint_link(
+    state: &AppState,
+    seller_id: &str,
+    invoice_id: &str,
+    ttl_seconds: i64,
+) -> anyhow::Result<MintedLink> {
+    let now = now_ms();
+    let id = new_id("lnk");
+    let jti = new_id("jti");
+    let expires_at = now + ttl_seconds * 1000;
+    let token = state.keys.mint(&CheckoutClaims {
+        iss: state.keys.issuer().to_owned(),
+        aud: AUDIENCE.to_owned(),
+        sub: invoice_id.to_owned(),
+        sid: seller_id.to_owned(),
+        jti: jti.clone(),
+        iat: now / 1000,
+        nbf: now / 1000,
+        exp: expires_at / 1000,
+    })?;
+    let link = links::NewLink {
+        id: &id,
+        seller_id,
+        invoice_id,
+        jti: &jti,
+        expires_at,
+        created_at: now,
+    };
+    links::insert(&state.db, &link)
+        .await
+        .context("storing a checkout link")?;
+    Ok(MintedLink {
+        id,
+        url: format!("{}/pay/{token}", state.public_base),
+        token,
+        expires_at,
+    })
 }

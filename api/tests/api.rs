@@ -933,6 +933,88 @@ async fn void_rules(backend: Backend) {
 }
 both_backends!(void_rules);
 
+/// Writes `sql` behind the API's back, past the CHECK constraints that would refuse it: the point is a row
+/// the database should never hold (a bad migration, a manual fix gone wrong).
+async fn corrupt(app: &common::TestApp, sql: &str) {
+    let mut conn = app.state.db.pool().acquire().await.unwrap();
+    match app.backend {
+        Backend::Sqlite => {
+            sqlx::query("PRAGMA ignore_check_constraints = ON")
+                .execute(&mut *conn)
+                .await
+                .unwrap();
+            sqlx::query(sql).execute(&mut *conn).await.unwrap();
+            sqlx::query("PRAGMA ignore_check_constraints = OFF")
+                .execute(&mut *conn)
+                .await
+                .unwrap();
+        }
+        Backend::Postgres => {
+            for constraint in ["invoices_status_check", "invoices_paid_status"] {
+                sqlx::query(&format!(
+                    "ALTER TABLE invoices DROP CONSTRAINT IF EXISTS {constraint}"
+                ))
+                .execute(&mut *conn)
+                .await
+                .unwrap();
+            }
+            sqlx::query(sql).execute(&mut *conn).await.unwrap();
+        }
+    }
+}
+
+async fn corrupt_invoice_rows_are_500_not_guesses(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let bystander = app.seller("Bystander").await;
+    app.invoice(&bystander, "USD", "10.00", None).await;
+    let sabotage = [
+        ("currency", "UPDATE invoices SET currency = 'XYZ' WHERE id = '{id}'"),
+        ("status", "UPDATE invoices SET status = 'refunded' WHERE id = '{id}'"),
+        (
+            "amount",
+            "UPDATE invoices SET subtotal_minor = 10000000000000000 - tax_minor, total_minor = 10000000000000000 \
+             WHERE id = '{id}'",
+        ),
+    ];
+    for (what, sql) in sabotage {
+        let seller = app.seller(what).await;
+        let invoice = app.invoice(&seller, "USD", "100.00", None).await;
+        let id = invoice["id"].as_str().unwrap();
+        corrupt(&app, &sql.replace("{id}", id)).await;
+
+        // Every reader refuses the row: no USD, no "" status, no wrapped amount reaches a client.
+        let r = app.get(&format!("/v1/invoices/{id}"), &seller.key).await;
+        expect_problem(r, 500, "internal_error").await;
+        let r = app.get("/v1/invoices", &seller.key).await;
+        expect_problem(r, 500, "internal_error").await;
+        let r = app
+            .post(
+                &format!("/v1/invoices/{id}/checkout-links"),
+                &seller.key,
+                json!({}),
+            )
+            .await;
+        expect_problem(r, 500, "internal_error").await;
+        let r = app
+            .post(&format!("/v1/invoices/{id}/void"), &seller.key, json!({}))
+            .await;
+        expect_problem(r, 500, "internal_error").await;
+        assert_eq!(
+            app.sql_count(&format!(
+                "SELECT COUNT(*) FROM invoices WHERE id = '{id}' AND voided_at IS NOT NULL"
+            ))
+            .await,
+            0,
+            "{what}: the void must not have been written"
+        );
+
+        // Positive control: other sellers' invoices still read.
+        let r = app.get("/v1/invoices", &bystander.key).await;
+        assert_eq!(r.status(), 200, "{what}");
+    }
+}
+both_backends!(corrupt_invoice_rows_are_500_not_guesses);
+
 /// A known path with a method it does not take answers 405 with `Allow`, not 404, and touches nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_method_is_405_with_allow() {
@@ -1195,7 +1277,7 @@ async fn cors_origin_lookup_is_exact_and_indexed(backend: Backend) {
     assert_eq!(preflight(&app, "https://b.example").await, None);
 
     // The plan probes the index (PostgreSQL is told to avoid sequential scans, so a missing index shows).
-    let sql = tranche_api::cors::KNOWN_ORIGIN_SQL.replace("$1", "'https://shop.example'");
+    let sql = tranche_api::store::sellers::KNOWN_ORIGIN_SQL.replace("$1", "'https://shop.example'");
     let mut conn = app.state.db.pool().acquire().await.unwrap();
     let plan: Vec<String> = match backend {
         Backend::Sqlite => {

@@ -3,14 +3,16 @@
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use tranche_domain::wire::{format_date, parse_date, LineView};
-use tranche_domain::{compute_amounts, Currency, InvoiceStatus, LineInput, Terms, TermsSpec};
+use tranche_domain::{
+    compute_amounts, Currency, Date, InvoiceAmounts, InvoiceStatus, LineInput, Terms, TermsSpec,
+};
 
 use crate::auth::Seller;
-use crate::db::{is_unique_violation, new_id, now_ms, rfc3339};
+use crate::db::{new_id, now_ms, rfc3339};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::store::invoices::{self, InvoiceRow, ListFilter};
-use crate::tokens::{CheckoutClaims, AUDIENCE};
+use crate::store::{customers, terms};
 use tranche_domain::wire::Problem;
 
 /// `{data: [...]}` list of invoices.
@@ -127,7 +129,11 @@ async fn view(state: &AppState, row: &InvoiceRow) -> ApiResult<InvoiceView> {
         amount_paid: row.money(row.amount_paid_minor)?.to_string(),
         discount_taken: row.money(row.discount_taken_minor)?.to_string(),
         balance_due: row.money(row.balance_due_minor())?.to_string(),
-        status: row.status.clone(),
+        status: row
+            .invoice_status()
+            .map_err(anyhow::Error::from)?
+            .as_str()
+            .to_owned(),
         created_at: rfc3339(row.created_at),
         voided_at: row.voided_at.map(rfc3339),
     })
@@ -144,20 +150,104 @@ async fn resolve_terms(
     let Some(id) = terms_id.or(customer_terms) else {
         return Ok(Terms::default().to_spec());
     };
-    let row: Option<(String,)> =
-        sqlx::query_as("SELECT spec FROM terms_profiles WHERE id = $1 AND seller_id = $2")
-            .bind(id)
-            .bind(seller_id)
-            .fetch_optional(state.db.pool())
-            .await?;
-    let (spec,) = row.ok_or_else(|| {
+    terms::spec(&state.db, seller_id, id).await?.ok_or_else(|| {
         ApiError::invalid(
             "unknown_reference",
             "terms_id",
             "terms_id does not name one of your terms profiles",
         )
-    })?;
-    Ok(serde_json::from_str(&spec).map_err(anyhow::Error::from)?)
+    })
+}
+
+/// An invoice request that passed every check that needs no database: its number, reference, currency,
+/// dates, and the amounts computed from its lines.
+struct InvoiceDraft {
+    number: String,
+    external_ref: Option<String>,
+    currency: Currency,
+    issue_date: Date,
+    due_date: Date,
+    amounts: InvoiceAmounts,
+}
+
+fn date(field: &'static str, value: &str, example: &str) -> ApiResult<Date> {
+    parse_date(value).ok_or_else(|| {
+        ApiError::invalid(
+            "invalid_field",
+            field,
+            format!("{field} must be a date such as {example}"),
+        )
+    })
+}
+
+/// The field a line error names (`lines[2].quantity ...` -> `lines[2].quantity`).
+fn line_error_field(error: &tranche_domain::LineError) -> String {
+    match error {
+        tranche_domain::LineError::Total | tranche_domain::LineError::Count => "lines".to_owned(),
+        other => other
+            .to_string()
+            .split(':')
+            .next()
+            .unwrap_or("lines")
+            .split(' ')
+            .next()
+            .unwrap_or("lines")
+            .to_owned(),
+    }
+}
+
+impl TryFrom<&InvoiceRequest> for InvoiceDraft {
+    type Error = ApiError;
+
+    fn try_from(body: &InvoiceRequest) -> ApiResult<InvoiceDraft> {
+        let number = body.number.trim();
+        if number.is_empty() || number.len() > 64 || number.chars().any(char::is_control) {
+            return Err(ApiError::invalid(
+                "invalid_field",
+                "number",
+                "number must be 1 to 64 characters",
+            ));
+        }
+        let external_ref = body.external_ref.as_deref().map(str::trim);
+        if external_ref.is_some_and(|r| r.is_empty() || r.len() > 100 || r.chars().any(char::is_control)) {
+            return Err(ApiError::invalid(
+                "invalid_field",
+                "external_ref",
+                "external_ref must be 1 to 100 characters",
+            ));
+        }
+        let currency = Currency::parse(&body.currency)
+            .map_err(|e| ApiError::invalid("invalid_currency", "currency", e.to_string()))?;
+        let issue_date = date("issue_date", &body.issue_date, "2026-11-01")?;
+        let due_date = date("due_date", &body.due_date, "2026-12-01")?;
+        if due_date < issue_date {
+            return Err(ApiError::invalid(
+                "invalid_field",
+                "due_date",
+                "due_date must not be before issue_date",
+            ));
+        }
+        let inputs: Vec<LineInput<'_>> = body
+            .lines
+            .iter()
+            .map(|l| LineInput {
+                description: &l.description,
+                quantity: &l.quantity,
+                unit_price: &l.unit_price,
+                tax_rate: l.tax_rate.as_deref(),
+            })
+            .collect();
+        let amounts = compute_amounts(currency, &inputs)
+            .map_err(|e| ApiError::invalid("invalid_lines", line_error_field(&e), e.to_string()))?;
+        Ok(InvoiceDraft {
+            number: number.to_owned(),
+            external_ref: external_ref.map(str::to_owned),
+            currency,
+            issue_date,
+            due_date,
+            amounts,
+        })
+    }
 }
 
 /// `POST /v1/invoices`: totals are computed here from the lines, never taken from the client.
@@ -167,84 +257,17 @@ pub async fn create(
     state: web::Data<AppState>,
     body: web::Json<crate::error::JsonObject<InvoiceRequest>>,
 ) -> ApiResult<HttpResponse> {
-    let number = body.number.trim();
-    if number.is_empty() || number.len() > 64 || number.chars().any(char::is_control) {
-        return Err(ApiError::invalid(
-            "invalid_field",
-            "number",
-            "number must be 1 to 64 characters",
-        ));
-    }
-    let external_ref = body.external_ref.as_deref().map(str::trim);
-    if external_ref.is_some_and(|r| r.is_empty() || r.len() > 100 || r.chars().any(char::is_control)) {
-        return Err(ApiError::invalid(
-            "invalid_field",
-            "external_ref",
-            "external_ref must be 1 to 100 characters",
-        ));
-    }
-    let currency = Currency::parse(&body.currency)
-        .map_err(|e| ApiError::invalid("invalid_currency", "currency", e.to_string()))?;
-    let issue_date = parse_date(&body.issue_date).ok_or_else(|| {
-        ApiError::invalid(
-            "invalid_field",
-            "issue_date",
-            "issue_date must be a date such as 2026-11-01",
-        )
-    })?;
-    let due_date = parse_date(&body.due_date).ok_or_else(|| {
-        ApiError::invalid(
-            "invalid_field",
-            "due_date",
-            "due_date must be a date such as 2026-12-01",
-        )
-    })?;
-    if due_date < issue_date {
-        return Err(ApiError::invalid(
-            "invalid_field",
-            "due_date",
-            "due_date must not be before issue_date",
-        ));
-    }
-    let inputs: Vec<LineInput<'_>> = body
-        .lines
-        .iter()
-        .map(|l| LineInput {
-            description: &l.description,
-            quantity: &l.quantity,
-            unit_price: &l.unit_price,
-            tax_rate: l.tax_rate.as_deref(),
-        })
-        .collect();
-    let amounts = compute_amounts(currency, &inputs).map_err(|e| {
-        let field = match &e {
-            tranche_domain::LineError::Total => "lines".to_owned(),
-            tranche_domain::LineError::Count => "lines".to_owned(),
-            other => other
-                .to_string()
-                .split(':')
-                .next()
-                .unwrap_or("lines")
-                .split(' ')
-                .next()
-                .unwrap_or("lines")
-                .to_owned(),
-        };
-        ApiError::invalid("invalid_lines", field, e.to_string())
-    })?;
-    let customer: Option<(String, Option<String>)> =
-        sqlx::query_as("SELECT id, terms_id FROM customers WHERE id = $1 AND seller_id = $2")
-            .bind(&body.customer_id)
-            .bind(&seller.seller_id)
-            .fetch_optional(state.db.pool())
-            .await?;
-    let (customer_id, customer_terms) = customer.ok_or_else(|| {
-        ApiError::invalid(
-            "unknown_reference",
-            "customer_id",
-            "customer_id does not name one of your customers",
-        )
-    })?;
+    let draft = InvoiceDraft::try_from(&**body)?;
+    let customer_terms = customers::terms_id(&state.db, &seller.seller_id, &body.customer_id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "unknown_reference",
+                "customer_id",
+                "customer_id does not name one of your customers",
+            )
+        })?;
+    let terms_id = body.terms_id.as_deref().or(customer_terms.as_deref());
     let terms_spec = resolve_terms(
         &state,
         &seller.seller_id,
@@ -253,56 +276,26 @@ pub async fn create(
     )
     .await?;
     let id = new_id("inv");
-    let now = now_ms();
-    let mut tx = state.db.begin_write().await?;
-    let inserted = sqlx::query(
-        "INSERT INTO invoices (id, seller_id, customer_id, terms_id, terms_spec, number, currency, issue_date, due_date, \
-         subtotal_minor, tax_minor, total_minor, amount_paid_minor, discount_taken_minor, status, created_at, updated_at, external_ref) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0, 0, 'open', $13, $13, $14)",
-    )
-    .bind(&id)
-    .bind(&seller.seller_id)
-    .bind(&customer_id)
-    .bind(body.terms_id.as_deref().or(customer_terms.as_deref()))
-    .bind(serde_json::to_string(&terms_spec).map_err(anyhow::Error::from)?)
-    .bind(number)
-    .bind(currency.code())
-    .bind(format_date(issue_date))
-    .bind(format_date(due_date))
-    .bind(amounts.subtotal.minor_units())
-    .bind(amounts.tax.minor_units())
-    .bind(amounts.total.minor_units())
-    .bind(now)
-    .bind(external_ref)
-    .execute(&mut *tx)
-    .await;
-    if let Err(e) = inserted {
-        tx.rollback().await?;
-        if is_unique_violation(&e) {
-            return Err(ApiError::Conflict {
-                code: "invoice_number_taken",
-                detail: format!("You already have an invoice numbered {number}."),
-            });
-        }
-        return Err(e.into());
+    let new = invoices::NewInvoice {
+        id: &id,
+        seller_id: &seller.seller_id,
+        customer_id: &body.customer_id,
+        terms_id,
+        terms_spec: &terms_spec,
+        number: &draft.number,
+        currency: draft.currency,
+        issue_date: format_date(draft.issue_date),
+        due_date: format_date(draft.due_date),
+        amounts: &draft.amounts,
+        external_ref: draft.external_ref.as_deref(),
+        created_at: now_ms(),
+    };
+    if invoices::insert(&state.db, &new).await? == invoices::Inserted::NumberTaken {
+        return Err(ApiError::Conflict {
+            code: "invoice_number_taken",
+            detail: format!("You already have an invoice numbered {}.", draft.number),
+        });
     }
-    for (position, line) in amounts.lines.iter().enumerate() {
-        sqlx::query(
-            "INSERT INTO invoice_lines (invoice_id, position, description, quantity, unit_price_minor, tax_rate, amount_minor, tax_minor) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(&id)
-        .bind(i64::try_from(position).unwrap_or(i64::MAX))
-        .bind(&line.description)
-        .bind(line.quantity.to_string())
-        .bind(line.unit_price.minor_units())
-        .bind(line.tax_rate.to_string())
-        .bind(line.amount.minor_units())
-        .bind(line.tax.minor_units())
-        .execute(&mut *tx)
-        .await?;
-    }
-    tx.commit().await?;
     let row = invoices::find(&state.db, &seller.seller_id, &id)
         .await?
         .ok_or(ApiError::NotFound("invoice"))?;
@@ -372,8 +365,8 @@ pub async fn void(
         .await?
         .ok_or(ApiError::NotFound("invoice"))?;
     let pending = invoices::pending_minor(&mut tx, &row.id).await?;
-    let conflict = match row.status.as_str() {
-        "void" => Some(("invoice_already_void", "The invoice is already void.")),
+    let conflict = match row.invoice_status().map_err(anyhow::Error::from)? {
+        InvoiceStatus::Void => Some(("invoice_already_void", "The invoice is already void.")),
         _ if row.amount_paid_minor > 0 || row.discount_taken_minor > 0 => Some((
             "invoice_has_payments",
             "The invoice has payments; refund them before voiding.",
@@ -391,12 +384,7 @@ pub async fn void(
             detail: detail.to_owned(),
         });
     }
-    let now = now_ms();
-    sqlx::query("UPDATE invoices SET status = 'void', voided_at = $1, updated_at = $1 WHERE id = $2")
-        .bind(now)
-        .bind(&row.id)
-        .execute(&mut *tx)
-        .await?;
+    invoices::void(&mut tx, &seller.seller_id, &row.id, now_ms()).await?;
     tx.commit().await?;
     let row = invoices::find(&state.db, &seller.seller_id, &id)
         .await?
@@ -423,7 +411,7 @@ pub async fn create_link(
     let row = invoices::find(&state.db, &seller.seller_id, &id)
         .await?
         .ok_or(ApiError::NotFound("invoice"))?;
-    if row.status == "void" {
+    if row.invoice_status().map_err(anyhow::Error::from)? == InvoiceStatus::Void {
         return Err(ApiError::Conflict {
             code: "invoice_void",
             detail: "The invoice is void.".to_owned(),
@@ -440,38 +428,13 @@ pub async fn create_link(
             format!("expires_in_seconds must be between 60 and {max}"),
         ));
     }
-    let now = now_ms();
-    let link_id = new_id("lnk");
-    let jti = new_id("jti");
-    let expires_at = now + ttl * 1000;
-    let claims = CheckoutClaims {
-        iss: state.keys.issuer().to_owned(),
-        aud: AUDIENCE.to_owned(),
-        sub: row.id.clone(),
-        sid: seller.seller_id.clone(),
-        jti: jti.clone(),
-        iat: now / 1000,
-        nbf: now / 1000,
-        exp: expires_at / 1000,
-    };
-    let token = state.keys.mint(&claims)?;
-    sqlx::query(
-        "INSERT INTO checkout_links (id, seller_id, invoice_id, jti, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(&link_id)
-    .bind(&seller.seller_id)
-    .bind(&row.id)
-    .bind(&jti)
-    .bind(expires_at)
-    .bind(now)
-    .execute(state.db.pool())
-    .await?;
+    let link = crate::tokens::mint_link(&state, &seller.seller_id, &row.id, ttl).await?;
     Ok(HttpResponse::Created().json(LinkCreated {
-        id: link_id,
+        id: link.id,
         invoice_id: row.id.clone(),
-        url: format!("{}/pay/{}", state.public_base, token),
-        token,
-        expires_at: rfc3339(expires_at),
+        url: link.url,
+        token: link.token,
+        expires_at: rfc3339(link.expires_at),
     }))
 }
 
@@ -482,22 +445,9 @@ pub async fn revoke_link(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let now = now_ms();
-    let updated = sqlx::query(
-        "UPDATE checkout_links SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2 AND seller_id = $3",
-    )
-    .bind(now)
-    .bind(id.as_str())
-    .bind(&seller.seller_id)
-    .execute(state.db.pool())
-    .await?;
-    if updated.rows_affected() == 0 {
-        return Err(ApiError::NotFound("checkout link"));
-    }
-    let (revoked_at,): (i64,) = sqlx::query_as("SELECT revoked_at FROM checkout_links WHERE id = $1")
-        .bind(id.as_str())
-        .fetch_one(state.db.pool())
-        .await?;
+    let revoked_at = crate::store::links::revoke(&state.db, &seller.seller_id, &id, now_ms())
+        .await?
+        .ok_or(ApiError::NotFound("checkout link"))?;
     Ok(HttpResponse::Ok().json(LinkRevoked {
         id: id.into_inner(),
         revoked_at: rfc3339(revoked_at),

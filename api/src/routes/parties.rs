@@ -9,6 +9,8 @@ use crate::auth::{hash_secret, Operator, Seller};
 use crate::db::{new_id, now_ms, rfc3339};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+use crate::store::customers::{self, CustomerRow};
+use crate::store::{sellers, terms as terms_store};
 use tranche_domain::wire::Problem;
 
 /// `{data: [...]}` list of customers.
@@ -77,25 +79,42 @@ pub async fn insert_seller(
 ) -> ApiResult<(String, String)> {
     let id = new_id("sel");
     let key = new_secret_key();
-    // The seller and its rows in `seller_origins` (what the CORS check looks up) commit together.
-    let mut tx = state.db.begin_write().await?;
-    sqlx::query("INSERT INTO sellers (id, name, secret_key_hash, allowed_origins, created_at) VALUES ($1, $2, $3, $4, $5)")
-        .bind(&id)
-        .bind(name)
-        .bind(hash_secret(&key))
-        .bind(serde_json::to_string(allowed_origins).map_err(anyhow::Error::from)?)
-        .bind(now_ms())
-        .execute(&mut *tx)
-        .await?;
-    for origin in allowed_origins {
-        sqlx::query("INSERT INTO seller_origins (seller_id, origin) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-            .bind(&id)
-            .bind(origin)
-            .execute(&mut *tx)
-            .await?;
-    }
-    tx.commit().await?;
+    let seller = sellers::NewSeller {
+        id: &id,
+        name,
+        secret_key_hash: &hash_secret(&key),
+        allowed_origins,
+        created_at: now_ms(),
+    };
+    sellers::insert(&state.db, &seller).await?;
     Ok((id, key))
+}
+
+/// A seller request that passed validation: a name, and origins without a trailing slash.
+struct ValidSeller {
+    name: String,
+    origins: Vec<String>,
+}
+
+impl TryFrom<&SellerRequest> for ValidSeller {
+    type Error = ApiError;
+
+    fn try_from(body: &SellerRequest) -> ApiResult<ValidSeller> {
+        let name = text("name", &body.name, 200)?;
+        if body.allowed_origins.len() > 20 || !body.allowed_origins.iter().all(|o| valid_origin(o)) {
+            return Err(ApiError::invalid(
+                "invalid_field",
+                "allowed_origins",
+                "allowed_origins must be at most 20 origins such as https://shop.example (scheme and host, no path)",
+            ));
+        }
+        let origins = body
+            .allowed_origins
+            .iter()
+            .map(|o| o.trim_end_matches('/').to_owned())
+            .collect();
+        Ok(ValidSeller { name, origins })
+    }
 }
 
 /// `POST /v1/sellers` (operator token).
@@ -105,19 +124,7 @@ pub async fn create_seller(
     state: web::Data<AppState>,
     body: web::Json<crate::error::JsonObject<SellerRequest>>,
 ) -> ApiResult<HttpResponse> {
-    let name = text("name", &body.name, 200)?;
-    if body.allowed_origins.len() > 20 || !body.allowed_origins.iter().all(|o| valid_origin(o)) {
-        return Err(ApiError::invalid(
-            "invalid_field",
-            "allowed_origins",
-            "allowed_origins must be at most 20 origins such as https://shop.example (scheme and host, no path)",
-        ));
-    }
-    let origins: Vec<String> = body
-        .allowed_origins
-        .iter()
-        .map(|o| o.trim_end_matches('/').to_owned())
-        .collect();
+    let ValidSeller { name, origins } = ValidSeller::try_from(&**body)?;
     let (id, secret_key) = insert_seller(&state, &name, &origins).await?;
     Ok(HttpResponse::Created().json(SellerCreated {
         id,
@@ -138,7 +145,7 @@ pub struct CustomerRequest {
     locale: Option<String>,
 }
 
-#[derive(Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct CustomerView {
     id: String,
     name: String,
@@ -146,9 +153,19 @@ pub struct CustomerView {
     external_ref: Option<String>,
     terms_id: Option<String>,
     locale: String,
-    #[serde(skip)]
-    #[schema(ignore)]
-    created_at: i64,
+}
+
+impl From<CustomerRow> for CustomerView {
+    fn from(row: CustomerRow) -> CustomerView {
+        CustomerView {
+            id: row.id,
+            name: row.name,
+            email: row.email,
+            external_ref: row.external_ref,
+            terms_id: row.terms_id,
+            locale: row.locale,
+        }
+    }
 }
 
 fn valid_email(email: &str) -> bool {
@@ -160,14 +177,53 @@ fn valid_email(email: &str) -> bool {
         && !email.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
-async fn terms_exists(state: &AppState, seller_id: &str, terms_id: &str) -> ApiResult<bool> {
-    let row: Option<(String,)> =
-        sqlx::query_as("SELECT id FROM terms_profiles WHERE id = $1 AND seller_id = $2")
-            .bind(terms_id)
-            .bind(seller_id)
-            .fetch_optional(state.db.pool())
-            .await?;
-    Ok(row.is_some())
+/// A customer request whose fields passed validation. The terms profile (checked against the store) and
+/// then the locale are checked after it, the order in which errors have always been reported.
+struct ValidCustomer {
+    name: String,
+    email: String,
+    external_ref: Option<String>,
+    terms_id: Option<String>,
+}
+
+impl TryFrom<&CustomerRequest> for ValidCustomer {
+    type Error = ApiError;
+
+    fn try_from(body: &CustomerRequest) -> ApiResult<ValidCustomer> {
+        let name = text("name", &body.name, 200)?;
+        let email = body.email.trim().to_owned();
+        if !valid_email(&email) {
+            return Err(ApiError::invalid(
+                "invalid_field",
+                "email",
+                "email must be an address such as ap@buyer.example",
+            ));
+        }
+        let external_ref = body
+            .external_ref
+            .as_deref()
+            .map(|r| text("external_ref", r, 100))
+            .transpose()?;
+        Ok(ValidCustomer {
+            name,
+            email,
+            external_ref,
+            terms_id: body.terms_id.clone(),
+        })
+    }
+}
+
+/// The receipt language, `en` when absent.
+fn locale(value: Option<&str>) -> ApiResult<String> {
+    let locale = value.unwrap_or("en");
+    if !["en", "de", "fr", "es"].contains(&locale) {
+        return Err(ApiError::invalid(
+            "invalid_field",
+            "locale",
+            "locale must be one of en, de, fr, es",
+        ));
+    }
+    Ok(locale.to_owned())
 }
 
 /// `POST /v1/customers`.
@@ -177,22 +233,9 @@ pub async fn create_customer(
     state: web::Data<AppState>,
     body: web::Json<crate::error::JsonObject<CustomerRequest>>,
 ) -> ApiResult<HttpResponse> {
-    let name = text("name", &body.name, 200)?;
-    let email = body.email.trim().to_owned();
-    if !valid_email(&email) {
-        return Err(ApiError::invalid(
-            "invalid_field",
-            "email",
-            "email must be an address such as ap@buyer.example",
-        ));
-    }
-    let external_ref = body
-        .external_ref
-        .as_deref()
-        .map(|r| text("external_ref", r, 100))
-        .transpose()?;
-    if let Some(terms_id) = &body.terms_id {
-        if !terms_exists(&state, &seller.seller_id, terms_id).await? {
+    let valid = ValidCustomer::try_from(&**body)?;
+    if let Some(terms_id) = &valid.terms_id {
+        if !terms_store::exists(&state.db, &seller.seller_id, terms_id).await? {
             return Err(ApiError::invalid(
                 "unknown_reference",
                 "terms_id",
@@ -200,40 +243,19 @@ pub async fn create_customer(
             ));
         }
     }
-    let locale = body.locale.as_deref().unwrap_or("en");
-    if !["en", "de", "fr", "es"].contains(&locale) {
-        return Err(ApiError::invalid(
-            "invalid_field",
-            "locale",
-            "locale must be one of en, de, fr, es",
-        ));
-    }
-    let customer = CustomerView {
+    let locale = locale(body.locale.as_deref())?;
+    let customer = CustomerRow {
         id: new_id("cus"),
-        name,
-        email,
-        external_ref,
-        terms_id: body.terms_id.clone(),
-        locale: locale.to_owned(),
+        name: valid.name,
+        email: valid.email,
+        external_ref: valid.external_ref,
+        terms_id: valid.terms_id,
+        locale,
         created_at: now_ms(),
     };
-    sqlx::query(
-        "INSERT INTO customers (id, seller_id, name, email, external_ref, terms_id, locale, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(&customer.id)
-    .bind(&seller.seller_id)
-    .bind(&customer.name)
-    .bind(&customer.email)
-    .bind(&customer.external_ref)
-    .bind(&customer.terms_id)
-    .bind(&customer.locale)
-    .bind(customer.created_at)
-    .execute(state.db.pool())
-    .await?;
-    Ok(HttpResponse::Created().json(customer))
+    customers::insert(&state.db, &seller.seller_id, &customer).await?;
+    Ok(HttpResponse::Created().json(CustomerView::from(customer)))
 }
-
-const CUSTOMER_COLUMNS: &str = "id, name, email, external_ref, terms_id, locale, created_at";
 
 /// `GET /v1/customers/{id}`.
 #[utoipa::path(get, path = "/v1/customers/{id}", tag = "customers", params(("id" = String, Path)), security(("seller_key" = [])), responses((status = 200, body = CustomerView), (status = 404, body = Problem)))]
@@ -242,14 +264,10 @@ pub async fn get_customer(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let row: Option<CustomerView> = sqlx::query_as(&format!(
-        "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE id = $1 AND seller_id = $2"
-    ))
-    .bind(id.as_str())
-    .bind(&seller.seller_id)
-    .fetch_optional(state.db.pool())
-    .await?;
-    Ok(HttpResponse::Ok().json(row.ok_or(ApiError::NotFound("customer"))?))
+    let row = customers::find(&state.db, &seller.seller_id, &id)
+        .await?
+        .ok_or(ApiError::NotFound("customer"))?;
+    Ok(HttpResponse::Ok().json(CustomerView::from(row)))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -265,14 +283,10 @@ pub async fn list_customers(
     state: web::Data<AppState>,
     query: web::Query<ListQuery>,
 ) -> ApiResult<HttpResponse> {
-    let rows: Vec<CustomerView> = sqlx::query_as(&format!(
-        "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE seller_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2"
-    ))
-    .bind(&seller.seller_id)
-    .bind(super::page_limit(query.limit))
-    .fetch_all(state.db.pool())
-    .await?;
-    Ok(HttpResponse::Ok().json(CustomerList { data: rows }))
+    let rows = customers::list(&state.db, &seller.seller_id, super::page_limit(query.limit)).await?;
+    Ok(HttpResponse::Ok().json(CustomerList {
+        data: rows.into_iter().map(CustomerView::from).collect(),
+    }))
 }
 
 /// `POST /v1/terms` body: a name and the terms (DESIGN section 3).
@@ -308,19 +322,49 @@ pub struct TermsView {
     created_at: String,
 }
 
-impl TermsView {
-    fn new(id: String, name: String, terms: TermsSpec, created_at: String) -> TermsView {
+impl From<terms_store::TermsRow> for TermsView {
+    fn from(row: terms_store::TermsRow) -> TermsView {
+        let terms = row.spec;
         TermsView {
-            id,
-            name,
+            id: row.id,
+            name: row.name,
             allow_partial: terms.allow_partial,
             minimum_amounts: terms.minimum_amounts,
             minimum_percent: terms.minimum_percent,
             presets: terms.presets,
             preset_basis: terms.preset_basis,
             early_payment_discount: terms.early_payment_discount,
-            created_at,
+            created_at: rfc3339(row.created_at),
         }
+    }
+}
+
+/// A terms request that passed validation: a name and the terms in their normalised form (what is stored is
+/// what the rules use).
+struct ValidTerms {
+    name: String,
+    spec: TermsSpec,
+}
+
+impl TryFrom<TermsRequest> for ValidTerms {
+    type Error = ApiError;
+
+    fn try_from(body: TermsRequest) -> ApiResult<ValidTerms> {
+        let name = text("name", &body.name, 200)?;
+        let spec = TermsSpec {
+            allow_partial: body.allow_partial,
+            minimum_amounts: body.minimum_amounts,
+            minimum_percent: body.minimum_percent,
+            presets: body.presets,
+            preset_basis: body.preset_basis,
+            early_payment_discount: body.early_payment_discount,
+        };
+        let terms = Terms::try_from(&spec)
+            .map_err(|e| ApiError::invalid("invalid_terms", e.field(), e.to_string()))?;
+        Ok(ValidTerms {
+            name,
+            spec: terms.to_spec(),
+        })
     }
 }
 
@@ -331,33 +375,15 @@ pub async fn create_terms(
     state: web::Data<AppState>,
     body: web::Json<crate::error::JsonObject<TermsRequest>>,
 ) -> ApiResult<HttpResponse> {
-    let body = body.into_inner().0;
-    let name = text("name", &body.name, 200)?;
-    let spec = TermsSpec {
-        allow_partial: body.allow_partial,
-        minimum_amounts: body.minimum_amounts,
-        minimum_percent: body.minimum_percent,
-        presets: body.presets,
-        preset_basis: body.preset_basis,
-        early_payment_discount: body.early_payment_discount,
+    let ValidTerms { name, spec } = ValidTerms::try_from(body.into_inner().0)?;
+    let row = terms_store::TermsRow {
+        id: new_id("trm"),
+        name,
+        spec,
+        created_at: now_ms(),
     };
-    let terms =
-        Terms::try_from(&spec).map_err(|e| ApiError::invalid("invalid_terms", e.field(), e.to_string()))?;
-    // Store the normalised form, so what is read back is what the rules use.
-    let normalized = terms.to_spec();
-    let id = new_id("trm");
-    let now = now_ms();
-    sqlx::query(
-        "INSERT INTO terms_profiles (id, seller_id, name, spec, created_at) VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(&id)
-    .bind(&seller.seller_id)
-    .bind(&name)
-    .bind(serde_json::to_string(&normalized).map_err(anyhow::Error::from)?)
-    .bind(now)
-    .execute(state.db.pool())
-    .await?;
-    Ok(HttpResponse::Created().json(TermsView::new(id, name, normalized, rfc3339(now))))
+    terms_store::insert(&state.db, &seller.seller_id, &row).await?;
+    Ok(HttpResponse::Created().json(TermsView::from(row)))
 }
 
 /// `GET /v1/terms/{id}`.
@@ -367,14 +393,8 @@ pub async fn get_terms(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let row: Option<(String, String, String, i64)> = sqlx::query_as(
-        "SELECT id, name, spec, created_at FROM terms_profiles WHERE id = $1 AND seller_id = $2",
-    )
-    .bind(id.as_str())
-    .bind(&seller.seller_id)
-    .fetch_optional(state.db.pool())
-    .await?;
-    let (id, name, spec, created_at) = row.ok_or(ApiError::NotFound("terms"))?;
-    let terms: TermsSpec = serde_json::from_str(&spec).map_err(anyhow::Error::from)?;
-    Ok(HttpResponse::Ok().json(TermsView::new(id, name, terms, rfc3339(created_at))))
+    let row = terms_store::find(&state.db, &seller.seller_id, &id)
+        .await?
+        .ok_or(ApiError::NotFound("terms"))?;
+    Ok(HttpResponse::Ok().json(TermsView::from(row)))
 }

@@ -1,9 +1,9 @@
 //! Invoices and their lines.
 
 use anyhow::Context;
-use tranche_domain::{Currency, InvoiceTotals, Money, Terms, TermsSpec};
+use tranche_domain::{Currency, InvoiceAmounts, InvoiceStatus, InvoiceTotals, Money, Terms, TermsSpec};
 
-use crate::db::{Db, Tx};
+use crate::db::{is_unique_violation, Db, Tx};
 
 const COLUMNS: &str = "i.id, i.seller_id, i.customer_id, c.name AS customer_name, i.terms_id, i.terms_spec, i.number, \
      i.currency, i.issue_date, i.due_date, i.subtotal_minor, i.tax_minor, i.total_minor, i.amount_paid_minor, \
@@ -78,15 +78,78 @@ impl InvoiceRow {
     }
 }
 
+/// Why a stored invoice row cannot be trusted. Reading such a row is an error (a 500 `internal` at the
+/// HTTP edge), never a guess: a wrong currency or status shown to a buyer is worse than no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum InvoiceRowError {
+    #[error("invoice {id}: unknown currency {value:?}")]
+    UnknownCurrency { id: String, value: String },
+    #[error("invoice {id}: unknown status {value:?}")]
+    UnknownStatus { id: String, value: String },
+    #[error("invoice {id}: {field} = {value} does not fit {currency}")]
+    AmountOutOfRange {
+        id: String,
+        field: &'static str,
+        value: i64,
+        currency: String,
+    },
+}
+
+impl InvoiceRow {
+    /// The stored status as the domain's enum.
+    pub fn invoice_status(&self) -> Result<InvoiceStatus, InvoiceRowError> {
+        InvoiceStatus::parse(&self.status).ok_or_else(|| InvoiceRowError::UnknownStatus {
+            id: self.id.clone(),
+            value: self.status.clone(),
+        })
+    }
+
+    /// Checks what every reader relies on: a known currency and status, and amounts that are money in it.
+    fn check(&self) -> Result<(), InvoiceRowError> {
+        let currency = Currency::parse(&self.currency).map_err(|_| InvoiceRowError::UnknownCurrency {
+            id: self.id.clone(),
+            value: self.currency.clone(),
+        })?;
+        self.invoice_status()?;
+        let amounts = [
+            ("subtotal_minor", self.subtotal_minor),
+            ("tax_minor", self.tax_minor),
+            ("total_minor", self.total_minor),
+            ("amount_paid_minor", self.amount_paid_minor),
+            ("discount_taken_minor", self.discount_taken_minor),
+            ("balance_due_minor", self.balance_due_minor()),
+        ];
+        for (field, value) in amounts {
+            if Money::from_minor_units(value, currency).is_err() {
+                return Err(InvoiceRowError::AmountOutOfRange {
+                    id: self.id.clone(),
+                    field,
+                    value,
+                    currency: self.currency.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Passes a row on only if it checks out; the error travels as a decode error, so every caller's
+/// `sqlx::Error` handling (a 500 at the HTTP edge) applies unchanged.
+fn checked(row: InvoiceRow) -> Result<InvoiceRow, sqlx::Error> {
+    row.check().map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+    Ok(row)
+}
+
 /// One invoice of one seller.
 pub async fn find(db: &Db, seller_id: &str, id: &str) -> Result<Option<InvoiceRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
+    let row: Option<InvoiceRow> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM invoices i JOIN customers c ON c.id = i.customer_id WHERE i.id = $1 AND i.seller_id = $2"
     ))
     .bind(id)
     .bind(seller_id)
     .fetch_optional(db.pool())
-    .await
+    .await?;
+    row.map(checked).transpose()
 }
 
 /// Locks the invoice row for the rest of `tx` (PostgreSQL `FOR UPDATE`; SQLite holds the write lock).
@@ -109,13 +172,14 @@ pub async fn lock(
     if locked.is_none() {
         return Ok(None);
     }
-    sqlx::query_as(&format!(
+    let row: Option<InvoiceRow> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM invoices i JOIN customers c ON c.id = i.customer_id WHERE i.id = $1 AND i.seller_id = $2"
     ))
     .bind(id)
     .bind(seller_id)
     .fetch_optional(&mut **tx)
-    .await
+    .await?;
+    row.map(checked).transpose()
 }
 
 pub async fn lines(db: &Db, invoice_id: &str) -> Result<Vec<LineRow>, sqlx::Error> {
@@ -138,7 +202,7 @@ pub struct ListFilter {
 
 pub async fn list(db: &Db, seller_id: &str, filter: &ListFilter) -> Result<Vec<InvoiceRow>, sqlx::Error> {
     // Optional filters as `($n IS NULL OR col = $n)` keep one static statement per query shape.
-    sqlx::query_as(&format!(
+    let rows: Vec<InvoiceRow> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM invoices i JOIN customers c ON c.id = i.customer_id \
          WHERE i.seller_id = $1 AND ($2 IS NULL OR i.status = $2) AND ($3 IS NULL OR i.customer_id = $3) \
          ORDER BY i.created_at DESC, i.id DESC LIMIT $4"
@@ -148,7 +212,8 @@ pub async fn list(db: &Db, seller_id: &str, filter: &ListFilter) -> Result<Vec<I
     .bind(filter.customer_id.as_deref())
     .bind(filter.limit)
     .fetch_all(db.pool())
-    .await
+    .await?;
+    rows.into_iter().map(checked).collect()
 }
 
 /// Sum of amounts (plus discounts) held by pending payments on an invoice.
@@ -173,4 +238,96 @@ pub async fn pending_minor_now(db: &Db, invoice_id: &str) -> Result<i64, sqlx::E
     .fetch_one(db.pool())
     .await?;
     Ok(sum)
+}
+
+/// A new invoice: validated values only (the handler parsed the request), amounts computed from the lines.
+pub struct NewInvoice<'a> {
+    pub id: &'a str,
+    pub seller_id: &'a str,
+    pub customer_id: &'a str,
+    pub terms_id: Option<&'a str>,
+    pub terms_spec: &'a TermsSpec,
+    pub number: &'a str,
+    pub currency: Currency,
+    pub issue_date: String,
+    pub due_date: String,
+    pub amounts: &'a InvoiceAmounts,
+    pub external_ref: Option<&'a str>,
+    pub created_at: i64,
+}
+
+/// What became of an insert.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Inserted {
+    Created,
+    /// The seller already has an invoice with this number (nothing was written).
+    NumberTaken,
+}
+
+/// Inserts an open invoice and its lines in one transaction.
+pub async fn insert(db: &Db, invoice: &NewInvoice<'_>) -> Result<Inserted, sqlx::Error> {
+    let terms_spec =
+        serde_json::to_string(invoice.terms_spec).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    let amounts = invoice.amounts;
+    let mut tx = db.begin_write().await?;
+    let inserted = sqlx::query(
+        "INSERT INTO invoices (id, seller_id, customer_id, terms_id, terms_spec, number, currency, issue_date, due_date, \
+         subtotal_minor, tax_minor, total_minor, amount_paid_minor, discount_taken_minor, status, created_at, updated_at, external_ref) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0, 0, 'open', $13, $13, $14)",
+    )
+    .bind(invoice.id)
+    .bind(invoice.seller_id)
+    .bind(invoice.customer_id)
+    .bind(invoice.terms_id)
+    .bind(terms_spec)
+    .bind(invoice.number)
+    .bind(invoice.currency.code())
+    .bind(&invoice.issue_date)
+    .bind(&invoice.due_date)
+    .bind(amounts.subtotal.minor_units())
+    .bind(amounts.tax.minor_units())
+    .bind(amounts.total.minor_units())
+    .bind(invoice.created_at)
+    .bind(invoice.external_ref)
+    .execute(&mut *tx)
+    .await;
+    if let Err(e) = inserted {
+        tx.rollback().await?;
+        return if is_unique_violation(&e) {
+            Ok(Inserted::NumberTaken)
+        } else {
+            Err(e)
+        };
+    }
+    for (position, line) in amounts.lines.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO invoice_lines (invoice_id, position, description, quantity, unit_price_minor, tax_rate, amount_minor, tax_minor) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(invoice.id)
+        .bind(i64::try_from(position).unwrap_or(i64::MAX))
+        .bind(&line.description)
+        .bind(line.quantity.to_string())
+        .bind(line.unit_price.minor_units())
+        .bind(line.tax_rate.to_string())
+        .bind(line.amount.minor_units())
+        .bind(line.tax.minor_units())
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(Inserted::Created)
+}
+
+/// Marks a locked invoice void (the caller checked it may be).
+pub async fn void(tx: &mut Tx, seller_id: &str, id: &str, now: i64) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE invoices SET status = 'void', voided_at = $1, updated_at = $1 WHERE id = $2 AND seller_id = $3",
+    )
+    .bind(now)
+    .bind(id)
+    .bind(seller_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }

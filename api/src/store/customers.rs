@@ -1,0 +1,69 @@
+//! Customers of one seller.
+
+use crate::db::Db;
+
+const COLUMNS: &str = "id, name, email, external_ref, terms_id, locale, created_at";
+
+/// A customer as stored (and as created: the handler fills every field).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CustomerRow {
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    pub external_ref: Option<String>,
+    pub terms_id: Option<String>,
+    pub locale: String,
+    pub created_at: i64,
+}
+
+pub async fn insert(db: &Db, seller_id: &str, customer: &CustomerRow) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO customers (id, seller_id, name, email, external_ref, terms_id, locale, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(&customer.id)
+    .bind(seller_id)
+    .bind(&customer.name)
+    .bind(&customer.email)
+    .bind(&customer.external_ref)
+    .bind(&customer.terms_id)
+    .bind(&customer.locale)
+    .bind(customer.created_at)
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
+/// One customer of one seller.
+pub async fn find(db: &Db, seller_id: &str, id: &str) -> Result<Option<CustomerRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM customers WHERE id = $1 AND seller_id = $2"
+    ))
+    .bind(id)
+    .bind(seller_id)
+    .fetch_optional(db.pool())
+    .await
+}
+
+/// A seller's customers, newest first.
+pub async fn list(db: &Db, seller_id: &str, limit: i64) -> Result<Vec<CustomerRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM customers WHERE seller_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2"
+    ))
+    .bind(seller_id)
+    .bind(limit)
+    .fetch_all(db.pool())
+    .await
+}
+
+/// The customer's terms profile, if the customer is the seller's: `None` when there is no such customer,
+/// `Some(None)` when it has no profile of its own.
+pub async fn terms_id(db: &Db, seller_id: &str, id: &str) -> Result<Option<Option<String>>, sqlx::Error> {
+    let row: Option<(Option<String>,)> =
+        sqlx::query_as("SELECT terms_id FROM customers WHERE id = $1 AND seller_id = $2")
+            .bind(id)
+            .bind(seller_id)
+            .fetch_optional(db.pool())
+            .await?;
+    Ok(row.map(|(terms_id,)| terms_id))
+}

@@ -1,0 +1,79 @@
+//! Checkout links: one row per minted token (its `jti`), so a link can be revoked at once.
+
+use crate::db::Db;
+
+/// A link to store.
+pub struct NewLink<'a> {
+    pub id: &'a str,
+    pub seller_id: &'a str,
+    pub invoice_id: &'a str,
+    pub jti: &'a str,
+    pub expires_at: i64,
+    pub created_at: i64,
+}
+
+pub async fn insert(db: &Db, link: &NewLink<'_>) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO checkout_links (id, seller_id, invoice_id, jti, expires_at, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(link.id)
+    .bind(link.seller_id)
+    .bind(link.invoice_id)
+    .bind(link.jti)
+    .bind(link.expires_at)
+    .bind(link.created_at)
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
+/// Revokes one of the seller's links (a second revocation keeps the first time) and returns when it was
+/// revoked; `None` when the seller has no such link.
+pub async fn revoke(db: &Db, seller_id: &str, id: &str, now: i64) -> Result<Option<i64>, sqlx::Error> {
+    let updated = sqlx::query(
+        "UPDATE checkout_links SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2 AND seller_id = $3",
+    )
+    .bind(now)
+    .bind(id)
+    .bind(seller_id)
+    .execute(db.pool())
+    .await?;
+    if updated.rows_affected() == 0 {
+        return Ok(None);
+    }
+    let (revoked_at,): (Option<i64>,) =
+        sqlx::query_as("SELECT revoked_at FROM checkout_links WHERE id = $1 AND seller_id = $2")
+            .bind(id)
+            .bind(seller_id)
+            .fetch_one(db.pool())
+            .await?;
+    // The UPDATE above just set it: a NULL here means the row changed under us, which is a storage fault.
+    revoked_at
+        .map(Some)
+        .ok_or_else(|| sqlx::Error::Protocol("revoked checkout link has no revoked_at".to_owned()))
+}
+
+/// A link with what a checkout request needs of its seller, read in one query.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct LinkWithSeller {
+    pub id: String,
+    pub seller_id: String,
+    pub invoice_id: String,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+    pub seller_name: String,
+    /// JSON array text, as stored on the seller.
+    pub allowed_origins: String,
+}
+
+/// The link a token's `jti` names (whatever seller: the caller checks it against the token's claims).
+pub async fn by_jti(db: &Db, jti: &str) -> Result<Option<LinkWithSeller>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT l.id, l.seller_id, l.invoice_id, l.expires_at, l.revoked_at, s.name AS seller_name, \
+         s.allowed_origins FROM checkout_links l JOIN sellers s ON s.id = l.seller_id WHERE l.jti = $1",
+    )
+    .bind(jti)
+    .fetch_optional(db.pool())
+    .await
+}
