@@ -1,8 +1,10 @@
 //! Storage rows and the queries that read and write them. Rows are the database's shape (minor units,
 //! unix milliseconds); handlers turn them into wire types. Every query takes the seller id it is scoped to.
 
+pub mod idempotency;
 pub mod invoices;
 pub mod payments;
+pub mod sandbox;
 
 /// A stored row the code cannot read: a value outside the closed set the schema promises. Loading fails with
 /// this instead of guessing (USD, "", `Pending`), so a corrupted or newer row is a loud 500, never a wrong answer.
