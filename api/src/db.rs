@@ -11,6 +11,8 @@ use anyhow::Context;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
+use crate::state::Clock;
+
 /// Which SQL dialect the pool speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
@@ -25,6 +27,7 @@ pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
 pub struct Db {
     pool: AnyPool,
     dialect: Dialect,
+    clock: Clock,
 }
 
 impl std::fmt::Debug for Db {
@@ -74,7 +77,11 @@ impl Db {
             .connect_with(options)
             .await
             .context("connecting to the database")?;
-        let db = Db { pool, dialect };
+        let db = Db {
+            pool,
+            dialect,
+            clock: Clock::system(),
+        };
         db.migrate().await?;
         Ok(db)
     }
@@ -94,6 +101,11 @@ impl Db {
 
     pub fn dialect(&self) -> Dialect {
         self.dialect
+    }
+
+    /// The clock stored times are read from: every clone of this handle shares it (see [`Clock`]).
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     /// A transaction that will write. On SQLite it takes the write lock up front (`BEGIN IMMEDIATE`), so a
@@ -155,12 +167,8 @@ pub fn is_unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(e) if e.is_unique_violation())
 }
 
-/// Whether the error is a CHECK-constraint violation (both dialects).
-pub fn is_check_violation(error: &sqlx::Error) -> bool {
-    matches!(error, sqlx::Error::Database(e) if e.is_check_violation())
-}
-
-/// Current time in unix milliseconds (the storage form of every timestamp).
+/// The system time in unix milliseconds (the storage form of every timestamp). Code on the payment path reads
+/// [`Db::clock`] instead, so tests can move time; this stays for the callers that do not need that yet.
 pub fn now_ms() -> i64 {
     let now = time::OffsetDateTime::now_utc();
     i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)

@@ -11,15 +11,18 @@
 
 use anyhow::Context;
 use sha2::{Digest, Sha256};
-use tranche_domain::wire::{InvoiceBalanceView, PaymentRequest, PaymentResponse, Problem};
-use tranche_domain::{InvoiceTotals, Money, Rules};
+use tranche_domain::wire::{InvoiceBalanceView, PaymentRequest, PaymentResponse, PaymentStatus, Problem};
+use tranche_domain::{AcceptedAmount, Money, Rules};
 
 use crate::auth::Checkout;
-use crate::db::{is_unique_violation, new_id, now_ms, Db};
+use crate::db::{is_unique_violation, new_id, Db, Tx};
 use crate::error::{ApiError, ApiResult};
-use crate::gateway::{decline_advice, ChargeOutcome, ChargeRequest, GatewayError, TokenBinding};
+use crate::gateway::{
+    decline_advice, ChargeOutcome, ChargeRequest, GatewayError, MethodSummary, TokenBinding,
+};
 use crate::metrics::Metrics;
 use crate::state::{today, AppState};
+use crate::store::idempotency::{self, Saved};
 use crate::store::invoices;
 use crate::store::payments::{self, PaymentRow};
 
@@ -69,24 +72,28 @@ fn request_hash(invoice_id: &str, body: &PaymentRequest) -> String {
     hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn replay_or_conflict(row: &payments::IdempotencyRow, hash: &str) -> ApiResult<Answer> {
-    if row.request_hash != hash {
+fn replay_or_conflict(record: &idempotency::Record, hash: &str) -> ApiResult<Answer> {
+    if record.request_hash != hash {
         // 422, not 400: the request is well-formed but conflicts with the key's first use.
         return Err(ApiError::Unprocessable {
             code: "idempotency_key_reused",
             detail: "This Idempotency-Key was already used with a different request.".to_owned(),
         });
     }
-    match (row.state.as_str(), row.response_status, &row.response_body) {
-        ("done", Some(status), Some(body)) => Ok(Answer {
-            status: u16::try_from(status).unwrap_or(500),
+    match &record.saved {
+        Saved::Done { status, body } => Ok(Answer {
+            status: *status,
             body: body.clone(),
             replayed: true,
         }),
-        _ => Err(ApiError::Conflict {
-            code: "idempotency_key_in_use",
-            detail: "A request with this Idempotency-Key is still being processed; retry shortly.".to_owned(),
-        }),
+        Saved::InFlight => Err(key_in_use()),
+    }
+}
+
+fn key_in_use() -> ApiError {
+    ApiError::Conflict {
+        code: "idempotency_key_in_use",
+        detail: "A request with this Idempotency-Key is still being processed; retry shortly.".to_owned(),
     }
 }
 
@@ -98,7 +105,7 @@ pub async fn pay(
     body: &PaymentRequest,
 ) -> ApiResult<Answer> {
     let hash = request_hash(&checkout.invoice_id, body);
-    if let Some(existing) = payments::idempotency_find(state.db.pool(), &checkout.seller_id, key).await? {
+    if let Some(existing) = idempotency::find(state.db.pool(), &checkout.seller_id, key).await? {
         return replay_or_conflict(&existing, &hash);
     }
     if body.payment_token.is_empty() || body.payment_token.len() > 200 {
@@ -118,12 +125,51 @@ pub async fn pay(
             )))
         }
     };
+    let attempt = Attempt {
+        checkout,
+        key,
+        hash: &hash,
+        body,
+        binding: &binding,
+        method: &method,
+    };
+    let (payment, amount) = match hold(state, &attempt).await? {
+        Hold::Held { payment, amount } => (payment, amount),
+        Hold::Answered(answer) => return Ok(answer),
+        Hold::TokenRefused => return refuse_token(state, checkout, key, &hash).await,
+    };
+    charge_and_finalize(state, &payment, &body.payment_token, amount).await
+}
 
-    // Step 1: hold. Lock the invoice, check the amount against the available balance, insert `pending`.
+/// One payment request, parsed and with its token described: what the hold needs.
+struct Attempt<'a> {
+    checkout: &'a Checkout,
+    key: &'a str,
+    hash: &'a str,
+    body: &'a PaymentRequest,
+    binding: &'a TokenBinding,
+    method: &'a MethodSummary,
+}
+
+/// How step 1 ended.
+enum Hold {
+    /// A `pending` payment now holds `amount` of the balance, and the token is spent on it.
+    /// (Boxed: the row is large beside the other variants.)
+    Held { payment: Box<PaymentRow>, amount: Money },
+    /// The same key raced in first: its stored answer.
+    Answered(Answer),
+    /// The token was spent, expired or bound elsewhere by the time it was claimed.
+    TokenRefused,
+}
+
+/// Step 1: hold. Lock the invoice, check the amount against the available balance, spend the token and
+/// insert the `pending` payment with its idempotency record, in one transaction.
+async fn hold(state: &AppState, attempt: &Attempt<'_>) -> ApiResult<Hold> {
+    let checkout = attempt.checkout;
     let mut tx = state.db.begin_write().await?;
-    if let Some(existing) = payments::idempotency_find(&mut *tx, &checkout.seller_id, key).await? {
+    if let Some(existing) = idempotency::find(&mut *tx, &checkout.seller_id, attempt.key).await? {
         tx.rollback().await?;
-        return replay_or_conflict(&existing, &hash);
+        return replay_or_conflict(&existing, attempt.hash).map(Hold::Answered);
     }
     let invoice = invoices::lock(&state.db, &mut tx, &checkout.seller_id, &checkout.invoice_id)
         .await?
@@ -131,6 +177,7 @@ pub async fn pay(
     let pending = invoices::pending_minor(&mut tx, &invoice.id).await?;
     let totals = invoice.totals(pending)?;
     let terms = invoice.terms()?;
+    let body = attempt.body;
     let accepted =
         match Rules::new(&totals, &terms, today()).check_str(&body.amount, body.currency.as_deref()) {
             Ok(accepted) => accepted,
@@ -144,13 +191,13 @@ pub async fn pay(
     // Spend the token with the hold: exactly one payment per token, decided by the affected-row count.
     match state
         .gateway
-        .claim_token(&mut tx, &body.payment_token, &binding, &payment_id)
+        .claim_token(&mut tx, &body.payment_token, attempt.binding, &payment_id)
         .await
     {
         Ok(true) => {}
         Ok(false) => {
             tx.rollback().await?;
-            return refuse_token(state, checkout, key, &hash).await;
+            return Ok(Hold::TokenRefused);
         }
         Err(e) => {
             tx.rollback().await?;
@@ -159,75 +206,95 @@ pub async fn pay(
             )));
         }
     }
-    let now = now_ms();
-    let payment = PaymentRow {
-        id: payment_id,
-        seller_id: checkout.seller_id.clone(),
-        invoice_id: invoice.id.clone(),
-        checkout_link_id: Some(checkout.link_id.clone()),
+    let payment = pending_row(state, attempt, payment_id, &invoice.currency, &accepted);
+    payments::insert(&mut tx, &payment).await?;
+    let started = idempotency::start(
+        &mut tx,
+        &checkout.seller_id,
+        attempt.key,
+        attempt.hash,
+        &payment.id,
+        payment.created_at,
+    )
+    .await;
+    if let Err(e) = started {
+        tx.rollback().await?;
+        // A unique violation: the same key raced in on another invoice row; the first one owns it.
+        return Err(if is_unique_violation(&e) {
+            key_in_use()
+        } else {
+            e.into()
+        });
+    }
+    tx.commit().await?;
+    Ok(Hold::Held {
+        payment: Box::new(payment),
+        amount: accepted.amount,
+    })
+}
+
+/// The `pending` payment row a hold inserts, timed by the app's clock.
+fn pending_row(
+    state: &AppState,
+    attempt: &Attempt<'_>,
+    id: String,
+    currency: &str,
+    accepted: &AcceptedAmount,
+) -> PaymentRow {
+    let now = state.clock().now_ms();
+    PaymentRow {
+        id,
+        seller_id: attempt.checkout.seller_id.clone(),
+        invoice_id: attempt.checkout.invoice_id.clone(),
+        checkout_link_id: Some(attempt.checkout.link_id.clone()),
         amount_minor: accepted.amount.minor_units(),
         discount_minor: accepted.discount.minor_units(),
-        currency: invoice.currency.clone(),
-        status: "pending".to_owned(),
-        method_kind: method.kind.clone(),
-        method_brand: method.brand.clone(),
-        method_last4: method.last4.clone(),
+        currency: currency.to_owned(),
+        status: PaymentStatus::Pending.as_str().to_owned(),
+        method_kind: attempt.method.kind.clone(),
+        method_brand: attempt.method.brand.clone(),
+        method_last4: attempt.method.last4.clone(),
         gateway: state.gateway.name().to_owned(),
         gateway_charge_id: None,
         decline_code: None,
-        idempotency_key: Some(key.to_owned()),
+        idempotency_key: Some(attempt.key.to_owned()),
         reconcile_after: now + state.settings.reconciler.grace_seconds * 1000,
         created_at: now,
         updated_at: now,
-    };
-    payments::insert(&mut tx, &payment).await?;
-    if let Err(e) =
-        payments::idempotency_start(&mut tx, &checkout.seller_id, key, &hash, &payment.id, now).await
-    {
-        tx.rollback().await?;
-        if is_unique_violation(&e) {
-            // The same key raced in on another invoice row; the first one owns it.
-            return Err(ApiError::Conflict {
-                code: "idempotency_key_in_use",
-                detail: "A request with this Idempotency-Key is still being processed; retry shortly."
-                    .to_owned(),
-            });
-        }
-        return Err(e.into());
     }
-    tx.commit().await?;
+}
 
-    // Step 2: charge, with the payment id as the gateway's idempotency key.
+/// Steps 2 and 3: charge with the payment id as the gateway's idempotency key, then finalize.
+async fn charge_and_finalize(
+    state: &AppState,
+    payment: &PaymentRow,
+    payment_token: &str,
+    amount: Money,
+) -> ApiResult<Answer> {
     let request = ChargeRequest {
         idempotency_key: payment.id.clone(),
-        payment_token: body.payment_token.clone(),
-        amount: accepted.amount,
+        payment_token: payment_token.to_owned(),
+        amount,
     };
     let outcome = match state.gateway.charge(&request).await {
-        Ok(outcome) => Some(outcome),
-        Err(GatewayError::InvalidToken) => Some(ChargeOutcome::Declined {
+        Ok(outcome) => outcome,
+        Err(GatewayError::InvalidToken) => ChargeOutcome::Declined {
             decline_code: "invalid_payment_token".into(),
-        }),
+        },
         Err(GatewayError::Unavailable(e)) => {
             // Ambiguous: the charge may exist. Leave the hold; the reconciler asks the gateway later.
             tracing::warn!(payment_id = %payment.id, error = %e, "gateway unavailable; payment left pending");
-            None
+            return pending_answer(&state.db, &payment.id).await;
         }
     };
-
-    // Step 3: finalize.
-    let answer = match outcome {
-        Some(outcome) => finalize(state, &payment.id, &outcome).await?,
-        None => pending_answer(&state.db, &payment.id).await?,
-    };
-    Ok(answer)
+    finalize(state, &payment.id, &outcome).await
 }
 
 /// Answers a token that is unknown, spent, expired or made for another checkout: nothing is held or charged.
 /// Unless the same request raced in under this key and spent the token itself: then this is a replay (or
 /// the key is still in use), answered as such rather than as a bad token.
 async fn refuse_token(state: &AppState, checkout: &Checkout, key: &str, hash: &str) -> ApiResult<Answer> {
-    if let Some(existing) = payments::idempotency_find(state.db.pool(), &checkout.seller_id, key).await? {
+    if let Some(existing) = idempotency::find(state.db.pool(), &checkout.seller_id, key).await? {
         return replay_or_conflict(&existing, hash);
     }
     Err(ApiError::invalid(
@@ -247,13 +314,17 @@ async fn pending_answer(db: &Db, payment_id: &str) -> ApiResult<Answer> {
         .await?
         .context("invoice vanished")?;
     let body = success_body(&payment, &invoice)?;
-    payments::idempotency_finish(&mut tx, payment_id, 201, &body).await?;
+    idempotency::finish(&mut tx, payment_id, 201, &body).await?;
     tx.commit().await?;
-    Ok(Answer {
-        status: 201,
+    Ok(fresh(201, body))
+}
+
+fn fresh(status: u16, body: String) -> Answer {
+    Answer {
+        status,
         body,
         replayed: false,
-    })
+    }
 }
 
 fn success_body(payment: &PaymentRow, invoice: &invoices::InvoiceRow) -> anyhow::Result<String> {
@@ -269,27 +340,14 @@ fn success_body(payment: &PaymentRow, invoice: &invoices::InvoiceRow) -> anyhow:
     serde_json::to_string(&response).context("serialising payment response")
 }
 
-/// Applies a gateway outcome to a pending payment, exactly once: only the caller that moves the payment
-/// out of `pending` updates the invoice and writes the outbox. Used by the request path and the reconciler.
 /// The gateway never saw this payment (its request died between the hold and the charge): release the hold
 /// and forget the in-flight idempotency record, so the buyer's retry with the same key runs afresh and is
 /// charged once. Storing a decline instead would tell the buyer their card was refused when it was never tried.
 pub async fn abandon(state: &AppState, payment_id: &str) -> ApiResult<bool> {
     let mut tx = state.db.begin_write().await?;
-    let released = sqlx::query(
-        "UPDATE payments SET status = 'failed', decline_code = 'not_charged', updated_at = $1 WHERE id = $2 AND status = 'pending'",
-    )
-    .bind(now_ms())
-    .bind(payment_id)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected()
-        == 1;
+    let released = payments::release_hold(&mut tx, payment_id, state.clock().now_ms()).await?;
     if released {
-        sqlx::query("DELETE FROM idempotency_keys WHERE payment_id = $1 AND state = 'in_flight'")
-            .bind(payment_id)
-            .execute(&mut *tx)
-            .await?;
+        idempotency::forget_in_flight(&mut tx, payment_id).await?;
         // The gateway never charged it: the buyer's retry (same key, same token) may spend it again.
         state
             .gateway
@@ -301,6 +359,8 @@ pub async fn abandon(state: &AppState, payment_id: &str) -> ApiResult<bool> {
     Ok(released)
 }
 
+/// Applies a gateway outcome to a pending payment, exactly once: only the caller that moves the payment
+/// out of `pending` updates the invoice and writes the outbox. Used by the request path and the reconciler.
 pub async fn finalize(state: &AppState, payment_id: &str, outcome: &ChargeOutcome) -> ApiResult<Answer> {
     let answer = finalize_in_db(&state.db, &state.metrics, payment_id, outcome).await?;
     // Deliveries were written with the event: wake the relay so the ERP hears of it at once.
@@ -318,18 +378,18 @@ async fn finalize_in_db(
     let payment = payments::find_in(&mut tx, payment_id)
         .await?
         .context("payment vanished")?;
-    let mut invoice = invoices::lock(db, &mut tx, &payment.seller_id, &payment.invoice_id)
+    let invoice = invoices::lock(db, &mut tx, &payment.seller_id, &payment.invoice_id)
         .await?
         .context("invoice vanished")?;
     // Re-read under the lock: another finalizer may have won.
     let payment = payments::find_in(&mut tx, payment_id)
         .await?
         .context("payment vanished")?;
-    if payment.status != "pending" {
+    if payment.status() != PaymentStatus::Pending {
         tx.rollback().await?;
         return stored_answer(&payment, &invoice).await;
     }
-    let now = now_ms();
+    let now = db.clock().now_ms();
     let answer = match outcome {
         ChargeOutcome::Succeeded {
             charge_id,
@@ -345,98 +405,105 @@ async fn finalize_in_db(
                     payment.currency
                 )));
             }
-            let totals = invoice.totals(0)?;
-            let currency = totals.currency();
-            let paid = Money::from_minor_units(invoice.amount_paid_minor + payment.amount_minor, currency)
-                .context("amount paid out of range")?;
-            let discount =
-                Money::from_minor_units(invoice.discount_taken_minor + payment.discount_minor, currency)
-                    .context("discount out of range")?;
-            let after = InvoiceTotals::new(
-                totals.total(),
-                paid,
-                discount,
-                Money::zero(currency),
-                false,
-                totals.issue_date(),
-            )
-            .context("payment would overpay the invoice")?;
-            sqlx::query(
-                "UPDATE payments SET status = 'succeeded', gateway_charge_id = $1, updated_at = $2 WHERE id = $3 AND status = 'pending'",
-            )
-            .bind(charge_id)
-            .bind(now)
-            .bind(payment_id)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(
-                "UPDATE invoices SET amount_paid_minor = $1, discount_taken_minor = $2, status = $3, updated_at = $4 WHERE id = $5",
-            )
-            .bind(paid.minor_units())
-            .bind(discount.minor_units())
-            .bind(after.status().as_str())
-            .bind(now)
-            .bind(&invoice.id)
-            .execute(&mut *tx)
-            .await?;
-            invoice.amount_paid_minor = paid.minor_units();
-            invoice.discount_taken_minor = discount.minor_units();
-            invoice.status = after.status().as_str().to_owned();
-            let mut succeeded = payment.clone();
-            succeeded.status = "succeeded".to_owned();
-            succeeded.gateway_charge_id = Some(charge_id.clone());
-            crate::outbox::record_payment_succeeded(&mut tx, &succeeded, &invoice, now).await?;
-            let body = success_body(&succeeded, &invoice)?;
-            payments::idempotency_finish(&mut tx, payment_id, 201, &body).await?;
+            let answer = apply_success(&mut tx, payment, invoice, charge_id, now).await?;
             Metrics::inc(&metrics.payments_succeeded);
-            Answer {
-                status: 201,
-                body,
-                replayed: false,
-            }
+            answer
         }
         ChargeOutcome::Declined { decline_code } => {
-            sqlx::query("UPDATE payments SET status = 'failed', decline_code = $1, updated_at = $2 WHERE id = $3 AND status = 'pending'")
-                .bind(decline_code)
-                .bind(now)
-                .bind(payment_id)
-                .execute(&mut *tx)
-                .await?;
-            let body =
-                serde_json::to_string(&declined_problem(decline_code)).context("serialising decline")?;
-            payments::idempotency_finish(&mut tx, payment_id, 402, &body).await?;
+            let answer = apply_decline(&mut tx, payment_id, decline_code, now).await?;
             Metrics::inc(&metrics.payments_declined);
-            Answer {
-                status: 402,
-                body,
-                replayed: false,
-            }
+            answer
         }
         ChargeOutcome::Pending {
             charge_id,
             retry_after_ms,
         } => {
-            sqlx::query("UPDATE payments SET gateway_charge_id = $1, reconcile_after = $2, updated_at = $3 WHERE id = $4")
-                .bind(charge_id)
-                .bind(now + retry_after_ms.max(&0))
-                .bind(now)
-                .bind(payment_id)
-                .execute(&mut *tx)
-                .await?;
-            let mut pending = payment.clone();
-            pending.gateway_charge_id = Some(charge_id.clone());
-            let body = success_body(&pending, &invoice)?;
-            payments::idempotency_finish(&mut tx, payment_id, 201, &body).await?;
+            let reconcile_after = now + (*retry_after_ms).max(0);
+            let answer = apply_pending(&mut tx, payment, &invoice, charge_id, reconcile_after, now).await?;
             Metrics::inc(&metrics.payments_pending);
-            Answer {
-                status: 201,
-                body,
-                replayed: false,
-            }
+            answer
         }
     };
     tx.commit().await?;
     Ok(answer)
+}
+
+/// A decline: the payment fails with the gateway's code, and the 402 is saved for replays.
+async fn apply_decline(tx: &mut Tx, payment_id: &str, decline_code: &str, now: i64) -> ApiResult<Answer> {
+    payments::mark_declined(tx, payment_id, decline_code, now).await?;
+    let body = serde_json::to_string(&declined_problem(decline_code)).context("serialising decline")?;
+    idempotency::finish(tx, payment_id, 402, &body).await?;
+    Ok(fresh(402, body))
+}
+
+/// Accepted but not final (bank debits): the payment stays pending with the gateway's charge id until
+/// `reconcile_after`, and the pending answer is saved for replays.
+async fn apply_pending(
+    tx: &mut Tx,
+    payment: PaymentRow,
+    invoice: &invoices::InvoiceRow,
+    charge_id: &str,
+    reconcile_after: i64,
+    now: i64,
+) -> ApiResult<Answer> {
+    payments::mark_charge_pending(tx, &payment.id, charge_id, reconcile_after, now).await?;
+    let mut pending = payment;
+    pending.gateway_charge_id = Some(charge_id.to_owned());
+    let body = success_body(&pending, invoice)?;
+    idempotency::finish(tx, &pending.id, 201, &body).await?;
+    Ok(fresh(201, body))
+}
+
+/// A charge succeeded: the payment and its invoice move on together, the event is written for the outbox
+/// and the answer saved for replays, all in the caller's transaction.
+async fn apply_success(
+    tx: &mut Tx,
+    payment: PaymentRow,
+    mut invoice: invoices::InvoiceRow,
+    charge_id: &str,
+    now: i64,
+) -> ApiResult<Answer> {
+    // The hold is not in these totals (`totals(0)`, and `was_pending` false): only paid and discount move,
+    // and the domain does the checked arithmetic and picks the status.
+    let totals = invoice.totals(0)?;
+    let currency = totals.currency();
+    let amount =
+        Money::from_minor_units(payment.amount_minor, currency).context("payment amount out of range")?;
+    let discount =
+        Money::from_minor_units(payment.discount_minor, currency).context("payment discount out of range")?;
+    let remaining_after = totals
+        .balance_due()
+        .checked_sub(&amount)
+        .and_then(|b| b.checked_sub(&discount))
+        .context("payment would overpay the invoice")?;
+    let accepted = AcceptedAmount {
+        amount,
+        discount,
+        remaining_after,
+    };
+    let after = totals
+        .after_payment(&accepted, false)
+        .context("payment would overpay the invoice")?;
+    payments::mark_succeeded(tx, &payment.id, charge_id, now).await?;
+    payments::credit_invoice(
+        tx,
+        &invoice.id,
+        after.amount_paid(),
+        after.discount_taken(),
+        after.status(),
+        now,
+    )
+    .await?;
+    invoice.amount_paid_minor = after.amount_paid().minor_units();
+    invoice.discount_taken_minor = after.discount_taken().minor_units();
+    invoice.status = after.status().as_str().to_owned();
+    let mut succeeded = payment;
+    succeeded.status = PaymentStatus::Succeeded.as_str().to_owned();
+    succeeded.gateway_charge_id = Some(charge_id.to_owned());
+    crate::outbox::record_payment_succeeded(tx, &succeeded, &invoice, now).await?;
+    let body = success_body(&succeeded, &invoice)?;
+    idempotency::finish(tx, &succeeded.id, 201, &body).await?;
+    Ok(fresh(201, body))
 }
 
 /// The decline as the buyer sees it: 402 `payment_declined` with the gateway's code and advice.
@@ -453,8 +520,8 @@ pub fn declined_problem(decline_code: &str) -> Problem {
 }
 
 async fn stored_answer(payment: &PaymentRow, invoice: &invoices::InvoiceRow) -> ApiResult<Answer> {
-    let answer = match payment.status.as_str() {
-        "failed" => Answer {
+    let answer = match payment.status() {
+        PaymentStatus::Failed => Answer {
             status: 402,
             body: serde_json::to_string(&declined_problem(
                 payment.decline_code.as_deref().unwrap_or("card_declined"),

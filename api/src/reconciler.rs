@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
-use crate::db::now_ms;
 use crate::gateway::ChargeOutcome;
 use crate::metrics::Metrics;
 use crate::payment_flow::finalize;
 use crate::state::AppState;
+use crate::store::payments;
 
 /// Most payments looked at per pass.
 const BATCH: i64 = 100;
@@ -25,22 +25,13 @@ pub async fn run(state: AppState) {
 
 /// One pass: every due pending payment is looked up; returns how many were resolved.
 pub async fn pass(state: &AppState) -> anyhow::Result<usize> {
-    let due: Vec<(String,)> = sqlx::query_as(
-        "SELECT id FROM payments WHERE status = 'pending' AND reconcile_after <= $1 ORDER BY reconcile_after LIMIT $2",
-    )
-    .bind(now_ms())
-    .bind(BATCH)
-    .fetch_all(state.db.pool())
-    .await?;
+    let due = payments::due_for_reconcile(&state.db, state.clock().now_ms(), BATCH).await?;
     let mut resolved = 0;
-    for (payment_id,) in due {
+    for payment_id in due {
         let outcome = match state.gateway.lookup(&payment_id).await {
             Ok(Some(ChargeOutcome::Pending { retry_after_ms, .. })) => {
-                sqlx::query("UPDATE payments SET reconcile_after = $1 WHERE id = $2 AND status = 'pending'")
-                    .bind(now_ms() + retry_after_ms.max(1000))
-                    .bind(&payment_id)
-                    .execute(state.db.pool())
-                    .await?;
+                let at = state.clock().now_ms() + retry_after_ms.max(1000);
+                payments::reconcile_later(&state.db, &payment_id, at).await?;
                 continue;
             }
             Ok(Some(outcome)) => outcome,

@@ -1,5 +1,6 @@
 //! What every handler shares: the database, the token keys, the gateway, settings and metrics.
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use crate::config::Settings;
@@ -27,6 +28,42 @@ pub struct AppState {
     pub rate_limits: Arc<crate::rate_limit::RateLimits>,
     /// Seals and opens secrets at rest with the master key.
     pub secrets: Arc<crate::secret_box::SecretBox>,
+}
+
+impl AppState {
+    /// The clock every payment-path timestamp is read from (shared with the database handle and the sandbox).
+    pub fn clock(&self) -> &Clock {
+        self.db.clock()
+    }
+}
+
+/// The one clock of the payment path: payment times, token expiry, settlement and reconciler grace.
+///
+/// Production reads the system clock. Tests move it forward with [`Clock::advance`] instead of sleeping or
+/// backdating rows by SQL: the offset is shared by every clone (the app, its sandbox gateway and the test
+/// hold the same one), and it only ever moves forward, so stored times never run backwards. It lives in
+/// [`crate::db::Db`] because every stored timestamp is written through that handle, and the handle already
+/// reaches everything that needs the time.
+#[derive(Debug, Clone, Default)]
+pub struct Clock {
+    offset_ms: Arc<AtomicI64>,
+}
+
+impl Clock {
+    /// The system clock (what production runs on).
+    pub fn system() -> Clock {
+        Clock::default()
+    }
+
+    /// Now, in unix milliseconds (the storage form of every timestamp).
+    pub fn now_ms(&self) -> i64 {
+        crate::db::now_ms().saturating_add(self.offset_ms.load(Ordering::Relaxed))
+    }
+
+    /// Moves this clock (and every clone of it) `ms` milliseconds forward; negative values are ignored.
+    pub fn advance(&self, ms: i64) {
+        self.offset_ms.fetch_add(ms.max(0), Ordering::Relaxed);
+    }
 }
 
 /// Today's date in UTC: the one calendar both the API and the widget (which is sent it) use.

@@ -220,7 +220,7 @@ both_backends!(idempotency_race_against_a_slow_gateway);
 
 async fn gateway_charges_then_times_out(backend: Backend) {
     // The sandbox's 4000000000000259 is charged at the gateway, then the API's call times out.
-    let app = spawn_app_with(backend, |s| s.reconciler.grace_seconds = 0).await;
+    let app = spawn_app(backend).await;
     let seller = app.seller("S").await;
     let inv = app.invoice(&seller, "USD", "500.00", None).await;
     let id = inv["id"].as_str().unwrap().to_owned();
@@ -247,7 +247,12 @@ async fn gateway_charges_then_times_out(backend: Backend) {
         .unwrap();
     assert_eq!(again["payment"]["id"], body["payment"]["id"]);
     assert_eq!(app.sql_count("SELECT COUNT(*) FROM sandbox_charges").await, 1);
-    // The reconciler asks the gateway with the same key, finds the charge, and the payment succeeds.
+    // Within the grace period the reconciler leaves the payment to its own request.
+    assert_eq!(tranche_api::reconciler::pass(&app.state).await.unwrap(), 0);
+    // Once the clock passes it, the reconciler asks the gateway with the same key, finds the charge, and
+    // the payment succeeds.
+    let grace_ms = app.state.settings.reconciler.grace_seconds * 1000;
+    app.state.clock().advance(grace_ms);
     assert_eq!(tranche_api::reconciler::pass(&app.state).await.unwrap(), 1);
     let payment: Value = app
         .get(
@@ -276,6 +281,49 @@ async fn gateway_charges_then_times_out(backend: Backend) {
     );
 }
 both_backends!(gateway_charges_then_times_out);
+
+/// A stored payment the code cannot read (a currency or amount outside what the code knows, written behind
+/// the API's back) is a loud 500 `internal_error` wherever it is read, never a guess such as
+/// `pending` or USD. Restoring the row restores the answers.
+async fn unreadable_payment_rows_fail_loudly(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let seller = app.seller("S").await;
+    let inv = app.invoice(&seller, "USD", "500.00", None).await;
+    let id = inv["id"].as_str().unwrap().to_owned();
+    let (_, token) = app.link(&seller, &id).await;
+    let card = app.card_token_for(&token, VISA).await;
+    let r = app.pay(&token, "k1", "100.00", &card).await;
+    assert_eq!(r.status(), 201);
+    let paid: Value = r.json().await.unwrap();
+    let payment_id = paid["payment"]["id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/payments/{payment_id}");
+    for (what, corrupt) in [
+        // The schema CHECKs the status and a positive amount, but not the currency code or its range.
+        ("unknown currency", "currency = 'XQQ'"),
+        ("empty currency", "currency = ''"),
+        ("amount out of range", "amount_minor = 1000000000000000000"),
+    ] {
+        sqlx::query(&format!("UPDATE payments SET {corrupt} WHERE id = $1"))
+            .bind(&payment_id)
+            .execute(app.state.db.pool())
+            .await
+            .unwrap();
+        expect_problem(app.get(&path, &seller.key).await, 500, "internal_error").await;
+        expect_problem(app.get("/v1/payments", &seller.key).await, 500, "internal_error").await;
+        expect_problem(app.get("/v1/checkout", &token).await, 500, "internal_error").await;
+        sqlx::query(
+            "UPDATE payments SET status = 'succeeded', currency = 'USD', amount_minor = 10000 WHERE id = $1",
+        )
+        .bind(&payment_id)
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
+        let r = app.get(&path, &seller.key).await;
+        assert_eq!(r.status(), 200, "{what}: restored");
+        assert_eq!(r.json::<Value>().await.unwrap()["status"], "succeeded", "{what}");
+    }
+}
+both_backends!(unreadable_payment_rows_fail_loudly);
 
 // ---------------------------------------------------------------------------------------------------
 // Model test: random sequences of operations against the API and an in-memory reference of balances.

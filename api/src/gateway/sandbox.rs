@@ -15,7 +15,8 @@ use serde::Deserialize;
 
 use super::{ChargeOutcome, ChargeRequest, Gateway, GatewayError, MethodSummary, TokenBinding};
 use crate::config::SandboxSettings;
-use crate::db::{is_unique_violation, new_id, now_ms, Db, Tx};
+use crate::db::{is_unique_violation, new_id, Db, Tx};
+use crate::store::sandbox::{self as store, Charge, ChargeStatus};
 
 /// How long a sandbox token stays usable: long enough to fill in and confirm, short enough that a token
 /// lifted from a page or a log is worth little (DESIGN section 4: 15 minutes).
@@ -216,7 +217,10 @@ impl SandboxGateway {
         request: &TokenRequest,
         binding: &TokenBinding,
     ) -> Result<Result<(String, MethodSummary), TokenizeError>, sqlx::Error> {
-        let now = time::OffsetDateTime::now_utc();
+        let created_at = self.now_ms();
+        // The card-expiry month comes from the same clock as the token's expiry.
+        let now = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(created_at) * 1_000_000)
+            .unwrap_or_else(|_| time::OffsetDateTime::now_utc());
         let classified = match classify(
             request,
             (
@@ -233,106 +237,78 @@ impl SandboxGateway {
             "tok_sandbox_{}",
             bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
         );
-        let created_at = now_ms();
-        sqlx::query(
-            "INSERT INTO sandbox_tokens (token, method_kind, brand, last4, outcome, created_at, seller_id, invoice_id, checkout_link_id, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        store::insert_token(
+            &self.db,
+            &store::NewToken {
+                token: &token,
+                method_kind: &classified.summary.kind,
+                brand: &classified.summary.brand,
+                last4: &classified.summary.last4,
+                outcome: classified.outcome,
+                binding,
+                created_at,
+                expires_at: created_at + TOKEN_TTL_MS,
+            },
         )
-        .bind(&token)
-        .bind(&classified.summary.kind)
-        .bind(&classified.summary.brand)
-        .bind(&classified.summary.last4)
-        .bind(classified.outcome)
-        .bind(created_at)
-        .bind(&binding.seller_id)
-        .bind(&binding.invoice_id)
-        .bind(&binding.checkout_link_id)
-        .bind(created_at + TOKEN_TTL_MS)
-        .execute(self.db.pool())
         .await?;
         Ok(Ok((token, classified.summary)))
     }
 
-    /// The token's method if it is usable for `binding` now: made for this checkout, unspent, unexpired.
-    async fn usable_token(
-        &self,
-        token: &str,
-        binding: &TokenBinding,
-    ) -> Result<Option<(String, String, String)>, GatewayError> {
-        if token.len() > MAX_TOKEN_LEN {
-            return Ok(None);
-        }
-        sqlx::query_as::<_, (String, String, String)>(
-            "SELECT method_kind, brand, last4 FROM sandbox_tokens \
-             WHERE token = $1 AND seller_id = $2 AND invoice_id = $3 AND checkout_link_id = $4 \
-             AND consumed_by IS NULL AND expires_at > $5",
-        )
-        .bind(token)
-        .bind(&binding.seller_id)
-        .bind(&binding.invoice_id)
-        .bind(&binding.checkout_link_id)
-        .bind(now_ms())
-        .fetch_optional(self.db.pool())
-        .await
-        .map_err(|e| GatewayError::Unavailable(e.to_string()))
+    fn now_ms(&self) -> i64 {
+        self.db.clock().now_ms()
     }
 
-    /// Kind and test outcome of the token `payment_id` claimed; `None` for a token it did not claim.
-    async fn claimed_token(
-        &self,
-        token: &str,
-        payment_id: &str,
-    ) -> Result<Option<(String, String)>, GatewayError> {
-        if token.len() > MAX_TOKEN_LEN {
-            return Ok(None);
-        }
-        sqlx::query_as::<_, (String, String)>(
-            "SELECT method_kind, outcome FROM sandbox_tokens WHERE token = $1 AND consumed_by = $2",
-        )
-        .bind(token)
-        .bind(payment_id)
-        .fetch_optional(self.db.pool())
-        .await
-        .map_err(|e| GatewayError::Unavailable(e.to_string()))
-    }
-
-    fn outcome_of(row: (String, String, i64, String, Option<String>, i64)) -> ChargeOutcome {
-        let (charge_id, status, amount_minor, currency, decline_code, settle_at) = row;
-        match status.as_str() {
-            "declined" => ChargeOutcome::Declined {
-                decline_code: decline_code.unwrap_or_else(|| "card_declined".into()),
+    /// What a stored charge means at `now`: a pending bank debit whose time has come settles (or fails if
+    /// the account said so).
+    fn outcome_of(charge: Charge, now: i64) -> ChargeOutcome {
+        match charge.status {
+            ChargeStatus::Declined => ChargeOutcome::Declined {
+                decline_code: charge.decline_code.unwrap_or_else(|| "card_declined".into()),
             },
-            "pending" if settle_at > now_ms() => ChargeOutcome::Pending {
-                charge_id,
-                retry_after_ms: settle_at - now_ms(),
+            ChargeStatus::Pending if charge.settle_at > now => ChargeOutcome::Pending {
+                charge_id: charge.charge_id,
+                retry_after_ms: charge.settle_at - now,
             },
-            // A pending bank debit whose time has come settles, or fails if the account said so.
-            "pending" => match decline_code {
+            ChargeStatus::Pending => match charge.decline_code {
                 Some(code) => ChargeOutcome::Declined { decline_code: code },
                 None => ChargeOutcome::Succeeded {
-                    charge_id,
-                    amount_minor,
-                    currency,
+                    charge_id: charge.charge_id,
+                    amount_minor: charge.amount_minor,
+                    currency: charge.currency,
                 },
             },
-            _ => ChargeOutcome::Succeeded {
-                charge_id,
-                amount_minor,
-                currency,
+            ChargeStatus::Succeeded => ChargeOutcome::Succeeded {
+                charge_id: charge.charge_id,
+                amount_minor: charge.amount_minor,
+                currency: charge.currency,
             },
         }
     }
 
     async fn charge_row(&self, key: &str) -> Result<Option<ChargeOutcome>, GatewayError> {
-        sqlx::query_as::<_, (String, String, i64, String, Option<String>, i64)>(
-            "SELECT charge_id, status, amount_minor, currency, decline_code, settle_at FROM sandbox_charges WHERE idempotency_key = $1",
-        )
-        .bind(key)
-        .fetch_optional(self.db.pool())
-        .await
-        .map(|row| row.map(Self::outcome_of))
-        .map_err(|e| GatewayError::Unavailable(e.to_string()))
+        let now = self.now_ms();
+        store::find_charge(&self.db, key)
+            .await
+            .map(|charge| charge.map(|c| Self::outcome_of(c, now)))
+            .map_err(unavailable)
     }
+
+    /// Status, decline code and settle time of a new charge for a token of `kind` with test `outcome`.
+    fn new_charge_status(&self, kind: &str, outcome: &str, now: i64) -> (ChargeStatus, Option<String>, i64) {
+        let settle_at = now + self.settings.ach_settle_seconds * 1000;
+        match (kind == "bank_account", outcome) {
+            // Bank debits are accepted now and settle (or bounce) later, like ACH.
+            (true, "succeed") => (ChargeStatus::Pending, None, settle_at),
+            (true, code) => (ChargeStatus::Pending, Some(code.to_owned()), settle_at),
+            (false, "succeed" | "succeed_then_timeout") => (ChargeStatus::Succeeded, None, now),
+            (false, code) => (ChargeStatus::Declined, Some(code.to_owned()), now),
+        }
+    }
+}
+
+/// A storage failure as the payment flow sees it: the gateway could not answer.
+fn unavailable(error: sqlx::Error) -> GatewayError {
+    GatewayError::Unavailable(error.to_string())
 }
 
 #[async_trait]
@@ -346,9 +322,12 @@ impl Gateway for SandboxGateway {
         token: &str,
         binding: &TokenBinding,
     ) -> Result<MethodSummary, GatewayError> {
-        let (kind, brand, last4) = self
-            .usable_token(token, binding)
-            .await?
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(GatewayError::InvalidToken);
+        }
+        let (kind, brand, last4) = store::usable_token(&self.db, token, binding, self.now_ms())
+            .await
+            .map_err(unavailable)?
             .ok_or(GatewayError::InvalidToken)?;
         Ok(MethodSummary { kind, brand, last4 })
     }
@@ -363,36 +342,13 @@ impl Gateway for SandboxGateway {
         if token.len() > MAX_TOKEN_LEN {
             return Ok(false);
         }
-        let now = now_ms();
-        // Every condition in the WHERE clause: of concurrent claims only one finds `consumed_by` NULL.
-        let claimed = sqlx::query(
-            "UPDATE sandbox_tokens SET consumed_by = $1, consumed_at = $2 \
-             WHERE token = $3 AND seller_id = $4 AND invoice_id = $5 AND checkout_link_id = $6 \
-             AND consumed_by IS NULL AND expires_at > $7",
-        )
-        .bind(payment_id)
-        .bind(now)
-        .bind(token)
-        .bind(&binding.seller_id)
-        .bind(&binding.invoice_id)
-        .bind(&binding.checkout_link_id)
-        .bind(now)
-        .execute(&mut **tx)
-        .await
-        .map_err(|e| GatewayError::Unavailable(e.to_string()))?
-        .rows_affected();
-        Ok(claimed == 1)
+        store::claim_token(tx, token, binding, payment_id, self.now_ms())
+            .await
+            .map_err(unavailable)
     }
 
     async fn release_token(&self, tx: &mut Tx, payment_id: &str) -> Result<(), GatewayError> {
-        sqlx::query(
-            "UPDATE sandbox_tokens SET consumed_by = NULL, consumed_at = NULL WHERE consumed_by = $1",
-        )
-        .bind(payment_id)
-        .execute(&mut **tx)
-        .await
-        .map_err(|e| GatewayError::Unavailable(e.to_string()))?;
-        Ok(())
+        store::release_token(tx, payment_id).await.map_err(unavailable)
     }
 
     async fn charge(&self, request: &ChargeRequest) -> Result<ChargeOutcome, GatewayError> {
@@ -402,45 +358,33 @@ impl Gateway for SandboxGateway {
         if let Some(existing) = self.charge_row(&request.idempotency_key).await? {
             return Ok(existing);
         }
+        if request.payment_token.len() > MAX_TOKEN_LEN {
+            return Err(GatewayError::InvalidToken);
+        }
         // Only the payment that claimed the token may charge it (its id is the idempotency key).
-        let (kind, outcome) = self
-            .claimed_token(&request.payment_token, &request.idempotency_key)
-            .await?
-            .ok_or(GatewayError::InvalidToken)?;
-        let now = now_ms();
-        let is_bank = kind == "bank_account";
-        let (status, decline_code, settle_at) = match (is_bank, outcome.as_str()) {
-            // Bank debits are accepted now and settle (or bounce) later, like ACH.
-            (true, "succeed") => ("pending", None, now + self.settings.ach_settle_seconds * 1000),
-            (true, code) => (
-                "pending",
-                Some(code.to_owned()),
-                now + self.settings.ach_settle_seconds * 1000,
-            ),
-            (false, "succeed" | "succeed_then_timeout") => ("succeeded", None, now),
-            (false, code) => ("declined", Some(code.to_owned()), now),
+        let (kind, outcome) =
+            store::claimed_token(&self.db, &request.payment_token, &request.idempotency_key)
+                .await
+                .map_err(unavailable)?
+                .ok_or(GatewayError::InvalidToken)?;
+        let now = self.now_ms();
+        let (status, decline_code, settle_at) = self.new_charge_status(&kind, &outcome, now);
+        let charge = Charge {
+            idempotency_key: request.idempotency_key.clone(),
+            charge_id: new_id("ch_sandbox"),
+            token: request.payment_token.clone(),
+            amount_minor: request.amount.minor_units(),
+            currency: request.amount.currency().code().to_owned(),
+            status,
+            decline_code,
+            settle_at,
+            created_at: now,
         };
-        let charge_id = new_id("ch_sandbox");
-        let inserted = sqlx::query(
-            "INSERT INTO sandbox_charges (idempotency_key, charge_id, token, amount_minor, currency, status, decline_code, settle_at, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(&request.idempotency_key)
-        .bind(&charge_id)
-        .bind(&request.payment_token)
-        .bind(request.amount.minor_units())
-        .bind(request.amount.currency().code())
-        .bind(status)
-        .bind(decline_code)
-        .bind(settle_at)
-        .bind(now)
-        .execute(self.db.pool())
-        .await;
-        match inserted {
-            Ok(_) => {}
+        match store::insert_charge(&self.db, &charge).await {
+            Ok(()) => {}
             // A concurrent charge with the same key won: answer with its outcome, like a real gateway.
             Err(e) if is_unique_violation(&e) => {}
-            Err(e) => return Err(GatewayError::Unavailable(e.to_string())),
+            Err(e) => return Err(unavailable(e)),
         }
         if outcome == "succeed_then_timeout" {
             return Err(GatewayError::Unavailable(

@@ -13,7 +13,7 @@ use crate::metrics::Metrics;
 use crate::payment_flow;
 use crate::routes::invoices::line_views;
 use crate::state::{today, AppState};
-use crate::store::{invoices, payments};
+use crate::store::{invoices, payments, RowError};
 
 /// Builds the buyer's view of an invoice (also used by the hosted page).
 pub async fn build_view(state: &AppState, checkout: &Checkout) -> ApiResult<CheckoutView> {
@@ -49,7 +49,10 @@ pub async fn build_view(state: &AppState, checkout: &Checkout) -> ApiResult<Chec
             amount_paid: totals.amount_paid().to_string(),
             discount_taken: totals.discount_taken().to_string(),
             balance_due: totals.balance_due().to_string(),
-            status: InvoiceStatus::parse(&row.status).unwrap_or(totals.status()),
+            // A stored status outside the set is a corrupted row: fail loudly rather than show a guess.
+            status: InvoiceStatus::parse(&row.status).ok_or_else(|| {
+                anyhow::Error::new(RowError::UnknownStatus("invoices.status", row.status.clone()))
+            })?,
         },
         options,
         not_payable,

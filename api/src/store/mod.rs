@@ -2,9 +2,34 @@
 //! unix milliseconds); handlers turn them into wire types. Every query takes the seller id it is scoped to.
 
 pub mod customers;
+pub mod idempotency;
 pub mod invoices;
 pub mod links;
 pub mod payments;
+pub mod sandbox;
 pub mod sellers;
 pub mod signing_keys;
 pub mod terms;
+
+/// A stored row the code cannot read: a value outside the closed set the schema promises. Loading fails with
+/// this instead of guessing (USD, "", `Pending`), so a corrupted or newer row is a loud 500, never a wrong answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RowError {
+    /// `(table.column, value)`: a currency code this build does not know.
+    #[error("{0} holds an unknown currency {1:?}")]
+    UnknownCurrency(&'static str, String),
+    /// `(table.column, value)`: a status or kind outside the column's closed set.
+    #[error("{0} holds an unknown value {1:?}")]
+    UnknownStatus(&'static str, String),
+    /// `(table.column, minor units, currency)`: an amount the currency cannot represent.
+    #[error("{0} holds {1} minor units, out of range for {2}")]
+    AmountOutOfRange(&'static str, i64, String),
+}
+
+impl From<RowError> for sqlx::Error {
+    /// Loaders return `sqlx::Error`, so an unreadable row travels the same `?` path as a failed query (and
+    /// becomes the same logged 500) without changing any loader's signature.
+    fn from(error: RowError) -> sqlx::Error {
+        sqlx::Error::Decode(Box::new(error))
+    }
+}

@@ -1,8 +1,11 @@
-//! Payments and the idempotency records that guard them.
+//! Payments: the hold, its outcome, and the reconciler's queue. Every loader checks the row (status,
+//! currency, amounts) and fails with [`RowError`] rather than showing a guess. The idempotency records that
+//! guard payments are in [`super::idempotency`].
 
 use tranche_domain::wire::{PaymentStatus, PaymentView};
-use tranche_domain::{Currency, Money};
+use tranche_domain::{Currency, InvoiceStatus, Money};
 
+use super::RowError;
 use crate::db::{rfc3339, Db, Tx};
 
 pub const COLUMNS: &str =
@@ -33,6 +36,25 @@ pub struct PaymentRow {
 }
 
 impl PaymentRow {
+    /// Checks what the view and the flow rely on: a known status and currency, amounts the currency can
+    /// hold. Every loader below runs it, so a row that reaches the rest of the code is readable.
+    pub fn checked(self) -> Result<PaymentRow, RowError> {
+        PaymentStatus::parse(&self.status)
+            .ok_or_else(|| RowError::UnknownStatus("payments.status", self.status.clone()))?;
+        let currency = Currency::parse(&self.currency)
+            .map_err(|_| RowError::UnknownCurrency("payments.currency", self.currency.clone()))?;
+        for (column, minor) in [
+            ("payments.amount_minor", self.amount_minor),
+            ("payments.discount_minor", self.discount_minor),
+        ] {
+            if minor < 0 || Money::from_minor_units(minor, currency).is_err() {
+                return Err(RowError::AmountOutOfRange(column, minor, self.currency.clone()));
+            }
+        }
+        Ok(self)
+    }
+
+    /// The amount in minor units as text; only called on checked rows, whose currency and amounts parse.
     fn money(&self, minor: i64) -> String {
         Currency::parse(&self.currency)
             .ok()
@@ -41,6 +63,8 @@ impl PaymentRow {
             .unwrap_or_default()
     }
 
+    /// The status; loaders have checked it (see [`PaymentRow::checked`]), so the fallback is never taken
+    /// for a loaded row, only for one built in memory with a typo.
     pub fn status(&self) -> PaymentStatus {
         PaymentStatus::parse(&self.status).unwrap_or(PaymentStatus::Pending)
     }
@@ -67,6 +91,7 @@ pub async fn find(db: &Db, seller_id: &str, id: &str) -> Result<Option<PaymentRo
     .bind(seller_id)
     .fetch_optional(db.pool())
     .await
+    .and_then(check_one)
 }
 
 pub async fn find_in(tx: &mut Tx, id: &str) -> Result<Option<PaymentRow>, sqlx::Error> {
@@ -74,6 +99,18 @@ pub async fn find_in(tx: &mut Tx, id: &str) -> Result<Option<PaymentRow>, sqlx::
         .bind(id)
         .fetch_optional(&mut **tx)
         .await
+        .and_then(check_one)
+}
+
+fn check_one(row: Option<PaymentRow>) -> Result<Option<PaymentRow>, sqlx::Error> {
+    Ok(row.map(PaymentRow::checked).transpose()?)
+}
+
+fn check_all(rows: Vec<PaymentRow>) -> Result<Vec<PaymentRow>, sqlx::Error> {
+    Ok(rows
+        .into_iter()
+        .map(PaymentRow::checked)
+        .collect::<Result<_, _>>()?)
 }
 
 pub async fn list(
@@ -91,6 +128,7 @@ pub async fn list(
     .bind(limit)
     .fetch_all(db.pool())
     .await
+    .and_then(check_all)
 }
 
 /// The payments a buyer sees on an invoice: everything but failed attempts, oldest first.
@@ -101,6 +139,7 @@ pub async fn history(db: &Db, invoice_id: &str) -> Result<Vec<PaymentRow>, sqlx:
     .bind(invoice_id)
     .fetch_all(db.pool())
     .await
+    .and_then(check_all)
 }
 
 pub async fn insert(tx: &mut Tx, row: &PaymentRow) -> Result<(), sqlx::Error> {
@@ -130,67 +169,159 @@ pub async fn insert(tx: &mut Tx, row: &PaymentRow) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
-/// A stored idempotency record.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct IdempotencyRow {
-    pub request_hash: String,
-    pub state: String,
-    pub payment_id: Option<String>,
-    pub response_status: Option<i64>,
-    pub response_body: Option<String>,
-}
-
-pub async fn idempotency_find(
-    executor: impl sqlx::Executor<'_, Database = sqlx::Any>,
-    seller_id: &str,
-    key: &str,
-) -> Result<Option<IdempotencyRow>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT request_hash, state, payment_id, response_status, response_body FROM idempotency_keys \
-         WHERE seller_id = $1 AND idempotency_key = $2",
+/// Ids of pending payments whose reconcile time has come, most overdue first.
+pub async fn due_for_reconcile(db: &Db, now: i64, limit: i64) -> Result<Vec<String>, sqlx::Error> {
+    let rows: Vec<(String,)> = sqlx::query_as(
+        "SELECT id FROM payments WHERE status = 'pending' AND reconcile_after <= $1 ORDER BY reconcile_after LIMIT $2",
     )
-    .bind(seller_id)
-    .bind(key)
-    .fetch_optional(executor)
-    .await
+    .bind(now)
+    .bind(limit)
+    .fetch_all(db.pool())
+    .await?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
 }
 
-pub async fn idempotency_start(
+/// Asks the reconciler to look at a still-pending payment again at `at`.
+pub async fn reconcile_later(db: &Db, id: &str, at: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE payments SET reconcile_after = $1 WHERE id = $2 AND status = 'pending'")
+        .bind(at)
+        .bind(id)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+/// Releases the hold of a payment the gateway never saw (`failed`, `not_charged`). `true` only for the
+/// caller that moved it out of `pending`.
+pub async fn release_hold(tx: &mut Tx, id: &str, now: i64) -> Result<bool, sqlx::Error> {
+    let result = sqlx::query(
+        "UPDATE payments SET status = 'failed', decline_code = 'not_charged', updated_at = $1 WHERE id = $2 AND status = 'pending'",
+    )
+    .bind(now)
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// Marks a pending payment succeeded with the gateway's charge id.
+pub async fn mark_succeeded(tx: &mut Tx, id: &str, charge_id: &str, now: i64) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE payments SET status = 'succeeded', gateway_charge_id = $1, updated_at = $2 WHERE id = $3 AND status = 'pending'",
+    )
+    .bind(charge_id)
+    .bind(now)
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Marks a pending payment failed with the gateway's decline code.
+pub async fn mark_declined(tx: &mut Tx, id: &str, decline_code: &str, now: i64) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE payments SET status = 'failed', decline_code = $1, updated_at = $2 WHERE id = $3 AND status = 'pending'",
+    )
+    .bind(decline_code)
+    .bind(now)
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Records the gateway's charge id on a payment that stays pending, and when to ask about it again.
+pub async fn mark_charge_pending(
     tx: &mut Tx,
-    seller_id: &str,
-    key: &str,
-    request_hash: &str,
-    payment_id: &str,
+    id: &str,
+    charge_id: &str,
+    reconcile_after: i64,
     now: i64,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO idempotency_keys (seller_id, idempotency_key, request_hash, state, payment_id, created_at) \
-         VALUES ($1, $2, $3, 'in_flight', $4, $5)",
+        "UPDATE payments SET gateway_charge_id = $1, reconcile_after = $2, updated_at = $3 WHERE id = $4",
     )
-    .bind(seller_id)
-    .bind(key)
-    .bind(request_hash)
-    .bind(payment_id)
+    .bind(charge_id)
+    .bind(reconcile_after)
     .bind(now)
+    .bind(id)
     .execute(&mut **tx)
     .await?;
     Ok(())
 }
 
-/// Saves the response for the key that created `payment_id`, so retries replay it.
-pub async fn idempotency_finish(
+/// Writes a succeeded payment's effect on its invoice: new paid and discount totals and the status they
+/// give. Part of the payment's finalize transaction (the invoice row is locked by the caller); it could
+/// join `store::invoices` once that module takes writes.
+pub async fn credit_invoice(
     tx: &mut Tx,
-    payment_id: &str,
-    status: u16,
-    body: &str,
+    invoice_id: &str,
+    amount_paid: Money,
+    discount_taken: Money,
+    status: InvoiceStatus,
+    now: i64,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "UPDATE idempotency_keys SET state = 'done', response_status = $1, response_body = $2 WHERE payment_id = $3",
+        "UPDATE invoices SET amount_paid_minor = $1, discount_taken_minor = $2, status = $3, updated_at = $4 WHERE id = $5",
     )
-    .bind(i64::from(status))
-    .bind(body)
-    .bind(payment_id)
+    .bind(amount_paid.minor_units())
+    .bind(discount_taken.minor_units())
+    .bind(status.as_str())
+    .bind(now)
+    .bind(invoice_id)
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row() -> PaymentRow {
+        PaymentRow {
+            id: "pay_1".into(),
+            seller_id: "sel_1".into(),
+            invoice_id: "inv_1".into(),
+            checkout_link_id: None,
+            amount_minor: 1_000,
+            discount_minor: 0,
+            currency: "USD".into(),
+            status: "succeeded".into(),
+            method_kind: "card".into(),
+            method_brand: "visa".into(),
+            method_last4: "4242".into(),
+            gateway: "sandbox".into(),
+            gateway_charge_id: None,
+            decline_code: None,
+            idempotency_key: None,
+            reconcile_after: 0,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    #[test]
+    fn a_readable_row_passes() {
+        assert!(row().checked().is_ok());
+    }
+
+    #[test]
+    fn unknown_status_currency_or_amount_fail_loudly() {
+        let mut bad = row();
+        bad.status = "settled".into();
+        assert_eq!(
+            bad.checked().err(),
+            Some(RowError::UnknownStatus("payments.status", "settled".into()))
+        );
+        let mut bad = row();
+        bad.currency = "XYZ".into();
+        assert_eq!(
+            bad.checked().err(),
+            Some(RowError::UnknownCurrency("payments.currency", "XYZ".into()))
+        );
+        let mut bad = row();
+        bad.amount_minor = -5;
+        assert!(matches!(bad.checked(), Err(RowError::AmountOutOfRange(..))));
+    }
 }
