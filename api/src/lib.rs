@@ -24,7 +24,6 @@ pub mod outbox;
 pub mod payment_flow;
 pub mod production;
 pub mod rate_limit;
-pub mod receipts;
 pub mod reconciler;
 pub mod request_id;
 pub mod routes;

@@ -2,9 +2,10 @@
 //! event exists if and only if its payment succeeded. Delivery to ERPs reads this table.
 
 use anyhow::Context;
-use serde_json::json;
 
-use crate::db::{new_id, rfc3339, Tx};
+use crate::db::{rfc3339, Tx};
+use crate::erp::events::{Event, InvoicePaid, PaymentMethod, PaymentSucceeded, ReceiptCustomer};
+use crate::store;
 use crate::store::invoices::InvoiceRow;
 use crate::store::payments::PaymentRow;
 
@@ -15,77 +16,60 @@ pub async fn record_payment_succeeded(
     invoice: &InvoiceRow,
     now: i64,
 ) -> anyhow::Result<()> {
-    let (customer_email, customer_ref): (String, Option<String>) =
-        sqlx::query_as("SELECT email, external_ref FROM customers WHERE id = $1")
-            .bind(&invoice.customer_id)
-            .fetch_one(&mut **tx)
-            .await
-            .context("loading the customer for the receipt")?;
+    let (email, external_ref) = store::outbox::receipt_customer(tx, &invoice.customer_id)
+        .await
+        .context("loading the customer for the receipt")?;
     let view = payment.view();
-    let receipt = json!({
-        "payment_id": payment.id,
-        "amount": view.amount,
-        "discount": view.discount,
-        "currency": payment.currency,
-        "invoice_id": invoice.id,
-        "invoice_number": invoice.number,
-        "invoice_external_ref": invoice.external_ref,
-        "customer": {
-            "id": invoice.customer_id,
-            "name": invoice.customer_name,
-            "email": customer_email,
-            "external_ref": customer_ref,
+    let receipt = PaymentSucceeded {
+        amount: view.amount,
+        currency: payment.currency.clone(),
+        customer: ReceiptCustomer {
+            email,
+            external_ref,
+            id: invoice.customer_id.clone(),
+            name: invoice.customer_name.clone(),
         },
-        "method": {"kind": payment.method_kind, "brand": payment.method_brand, "last4": payment.method_last4},
-        "gateway_charge_id": payment.gateway_charge_id,
-        "paid_at": rfc3339(now),
-        "invoice_balance_after": invoice.money(invoice.balance_due_minor())?.to_string(),
-        "invoice_status_after": invoice.status,
-    });
-    insert(
+        discount: view.discount,
+        gateway_charge_id: payment.gateway_charge_id.clone(),
+        invoice_balance_after: invoice.money(invoice.balance_due_minor())?.to_string(),
+        invoice_external_ref: invoice.external_ref.clone(),
+        invoice_id: invoice.id.clone(),
+        invoice_number: invoice.number.clone(),
+        invoice_status_after: invoice.status.clone(),
+        method: PaymentMethod {
+            brand: payment.method_brand.clone(),
+            kind: payment.method_kind.clone(),
+            last4: payment.method_last4.clone(),
+        },
+        paid_at: rfc3339(now),
+        payment_id: payment.id.clone(),
+    };
+    record(
         tx,
         &payment.seller_id,
-        "payment.succeeded",
-        &payment.id,
-        &receipt,
+        &Event::PaymentSucceeded(Box::new(receipt)),
         now,
     )
     .await?;
     if invoice.balance_due_minor() == 0 {
-        let paid = json!({
-            "invoice_id": invoice.id,
-            "invoice_number": invoice.number,
-            "total": invoice.money(invoice.total_minor)?.to_string(),
-            "currency": invoice.currency,
-            "paid_at": rfc3339(now),
-        });
-        insert(tx, &payment.seller_id, "invoice.paid", &invoice.id, &paid, now).await?;
+        let paid = InvoicePaid {
+            currency: invoice.currency.clone(),
+            invoice_id: invoice.id.clone(),
+            invoice_number: invoice.number.clone(),
+            paid_at: rfc3339(now),
+            total: invoice.money(invoice.total_minor)?.to_string(),
+        };
+        record(tx, &payment.seller_id, &Event::InvoicePaid(paid), now).await?;
     }
     Ok(())
 }
 
-async fn insert(
-    tx: &mut Tx,
-    seller_id: &str,
-    event_type: &str,
-    aggregate_id: &str,
-    payload: &serde_json::Value,
-    now: i64,
-) -> anyhow::Result<()> {
-    let event_id = new_id("evt");
-    sqlx::query(
-        "INSERT INTO outbox (id, seller_id, event_type, aggregate_id, payload, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(&event_id)
-    .bind(seller_id)
-    .bind(event_type)
-    .bind(aggregate_id)
-    .bind(payload.to_string())
-    .bind(now)
-    .execute(&mut **tx)
-    .await
-    .context("writing the outbox event")?;
-    crate::erp::fan_out(tx, seller_id, &event_id, event_type, now)
+/// Writes one typed event and its deliveries, in the caller's transaction.
+pub async fn record(tx: &mut Tx, seller_id: &str, event: &Event, now: i64) -> anyhow::Result<()> {
+    let event_id = store::outbox::insert(tx, seller_id, event, now)
+        .await
+        .context("writing the outbox event")?;
+    crate::erp::fan_out(tx, seller_id, &event_id, event.event_type(), now)
         .await
         .context("writing the event's deliveries")?;
     Ok(())

@@ -1313,3 +1313,84 @@ async fn retry_refuses_a_delivery_in_flight(backend: Backend) {
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
 }
 both_backends!(retry_refuses_a_delivery_in_flight);
+
+// ---------------------------------------------------------------------------------------------------
+// Stored values this code does not know fail loudly: never read as a default or attempted as a guess.
+
+async fn unknown_stored_values_fail_loudly(backend: Backend) {
+    let app = spawn_app_with(backend, |s| fast(s, &[60_000])).await;
+    let seller = app.seller("Northwind").await;
+    let url = format!("http://127.0.0.1:{}/hook", closed_port());
+    create_endpoint(&app, &seller, "webhook", &url).await;
+    let (_, token, card) = payable(&app, &seller, "100.00").await;
+    pay_ok(&app, &token, "10.00", &card).await;
+    let (a, s) = (&app, &seller);
+    let delivery = eventually("a failed first attempt", Duration::from_secs(5), || async move {
+        deliveries_of(a, s, "webhook")
+            .await
+            .into_iter()
+            .find(|d| d["status"] == "pending" && d["last_error"].is_string())
+    })
+    .await;
+    let id = delivery["id"].as_str().unwrap().to_owned();
+    let event_id = delivery["event_id"].as_str().unwrap().to_owned();
+    let db = app.state.db.pool();
+    // Kinds and statuses are guarded by CHECK constraints; event types and payloads are not. An event
+    // type this code does not know is dead-lettered with the reason, not sent as a guess.
+    let corrupt = |sql: &'static str, value: &'static str| {
+        let event_id = event_id.clone();
+        async move {
+            sqlx::query(sql)
+                .bind(value)
+                .bind(&event_id)
+                .execute(db)
+                .await
+                .unwrap();
+        }
+    };
+    let due_now = || async {
+        sqlx::query("UPDATE deliveries SET status = 'pending', next_attempt_at = 0 WHERE id = $1")
+            .bind(&id)
+            .execute(db)
+            .await
+            .unwrap();
+    };
+    let dead_with = || async {
+        let (status, error): (String, Option<String>) =
+            sqlx::query_as("SELECT status, last_error FROM deliveries WHERE id = $1")
+                .bind(&id)
+                .fetch_one(db)
+                .await
+                .unwrap();
+        (status == "dead").then_some(error)
+    };
+    let set_type = "UPDATE outbox SET event_type = $1 WHERE id = $2";
+    corrupt(set_type, "payment.refunded").await;
+    due_now().await;
+    let error = eventually(
+        "the unknown event type dead-lettered",
+        Duration::from_secs(5),
+        dead_with,
+    )
+    .await;
+    assert_eq!(
+        error.as_deref(),
+        Some("unknown outbox.event_type \"payment.refunded\" in a stored row")
+    );
+    // The seller's list is a 500, not a row with a guessed type.
+    let list = "/v1/erp/deliveries?limit=100";
+    expect_problem(app.get(list, &seller.key).await, 500, "internal_error").await;
+    corrupt(set_type, "payment.succeeded").await;
+    assert!(!deliveries(&app, &seller, None).await.is_empty());
+    // A payload that does not fit its type is refused, never forwarded as it is.
+    corrupt("UPDATE outbox SET payload = $1 WHERE id = $2", "{\"amount\": 1}").await;
+    due_now().await;
+    let error = eventually(
+        "the unreadable payload dead-lettered",
+        Duration::from_secs(5),
+        dead_with,
+    )
+    .await;
+    assert_eq!(error.as_deref(), Some("outbox payload"));
+}
+both_backends!(unknown_stored_values_fail_loudly);

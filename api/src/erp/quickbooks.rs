@@ -3,7 +3,8 @@
 
 use serde::Serialize;
 use serde_json::value::RawValue;
-use serde_json::Value;
+
+use crate::erp::events::PaymentSucceeded;
 
 /// Why a receipt cannot be posted to QuickBooks (not retryable: the data must be fixed first).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -27,14 +28,17 @@ fn number(decimal: &str) -> Result<Box<RawValue>, MappingError> {
 /// The QBO Payment body for a `payment.succeeded` receipt. `PaymentRefNum` is limited to 21 characters
 /// by QuickBooks, so it carries the tail of the payment id (unique per seller in practice); the full id
 /// goes in `PrivateNote`.
-pub fn payment_body(receipt: &Value) -> Result<String, MappingError> {
-    let text = |v: &Value| v.as_str().map(str::to_owned);
-    let customer_ref = text(&receipt["customer"]["external_ref"]).ok_or(MappingError::MissingCustomerRef)?;
-    let invoice_ref = text(&receipt["invoice_external_ref"]).ok_or(MappingError::MissingInvoiceRef)?;
-    let amount = text(&receipt["amount"]).ok_or(MappingError::Incomplete("amount"))?;
-    let currency = text(&receipt["currency"]).ok_or(MappingError::Incomplete("currency"))?;
-    let payment_id = text(&receipt["payment_id"]).ok_or(MappingError::Incomplete("payment_id"))?;
-    let paid_at = text(&receipt["paid_at"]).ok_or(MappingError::Incomplete("paid_at"))?;
+pub fn payment_body(receipt: &PaymentSucceeded) -> Result<String, MappingError> {
+    let customer_ref = receipt
+        .customer
+        .external_ref
+        .as_deref()
+        .ok_or(MappingError::MissingCustomerRef)?;
+    let invoice_ref = receipt
+        .invoice_external_ref
+        .as_deref()
+        .ok_or(MappingError::MissingInvoiceRef)?;
+    let (amount, payment_id, paid_at) = (&receipt.amount, &receipt.payment_id, &receipt.paid_at);
     let ref_num: String = payment_id
         .chars()
         .rev()
@@ -45,21 +49,23 @@ pub fn payment_body(receipt: &Value) -> Result<String, MappingError> {
         .collect();
     let note = format!(
         "Tranche payment {payment_id} for invoice {}",
-        text(&receipt["invoice_number"]).unwrap_or_default()
+        receipt.invoice_number
     );
     // Serialised from a struct, not through `json!`: a `Value` would parse the raw amounts into `f64`
     // (`"1000.00"` became `1000.0`, and large amounts lost cents).
     let body = QboPayment {
-        customer_ref: QboRef { value: &customer_ref },
-        currency_ref: QboRef { value: &currency },
-        total_amt: number(&amount)?,
-        txn_date: paid_at.get(..10).unwrap_or(&paid_at),
+        customer_ref: QboRef { value: customer_ref },
+        currency_ref: QboRef {
+            value: &receipt.currency,
+        },
+        total_amt: number(amount)?,
+        txn_date: paid_at.get(..10).unwrap_or(paid_at),
         payment_ref_num: &ref_num,
         private_note: &note,
         line: [QboLine {
-            amount: number(&amount)?,
+            amount: number(amount)?,
             linked_txn: [QboLinkedTxn {
-                txn_id: &invoice_ref,
+                txn_id: invoice_ref,
                 txn_type: "Invoice",
             }],
         }],
@@ -101,26 +107,49 @@ struct QboLinkedTxn<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::erp::events::{PaymentMethod, ReceiptCustomer};
+    use serde_json::{json, Value};
+
+    fn receipt(amount: &str, customer_ref: Option<&str>, invoice_ref: Option<&str>) -> PaymentSucceeded {
+        PaymentSucceeded {
+            amount: amount.to_owned(),
+            currency: "USD".to_owned(),
+            customer: ReceiptCustomer {
+                email: "ap@acme.example".to_owned(),
+                external_ref: customer_ref.map(str::to_owned),
+                id: "cus_1".to_owned(),
+                name: "Acme".to_owned(),
+            },
+            discount: None,
+            gateway_charge_id: None,
+            invoice_balance_after: "0.00".to_owned(),
+            invoice_external_ref: invoice_ref.map(str::to_owned),
+            invoice_id: "inv_1".to_owned(),
+            invoice_number: "INV-1".to_owned(),
+            invoice_status_after: "paid".to_owned(),
+            method: PaymentMethod {
+                brand: "visa".to_owned(),
+                kind: "card".to_owned(),
+                last4: "4242".to_owned(),
+            },
+            paid_at: "2026-11-23T10:00:00Z".to_owned(),
+            payment_id: "pay_0193aaaabbbbccccddddeeeeffff0000".to_owned(),
+        }
+    }
 
     #[test]
     fn maps_a_receipt_to_a_linked_payment_without_floats() {
-        let receipt = json!({
-            "payment_id": "pay_0193aaaabbbbccccddddeeeeffff0000",
-            "amount": "1234567890123.45", "currency": "USD", "invoice_number": "INV-1",
-            "invoice_external_ref": "145", "paid_at": "2026-11-23T10:00:00Z",
-            "customer": {"external_ref": "58"},
-        });
+        let receipt = receipt("1234567890123.45", Some("58"), Some("145"));
         let body = payment_body(&receipt).unwrap();
         assert!(body.contains("\"TotalAmt\":1234567890123.45"), "{body}");
         // Exact even where a float is not: trailing zeros kept, no rounding beyond 2^53.
         let mut big = receipt.clone();
-        big["amount"] = json!("90071992547409.93");
+        big.amount = "90071992547409.93".to_owned();
         let big = payment_body(&big).unwrap();
         assert!(big.contains("\"TotalAmt\":90071992547409.93"), "{big}");
         assert!(big.contains("\"Amount\":90071992547409.93"), "{big}");
         let mut round = receipt.clone();
-        round["amount"] = json!("1000.00");
+        round.amount = "1000.00".to_owned();
         assert!(payment_body(&round).unwrap().contains("\"TotalAmt\":1000.00"));
         let v: Value = serde_json::from_str(&body).unwrap();
         assert_eq!(
@@ -134,8 +163,7 @@ mod tests {
 
     #[test]
     fn missing_refs_are_named() {
-        let receipt = json!({"amount": "1.00", "currency": "USD", "payment_id": "p", "paid_at": "2026-11-23",
-                             "customer": {"external_ref": null}, "invoice_external_ref": "1"});
+        let receipt = receipt("1.00", None, Some("1"));
         assert_eq!(payment_body(&receipt), Err(MappingError::MissingCustomerRef));
     }
 }

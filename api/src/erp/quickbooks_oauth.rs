@@ -14,6 +14,7 @@ use serde::Deserialize;
 use crate::db::now_ms;
 use crate::masking::Secret;
 use crate::state::AppState;
+use crate::store::endpoints::{self, QuickBooksCredentials};
 
 /// Intuit's OAuth 2.0 token endpoint (the `token_url` default).
 pub const DEFAULT_TOKEN_URL: &str = "https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer";
@@ -69,15 +70,6 @@ struct TokenErrorAnswer {
     error: String,
 }
 
-type Row = (
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<i64>,
-);
-
 /// One refresh at a time per endpoint on this node: a rotated refresh token must be stored before
 /// anyone uses the old one again.
 fn endpoint_lock(endpoint_id: &str) -> Arc<tokio::sync::Mutex<()>> {
@@ -124,18 +116,21 @@ pub async fn access_token(
 ) -> Result<Secret, TokenError> {
     let lock = endpoint_lock(endpoint_id);
     let _guard = lock.lock().await;
-    let row: Option<Row> = sqlx::query_as(
-        "SELECT token_url, client_id, client_secret, refresh_token, access_token, access_token_expires_at \
-         FROM erp_endpoints WHERE id = $1",
-    )
-    .bind(endpoint_id)
-    .fetch_optional(state.db.pool())
-    .await
-    .map_err(|error| {
-        tracing::warn!(endpoint_id, %error, "loading QuickBooks credentials");
-        TokenError::Transient("database unavailable".to_owned())
-    })?;
-    let Some((token_url, client_id, client_secret, refresh_token, access_token, expires_at)) = row else {
+    let row = endpoints::quickbooks_credentials(&state.db, endpoint_id)
+        .await
+        .map_err(|error| {
+            tracing::warn!(endpoint_id, %error, "loading QuickBooks credentials");
+            TokenError::Transient("database unavailable".to_owned())
+        })?;
+    let Some(QuickBooksCredentials {
+        token_url,
+        client_id,
+        client_secret,
+        refresh_token,
+        access_token,
+        access_token_expires_at: expires_at,
+    }) = row
+    else {
         return Err(TokenError::Reauthorize("endpoint deleted".to_owned()));
     };
     let now = now_ms();
@@ -169,15 +164,13 @@ pub async fn access_token(
         _ => None,
     };
     let expires_at = now + answer.expires_in.clamp(0, 24 * 3600) * 1000;
-    sqlx::query(
-        "UPDATE erp_endpoints SET access_token = $1, access_token_expires_at = $2, \
-         refresh_token = COALESCE($3, refresh_token) WHERE id = $4",
+    endpoints::store_tokens(
+        &state.db,
+        endpoint_id,
+        &sealed_access,
+        expires_at,
+        sealed_refresh.as_deref(),
     )
-    .bind(&sealed_access)
-    .bind(expires_at)
-    .bind(sealed_refresh)
-    .bind(endpoint_id)
-    .execute(state.db.pool())
     .await
     .map_err(|error| {
         // The new refresh token may be the only valid one: make this loud.

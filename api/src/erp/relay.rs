@@ -18,31 +18,19 @@ use std::time::Duration;
 
 use anyhow::Context;
 use rand::Rng;
-use serde_json::{json, Value};
 use tokio::task::JoinSet;
 
 use crate::db::{now_ms, rfc3339};
+use crate::erp::events::{Envelope, Event};
 use crate::erp::quickbooks_oauth::{self, TokenError};
-use crate::erp::{quickbooks, signature};
+use crate::erp::{quickbooks, receipts, signature};
 use crate::masking::Secret;
 use crate::state::AppState;
+use crate::store::deliveries::{self, ClaimLimits, DeliveryKind};
+use crate::store::endpoints::{self, SecretColumn};
 
-/// A claimed delivery with what is needed to attempt it.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct Claimed {
-    pub id: String,
-    pub seller_id: String,
-    pub event_id: String,
-    pub endpoint_id: Option<String>,
-    pub kind: String,
-    pub attempts: i64,
-    pub event_type: String,
-    pub payload: String,
-    pub event_created_at: i64,
-    pub url: Option<String>,
-    /// As stored: sealed with the master key (opened just before signing).
-    pub signing_secret: Option<String>,
-}
+/// A claimed delivery with what is needed to attempt it (kind and event type already parsed).
+pub use crate::store::deliveries::Claimed;
 
 /// What one attempt achieved.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,26 +121,13 @@ pub async fn seal_stored_secrets(state: &AppState) -> anyhow::Result<usize> {
         return Ok(0);
     }
     let mut sealed = 0;
-    for column in ["signing_secret", "client_secret", "refresh_token", "access_token"] {
-        let rows: Vec<(String, String)> = sqlx::query_as(&format!(
-            "SELECT id, {column} FROM erp_endpoints WHERE {column} IS NOT NULL AND {column} NOT LIKE 'enc:v1:%'"
-        ))
-        .fetch_all(state.db.pool())
-        .await?;
-        for (id, plain) in rows {
+    for column in SecretColumn::ALL {
+        for (id, plain) in endpoints::unsealed(&state.db, column).await? {
             let value = state
                 .secrets
-                .seal(&format!("erp_endpoints.{column}:{id}"), &plain)
+                .seal(&format!("erp_endpoints.{}:{id}", column.as_str()), &plain)
                 .map_err(anyhow::Error::new)?;
-            // Only if still the plaintext read above: another node may have sealed it meanwhile.
-            sqlx::query(&format!(
-                "UPDATE erp_endpoints SET {column} = $1 WHERE id = $2 AND {column} = $3"
-            ))
-            .bind(value)
-            .bind(&id)
-            .bind(&plain)
-            .execute(state.db.pool())
-            .await?;
+            endpoints::replace_secret(&state.db, column, &id, &plain, &value).await?;
             sealed += 1;
         }
     }
@@ -162,9 +137,6 @@ pub async fn seal_stored_secrets(state: &AppState) -> anyhow::Result<usize> {
     Ok(sealed)
 }
 
-/// The lane a delivery queues in: its endpoint, or its seller's receipt emails.
-const LANE: &str = "COALESCE(endpoint_id, 'email:' || seller_id)";
-
 /// Claims up to `limit` due deliveries, fairly (see the module comment), and leases them.
 async fn claim(state: &AppState, limit: usize) -> anyhow::Result<Vec<Claimed>> {
     let now = now_ms();
@@ -172,95 +144,52 @@ async fn claim(state: &AppState, limit: usize) -> anyhow::Result<Vec<Claimed>> {
     // Long enough for the slowest attempt: a token refresh, the post, and its one retry after a 401.
     let attempt_ms = i64::try_from(erp.attempt_timeout_ms).unwrap_or(15_000);
     let lease_until = now + 3 * attempt_ms + 30_000;
-    let mut tx = state.db.begin_write().await?;
-    // Window functions cannot sit under FOR UPDATE, so they choose the ids in a subquery and the outer
-    // query locks those rows, skipping any another node is claiming right now.
-    let ids: Vec<(String,)> = sqlx::query_as(&format!(
-        "SELECT id FROM deliveries WHERE status = 'pending' AND (locked_until IS NULL OR locked_until < $1) AND id IN ( \
-           WITH busy_lane AS (SELECT {LANE} AS lane, COUNT(*) AS n FROM deliveries \
-                              WHERE status = 'pending' AND locked_until >= $1 GROUP BY {LANE}), \
-                busy_seller AS (SELECT seller_id, COUNT(*) AS n FROM deliveries \
-                                WHERE status = 'pending' AND locked_until >= $1 GROUP BY seller_id), \
-                due AS (SELECT id, seller_id, next_attempt_at, {LANE} AS lane, \
-                               ROW_NUMBER() OVER (PARTITION BY {LANE} ORDER BY next_attempt_at, id) AS lane_rn \
-                        FROM deliveries WHERE status = 'pending' AND next_attempt_at <= $1 \
-                        AND (locked_until IS NULL OR locked_until < $1)), \
-                fit AS (SELECT due.id, due.seller_id, due.next_attempt_at, due.lane_rn, \
-                               ROW_NUMBER() OVER (PARTITION BY due.seller_id ORDER BY due.lane_rn, due.next_attempt_at, due.id) AS seller_rn \
-                        FROM due LEFT JOIN busy_lane ON busy_lane.lane = due.lane \
-                        WHERE due.lane_rn + COALESCE(busy_lane.n, 0) <= $2) \
-           SELECT fit.id FROM fit LEFT JOIN busy_seller ON busy_seller.seller_id = fit.seller_id \
-           WHERE fit.seller_rn + COALESCE(busy_seller.n, 0) <= $3 \
-           ORDER BY fit.seller_rn, fit.next_attempt_at, fit.id LIMIT $4){}",
-        state.db.skip_locked()
-    ))
-    .bind(now)
-    .bind(i64::from(erp.max_in_flight_per_endpoint.max(1)))
-    .bind(i64::from(erp.max_in_flight_per_seller.max(1)))
-    .bind(i64::try_from(limit).unwrap_or(16))
-    .fetch_all(&mut *tx)
-    .await?;
-    for (id,) in &ids {
-        sqlx::query("UPDATE deliveries SET locked_until = $1, attempts = attempts + 1 WHERE id = $2")
-            .bind(lease_until)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-    }
-    tx.commit().await?;
+    let limits = ClaimLimits {
+        per_lane: i64::from(erp.max_in_flight_per_endpoint.max(1)),
+        per_seller: i64::from(erp.max_in_flight_per_seller.max(1)),
+        total: i64::try_from(limit).unwrap_or(16),
+    };
+    let ids = deliveries::claim(&state.db, now, lease_until, limits).await?;
     let mut claimed = Vec::with_capacity(ids.len());
-    for (id,) in ids {
-        let row: Claimed = sqlx::query_as(
-            "SELECT d.id, d.seller_id, d.event_id, d.endpoint_id, d.kind, d.attempts, o.event_type, o.payload, \
-             o.created_at AS event_created_at, e.url, e.signing_secret \
-             FROM deliveries d JOIN outbox o ON o.id = d.event_id LEFT JOIN erp_endpoints e ON e.id = d.endpoint_id \
-             WHERE d.id = $1",
-        )
-        .bind(&id)
-        .fetch_one(state.db.pool())
-        .await
-        .context("loading a claimed delivery")?;
-        claimed.push(row);
+    for id in ids {
+        match deliveries::claimed(&state.db, &id)
+            .await
+            .context("loading a claimed delivery")?
+        {
+            Ok(row) => claimed.push(row),
+            // A kind or event type this node does not know: dead-lettered with the reason, loudly,
+            // never attempted as something it is not.
+            Err(unknown) => dead(state, &id, None, &unknown.to_string()).await?,
+        }
     }
     Ok(claimed)
 }
 
 /// The webhook body: the event envelope around the payload.
 pub fn webhook_body(claimed: &Claimed) -> anyhow::Result<String> {
-    let data: Value = serde_json::from_str(&claimed.payload).context("outbox payload")?;
-    Ok(json!({
-        "id": claimed.event_id,
-        "type": claimed.event_type,
-        "created_at": rfc3339(claimed.event_created_at),
-        "data": data,
-    })
-    .to_string())
+    let event = Event::parse(claimed.event_type, &claimed.payload).context("outbox payload")?;
+    let envelope = Envelope {
+        created_at: rfc3339(claimed.event_created_at),
+        data: &event,
+        id: &claimed.event_id,
+        event_type: claimed.event_type.as_str(),
+    };
+    serde_json::to_string(&envelope).context("webhook body")
 }
 
 async fn attempt(state: &AppState, claimed: &Claimed) -> Outcome {
-    match claimed.kind.as_str() {
-        "webhook" => webhook(state, claimed).await,
-        "quickbooks" => quickbooks(state, claimed).await,
-        "email" => email(state, claimed).await,
-        other => Outcome::Dead {
-            status: None,
-            error: format!("unknown delivery kind {other}"),
-        },
+    match claimed.kind {
+        DeliveryKind::Webhook => webhook(state, claimed).await,
+        DeliveryKind::Quickbooks => quickbooks(state, claimed).await,
+        DeliveryKind::Email => email(state, claimed).await,
     }
 }
 
 async fn email(state: &AppState, claimed: &Claimed) -> Outcome {
     // Cluster-wide budget per seller: receipts sent in the last hour, from the deliveries themselves.
     let hour_ago = now_ms() - 3_600_000;
-    let sent: Result<(i64,), _> = sqlx::query_as(
-        "SELECT COUNT(*) FROM deliveries WHERE seller_id = $1 AND kind = 'email' AND status = 'delivered' AND delivered_at > $2",
-    )
-    .bind(&claimed.seller_id)
-    .bind(hour_ago)
-    .fetch_one(state.db.pool())
-    .await;
-    match sent {
-        Ok((sent,)) if sent >= i64::from(state.settings.erp.emails_per_seller_per_hour) => {
+    match deliveries::emails_sent_since(&state.db, &claimed.seller_id, hour_ago).await {
+        Ok(sent) if sent >= i64::from(state.settings.erp.emails_per_seller_per_hour) => {
             return Outcome::Deferred {
                 after_ms: 5 * 60 * 1000,
                 note: "receipt email limit per hour reached; sending later".to_owned(),
@@ -276,7 +205,7 @@ async fn email(state: &AppState, claimed: &Claimed) -> Outcome {
             };
         }
     }
-    match crate::receipts::send(state, claimed).await {
+    match receipts::send(state, claimed).await {
         Ok(()) => Outcome::Delivered { status: None },
         Err(error) => Outcome::Retry {
             status: None,
@@ -365,8 +294,18 @@ async fn quickbooks(state: &AppState, claimed: &Claimed) -> Outcome {
             error: "endpoint deleted".to_owned(),
         };
     };
-    let receipt: Value = match serde_json::from_str(&claimed.payload) {
-        Ok(v) => v,
+    let receipt = match Event::parse(claimed.event_type, &claimed.payload) {
+        Ok(Event::PaymentSucceeded(receipt)) => receipt,
+        // `fan_out` gives QuickBooks cash receipts only.
+        Ok(other) => {
+            return Outcome::Dead {
+                status: None,
+                error: format!(
+                    "QuickBooks takes payment.succeeded only, not {}",
+                    other.event_type()
+                ),
+            }
+        }
         Err(error) => {
             return Outcome::Dead {
                 status: None,
@@ -495,25 +434,12 @@ pub fn next_delay_ms(schedule: &[u64], attempts: i64) -> Option<i64> {
 
 async fn record(state: &AppState, claimed: &Claimed, outcome: &Outcome) -> anyhow::Result<()> {
     let now = now_ms();
-    let db = state.db.pool();
     let status_code = |s: &Option<u16>| s.map(i64::from);
     match outcome {
         Outcome::Delivered { status } => {
-            sqlx::query(
-                "UPDATE deliveries SET status = 'delivered', delivered_at = $1, locked_until = NULL, last_status_code = $2, last_error = NULL WHERE id = $3",
-            )
-            .bind(now)
-            .bind(status_code(status))
-            .bind(&claimed.id)
-            .execute(db)
-            .await?;
+            deliveries::mark_delivered(&state.db, &claimed.id, status_code(status), now).await?;
             if let Some(endpoint_id) = &claimed.endpoint_id {
-                sqlx::query(
-                    "UPDATE erp_endpoints SET consecutive_failures = 0, failing_since = NULL WHERE id = $1 AND consecutive_failures <> 0",
-                )
-                .bind(endpoint_id)
-                .execute(db)
-                .await?;
+                endpoints::reset_failures(&state.db, endpoint_id).await?;
             }
         }
         Outcome::Retry {
@@ -527,15 +453,8 @@ async fn record(state: &AppState, claimed: &Claimed, outcome: &Outcome) -> anyho
                 .map(|scheduled| after_ms.unwrap_or(scheduled));
             match delay {
                 Some(delay) => {
-                    sqlx::query(
-                        "UPDATE deliveries SET next_attempt_at = $1, locked_until = NULL, last_status_code = $2, last_error = $3 WHERE id = $4",
-                    )
-                    .bind(now + delay)
-                    .bind(status_code(status))
-                    .bind(error)
-                    .bind(&claimed.id)
-                    .execute(db)
-                    .await?;
+                    deliveries::reschedule(&state.db, &claimed.id, now + delay, status_code(status), error)
+                        .await?
                 }
                 None => {
                     dead(
@@ -547,7 +466,7 @@ async fn record(state: &AppState, claimed: &Claimed, outcome: &Outcome) -> anyho
                     .await?
                 }
             }
-            tracing::info!(delivery_id = %claimed.id, kind = %claimed.kind, %error, "delivery attempt failed");
+            tracing::info!(delivery_id = %claimed.id, kind = claimed.kind.as_str(), %error, "delivery attempt failed");
             if let Some(endpoint_id) = &claimed.endpoint_id {
                 endpoint_failed(state, endpoint_id, error, now).await?;
             }
@@ -558,25 +477,14 @@ async fn record(state: &AppState, claimed: &Claimed, outcome: &Outcome) -> anyho
             if let Some(endpoint_id) = &claimed.endpoint_id {
                 disable(&mut tx, endpoint_id, reason, now).await?;
             }
-            sqlx::query("UPDATE deliveries SET status = 'dead', locked_until = NULL, last_status_code = $1, last_error = $2 WHERE id = $3")
-                .bind(status_code(status))
-                .bind(format!("endpoint disabled: {reason}"))
-                .bind(&claimed.id)
-                .execute(&mut *tx)
-                .await?;
+            let error = format!("endpoint disabled: {reason}");
+            deliveries::mark_dead(&mut *tx, &claimed.id, status_code(status), &error).await?;
             tx.commit().await?;
             tracing::warn!(endpoint_id = ?claimed.endpoint_id, %reason, "ERP endpoint disabled");
         }
         Outcome::Deferred { after_ms, note } => {
             // Not an attempt: the claim's increment is undone.
-            sqlx::query(
-                "UPDATE deliveries SET next_attempt_at = $1, locked_until = NULL, attempts = attempts - 1, last_error = $2 WHERE id = $3",
-            )
-            .bind(now + after_ms)
-            .bind(note)
-            .bind(&claimed.id)
-            .execute(db)
-            .await?;
+            deliveries::defer(&state.db, &claimed.id, now + after_ms, note).await?;
         }
     }
     Ok(())
@@ -584,19 +492,8 @@ async fn record(state: &AppState, claimed: &Claimed, outcome: &Outcome) -> anyho
 
 /// Disables an endpoint and dead-letters its pending deliveries (in the caller's transaction).
 async fn disable(tx: &mut crate::db::Tx, endpoint_id: &str, reason: &str, now: i64) -> anyhow::Result<()> {
-    sqlx::query("UPDATE erp_endpoints SET disabled_at = $1, disabled_reason = $2 WHERE id = $3 AND disabled_at IS NULL")
-        .bind(now)
-        .bind(reason)
-        .bind(endpoint_id)
-        .execute(&mut **tx)
-        .await?;
-    sqlx::query(
-        "UPDATE deliveries SET status = 'dead', locked_until = NULL, last_error = $1 WHERE endpoint_id = $2 AND status = 'pending'",
-    )
-    .bind(format!("endpoint disabled: {reason}"))
-    .bind(endpoint_id)
-    .execute(&mut **tx)
-    .await?;
+    endpoints::disable(tx, endpoint_id, reason, now).await?;
+    deliveries::dead_letter_pending(tx, endpoint_id, &format!("endpoint disabled: {reason}")).await?;
     Ok(())
 }
 
@@ -605,20 +502,7 @@ async fn disable(tx: &mut crate::db::Tx, endpoint_id: &str, reason: &str, now: i
 async fn endpoint_failed(state: &AppState, endpoint_id: &str, error: &str, now: i64) -> anyhow::Result<()> {
     let erp = &state.settings.erp;
     let mut tx = state.db.begin_write().await?;
-    sqlx::query(
-        "UPDATE erp_endpoints SET consecutive_failures = consecutive_failures + 1, failing_since = COALESCE(failing_since, $1) \
-         WHERE id = $2 AND disabled_at IS NULL",
-    )
-    .bind(now)
-    .bind(endpoint_id)
-    .execute(&mut *tx)
-    .await?;
-    let row: Option<(i64, Option<i64>)> = sqlx::query_as(
-        "SELECT consecutive_failures, failing_since FROM erp_endpoints WHERE id = $1 AND disabled_at IS NULL",
-    )
-    .bind(endpoint_id)
-    .fetch_optional(&mut *tx)
-    .await?;
+    let row = endpoints::count_failure(&mut tx, endpoint_id, now).await?;
     if let Some((failures, Some(since))) = row {
         let span = i64::try_from(erp.disable_after_failing_ms).unwrap_or(i64::MAX);
         if failures >= i64::from(erp.disable_after_failures.max(1)) && now - since >= span {
@@ -635,12 +519,7 @@ async fn endpoint_failed(state: &AppState, endpoint_id: &str, error: &str, now: 
 }
 
 async fn dead(state: &AppState, id: &str, status: Option<i64>, error: &str) -> anyhow::Result<()> {
-    sqlx::query("UPDATE deliveries SET status = 'dead', locked_until = NULL, last_status_code = $1, last_error = $2 WHERE id = $3")
-        .bind(status)
-        .bind(error)
-        .bind(id)
-        .execute(state.db.pool())
-        .await?;
+    deliveries::mark_dead(state.db.pool(), id, status, error).await?;
     tracing::warn!(delivery_id = %id, %error, "delivery dead-lettered");
     Ok(())
 }

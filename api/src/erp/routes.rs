@@ -11,6 +11,8 @@ use crate::error::{ApiError, ApiResult};
 use crate::masking::Secret;
 use crate::outbound::DestinationError;
 use crate::state::AppState;
+use crate::store::deliveries::{self, DeliveryRow, DeliveryStatus, ReplayState};
+use crate::store::endpoints::{self, EndpointKind, EndpointRow, NewEndpoint};
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -188,17 +190,14 @@ pub struct EndpointList {
     data: Vec<EndpointView>,
 }
 
-type EndpointRow = (String, String, String, Option<i64>, Option<String>, i64);
-
 fn endpoint_view(row: EndpointRow, secret: Option<String>) -> EndpointView {
-    let (id, url, kind, disabled_at, disabled_reason, created_at) = row;
     EndpointView {
-        id,
-        url,
-        kind,
-        disabled_at: disabled_at.map(rfc3339),
-        disabled_reason,
-        created_at: rfc3339(created_at),
+        id: row.id,
+        url: row.url,
+        kind: row.kind.as_str().to_owned(),
+        disabled_at: row.disabled_at.map(rfc3339),
+        disabled_reason: row.disabled_reason,
+        created_at: rfc3339(row.created_at),
         signing_secret: secret,
     }
 }
@@ -219,13 +218,8 @@ pub async fn create_endpoint(
     state: web::Data<AppState>,
     body: web::Json<crate::error::JsonObject<EndpointRequest>>,
 ) -> ApiResult<HttpResponse> {
-    if body.kind != "webhook" && body.kind != "quickbooks" {
-        return Err(ApiError::invalid(
-            "invalid_field",
-            "kind",
-            "kind must be webhook or quickbooks",
-        ));
-    }
+    let kind = EndpointKind::parse(&body.kind)
+        .map_err(|_| ApiError::invalid("invalid_field", "kind", "kind must be webhook or quickbooks"))?;
     if !valid_url(&body.url) {
         return Err(ApiError::invalid(
             "invalid_field",
@@ -260,20 +254,9 @@ pub async fn create_endpoint(
     };
     let now = now_ms();
     let mut tx = state.db.begin_write().await?;
-    // The seller's row serialises concurrent creations (PostgreSQL; SQLite's write lock already does),
-    // so the cap holds under parallel requests.
-    sqlx::query(&format!(
-        "SELECT id FROM sellers WHERE id = $1{}",
-        state.db.for_update()
-    ))
-    .bind(&seller.seller_id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let (active,): (i64,) =
-        sqlx::query_as("SELECT COUNT(*) FROM erp_endpoints WHERE seller_id = $1 AND disabled_at IS NULL")
-            .bind(&seller.seller_id)
-            .fetch_one(&mut *tx)
-            .await?;
+    // The seller's row serialises concurrent creations, so the cap holds under parallel requests.
+    endpoints::lock_seller(&mut tx, &state.db, &seller.seller_id).await?;
+    let active = endpoints::count_active(&mut tx, &seller.seller_id).await?;
     let cap = i64::from(state.settings.erp.max_endpoints_per_seller);
     if active >= cap {
         tx.rollback().await?;
@@ -282,42 +265,36 @@ pub async fn create_endpoint(
             detail: format!("A seller can have at most {cap} active endpoints; delete one first."),
         });
     }
-    sqlx::query(
-        "INSERT INTO erp_endpoints (id, seller_id, kind, url, signing_secret, realm_id, client_id, client_secret, \
-         refresh_token, token_url, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-    )
-    .bind(&id)
-    .bind(&seller.seller_id)
-    .bind(&body.kind)
-    .bind(&body.url)
-    .bind(&sealed_secret)
-    .bind(quickbooks.as_ref().map(|q| q.realm_id))
-    .bind(quickbooks.as_ref().map(|q| q.client_id))
-    .bind(client_secret)
-    .bind(refresh_token)
-    .bind(quickbooks.as_ref().map(|q| q.token_url.clone()))
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
+    let new = NewEndpoint {
+        id: &id,
+        seller_id: &seller.seller_id,
+        kind,
+        url: &body.url,
+        signing_secret: &sealed_secret,
+        realm_id: quickbooks.as_ref().map(|q| q.realm_id),
+        client_id: quickbooks.as_ref().map(|q| q.client_id),
+        client_secret: client_secret.as_deref(),
+        refresh_token: refresh_token.as_deref(),
+        token_url: quickbooks.as_ref().map(|q| q.token_url.as_str()),
+        created_at: now,
+    };
+    endpoints::insert(&mut tx, &new).await?;
     tx.commit().await?;
-    let view = endpoint_view(
-        (id, body.url.clone(), body.kind.clone(), None, None, now),
-        Some(secret),
-    );
-    Ok(HttpResponse::Created().json(view))
+    let row = EndpointRow {
+        id,
+        url: body.url.clone(),
+        kind,
+        disabled_at: None,
+        disabled_reason: None,
+        created_at: now,
+    };
+    Ok(HttpResponse::Created().json(endpoint_view(row, Some(secret))))
 }
-
-const ENDPOINT_COLUMNS: &str = "id, url, kind, disabled_at, disabled_reason, created_at";
 
 /// `GET /v1/erp/endpoints`.
 #[utoipa::path(get, path = "/v1/erp/endpoints", tag = "erp", security(("seller_key" = [])), responses((status = 200, body = EndpointList)))]
 pub async fn list_endpoints(seller: Seller, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
-    let rows: Vec<EndpointRow> = sqlx::query_as(&format!(
-        "SELECT {ENDPOINT_COLUMNS} FROM erp_endpoints WHERE seller_id = $1 ORDER BY created_at, id"
-    ))
-    .bind(&seller.seller_id)
-    .fetch_all(state.db.pool())
-    .await?;
+    let rows = endpoints::list(&state.db, &seller.seller_id).await?;
     Ok(HttpResponse::Ok().json(EndpointList {
         data: rows.into_iter().map(|r| endpoint_view(r, None)).collect(),
     }))
@@ -331,13 +308,7 @@ pub async fn get_endpoint(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let row: Option<EndpointRow> = sqlx::query_as(&format!(
-        "SELECT {ENDPOINT_COLUMNS} FROM erp_endpoints WHERE id = $1 AND seller_id = $2"
-    ))
-    .bind(id.as_str())
-    .bind(&seller.seller_id)
-    .fetch_optional(state.db.pool())
-    .await?;
+    let row = endpoints::find(&state.db, &seller.seller_id, &id).await?;
     Ok(HttpResponse::Ok().json(endpoint_view(row.ok_or(ApiError::NotFound("endpoint"))?, None)))
 }
 
@@ -351,23 +322,11 @@ pub async fn delete_endpoint(
 ) -> ApiResult<HttpResponse> {
     let mut tx = state.db.begin_write().await?;
     let now = now_ms();
-    let updated = sqlx::query(
-        "UPDATE erp_endpoints SET disabled_at = COALESCE(disabled_at, $1), disabled_reason = COALESCE(disabled_reason, 'deleted') \
-         WHERE id = $2 AND seller_id = $3",
-    )
-    .bind(now)
-    .bind(id.as_str())
-    .bind(&seller.seller_id)
-    .execute(&mut *tx)
-    .await?;
-    if updated.rows_affected() == 0 {
+    if !endpoints::mark_deleted(&mut tx, &seller.seller_id, &id, now).await? {
         tx.rollback().await?;
         return Err(ApiError::NotFound("endpoint"));
     }
-    sqlx::query("UPDATE deliveries SET status = 'dead', last_error = 'endpoint deleted' WHERE endpoint_id = $1 AND status = 'pending'")
-        .bind(id.as_str())
-        .execute(&mut *tx)
-        .await?;
+    deliveries::dead_letter_deleted(&mut tx, &id).await?;
     // Deliveries reference the endpoint, so the row stays (disabled) for their history.
     tx.commit().await?;
     Ok(HttpResponse::NoContent().finish())
@@ -381,7 +340,7 @@ pub struct DeliveryQuery {
     limit: Option<i64>,
 }
 
-#[derive(Serialize, utoipa::ToSchema, sqlx::FromRow)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct DeliveryView {
     id: String,
     event_id: String,
@@ -392,31 +351,31 @@ pub struct DeliveryView {
     attempts: i64,
     last_status_code: Option<i64>,
     last_error: Option<String>,
-    #[serde(skip)]
-    #[schema(ignore)]
-    next_attempt_at_ms: i64,
-    #[serde(skip)]
-    #[schema(ignore)]
-    delivered_at_ms: Option<i64>,
-    #[sqlx(default)]
     next_attempt_at: Option<String>,
-    #[sqlx(default)]
     delivered_at: Option<String>,
+}
+
+impl From<DeliveryRow> for DeliveryView {
+    fn from(row: DeliveryRow) -> DeliveryView {
+        DeliveryView {
+            next_attempt_at: (row.status == DeliveryStatus::Pending).then(|| rfc3339(row.next_attempt_at)),
+            delivered_at: row.delivered_at.map(rfc3339),
+            id: row.id,
+            event_id: row.event_id,
+            event_type: row.event_type.as_str().to_owned(),
+            endpoint_id: row.endpoint_id,
+            kind: row.kind.as_str().to_owned(),
+            status: row.status.as_str().to_owned(),
+            attempts: row.attempts,
+            last_status_code: row.last_status_code,
+            last_error: row.last_error,
+        }
+    }
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct DeliveryList {
     data: Vec<DeliveryView>,
-}
-
-const DELIVERY_SELECT: &str = "SELECT d.id, d.event_id, o.event_type, d.endpoint_id, d.kind, d.status, d.attempts, \
-     d.last_status_code, d.last_error, d.next_attempt_at AS next_attempt_at_ms, d.delivered_at AS delivered_at_ms \
-     FROM deliveries d JOIN outbox o ON o.id = d.event_id";
-
-fn finish(mut view: DeliveryView) -> DeliveryView {
-    view.next_attempt_at = (view.status == "pending").then(|| rfc3339(view.next_attempt_at_ms));
-    view.delivered_at = view.delivered_at_ms.map(rfc3339);
-    view
 }
 
 /// `GET /v1/erp/deliveries?status=`.
@@ -427,25 +386,22 @@ pub async fn list_deliveries(
     state: web::Data<AppState>,
     query: web::Query<DeliveryQuery>,
 ) -> ApiResult<HttpResponse> {
-    if let Some(status) = &query.status {
-        if !["pending", "delivered", "dead"].contains(&status.as_str()) {
-            return Err(ApiError::invalid(
+    let status = query
+        .status
+        .as_deref()
+        .map(DeliveryStatus::parse)
+        .transpose()
+        .map_err(|_| {
+            ApiError::invalid(
                 "invalid_query",
                 "status",
                 "status must be pending, delivered or dead",
-            ));
-        }
-    }
-    let rows: Vec<DeliveryView> = sqlx::query_as(&format!(
-        "{DELIVERY_SELECT} WHERE d.seller_id = $1 AND ($2 IS NULL OR d.status = $2) ORDER BY d.created_at DESC, d.id DESC LIMIT $3"
-    ))
-    .bind(&seller.seller_id)
-    .bind(query.status.as_deref())
-    .bind(crate::routes::page_limit(query.limit))
-    .fetch_all(state.db.pool())
-    .await?;
+            )
+        })?;
+    let limit = crate::routes::page_limit(query.limit);
+    let rows = deliveries::list(&state.db, &seller.seller_id, status, limit).await?;
     Ok(HttpResponse::Ok().json(DeliveryList {
-        data: rows.into_iter().map(finish).collect(),
+        data: rows.into_iter().map(DeliveryView::from).collect(),
     }))
 }
 
@@ -460,28 +416,29 @@ pub async fn retry_delivery(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let found: Option<(String, Option<String>, Option<i64>)> = sqlx::query_as(
-        "SELECT d.status, d.last_error, e.disabled_at FROM deliveries d LEFT JOIN erp_endpoints e ON e.id = d.endpoint_id \
-         WHERE d.id = $1 AND d.seller_id = $2",
-    )
-    .bind(id.as_str())
-    .bind(&seller.seller_id)
-    .fetch_optional(state.db.pool())
-    .await?;
+    let found = deliveries::replay_state(&state.db, &seller.seller_id, &id).await?;
     let not_retryable = || ApiError::Conflict {
         code: "delivery_not_retryable",
         detail: "Only a dead delivery, or one whose last attempt failed, can be retried.".to_owned(),
     };
     match found {
         None => return Err(ApiError::NotFound("delivery")),
-        Some((_, _, Some(_))) => {
+        Some(ReplayState {
+            endpoint_disabled_at: Some(_),
+            ..
+        }) => {
             return Err(ApiError::Conflict {
                 code: "endpoint_disabled",
                 detail: "The endpoint is disabled; create a new endpoint to receive events again.".to_owned(),
             })
         }
-        Some((status, last_error, None)) => {
-            if !(status == "dead" || (status == "pending" && last_error.is_some())) {
+        Some(ReplayState {
+            status,
+            last_error,
+            endpoint_disabled_at: None,
+        }) => {
+            let failed = status == DeliveryStatus::Pending && last_error.is_some();
+            if !(status == DeliveryStatus::Dead || failed) {
                 return Err(not_retryable());
             }
         }
@@ -490,22 +447,8 @@ pub async fn retry_delivery(
     // relay send it concurrently. The status condition is repeated so a delivery that was delivered
     // since the check above is not sent again.
     let now = now_ms();
-    let updated = sqlx::query(
-        "UPDATE deliveries SET status = 'pending', next_attempt_at = $1, locked_until = NULL \
-         WHERE id = $2 AND seller_id = $3 AND (locked_until IS NULL OR locked_until < $1) \
-         AND (status = 'dead' OR (status = 'pending' AND last_error IS NOT NULL))",
-    )
-    .bind(now)
-    .bind(id.as_str())
-    .bind(&seller.seller_id)
-    .execute(state.db.pool())
-    .await?;
-    if updated.rows_affected() == 0 {
-        let (status,): (String,) = sqlx::query_as("SELECT status FROM deliveries WHERE id = $1")
-            .bind(id.as_str())
-            .fetch_one(state.db.pool())
-            .await?;
-        if status == "delivered" {
+    if !deliveries::requeue(&state.db, &seller.seller_id, &id, now).await? {
+        if deliveries::status(&state.db, &id).await? == DeliveryStatus::Delivered {
             return Err(not_retryable());
         }
         return Err(ApiError::Conflict {
@@ -514,11 +457,8 @@ pub async fn retry_delivery(
         });
     }
     state.relay_wakeup.notify_one();
-    let row: DeliveryView = sqlx::query_as(&format!("{DELIVERY_SELECT} WHERE d.id = $1"))
-        .bind(id.as_str())
-        .fetch_one(state.db.pool())
-        .await?;
-    Ok(HttpResponse::Ok().json(finish(row)))
+    let row = deliveries::get(&state.db, &id).await?;
+    Ok(HttpResponse::Ok().json(DeliveryView::from(row)))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -550,11 +490,12 @@ pub async fn put_receipt_settings(
             ));
         }
     }
-    sqlx::query("UPDATE sellers SET receipt_subject = $1, receipt_intro = $2 WHERE id = $3")
-        .bind(&body.subject)
-        .bind(&body.intro)
-        .bind(&seller.seller_id)
-        .execute(state.db.pool())
-        .await?;
+    deliveries::set_receipt_settings(
+        &state.db,
+        &seller.seller_id,
+        body.subject.as_deref(),
+        body.intro.as_deref(),
+    )
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -2,9 +2,12 @@
 //! unix milliseconds); handlers turn them into wire types. Every query takes the seller id it is scoped to.
 
 pub mod customers;
+pub mod deliveries;
+pub mod endpoints;
 pub mod idempotency;
 pub mod invoices;
 pub mod links;
+pub mod outbox;
 pub mod payments;
 pub mod sandbox;
 pub mod sellers;

@@ -1,18 +1,19 @@
-//! Receipt emails to the buyer, one per succeeded payment, delivered through the outbox like any ERP
-//! delivery (so a failed send is retried and never blocks or loses the payment). Sent over SMTP with
+//! Receipt emails to the buyer: one delivery channel of the relay, beside webhooks and QuickBooks. One
+//! email per `payment.succeeded` event, delivered through the outbox like any ERP delivery (so a failed
+//! send is retried and never blocks or loses the payment). Sent over SMTP with
 //! `lettre`; without SMTP settings the message is written as an `.eml` file (dev and demo).
 
 use anyhow::Context;
 use lettre::message::{header::ContentType, Mailbox, Message};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
-use serde_json::Value;
 use tranche_domain::format::format_amount;
 
 use crate::config::SmtpTls;
 use crate::db::{new_id, now_ms};
-use crate::erp::relay::Claimed;
+use crate::erp::events::{Event, PaymentSucceeded};
 use crate::state::AppState;
+use crate::store::deliveries::{self, Claimed};
 use crate::tokens::{CheckoutClaims, AUDIENCE};
 
 /// The text of a receipt in one language. Placeholders: `{seller}`, `{invoice}`, `{amount}`,
@@ -97,38 +98,31 @@ fn fill(text: &str, values: &[(&str, &str)]) -> String {
         .fold(text.to_owned(), |acc, (k, v)| acc.replace(&format!("{{{k}}}"), v))
 }
 
-/// Renders the receipt for a `payment.succeeded` payload.
-pub fn render(receipt: &Value, ctx: &ReceiptContext<'_>) -> anyhow::Result<Receipt> {
+/// Whether a decimal balance string is zero ("0.00", "0").
+fn is_zero(balance: &str) -> bool {
+    balance.bytes().all(|b| b == b'0' || b == b'.')
+}
+
+/// Renders the receipt for a `payment.succeeded` event.
+pub fn render(receipt: &PaymentSucceeded, ctx: &ReceiptContext<'_>) -> anyhow::Result<Receipt> {
     let t = template(ctx.locale);
-    let s = |v: &Value| {
-        v.as_str()
-            .map(str::to_owned)
-            .context("receipt payload is incomplete")
-    };
-    let currency = s(&receipt["currency"])?;
-    let amount = format!(
-        "{} {currency}",
-        format_amount(&s(&receipt["amount"])?, ctx.locale)
-    );
-    let balance_raw = s(&receipt["invoice_balance_after"])?;
-    let balance = format!("{} {currency}", format_amount(&balance_raw, ctx.locale));
-    let invoice = s(&receipt["invoice_number"])?;
+    let currency = &receipt.currency;
+    let amount = format!("{} {currency}", format_amount(&receipt.amount, ctx.locale));
+    let balance_raw = &receipt.invoice_balance_after;
+    let balance = format!("{} {currency}", format_amount(balance_raw, ctx.locale));
+    let invoice = receipt.invoice_number.as_str();
     let values = [
         ("seller", ctx.seller_name),
-        ("invoice", invoice.as_str()),
+        ("invoice", invoice),
         ("amount", amount.as_str()),
         ("balance", balance.as_str()),
         ("link", ctx.pay_rest_link.unwrap_or("")),
     ];
     let subject = fill(ctx.custom_subject.unwrap_or(t.subject), &values);
-    let name = s(&receipt["customer"]["name"])?;
+    let name = receipt.customer.name.clone();
     let intro = fill(ctx.custom_intro.unwrap_or(t.intro), &values);
-    let method = format!(
-        "{} •••• {}",
-        receipt["method"]["brand"].as_str().unwrap_or(""),
-        receipt["method"]["last4"].as_str().unwrap_or("")
-    );
-    let settled = balance_raw.bytes().all(|b| b == b'0' || b == b'.');
+    let method = format!("{} •••• {}", receipt.method.brand, receipt.method.last4);
+    let settled = is_zero(balance_raw);
     let closing = match (settled, ctx.pay_rest_link) {
         (true, _) => t.settled.to_owned(),
         (false, Some(_)) => fill(t.pay_rest, &values),
@@ -140,7 +134,7 @@ pub fn render(receipt: &Value, ctx: &ReceiptContext<'_>) -> anyhow::Result<Recei
     );
     Ok(Receipt {
         to_name: name,
-        to_email: s(&receipt["customer"]["email"])?,
+        to_email: receipt.customer.email.clone(),
         subject,
         body,
     })
@@ -148,29 +142,18 @@ pub fn render(receipt: &Value, ctx: &ReceiptContext<'_>) -> anyhow::Result<Recei
 
 /// Delivers the receipt for one claimed `email` delivery.
 pub async fn send(state: &AppState, claimed: &Claimed) -> anyhow::Result<()> {
-    let payload: Value = serde_json::from_str(&claimed.payload).context("outbox payload")?;
-    let (seller_name, custom_subject, custom_intro): (String, Option<String>, Option<String>) =
-        sqlx::query_as("SELECT name, receipt_subject, receipt_intro FROM sellers WHERE id = $1")
-            .bind(&claimed.seller_id)
-            .fetch_one(state.db.pool())
-            .await?;
-    let customer_id = payload["customer"]["id"].as_str().context("customer id")?;
-    let (locale,): (String,) = sqlx::query_as("SELECT locale FROM customers WHERE id = $1")
-        .bind(customer_id)
-        .fetch_one(state.db.pool())
-        .await?;
-    let balance = payload["invoice_balance_after"].as_str().unwrap_or("0");
-    let link = if balance.bytes().all(|b| b == b'0' || b == b'.') {
+    let payload = match Event::parse(claimed.event_type, &claimed.payload).context("outbox payload")? {
+        Event::PaymentSucceeded(payload) => payload,
+        // `fan_out` writes receipt emails for payments only.
+        other => anyhow::bail!("no receipt for a {} event", other.event_type()),
+    };
+    let (seller_name, custom_subject, custom_intro) =
+        deliveries::receipt_settings(&state.db, &claimed.seller_id).await?;
+    let locale = deliveries::customer_locale(&state.db, &payload.customer.id).await?;
+    let link = if is_zero(&payload.invoice_balance_after) {
         None
     } else {
-        Some(
-            pay_rest_link(
-                state,
-                &claimed.seller_id,
-                payload["invoice_id"].as_str().context("invoice id")?,
-            )
-            .await?,
-        )
+        Some(pay_rest_link(state, &claimed.seller_id, &payload.invoice_id).await?)
     };
     let receipt = render(
         &payload,
@@ -188,7 +171,7 @@ pub async fn send(state: &AppState, claimed: &Claimed) -> anyhow::Result<()> {
         .as_ref()
         .map(|s| s.from.clone())
         .unwrap_or_else(|| "receipts@tranche.localhost".to_owned());
-    let payment_id = payload["payment_id"].as_str().unwrap_or("payment");
+    let payment_id = payload.payment_id.as_str();
     let message = Message::builder()
         .from(Mailbox::new(
             Some(seller_name.clone()),
@@ -204,6 +187,11 @@ pub async fn send(state: &AppState, claimed: &Claimed) -> anyhow::Result<()> {
         .header(ContentType::TEXT_PLAIN)
         .body(receipt.body.clone())
         .context("building the receipt email")?;
+    transmit(state, message, payment_id).await
+}
+
+/// Sends the message over SMTP, or writes it as an `.eml` file when no SMTP server is configured.
+async fn transmit(state: &AppState, message: Message, payment_id: &str) -> anyhow::Result<()> {
     match &state.settings.smtp {
         Some(smtp) => {
             // Exhaustive: a new mode cannot fall through to plaintext.
@@ -251,27 +239,40 @@ async fn pay_rest_link(state: &AppState, seller_id: &str, invoice_id: &str) -> a
         nbf: now / 1000,
         exp: expires_at / 1000,
     })?;
-    sqlx::query("INSERT INTO checkout_links (id, seller_id, invoice_id, jti, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
-        .bind(new_id("lnk"))
-        .bind(seller_id)
-        .bind(invoice_id)
-        .bind(&jti)
-        .bind(expires_at)
-        .bind(now)
-        .execute(state.db.pool())
-        .await?;
+    deliveries::insert_checkout_link(&state.db, seller_id, invoice_id, &jti, expires_at, now).await?;
     Ok(format!("{}/pay/{token}", state.public_base))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::erp::events::{PaymentMethod, ReceiptCustomer};
 
-    fn payload(balance: &str) -> Value {
-        json!({"payment_id": "pay_1", "amount": "1507.50", "currency": "EUR", "invoice_number": "INV-7",
-               "invoice_balance_after": balance, "customer": {"name": "Acme", "email": "ap@acme.example"},
-               "method": {"brand": "visa", "last4": "4242"}})
+    fn payload(balance: &str) -> PaymentSucceeded {
+        PaymentSucceeded {
+            amount: "1507.50".to_owned(),
+            currency: "EUR".to_owned(),
+            customer: ReceiptCustomer {
+                email: "ap@acme.example".to_owned(),
+                external_ref: None,
+                id: "cus_1".to_owned(),
+                name: "Acme".to_owned(),
+            },
+            discount: None,
+            gateway_charge_id: None,
+            invoice_balance_after: balance.to_owned(),
+            invoice_external_ref: None,
+            invoice_id: "inv_1".to_owned(),
+            invoice_number: "INV-7".to_owned(),
+            invoice_status_after: "partially_paid".to_owned(),
+            method: PaymentMethod {
+                brand: "visa".to_owned(),
+                kind: "card".to_owned(),
+                last4: "4242".to_owned(),
+            },
+            paid_at: "2026-11-23T10:00:00Z".to_owned(),
+            payment_id: "pay_1".to_owned(),
+        }
     }
 
     #[test]

@@ -1,0 +1,276 @@
+//! The events the outbox writes and every delivery channel reads (webhooks, receipt emails, QuickBooks).
+//! One struct per event type: the outbox serialises it into `outbox.payload`, the channels deserialise
+//! it back, so no channel builds or indexes untyped JSON. The catalogue is published in
+//! `docs/webhooks.md`, which a test checks against these types.
+//!
+//! Fields are declared in alphabetical order on purpose: payloads used to be built with `json!`, whose
+//! map sorts its keys, so declaring them sorted keeps webhook bodies byte-identical to what receivers
+//! got before the types existed.
+
+use serde::{Deserialize, Serialize};
+
+use crate::store::outbox::UnknownValue;
+
+/// The type of an event, as stored in `outbox.event_type` and sent as the webhook envelope's `type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventType {
+    PaymentSucceeded,
+    InvoicePaid,
+}
+
+impl EventType {
+    pub const ALL: [EventType; 2] = [EventType::PaymentSucceeded, EventType::InvoicePaid];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::PaymentSucceeded => "payment.succeeded",
+            EventType::InvoicePaid => "invoice.paid",
+        }
+    }
+}
+
+impl std::str::FromStr for EventType {
+    type Err = UnknownValue;
+
+    /// An unknown stored type is an error, never a guess.
+    fn from_str(text: &str) -> Result<EventType, UnknownValue> {
+        EventType::ALL
+            .into_iter()
+            .find(|t| t.as_str() == text)
+            .ok_or_else(|| UnknownValue::new("outbox.event_type", text))
+    }
+}
+
+impl std::fmt::Display for EventType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `payment.succeeded`: a cash receipt, written when a payment succeeds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentSucceeded {
+    /// Decimal string in the currency's minor-unit precision, e.g. `"250.00"`.
+    pub amount: String,
+    pub currency: String,
+    pub customer: ReceiptCustomer,
+    /// The early-payment discount taken with this payment (decimal string), or null.
+    pub discount: Option<String>,
+    pub gateway_charge_id: Option<String>,
+    /// The invoice's balance after this payment (decimal string).
+    pub invoice_balance_after: String,
+    pub invoice_external_ref: Option<String>,
+    pub invoice_id: String,
+    pub invoice_number: String,
+    pub invoice_status_after: String,
+    pub method: PaymentMethod,
+    pub paid_at: String,
+    pub payment_id: String,
+}
+
+/// The paying customer, as the receipt names them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceiptCustomer {
+    pub email: String,
+    pub external_ref: Option<String>,
+    pub id: String,
+    pub name: String,
+}
+
+/// How the buyer paid: never more than the brand and the last four digits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentMethod {
+    pub brand: String,
+    pub kind: String,
+    pub last4: String,
+}
+
+/// `invoice.paid`: written with the payment that brings the balance to zero.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvoicePaid {
+    pub currency: String,
+    pub invoice_id: String,
+    pub invoice_number: String,
+    pub paid_at: String,
+    /// The invoice total (decimal string).
+    pub total: String,
+}
+
+/// Any event, with what the outbox needs to store it. Serialises as the event's own fields (untagged):
+/// the type travels beside it, in `outbox.event_type` and the envelope's `type`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Event {
+    /// Boxed: it is several times the size of the other events.
+    PaymentSucceeded(Box<PaymentSucceeded>),
+    InvoicePaid(InvoicePaid),
+}
+
+impl Event {
+    pub fn event_type(&self) -> EventType {
+        match self {
+            Event::PaymentSucceeded(_) => EventType::PaymentSucceeded,
+            Event::InvoicePaid(_) => EventType::InvoicePaid,
+        }
+    }
+
+    /// The id of what the event is about (the payment, or the invoice).
+    pub fn aggregate_id(&self) -> &str {
+        match self {
+            Event::PaymentSucceeded(e) => &e.payment_id,
+            Event::InvoicePaid(e) => &e.invoice_id,
+        }
+    }
+
+    /// The payload as stored in `outbox.payload` and sent as the webhook's `data`.
+    pub fn payload(&self) -> serde_json::Result<String> {
+        serde_json::to_string(self)
+    }
+
+    /// Reads a stored payload back into its type: a payload that does not fit is an error.
+    pub fn parse(event_type: EventType, payload: &str) -> serde_json::Result<Event> {
+        Ok(match event_type {
+            EventType::PaymentSucceeded => Event::PaymentSucceeded(serde_json::from_str(payload)?),
+            EventType::InvoicePaid => Event::InvoicePaid(serde_json::from_str(payload)?),
+        })
+    }
+}
+
+/// The webhook body: the event envelope around the payload (keys sorted, as before the types).
+#[derive(Serialize)]
+pub struct Envelope<'a> {
+    pub created_at: String,
+    pub data: &'a Event,
+    pub id: &'a str,
+    #[serde(rename = "type")]
+    pub event_type: &'static str,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use serde_json::{json, Value};
+
+    use super::*;
+
+    const CATALOGUE: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/webhooks.md"));
+
+    #[test]
+    fn event_types_round_trip_and_unknown_ones_fail() {
+        for t in EventType::ALL {
+            assert_eq!(t.as_str().parse::<EventType>().ok(), Some(t));
+        }
+        let error = "payment.refunded".parse::<EventType>().err();
+        assert_eq!(
+            error.map(|e| e.to_string()),
+            Some("unknown outbox.event_type \"payment.refunded\" in a stored row".to_owned())
+        );
+    }
+
+    /// The catalogue's section under `heading`: from the heading to the next `## `.
+    fn section(heading: &str) -> &'static str {
+        let start = CATALOGUE
+            .find(&format!("\n## {heading}\n"))
+            .unwrap_or_else(|| panic!("docs/webhooks.md has no `## {heading}` section"));
+        let rest = &CATALOGUE[start + 1..];
+        let end = rest[3..].find("\n## ").map_or(rest.len(), |i| i + 3);
+        &rest[..end]
+    }
+
+    /// Field names of the section's table (first column, in backticks).
+    fn documented_fields(section: &str) -> BTreeSet<String> {
+        section
+            .lines()
+            .filter_map(|line| line.strip_prefix("| `"))
+            .filter_map(|rest| rest.split_once('`').map(|(name, _)| name.to_owned()))
+            .collect()
+    }
+
+    fn example(section: &str) -> Value {
+        let start = section.find("```json\n").expect("a json example") + 8;
+        let end = section[start..].find("```").expect("the example's end") + start;
+        serde_json::from_str(&section[start..end]).expect("the example is JSON")
+    }
+
+    /// Every field path of a serialised value (`customer.email`), objects included.
+    fn paths(value: &Value, prefix: &str, out: &mut BTreeSet<String>) {
+        if let Value::Object(map) = value {
+            for (key, child) in map {
+                let path = if prefix.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{prefix}.{key}")
+                };
+                out.insert(path.clone());
+                paths(child, &path, out);
+            }
+        }
+    }
+
+    #[test]
+    fn catalogue_matches_the_types() {
+        for event_type in EventType::ALL {
+            let text = section(event_type.as_str());
+            let example = example(text);
+            assert_eq!(example["type"], event_type.as_str());
+            // The documented example reads into the type, and the type writes it back unchanged: no
+            // field the type lacks, none it has that the example leaves out.
+            let event = Event::parse(event_type, &example["data"].to_string())
+                .unwrap_or_else(|e| panic!("{event_type} example does not fit its type: {e}"));
+            let written: Value = serde_json::from_str(&event.payload().unwrap()).unwrap();
+            assert_eq!(written, example["data"], "{event_type}");
+            let mut fields = BTreeSet::new();
+            paths(&written, "", &mut fields);
+            assert_eq!(
+                documented_fields(text),
+                fields,
+                "{event_type}: documented fields vs the type's"
+            );
+            // And the whole webhook body is the envelope the relay writes.
+            let envelope = Envelope {
+                created_at: example["created_at"].as_str().unwrap().to_owned(),
+                data: &event,
+                id: example["id"].as_str().unwrap(),
+                event_type: event_type.as_str(),
+            };
+            assert_eq!(serde_json::to_value(&envelope).unwrap(), example);
+            let mut envelope_fields = BTreeSet::new();
+            if let Value::Object(map) = &example {
+                envelope_fields.extend(map.keys().cloned());
+            }
+            assert_eq!(documented_fields(section("Delivery")), envelope_fields);
+        }
+        // No documented event the types do not know.
+        for line in CATALOGUE.lines() {
+            if let Some(heading) = line.strip_prefix("## ").filter(|h| h.contains('.')) {
+                assert!(
+                    heading.parse::<EventType>().is_ok(),
+                    "documented but not a type: {heading}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn webhook_bodies_are_byte_identical_to_the_untyped_ones() {
+        let documented = example(section("payment.succeeded"));
+        let event = Event::parse(EventType::PaymentSucceeded, &documented["data"].to_string()).unwrap();
+        // What the relay sent before the types: `json!` around the stored payload (keys sorted).
+        let before = json!({
+            "id": "evt_1",
+            "type": "payment.succeeded",
+            "created_at": "2026-11-23T10:00:00Z",
+            "data": serde_json::from_str::<Value>(&event.payload().unwrap()).unwrap(),
+        })
+        .to_string();
+        let now = serde_json::to_string(&Envelope {
+            created_at: "2026-11-23T10:00:00Z".to_owned(),
+            data: &event,
+            id: "evt_1",
+            event_type: "payment.succeeded",
+        })
+        .unwrap();
+        assert_eq!(now, before);
+    }
+}

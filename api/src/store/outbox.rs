@@ -1,0 +1,51 @@
+//! The outbox table: one row per event, written in the transaction of the change it describes.
+
+use crate::db::{new_id, Tx};
+use crate::erp::events::Event;
+
+/// A stored kind, status or type this code does not know. Rows fail loudly with it instead of being read
+/// as a default (the shared `store::RowError` can absorb it once both exist).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {column} {value:?} in a stored row")]
+pub struct UnknownValue {
+    pub column: &'static str,
+    pub value: String,
+}
+
+impl UnknownValue {
+    pub fn new(column: &'static str, value: &str) -> UnknownValue {
+        UnknownValue {
+            column,
+            value: value.to_owned(),
+        }
+    }
+}
+
+/// Writes the event; returns its id (deliveries reference it).
+pub async fn insert(tx: &mut Tx, seller_id: &str, event: &Event, now: i64) -> anyhow::Result<String> {
+    let event_id = new_id("evt");
+    sqlx::query(
+        "INSERT INTO outbox (id, seller_id, event_type, aggregate_id, payload, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&event_id)
+    .bind(seller_id)
+    .bind(event.event_type().as_str())
+    .bind(event.aggregate_id())
+    .bind(event.payload()?)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(event_id)
+}
+
+/// What a receipt names of the customer: `(email, external_ref)`.
+// Reads `customers` for the event being written; it moves to `store::customers` once that exists.
+pub async fn receipt_customer(
+    tx: &mut Tx,
+    customer_id: &str,
+) -> Result<(String, Option<String>), sqlx::Error> {
+    sqlx::query_as("SELECT email, external_ref FROM customers WHERE id = $1")
+        .bind(customer_id)
+        .fetch_one(&mut **tx)
+        .await
+}
