@@ -6,13 +6,14 @@
 mod common;
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use common::smtp::{text_body, SmtpSink};
-use common::{expect_problem, postgres_url, spawn_app_on, spawn_app_with, Backend, SellerCtx, TestApp};
+use common::{
+    eventually, expect_problem, fast, postgres_url, spawn_app_on, spawn_app_with, Backend, SellerCtx, TestApp,
+};
 use serde_json::{json, Value};
 use tranche_api::config::{Settings, SmtpSettings, SmtpTls};
 use tranche_api::erp::signature::{self, VerifyError};
@@ -175,32 +176,6 @@ fn closed_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
-}
-
-/// Polls `probe` until it yields a value; fails the test after `within`.
-async fn eventually<T, F, Fut>(what: &str, within: Duration, mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(value) = probe().await {
-            return value;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {within:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// Short retry schedules so retries and dead letters happen within a test.
-fn fast(settings: &mut Settings, schedule: &[u64]) {
-    settings.erp.retry_schedule_ms = schedule.to_vec();
-    settings.erp.poll_interval_ms = 25;
-    settings.erp.attempt_timeout_ms = 5_000;
 }
 
 async fn create_endpoint(app: &TestApp, seller: &SellerCtx, kind: &str, url: &str) -> Value {

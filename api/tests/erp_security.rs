@@ -7,15 +7,14 @@
 mod common;
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use base64::Engine;
 use common::smtp::SmtpSink;
-use common::{expect_problem, spawn_app_with, Backend, SellerCtx, TestApp};
+use common::{eventually, expect_problem, fast, spawn_app_with, Backend, SellerCtx, TestApp};
 use serde_json::{json, Value};
 use tranche_api::config::{Settings, SmtpSettings, SmtpTls};
 use tranche_api::masking::Secret;
@@ -25,30 +24,6 @@ const REALM: &str = "4620816365";
 
 // ---------------------------------------------------------------------------------------------------
 // Helpers.
-
-async fn eventually<T, F, Fut>(what: &str, within: Duration, mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(value) = probe().await {
-            return value;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {within:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-fn fast(settings: &mut Settings, schedule: &[u64]) {
-    settings.erp.retry_schedule_ms = schedule.to_vec();
-    settings.erp.poll_interval_ms = 25;
-    settings.erp.attempt_timeout_ms = 5_000;
-}
 
 fn master_key() -> Secret {
     Secret::new(base64::engine::general_purpose::STANDARD.encode([42u8; 32]))

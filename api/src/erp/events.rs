@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::store::outbox::UnknownValue;
+use crate::store::RowError;
 
 /// The type of an event, as stored in `outbox.event_type` and sent as the webhook envelope's `type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -30,14 +30,14 @@ impl EventType {
 }
 
 impl std::str::FromStr for EventType {
-    type Err = UnknownValue;
+    type Err = RowError;
 
     /// An unknown stored type is an error, never a guess.
-    fn from_str(text: &str) -> Result<EventType, UnknownValue> {
+    fn from_str(text: &str) -> Result<EventType, RowError> {
         EventType::ALL
             .into_iter()
             .find(|t| t.as_str() == text)
-            .ok_or_else(|| UnknownValue::new("outbox.event_type", text))
+            .ok_or_else(|| RowError::unknown("outbox.event_type", text))
     }
 }
 

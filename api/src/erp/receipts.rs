@@ -10,11 +10,9 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use tranche_domain::format::format_amount;
 
 use crate::config::SmtpTls;
-use crate::db::{new_id, now_ms};
 use crate::erp::events::{Event, PaymentSucceeded};
 use crate::state::AppState;
 use crate::store::deliveries::{self, Claimed};
-use crate::tokens::{CheckoutClaims, AUDIENCE};
 
 /// The text of a receipt in one language. Placeholders: `{seller}`, `{invoice}`, `{amount}`,
 /// `{balance}`, `{link}`.
@@ -226,21 +224,11 @@ async fn transmit(state: &AppState, message: Message, payment_id: &str) -> anyho
 
 /// A fresh checkout link for the rest of the invoice.
 async fn pay_rest_link(state: &AppState, seller_id: &str, invoice_id: &str) -> anyhow::Result<String> {
-    let now = now_ms();
-    let jti = new_id("jti");
-    let expires_at = now + state.settings.checkout_link_ttl_seconds * 1000;
-    let token = state.keys.mint(&CheckoutClaims {
-        iss: state.keys.issuer().to_owned(),
-        aud: AUDIENCE.to_owned(),
-        sub: invoice_id.to_owned(),
-        sid: seller_id.to_owned(),
-        jti: jti.clone(),
-        iat: now / 1000,
-        nbf: now / 1000,
-        exp: expires_at / 1000,
-    })?;
-    deliveries::insert_checkout_link(&state.db, seller_id, invoice_id, &jti, expires_at, now).await?;
-    Ok(format!("{}/pay/{token}", state.public_base))
+    // The one minting function the seller API uses too: same claims, same link row, same URL.
+    let ttl = state.settings.checkout_link_ttl_seconds;
+    Ok(crate::tokens::mint_link(state, seller_id, invoice_id, ttl)
+        .await?
+        .url)
 }
 
 #[cfg(test)]

@@ -139,7 +139,7 @@ pub async fn seal_stored_secrets(state: &AppState) -> anyhow::Result<usize> {
 
 /// Claims up to `limit` due deliveries, fairly (see the module comment), and leases them.
 async fn claim(state: &AppState, limit: usize) -> anyhow::Result<Vec<Claimed>> {
-    let now = now_ms();
+    let now = state.clock().now_ms(); // the clock events are stamped with, so due means due in tests too
     let erp = &state.settings.erp;
     // Long enough for the slowest attempt: a token refresh, the post, and its one retry after a 401.
     let attempt_ms = i64::try_from(erp.attempt_timeout_ms).unwrap_or(15_000);
@@ -187,7 +187,7 @@ async fn attempt(state: &AppState, claimed: &Claimed) -> Outcome {
 
 async fn email(state: &AppState, claimed: &Claimed) -> Outcome {
     // Cluster-wide budget per seller: receipts sent in the last hour, from the deliveries themselves.
-    let hour_ago = now_ms() - 3_600_000;
+    let hour_ago = state.clock().now_ms() - 3_600_000;
     match deliveries::emails_sent_since(&state.db, &claimed.seller_id, hour_ago).await {
         Ok(sent) if sent >= i64::from(state.settings.erp.emails_per_seller_per_hour) => {
             return Outcome::Deferred {
@@ -433,7 +433,7 @@ pub fn next_delay_ms(schedule: &[u64], attempts: i64) -> Option<i64> {
 }
 
 async fn record(state: &AppState, claimed: &Claimed, outcome: &Outcome) -> anyhow::Result<()> {
-    let now = now_ms();
+    let now = state.clock().now_ms();
     let status_code = |s: &Option<u16>| s.map(i64::from);
     match outcome {
         Outcome::Delivered { status } => {

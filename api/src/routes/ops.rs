@@ -17,8 +17,8 @@ pub async fn livez() -> HttpResponse {
 /// `GET /healthz`: 200 when the database answers (readiness).
 #[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, description = "Database reachable"), (status = 500, body = tranche_domain::wire::Problem)))]
 pub async fn healthz(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
-    let (one,): (i64,) = sqlx::query_as("SELECT 1").fetch_one(state.db.pool()).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ok", "database": one == 1})))
+    crate::store::ping(&state.db).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ok", "database": true})))
 }
 
 /// `GET /readyz`: 200 when the database answers, for readiness probes (take a node out of rotation while

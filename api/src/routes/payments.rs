@@ -37,7 +37,7 @@ pub struct ErpPosting {
     pub deliveries: Vec<PostingDelivery>,
 }
 
-#[derive(Serialize, utoipa::ToSchema, sqlx::FromRow)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct PostingDelivery {
     pub id: String,
     pub kind: String,
@@ -45,25 +45,28 @@ pub struct PostingDelivery {
 }
 
 async fn erp_posting(state: &AppState, payment_id: &str) -> ApiResult<ErpPosting> {
-    let deliveries: Vec<PostingDelivery> = sqlx::query_as(
-        "SELECT d.id, d.kind, d.status FROM deliveries d JOIN outbox o ON o.id = d.event_id \
-         WHERE o.aggregate_id = $1 AND o.event_type = 'payment.succeeded' ORDER BY d.id",
-    )
-    .bind(payment_id)
-    .fetch_all(state.db.pool())
-    .await?;
-    let status = if deliveries.is_empty() {
+    use crate::store::deliveries::{self, DeliveryStatus};
+    let rows = deliveries::of_payment(&state.db, payment_id).await?;
+    let any = |status: DeliveryStatus| rows.iter().any(|(_, _, s)| *s == status);
+    let status = if rows.is_empty() {
         "none"
-    } else if deliveries.iter().any(|d| d.status == "dead") {
+    } else if any(DeliveryStatus::Dead) {
         "failed"
-    } else if deliveries.iter().any(|d| d.status == "pending") {
+    } else if any(DeliveryStatus::Pending) {
         "pending"
     } else {
         "delivered"
     };
     Ok(ErpPosting {
         status: status.to_owned(),
-        deliveries,
+        deliveries: rows
+            .into_iter()
+            .map(|(id, kind, status)| PostingDelivery {
+                id,
+                kind: kind.as_str().to_owned(),
+                status: status.as_str().to_owned(),
+            })
+            .collect(),
     })
 }
 

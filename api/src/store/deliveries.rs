@@ -3,7 +3,7 @@
 
 use crate::db::{new_id, Db, Tx};
 use crate::erp::events::EventType;
-use crate::store::outbox::UnknownValue;
+use crate::store::RowError;
 
 /// The channel a delivery goes through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,12 +22,12 @@ impl DeliveryKind {
         }
     }
 
-    pub fn parse(text: &str) -> Result<DeliveryKind, UnknownValue> {
+    pub fn parse(text: &str) -> Result<DeliveryKind, RowError> {
         match text {
             "webhook" => Ok(DeliveryKind::Webhook),
             "quickbooks" => Ok(DeliveryKind::Quickbooks),
             "email" => Ok(DeliveryKind::Email),
-            other => Err(UnknownValue::new("deliveries.kind", other)),
+            other => Err(RowError::unknown("deliveries.kind", other)),
         }
     }
 }
@@ -55,11 +55,11 @@ impl DeliveryStatus {
         }
     }
 
-    pub fn parse(text: &str) -> Result<DeliveryStatus, UnknownValue> {
+    pub fn parse(text: &str) -> Result<DeliveryStatus, RowError> {
         DeliveryStatus::ALL
             .into_iter()
             .find(|s| s.as_str() == text)
-            .ok_or_else(|| UnknownValue::new("deliveries.status", text))
+            .ok_or_else(|| RowError::unknown("deliveries.status", text))
     }
 }
 
@@ -179,9 +179,9 @@ struct ClaimedRaw {
 }
 
 impl TryFrom<ClaimedRaw> for Claimed {
-    type Error = UnknownValue;
+    type Error = RowError;
 
-    fn try_from(raw: ClaimedRaw) -> Result<Claimed, UnknownValue> {
+    fn try_from(raw: ClaimedRaw) -> Result<Claimed, RowError> {
         Ok(Claimed {
             kind: DeliveryKind::parse(&raw.kind)?,
             event_type: raw.event_type.parse()?,
@@ -200,7 +200,7 @@ impl TryFrom<ClaimedRaw> for Claimed {
 
 /// Loads a claimed delivery. The outer error is the database's; the inner one a row this code cannot
 /// read (an unknown kind or event type), which the relay dead-letters rather than guessing.
-pub async fn claimed(db: &Db, id: &str) -> Result<Result<Claimed, UnknownValue>, sqlx::Error> {
+pub async fn claimed(db: &Db, id: &str) -> Result<Result<Claimed, RowError>, sqlx::Error> {
     let raw: ClaimedRaw = sqlx::query_as(
         "SELECT d.id, d.seller_id, d.event_id, d.endpoint_id, d.kind, d.attempts, o.event_type, o.payload, \
          o.created_at AS event_created_at, e.url, e.signing_secret \
@@ -346,9 +346,9 @@ struct DeliveryRaw {
 }
 
 impl TryFrom<DeliveryRaw> for DeliveryRow {
-    type Error = UnknownValue;
+    type Error = RowError;
 
-    fn try_from(raw: DeliveryRaw) -> Result<DeliveryRow, UnknownValue> {
+    fn try_from(raw: DeliveryRaw) -> Result<DeliveryRow, RowError> {
         Ok(DeliveryRow {
             event_type: raw.event_type.parse()?,
             kind: DeliveryKind::parse(&raw.kind)?,
@@ -487,23 +487,19 @@ pub async fn customer_locale(db: &Db, customer_id: &str) -> Result<String, sqlx:
     Ok(locale)
 }
 
-/// Records a checkout link minted for a receipt's "pay the rest" line.
-pub async fn insert_checkout_link(
+/// The deliveries of a payment's `payment.succeeded` event (the seller's view of its ERP posting).
+pub async fn of_payment(
     db: &Db,
-    seller_id: &str,
-    invoice_id: &str,
-    jti: &str,
-    expires_at: i64,
-    now: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO checkout_links (id, seller_id, invoice_id, jti, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
-        .bind(new_id("lnk"))
-        .bind(seller_id)
-        .bind(invoice_id)
-        .bind(jti)
-        .bind(expires_at)
-        .bind(now)
-        .execute(db.pool())
-        .await?;
-    Ok(())
+    payment_id: &str,
+) -> Result<Vec<(String, DeliveryKind, DeliveryStatus)>, sqlx::Error> {
+    let rows: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT d.id, d.kind, d.status FROM deliveries d JOIN outbox o ON o.id = d.event_id \
+         WHERE o.aggregate_id = $1 AND o.event_type = 'payment.succeeded' ORDER BY d.id",
+    )
+    .bind(payment_id)
+    .fetch_all(db.pool())
+    .await?;
+    rows.into_iter()
+        .map(|(id, kind, status)| Ok((id, DeliveryKind::parse(&kind)?, DeliveryStatus::parse(&status)?)))
+        .collect()
 }

@@ -2,7 +2,7 @@
 //! failure counters that disable them.
 
 use crate::db::{Db, Tx};
-use crate::store::outbox::UnknownValue;
+use crate::store::RowError;
 
 /// What an endpoint is: a signed webhook receiver or a QuickBooks Online company.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,11 +20,11 @@ impl EndpointKind {
     }
 
     /// Parses a stored (or requested) kind; anything else is an error, never a default.
-    pub fn parse(text: &str) -> Result<EndpointKind, UnknownValue> {
+    pub fn parse(text: &str) -> Result<EndpointKind, RowError> {
         match text {
             "webhook" => Ok(EndpointKind::Webhook),
             "quickbooks" => Ok(EndpointKind::Quickbooks),
-            other => Err(UnknownValue::new("erp_endpoints.kind", other)),
+            other => Err(RowError::unknown("erp_endpoints.kind", other)),
         }
     }
 }
@@ -43,9 +43,9 @@ pub struct EndpointRow {
 type RawRow = (String, String, String, Option<i64>, Option<String>, i64);
 
 impl TryFrom<RawRow> for EndpointRow {
-    type Error = UnknownValue;
+    type Error = RowError;
 
-    fn try_from(row: RawRow) -> Result<EndpointRow, UnknownValue> {
+    fn try_from(row: RawRow) -> Result<EndpointRow, RowError> {
         let (id, url, kind, disabled_at, disabled_reason, created_at) = row;
         Ok(EndpointRow {
             id,

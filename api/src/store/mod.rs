@@ -14,6 +14,16 @@ pub mod sellers;
 pub mod signing_keys;
 pub mod terms;
 
+/// Whether the database answers (readiness probes).
+pub async fn ping(db: &crate::db::Db) -> Result<(), sqlx::Error> {
+    let (one,): (i64,) = sqlx::query_as("SELECT 1").fetch_one(db.pool()).await?;
+    if one == 1 {
+        Ok(())
+    } else {
+        Err(sqlx::Error::Protocol("SELECT 1 did not answer 1".to_owned()))
+    }
+}
+
 /// A stored row the code cannot read: a value outside the closed set the schema promises. Loading fails with
 /// this instead of guessing (USD, "", `Pending`), so a corrupted or newer row is a loud 500, never a wrong answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -22,11 +32,18 @@ pub enum RowError {
     #[error("{0} holds an unknown currency {1:?}")]
     UnknownCurrency(&'static str, String),
     /// `(table.column, value)`: a status or kind outside the column's closed set.
-    #[error("{0} holds an unknown value {1:?}")]
+    #[error("unknown {0} {1:?} in a stored row")]
     UnknownStatus(&'static str, String),
     /// `(table.column, minor units, currency)`: an amount the currency cannot represent.
     #[error("{0} holds {1} minor units, out of range for {2}")]
     AmountOutOfRange(&'static str, i64, String),
+}
+
+impl RowError {
+    /// A value outside `column`'s closed set (a status, kind or event type).
+    pub fn unknown(column: &'static str, value: &str) -> RowError {
+        RowError::UnknownStatus(column, value.to_owned())
+    }
 }
 
 impl From<RowError> for sqlx::Error {

@@ -3,24 +3,6 @@
 use crate::db::{new_id, Tx};
 use crate::erp::events::Event;
 
-/// A stored kind, status or type this code does not know. Rows fail loudly with it instead of being read
-/// as a default (the shared `store::RowError` can absorb it once both exist).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown {column} {value:?} in a stored row")]
-pub struct UnknownValue {
-    pub column: &'static str,
-    pub value: String,
-}
-
-impl UnknownValue {
-    pub fn new(column: &'static str, value: &str) -> UnknownValue {
-        UnknownValue {
-            column,
-            value: value.to_owned(),
-        }
-    }
-}
-
 /// Writes the event; returns its id (deliveries reference it).
 pub async fn insert(tx: &mut Tx, seller_id: &str, event: &Event, now: i64) -> anyhow::Result<String> {
     let event_id = new_id("evt");

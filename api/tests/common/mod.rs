@@ -372,3 +372,29 @@ pub async fn expect_problem(response: Response, status: u16, code: &str) -> Valu
     assert!(body["type"].as_str().unwrap().starts_with("https://"));
     body
 }
+
+/// Polls `probe` until it yields a value; fails the test after `within`.
+pub async fn eventually<T, F, Fut>(what: &str, within: std::time::Duration, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out after {within:?} waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// Short retry schedules so retries and dead letters happen within a test.
+pub fn fast(settings: &mut Settings, schedule: &[u64]) {
+    settings.erp.retry_schedule_ms = schedule.to_vec();
+    settings.erp.poll_interval_ms = 25;
+    settings.erp.attempt_timeout_ms = 5_000;
+}
