@@ -15,7 +15,7 @@ use common::{
     eventually, expect_problem, fast, postgres_url, spawn_app_on, spawn_app_with, Backend, SellerCtx, TestApp,
 };
 use serde_json::{json, Value};
-use tranche_api::config::{Settings, SmtpSettings, SmtpTls};
+use tranche_api::config::Settings;
 use tranche_api::erp::signature::{self, VerifyError};
 
 const VISA: &str = "4242424242424242";
@@ -743,23 +743,12 @@ both_backends!(dead_letter_then_replay);
 // ---------------------------------------------------------------------------------------------------
 // 7. Receipt emails over SMTP.
 
-fn smtp_settings(port: u16) -> SmtpSettings {
-    SmtpSettings {
-        host: "127.0.0.1".to_owned(),
-        port,
-        username: None,
-        password: None,
-        from: "receipts@northwind.example".to_owned(),
-        tls: SmtpTls::None,
-    }
-}
-
 async fn receipt_is_emailed(backend: Backend) {
     let sink = SmtpSink::start().await;
     let port = sink.port;
     let app = spawn_app_with(backend, |s| {
         fast(s, &[100, 200, 400]);
-        s.smtp = Some(smtp_settings(port));
+        s.smtp = Some(common::smtp::settings(port));
     })
     .await;
     let seller = app.seller("Northwind").await;
@@ -842,7 +831,7 @@ async fn receipt_survives_an_smtp_outage(backend: Backend) {
     let port = closed_port();
     let app = spawn_app_with(backend, |s| {
         fast(s, &[100, 200, 300, 400, 800, 1600, 3200]);
-        s.smtp = Some(smtp_settings(port));
+        s.smtp = Some(common::smtp::settings(port));
     })
     .await;
     let seller = app.seller("Northwind").await;

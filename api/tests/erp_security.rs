@@ -16,7 +16,7 @@ use base64::Engine;
 use common::smtp::SmtpSink;
 use common::{eventually, expect_problem, fast, spawn_app_with, Backend, SellerCtx, TestApp};
 use serde_json::{json, Value};
-use tranche_api::config::{Settings, SmtpSettings, SmtpTls};
+use tranche_api::config::Settings;
 use tranche_api::masking::Secret;
 
 const VISA: &str = "4242424242424242";
@@ -901,23 +901,12 @@ both_backends!(black_holes_do_not_delay_another_seller);
 // ---------------------------------------------------------------------------------------------------
 // 4. Receipt emails.
 
-fn smtp(port: u16) -> SmtpSettings {
-    SmtpSettings {
-        host: "127.0.0.1".to_owned(),
-        port,
-        username: None,
-        password: None,
-        from: "receipts@northwind.example".to_owned(),
-        tls: SmtpTls::None,
-    }
-}
-
 async fn a_delivered_receipt_cannot_be_resent(backend: Backend) {
     let sink = SmtpSink::start().await;
     let port = sink.port;
     let app = spawn_app_with(backend, |s| {
         fast(s, &[100, 200, 400]);
-        s.smtp = Some(smtp(port));
+        s.smtp = Some(common::smtp::settings(port));
     })
     .await;
     let seller = app.seller("Northwind").await;
@@ -955,7 +944,7 @@ async fn receipt_emails_are_rate_limited_per_seller(backend: Backend) {
     let port = sink.port;
     let app = spawn_app_with(backend, |s| {
         fast(s, &[100, 200, 400]);
-        s.smtp = Some(smtp(port));
+        s.smtp = Some(common::smtp::settings(port));
         s.erp.emails_per_seller_per_hour = 2;
     })
     .await;

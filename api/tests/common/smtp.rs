@@ -21,6 +21,18 @@ pub struct SmtpSink {
     task: tokio::task::JoinHandle<()>,
 }
 
+/// Settings that send receipts to a sink on `port` (plain SMTP: the sink speaks no TLS).
+pub fn settings(port: u16) -> tranche_api::config::SmtpSettings {
+    tranche_api::config::SmtpSettings {
+        host: "127.0.0.1".to_owned(),
+        port,
+        username: None,
+        password: None,
+        from: "receipts@northwind.example".to_owned(),
+        tls: tranche_api::config::SmtpTls::None,
+    }
+}
+
 impl SmtpSink {
     /// A sink on a free port.
     pub async fn start() -> SmtpSink {
