@@ -193,7 +193,7 @@ impl Default for ErpSettings {
             disable_after_failures: 20,
             disable_after_failing_ms: 24 * HOUR,
             max_in_flight: 64,
-            max_in_flight_per_endpoint: 2,
+            max_in_flight_per_endpoint: 8,
             max_in_flight_per_seller: 16,
             emails_per_seller_per_hour: 1000,
         }

@@ -110,6 +110,10 @@ impl Server {
             .env("TRANCHE_RATE_PAYMENTS_PER_IP", "0")
             .env("TRANCHE_RATE_TOKENIZE_PER_IP", "0")
             .env("TRANCHE_RATE_TOKEN_FAILURES_PER_IP", "0")
+            // The bench's ERP receiver listens on loopback; a production node would refuse it.
+            .env("TRANCHE_ERP_ALLOW_PRIVATE_DESTINATIONS", "true")
+            // Several servers on one host: each its own metrics port.
+            .env("TRANCHE_METRICS_ADDR", "127.0.0.1:0")
             .env("TRANCHE_CONFIG", dir.join("none.toml"))
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
