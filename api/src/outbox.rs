@@ -16,7 +16,7 @@ pub async fn record_payment_succeeded(
     invoice: &InvoiceRow,
     now: i64,
 ) -> anyhow::Result<()> {
-    let (email, external_ref) = store::outbox::receipt_customer(tx, &invoice.customer_id)
+    let (email, external_ref) = store::customers::receipt_customer(tx, &invoice.customer_id)
         .await
         .context("loading the customer for the receipt")?;
     let view = payment.view();

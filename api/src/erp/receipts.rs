@@ -12,7 +12,8 @@ use tranche_domain::format::format_amount;
 use crate::config::SmtpTls;
 use crate::erp::events::{Event, PaymentSucceeded};
 use crate::state::AppState;
-use crate::store::deliveries::{self, Claimed};
+use crate::store::deliveries::Claimed;
+use crate::store::{customers, sellers};
 
 /// The text of a receipt in one language. Placeholders: `{seller}`, `{invoice}`, `{amount}`,
 /// `{balance}`, `{link}`.
@@ -146,8 +147,8 @@ pub async fn send(state: &AppState, claimed: &Claimed) -> anyhow::Result<()> {
         other => anyhow::bail!("no receipt for a {} event", other.event_type()),
     };
     let (seller_name, custom_subject, custom_intro) =
-        deliveries::receipt_settings(&state.db, &claimed.seller_id).await?;
-    let locale = deliveries::customer_locale(&state.db, &payload.customer.id).await?;
+        sellers::receipt_settings(&state.db, &claimed.seller_id).await?;
+    let locale = customers::customer_locale(&state.db, &payload.customer.id).await?;
     let link = if is_zero(&payload.invoice_balance_after) {
         None
     } else {

@@ -13,6 +13,7 @@ use crate::outbound::DestinationError;
 use crate::state::AppState;
 use crate::store::deliveries::{self, DeliveryRow, DeliveryStatus, ReplayState};
 use crate::store::endpoints::{self, EndpointKind, EndpointRow, NewEndpoint};
+use crate::store::sellers;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -255,7 +256,7 @@ pub async fn create_endpoint(
     let now = now_ms();
     let mut tx = state.db.begin_write().await?;
     // The seller's row serialises concurrent creations, so the cap holds under parallel requests.
-    endpoints::lock_seller(&mut tx, &state.db, &seller.seller_id).await?;
+    sellers::lock_seller(&mut tx, &state.db, &seller.seller_id).await?;
     let active = endpoints::count_active(&mut tx, &seller.seller_id).await?;
     let cap = i64::from(state.settings.erp.max_endpoints_per_seller);
     if active >= cap {
@@ -490,7 +491,7 @@ pub async fn put_receipt_settings(
             ));
         }
     }
-    deliveries::set_receipt_settings(
+    sellers::set_receipt_settings(
         &state.db,
         &seller.seller_id,
         body.subject.as_deref(),

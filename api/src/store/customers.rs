@@ -1,6 +1,6 @@
 //! Customers of one seller.
 
-use crate::db::Db;
+use crate::db::{Db, Tx};
 
 const COLUMNS: &str = "id, name, email, external_ref, terms_id, locale, created_at";
 
@@ -66,4 +66,24 @@ pub async fn terms_id(db: &Db, seller_id: &str, id: &str) -> Result<Option<Optio
             .fetch_optional(db.pool())
             .await?;
     Ok(row.map(|(terms_id,)| terms_id))
+}
+
+/// The customer's locale, for the receipt's language.
+pub async fn customer_locale(db: &Db, customer_id: &str) -> Result<String, sqlx::Error> {
+    let (locale,): (String,) = sqlx::query_as("SELECT locale FROM customers WHERE id = $1")
+        .bind(customer_id)
+        .fetch_one(db.pool())
+        .await?;
+    Ok(locale)
+}
+
+/// What a receipt names of the customer: `(email, external_ref)`.
+pub async fn receipt_customer(
+    tx: &mut Tx,
+    customer_id: &str,
+) -> Result<(String, Option<String>), sqlx::Error> {
+    sqlx::query_as("SELECT email, external_ref FROM customers WHERE id = $1")
+        .bind(customer_id)
+        .fetch_one(&mut **tx)
+        .await
 }

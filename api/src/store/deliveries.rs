@@ -450,43 +450,6 @@ pub async fn status(db: &Db, id: &str) -> anyhow::Result<DeliveryStatus> {
     Ok(DeliveryStatus::parse(&status)?)
 }
 
-// The receipt-email channel's reads and writes. They touch `sellers`, `customers` and `checkout_links`
-// and move to those aggregates' store modules once they exist.
-
-/// The seller's name and receipt wording: `(name, subject, intro)`.
-pub async fn receipt_settings(
-    db: &Db,
-    seller_id: &str,
-) -> Result<(String, Option<String>, Option<String>), sqlx::Error> {
-    sqlx::query_as("SELECT name, receipt_subject, receipt_intro FROM sellers WHERE id = $1")
-        .bind(seller_id)
-        .fetch_one(db.pool())
-        .await
-}
-
-pub async fn set_receipt_settings(
-    db: &Db,
-    seller_id: &str,
-    subject: Option<&str>,
-    intro: Option<&str>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE sellers SET receipt_subject = $1, receipt_intro = $2 WHERE id = $3")
-        .bind(subject)
-        .bind(intro)
-        .bind(seller_id)
-        .execute(db.pool())
-        .await?;
-    Ok(())
-}
-
-pub async fn customer_locale(db: &Db, customer_id: &str) -> Result<String, sqlx::Error> {
-    let (locale,): (String,) = sqlx::query_as("SELECT locale FROM customers WHERE id = $1")
-        .bind(customer_id)
-        .fetch_one(db.pool())
-        .await?;
-    Ok(locale)
-}
-
 /// The deliveries of a payment's `payment.succeeded` event (the seller's view of its ERP posting).
 pub async fn of_payment(
     db: &Db,

@@ -75,20 +75,6 @@ pub struct NewEndpoint<'a> {
     pub created_at: i64,
 }
 
-/// Locks the seller's row (PostgreSQL; SQLite's write lock already serialises), so the endpoint cap
-/// holds under parallel creations.
-// Reads `sellers`; it moves to `store::sellers` once that exists.
-pub async fn lock_seller(tx: &mut Tx, db: &Db, seller_id: &str) -> Result<(), sqlx::Error> {
-    sqlx::query(&format!(
-        "SELECT id FROM sellers WHERE id = $1{}",
-        db.for_update()
-    ))
-    .bind(seller_id)
-    .fetch_optional(&mut **tx)
-    .await?;
-    Ok(())
-}
-
 /// How many endpoints of the seller are active (not disabled).
 pub async fn count_active(tx: &mut Tx, seller_id: &str) -> Result<i64, sqlx::Error> {
     let (active,): (i64,) =

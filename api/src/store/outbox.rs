@@ -19,15 +19,3 @@ pub async fn insert(tx: &mut Tx, seller_id: &str, event: &Event, now: i64) -> an
     .await?;
     Ok(event_id)
 }
-
-/// What a receipt names of the customer: `(email, external_ref)`.
-// Reads `customers` for the event being written; it moves to `store::customers` once that exists.
-pub async fn receipt_customer(
-    tx: &mut Tx,
-    customer_id: &str,
-) -> Result<(String, Option<String>), sqlx::Error> {
-    sqlx::query_as("SELECT email, external_ref FROM customers WHERE id = $1")
-        .bind(customer_id)
-        .fetch_one(&mut **tx)
-        .await
-}

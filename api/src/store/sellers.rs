@@ -1,6 +1,6 @@
 //! Sellers, the origins they registered (what the checkout CORS check looks up) and their secret keys.
 
-use crate::db::Db;
+use crate::db::{Db, Tx};
 
 /// The origin lookup: equality on the indexed `seller_origins.origin` column, so it costs one index probe
 /// however many sellers there are, and no character in `origin` is a wildcard. Public so a test can
@@ -58,4 +58,43 @@ pub async fn origin_registered(db: &Db, origin: &str) -> Result<bool, sqlx::Erro
         .fetch_optional(db.pool())
         .await?;
     Ok(row.is_some())
+}
+
+/// Locks the seller's row (PostgreSQL; SQLite's write lock already serialises), so the endpoint cap
+/// holds under parallel creations.
+pub async fn lock_seller(tx: &mut Tx, db: &Db, seller_id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(&format!(
+        "SELECT id FROM sellers WHERE id = $1{}",
+        db.for_update()
+    ))
+    .bind(seller_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// The seller's name and receipt wording: `(name, subject, intro)`.
+pub async fn receipt_settings(
+    db: &Db,
+    seller_id: &str,
+) -> Result<(String, Option<String>, Option<String>), sqlx::Error> {
+    sqlx::query_as("SELECT name, receipt_subject, receipt_intro FROM sellers WHERE id = $1")
+        .bind(seller_id)
+        .fetch_one(db.pool())
+        .await
+}
+
+pub async fn set_receipt_settings(
+    db: &Db,
+    seller_id: &str,
+    subject: Option<&str>,
+    intro: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE sellers SET receipt_subject = $1, receipt_intro = $2 WHERE id = $3")
+        .bind(subject)
+        .bind(intro)
+        .bind(seller_id)
+        .execute(db.pool())
+        .await?;
+    Ok(())
 }
