@@ -519,7 +519,7 @@ async fn endpoint_failed(state: &AppState, endpoint_id: &str, error: &str, now: 
 }
 
 async fn dead(state: &AppState, id: &str, status: Option<i64>, error: &str) -> anyhow::Result<()> {
-    deliveries::mark_dead(state.db.pool(), id, status, error).await?;
+    deliveries::mark_dead(&mut *state.db.writer().await?, id, status, error).await?;
     tracing::warn!(delivery_id = %id, %error, "delivery dead-lettered");
     Ok(())
 }

@@ -29,7 +29,7 @@ pub async fn insert(db: &Db, seller_id: &str, customer: &CustomerRow) -> Result<
     .bind(&customer.terms_id)
     .bind(&customer.locale)
     .bind(customer.created_at)
-    .execute(db.pool())
+    .execute(&mut *db.writer().await?)
     .await?;
     Ok(())
 }

@@ -238,7 +238,7 @@ pub async fn mark_delivered(
     .bind(now)
     .bind(status_code)
     .bind(id)
-    .execute(db.pool())
+    .execute(&mut *db.writer().await?)
     .await?;
     Ok(())
 }
@@ -258,7 +258,7 @@ pub async fn reschedule(
     .bind(status_code)
     .bind(error)
     .bind(id)
-    .execute(db.pool())
+    .execute(&mut *db.writer().await?)
     .await?;
     Ok(())
 }
@@ -271,7 +271,7 @@ pub async fn defer(db: &Db, id: &str, next_attempt_at: i64, note: &str) -> Resul
     .bind(next_attempt_at)
     .bind(note)
     .bind(id)
-    .execute(db.pool())
+    .execute(&mut *db.writer().await?)
     .await?;
     Ok(())
 }
@@ -437,7 +437,7 @@ pub async fn requeue(db: &Db, seller_id: &str, id: &str, now: i64) -> Result<boo
     .bind(now)
     .bind(id)
     .bind(seller_id)
-    .execute(db.pool())
+    .execute(&mut *db.writer().await?)
     .await?;
     Ok(updated.rows_affected() > 0)
 }

@@ -174,7 +174,7 @@ pub async fn reset_failures(db: &Db, id: &str) -> Result<(), sqlx::Error> {
         "UPDATE erp_endpoints SET consecutive_failures = 0, failing_since = NULL WHERE id = $1 AND consecutive_failures <> 0",
     )
     .bind(id)
-    .execute(db.pool())
+    .execute(&mut *db.writer().await?)
     .await?;
     Ok(())
 }
@@ -254,7 +254,7 @@ pub async fn replace_secret(
     .bind(sealed)
     .bind(id)
     .bind(plain)
-    .execute(db.pool())
+    .execute(&mut *db.writer().await?)
     .await?;
     Ok(())
 }
@@ -296,7 +296,7 @@ pub async fn store_tokens(
     .bind(expires_at)
     .bind(rotated_refresh_token)
     .bind(id)
-    .execute(db.pool())
+    .execute(&mut *db.writer().await?)
     .await?;
     Ok(())
 }

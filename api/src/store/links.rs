@@ -23,7 +23,7 @@ pub async fn insert(db: &Db, link: &NewLink<'_>) -> Result<(), sqlx::Error> {
     .bind(link.jti)
     .bind(link.expires_at)
     .bind(link.created_at)
-    .execute(db.pool())
+    .execute(&mut *db.writer().await?)
     .await?;
     Ok(())
 }
@@ -37,7 +37,7 @@ pub async fn revoke(db: &Db, seller_id: &str, id: &str, now: i64) -> Result<Opti
     .bind(now)
     .bind(id)
     .bind(seller_id)
-    .execute(db.pool())
+    .execute(&mut *db.writer().await?)
     .await?;
     if updated.rows_affected() == 0 {
         return Ok(None);

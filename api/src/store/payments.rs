@@ -186,7 +186,7 @@ pub async fn reconcile_later(db: &Db, id: &str, at: i64) -> Result<(), sqlx::Err
     sqlx::query("UPDATE payments SET reconcile_after = $1 WHERE id = $2 AND status = 'pending'")
         .bind(at)
         .bind(id)
-        .execute(db.pool())
+        .execute(&mut *db.writer().await?)
         .await?;
     Ok(())
 }

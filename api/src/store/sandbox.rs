@@ -35,7 +35,7 @@ pub async fn insert_token(db: &Db, token: &NewToken<'_>) -> Result<(), sqlx::Err
     .bind(&token.binding.invoice_id)
     .bind(&token.binding.checkout_link_id)
     .bind(token.expires_at)
-    .execute(db.pool())
+    .execute(&mut *db.writer().await?)
     .await?;
     Ok(())
 }
@@ -218,7 +218,7 @@ pub async fn insert_charge(db: &Db, charge: &Charge) -> Result<(), sqlx::Error> 
     .bind(&charge.decline_code)
     .bind(charge.settle_at)
     .bind(charge.created_at)
-    .execute(db.pool())
+    .execute(&mut *db.writer().await?)
     .await?;
     Ok(())
 }

@@ -94,7 +94,7 @@ pub async fn set_receipt_settings(
         .bind(subject)
         .bind(intro)
         .bind(seller_id)
-        .execute(db.pool())
+        .execute(&mut *db.writer().await?)
         .await?;
     Ok(())
 }

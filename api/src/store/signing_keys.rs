@@ -23,7 +23,7 @@ pub async fn replace_private(db: &Db, kid: &str, old: &str, new: &str) -> Result
         .bind(new)
         .bind(kid)
         .bind(old)
-        .execute(db.pool())
+        .execute(&mut *db.writer().await?)
         .await?;
     Ok(())
 }
@@ -44,7 +44,7 @@ pub async fn insert(db: &Db, key: &NewKey<'_>) -> Result<(), sqlx::Error> {
     .bind(key.private_pkcs8)
     .bind(key.public_key)
     .bind(key.created_at)
-    .execute(db.pool())
+    .execute(&mut *db.writer().await?)
     .await?;
     Ok(())
 }

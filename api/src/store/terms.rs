@@ -28,7 +28,7 @@ pub async fn insert(db: &Db, seller_id: &str, terms: &TermsRow) -> Result<(), sq
     .bind(&terms.name)
     .bind(spec)
     .bind(terms.created_at)
-    .execute(db.pool())
+    .execute(&mut *db.writer().await?)
     .await?;
     Ok(())
 }
