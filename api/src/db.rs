@@ -253,6 +253,14 @@ impl Db {
         }
     }
 
+    /// Like [`Db::for_update`], locking only the rows of the table aliased `alias` in a join.
+    pub fn for_update_of(&self, alias: &'static str) -> String {
+        match self.dialect {
+            Dialect::Sqlite => String::new(),
+            Dialect::Postgres => format!(" FOR UPDATE OF {alias}"),
+        }
+    }
+
     /// Suffix that claims rows other transactions have not locked, skipping those they have, so several
     /// relays share work (empty on SQLite, whose write lock already serialises claimers).
     pub fn skip_locked(&self) -> &'static str {

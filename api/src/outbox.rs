@@ -16,16 +16,13 @@ pub async fn record_payment_succeeded(
     invoice: &InvoiceRow,
     now: i64,
 ) -> anyhow::Result<()> {
-    let (email, external_ref) = store::customers::receipt_customer(tx, &invoice.customer_id)
-        .await
-        .context("loading the customer for the receipt")?;
     let view = payment.view();
     let receipt = PaymentSucceeded {
         amount: view.amount,
         currency: payment.currency.clone(),
         customer: ReceiptCustomer {
-            email,
-            external_ref,
+            email: invoice.customer_email.clone(),
+            external_ref: invoice.customer_external_ref.clone(),
             id: invoice.customer_id.clone(),
             name: invoice.customer_name.clone(),
         },

@@ -105,9 +105,8 @@ pub async fn pay(
     body: &PaymentRequest,
 ) -> ApiResult<Answer> {
     let hash = request_hash(&checkout.invoice_id, body);
-    if let Some(existing) = idempotency::find(state.db.pool(), &checkout.seller_id, key).await? {
-        return replay_or_conflict(&existing, &hash);
-    }
+    // No idempotency lookup here: a replay's token is already spent, so it is answered from the stored
+    // record by `refuse_token`, or inside the hold when the same key meets a fresh token.
     if body.payment_token.is_empty() || body.payment_token.len() > 200 {
         return Err(ApiError::invalid(
             "payment_token_invalid",
@@ -167,10 +166,6 @@ enum Hold {
 async fn hold(state: &AppState, attempt: &Attempt<'_>) -> ApiResult<Hold> {
     let checkout = attempt.checkout;
     let mut tx = state.db.begin_write().await?;
-    if let Some(existing) = idempotency::find(&mut *tx, &checkout.seller_id, attempt.key).await? {
-        tx.rollback().await?;
-        return replay_or_conflict(&existing, attempt.hash).map(Hold::Answered);
-    }
     let invoice = invoices::lock(&state.db, &mut tx, &checkout.seller_id, &checkout.invoice_id)
         .await?
         .ok_or(ApiError::NotFound("invoice"))?;
@@ -219,12 +214,15 @@ async fn hold(state: &AppState, attempt: &Attempt<'_>) -> ApiResult<Hold> {
     .await;
     if let Err(e) = started {
         tx.rollback().await?;
-        // A unique violation: the same key raced in on another invoice row; the first one owns it.
-        return Err(if is_unique_violation(&e) {
-            key_in_use()
-        } else {
-            e.into()
-        });
+        if !is_unique_violation(&e) {
+            return Err(e.into());
+        }
+        // The key was used before (its token differed, or it raced in on another invoice row): the first
+        // use owns it, and this request gets its answer, or learns it differs or is still in flight.
+        return match idempotency::find(state.db.pool(), &checkout.seller_id, attempt.key).await? {
+            Some(existing) => replay_or_conflict(&existing, attempt.hash).map(Hold::Answered),
+            None => Err(key_in_use()),
+        };
     }
     tx.commit().await?;
     Ok(Hold::Held {
@@ -287,7 +285,7 @@ async fn charge_and_finalize(
             return pending_answer(&state.db, &payment.id).await;
         }
     };
-    finalize(state, &payment.id, &outcome).await
+    finalize_held(state, &HeldPayment::of(payment), &outcome).await
 }
 
 /// Answers a token that is unknown, spent, expired or made for another checkout: nothing is held or charged.
@@ -362,7 +360,41 @@ pub async fn abandon(state: &AppState, payment_id: &str) -> ApiResult<bool> {
 /// Applies a gateway outcome to a pending payment, exactly once: only the caller that moves the payment
 /// out of `pending` updates the invoice and writes the outbox. Used by the request path and the reconciler.
 pub async fn finalize(state: &AppState, payment_id: &str, outcome: &ChargeOutcome) -> ApiResult<Answer> {
-    let answer = finalize_in_db(&state.db, &state.metrics, payment_id, outcome).await?;
+    let (seller_id, invoice_id) = payments::owner(&state.db, payment_id)
+        .await?
+        .context("payment vanished")?;
+    let held = HeldPayment {
+        id: payment_id,
+        seller_id: &seller_id,
+        invoice_id: &invoice_id,
+    };
+    finalize_held(state, &held, outcome).await
+}
+
+/// A pending payment and the invoice it holds (both fixed when the hold was written): what finalize
+/// needs to lock the invoice first and read the payment once under that lock.
+struct HeldPayment<'a> {
+    id: &'a str,
+    seller_id: &'a str,
+    invoice_id: &'a str,
+}
+
+impl<'a> HeldPayment<'a> {
+    fn of(payment: &'a PaymentRow) -> HeldPayment<'a> {
+        HeldPayment {
+            id: &payment.id,
+            seller_id: &payment.seller_id,
+            invoice_id: &payment.invoice_id,
+        }
+    }
+}
+
+async fn finalize_held(
+    state: &AppState,
+    held: &HeldPayment<'_>,
+    outcome: &ChargeOutcome,
+) -> ApiResult<Answer> {
+    let answer = finalize_in_db(&state.db, &state.metrics, held, outcome).await?;
     // Deliveries were written with the event: wake the relay so the ERP hears of it at once.
     state.relay_wakeup.notify_one();
     Ok(answer)
@@ -371,17 +403,15 @@ pub async fn finalize(state: &AppState, payment_id: &str, outcome: &ChargeOutcom
 async fn finalize_in_db(
     db: &Db,
     metrics: &Metrics,
-    payment_id: &str,
+    held: &HeldPayment<'_>,
     outcome: &ChargeOutcome,
 ) -> ApiResult<Answer> {
+    let payment_id = held.id;
     let mut tx = db.begin_write().await?;
-    let payment = payments::find_in(&mut tx, payment_id)
-        .await?
-        .context("payment vanished")?;
-    let invoice = invoices::lock(db, &mut tx, &payment.seller_id, &payment.invoice_id)
+    let invoice = invoices::lock(db, &mut tx, held.seller_id, held.invoice_id)
         .await?
         .context("invoice vanished")?;
-    // Re-read under the lock: another finalizer may have won.
+    // Read under the invoice's lock, which every finalizer of this payment takes: another may have won.
     let payment = payments::find_in(&mut tx, payment_id)
         .await?
         .context("payment vanished")?;

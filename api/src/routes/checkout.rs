@@ -17,12 +17,15 @@ use crate::store::{invoices, payments, RowError};
 
 /// Builds the buyer's view of an invoice (also used by the hosted page).
 pub async fn build_view(state: &AppState, checkout: &Checkout) -> ApiResult<CheckoutView> {
-    let row = invoices::find(&state.db, &checkout.seller_id, &checkout.invoice_id)
+    let invoices::CheckoutRows {
+        invoice: row,
+        pending_minor,
+        lines,
+        payments: history,
+    } = invoices::checkout_view(&state.db, &checkout.seller_id, &checkout.invoice_id)
         .await?
         .ok_or(ApiError::NotFound("invoice"))?;
-    let lines = invoices::lines(&state.db, &row.id).await?;
-    let pending = invoices::pending_minor_now(&state.db, &row.id).await?;
-    let totals = row.totals(pending)?;
+    let totals = row.totals(pending_minor)?;
     let terms = row.terms()?;
     let today = today();
     let rules = Rules::new(&totals, &terms, today);
@@ -30,7 +33,6 @@ pub async fn build_view(state: &AppState, checkout: &Checkout) -> ApiResult<Chec
         Ok(options) => (Some(OptionsView::from(&options)), None),
         Err(reason) => (None, Some(reason)),
     };
-    let history = payments::history(&state.db, &row.id).await?;
     Ok(CheckoutView {
         seller: SellerView {
             name: checkout.seller_name.clone(),

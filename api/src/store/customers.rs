@@ -1,6 +1,6 @@
 //! Customers of one seller.
 
-use crate::db::{Db, Tx};
+use crate::db::Db;
 
 const COLUMNS: &str = "id, name, email, external_ref, terms_id, locale, created_at";
 
@@ -75,15 +75,4 @@ pub async fn customer_locale(db: &Db, customer_id: &str) -> Result<String, sqlx:
         .fetch_one(db.pool())
         .await?;
     Ok(locale)
-}
-
-/// What a receipt names of the customer: `(email, external_ref)`.
-pub async fn receipt_customer(
-    tx: &mut Tx,
-    customer_id: &str,
-) -> Result<(String, Option<String>), sqlx::Error> {
-    sqlx::query_as("SELECT email, external_ref FROM customers WHERE id = $1")
-        .bind(customer_id)
-        .fetch_one(&mut **tx)
-        .await
 }

@@ -5,7 +5,8 @@ use tranche_domain::{Currency, InvoiceAmounts, InvoiceStatus, InvoiceTotals, Mon
 
 use crate::db::{is_unique_violation, Db, Tx};
 
-const COLUMNS: &str = "i.id, i.seller_id, i.customer_id, c.name AS customer_name, i.terms_id, i.terms_spec, i.number, \
+const COLUMNS: &str = "i.id, i.seller_id, i.customer_id, c.name AS customer_name, c.email AS customer_email, \
+     c.external_ref AS customer_external_ref, i.terms_id, i.terms_spec, i.number, \
      i.currency, i.issue_date, i.due_date, i.subtotal_minor, i.tax_minor, i.total_minor, i.amount_paid_minor, \
      i.discount_taken_minor, i.status, i.voided_at, i.created_at, i.updated_at, i.external_ref";
 
@@ -15,6 +16,10 @@ pub struct InvoiceRow {
     pub seller_id: String,
     pub customer_id: String,
     pub customer_name: String,
+    /// Where the buyer's receipt goes, and the customer's id in the ERP: read with the invoice so the
+    /// finalize transaction does not ask for them separately.
+    pub customer_email: String,
+    pub customer_external_ref: Option<String>,
     pub terms_id: Option<String>,
     pub terms_spec: String,
     pub number: String,
@@ -34,7 +39,7 @@ pub struct InvoiceRow {
     pub external_ref: Option<String>,
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, serde::Deserialize)]
 pub struct LineRow {
     pub position: i64,
     pub description: String,
@@ -159,21 +164,11 @@ pub async fn lock(
     seller_id: &str,
     id: &str,
 ) -> Result<Option<InvoiceRow>, sqlx::Error> {
-    // Lock only the invoice row: PostgreSQL refuses FOR UPDATE across a nullable join side, and
-    // locking the customer would serialise unrelated invoices.
-    let locked: Option<(String,)> = sqlx::query_as(&format!(
-        "SELECT id FROM invoices WHERE id = $1 AND seller_id = $2{}",
-        db.for_update()
-    ))
-    .bind(id)
-    .bind(seller_id)
-    .fetch_optional(&mut **tx)
-    .await?;
-    if locked.is_none() {
-        return Ok(None);
-    }
+    // One statement: `FOR UPDATE OF i` locks only the invoice row (locking the customer would serialise
+    // unrelated invoices), and PostgreSQL re-reads the locked row's latest version after waiting for it.
     let row: Option<InvoiceRow> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM invoices i JOIN customers c ON c.id = i.customer_id WHERE i.id = $1 AND i.seller_id = $2"
+        "SELECT {COLUMNS} FROM invoices i JOIN customers c ON c.id = i.customer_id WHERE i.id = $1 AND i.seller_id = $2{}",
+        db.for_update_of("i")
     ))
     .bind(id)
     .bind(seller_id)
@@ -190,6 +185,96 @@ pub async fn lines(db: &Db, invoice_id: &str) -> Result<Vec<LineRow>, sqlx::Erro
     .bind(invoice_id)
     .fetch_all(db.pool())
     .await
+}
+
+/// Everything the buyer's view of one invoice shows, read in one statement (see [`checkout_view`]).
+#[derive(Debug)]
+pub struct CheckoutRows {
+    pub invoice: InvoiceRow,
+    /// Sum of amounts (plus discounts) held by pending payments.
+    pub pending_minor: i64,
+    /// By position.
+    pub lines: Vec<LineRow>,
+    /// Every payment but failed attempts, oldest first.
+    pub payments: Vec<super::payments::PaymentRow>,
+}
+
+#[derive(sqlx::FromRow)]
+struct CheckoutRaw {
+    #[sqlx(flatten)]
+    invoice: InvoiceRow,
+    pending_minor: i64,
+    lines_json: String,
+    payments_json: String,
+}
+
+/// The line columns, as JSON object members (one list for both dialects' JSON functions).
+const LINE_FIELDS: [&str; 7] = [
+    "position",
+    "description",
+    "quantity",
+    "unit_price_minor",
+    "tax_rate",
+    "amount_minor",
+    "tax_minor",
+];
+
+/// `json_object('a', a, 'b', b, ...)` in the pool's dialect.
+fn json_object(db: &Db, fields: &[&str]) -> String {
+    let members: Vec<String> = fields.iter().map(|f| format!("'{f}', {f}")).collect();
+    let function = match db.dialect() {
+        crate::db::Dialect::Sqlite => "json_object",
+        crate::db::Dialect::Postgres => "json_build_object",
+    };
+    format!("{function}({})", members.join(", "))
+}
+
+/// `[...]` of the objects as text, `[]` for none, in the pool's dialect.
+fn json_array(db: &Db, object: &str) -> String {
+    match db.dialect() {
+        crate::db::Dialect::Sqlite => format!("COALESCE(json_group_array({object}), '[]')"),
+        crate::db::Dialect::Postgres => format!("COALESCE(json_agg({object}), '[]'::json)::text"),
+    }
+}
+
+/// The buyer's view in one statement: the invoice with its customer, the pending holds, the lines and the
+/// payment history, the last two as JSON arrays. A checkout view was 4 round trips (each a thread hand-off
+/// on SQLite, the read path's largest cost in the profile in docs/benchmarks.md); now it is one.
+pub async fn checkout_view(db: &Db, seller_id: &str, id: &str) -> Result<Option<CheckoutRows>, sqlx::Error> {
+    let payment_fields: Vec<&str> = super::payments::COLUMNS.split(',').map(str::trim).collect();
+    let sql = format!(
+        "SELECT {COLUMNS}, \
+         (SELECT CAST(COALESCE(SUM(p.amount_minor + p.discount_minor), 0) AS BIGINT) FROM payments p \
+          WHERE p.invoice_id = i.id AND p.status = 'pending') AS pending_minor, \
+         (SELECT {lines} FROM invoice_lines WHERE invoice_id = i.id) AS lines_json, \
+         (SELECT {payments} FROM payments WHERE invoice_id = i.id AND status <> 'failed') AS payments_json \
+         FROM invoices i JOIN customers c ON c.id = i.customer_id WHERE i.id = $1 AND i.seller_id = $2",
+        lines = json_array(db, &json_object(db, &LINE_FIELDS)),
+        payments = json_array(db, &json_object(db, &payment_fields)),
+    );
+    let raw: Option<CheckoutRaw> = sqlx::query_as(&sql)
+        .bind(id)
+        .bind(seller_id)
+        .fetch_optional(db.pool())
+        .await?;
+    let Some(raw) = raw else { return Ok(None) };
+    let decode = |e: serde_json::Error| sqlx::Error::Decode(Box::new(e));
+    let mut lines: Vec<LineRow> = serde_json::from_str(&raw.lines_json).map_err(decode)?;
+    let mut payments: Vec<super::payments::PaymentRow> =
+        serde_json::from_str(&raw.payments_json).map_err(decode)?;
+    // Aggregates promise no order: sort here, as the separate queries' ORDER BY did.
+    lines.sort_by_key(|l| l.position);
+    payments.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+    let payments = payments
+        .into_iter()
+        .map(super::payments::PaymentRow::checked)
+        .collect::<Result<_, _>>()?;
+    Ok(Some(CheckoutRows {
+        invoice: checked(raw.invoice)?,
+        pending_minor: raw.pending_minor,
+        lines,
+        payments,
+    }))
 }
 
 /// Filters for the invoice list.
@@ -224,18 +309,6 @@ pub async fn pending_minor(tx: &mut Tx, invoice_id: &str) -> Result<i64, sqlx::E
     )
     .bind(invoice_id)
     .fetch_one(&mut **tx)
-    .await?;
-    Ok(sum)
-}
-
-/// Same, outside a transaction (for read-only views).
-pub async fn pending_minor_now(db: &Db, invoice_id: &str) -> Result<i64, sqlx::Error> {
-    let (sum,): (i64,) = sqlx::query_as(
-        "SELECT CAST(COALESCE(SUM(amount_minor + discount_minor), 0) AS BIGINT) FROM payments \
-         WHERE invoice_id = $1 AND status = 'pending'",
-    )
-    .bind(invoice_id)
-    .fetch_one(db.pool())
     .await?;
     Ok(sum)
 }

@@ -13,7 +13,7 @@ pub const COLUMNS: &str =
      method_kind, method_brand, method_last4, gateway, gateway_charge_id, decline_code, idempotency_key, \
      reconcile_after, created_at, updated_at";
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, serde::Deserialize)]
 pub struct PaymentRow {
     pub id: String,
     pub seller_id: String,
@@ -94,6 +94,14 @@ pub async fn find(db: &Db, seller_id: &str, id: &str) -> Result<Option<PaymentRo
     .and_then(check_one)
 }
 
+/// `(seller_id, invoice_id)` of a payment, whoever's it is (the reconciler's view; neither ever changes).
+pub async fn owner(db: &Db, id: &str) -> Result<Option<(String, String)>, sqlx::Error> {
+    sqlx::query_as("SELECT seller_id, invoice_id FROM payments WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db.pool())
+        .await
+}
+
 pub async fn find_in(tx: &mut Tx, id: &str) -> Result<Option<PaymentRow>, sqlx::Error> {
     sqlx::query_as(&format!("SELECT {COLUMNS} FROM payments WHERE id = $1"))
         .bind(id)
@@ -126,17 +134,6 @@ pub async fn list(
     .bind(seller_id)
     .bind(invoice_id)
     .bind(limit)
-    .fetch_all(db.pool())
-    .await
-    .and_then(check_all)
-}
-
-/// The payments a buyer sees on an invoice: everything but failed attempts, oldest first.
-pub async fn history(db: &Db, invoice_id: &str) -> Result<Vec<PaymentRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM payments WHERE invoice_id = $1 AND status <> 'failed' ORDER BY created_at, id"
-    ))
-    .bind(invoice_id)
     .fetch_all(db.pool())
     .await
     .and_then(check_all)
