@@ -151,11 +151,11 @@ async fn claim(state: &AppState, limit: usize) -> anyhow::Result<Vec<Claimed>> {
     };
     let ids = deliveries::claim(&state.db, now, lease_until, limits).await?;
     let mut claimed = Vec::with_capacity(ids.len());
-    for id in ids {
-        match deliveries::claimed(&state.db, &id)
-            .await
-            .context("loading a claimed delivery")?
-        {
+    for (id, row) in deliveries::claimed(&state.db, &ids)
+        .await
+        .context("loading claimed deliveries")?
+    {
+        match row {
             Ok(row) => claimed.push(row),
             // A kind or event type this node does not know: dead-lettered with the reason, loudly,
             // never attempted as something it is not.

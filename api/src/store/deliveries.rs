@@ -134,15 +134,31 @@ pub async fn claim(
     .bind(limits.total)
     .fetch_all(&mut *tx)
     .await?;
-    for (id,) in &ids {
-        sqlx::query("UPDATE deliveries SET locked_until = $1, attempts = attempts + 1 WHERE id = $2")
-            .bind(lease_until)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+    if ids.is_empty() {
+        tx.commit().await?;
+        return Ok(Vec::new());
     }
+    // One statement for the whole batch: the write turn (SQLite) or the row locks (PostgreSQL) are held
+    // for one round trip, not one per delivery, while payments wait for the same turn.
+    let lease = format!(
+        "UPDATE deliveries SET locked_until = $1, attempts = attempts + 1 WHERE id IN ({})",
+        placeholders(2, ids.len())
+    );
+    let mut update = sqlx::query(&lease).bind(lease_until);
+    for (id,) in &ids {
+        update = update.bind(id);
+    }
+    update.execute(&mut *tx).await?;
     tx.commit().await?;
     Ok(ids.into_iter().map(|(id,)| id).collect())
+}
+
+/// `$first, $first+1, ...`: `count` numbered parameters for an `IN (...)` list.
+fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A claimed delivery with what is needed to attempt it.
@@ -198,19 +214,36 @@ impl TryFrom<ClaimedRaw> for Claimed {
     }
 }
 
-/// Loads a claimed delivery. The outer error is the database's; the inner one a row this code cannot
-/// read (an unknown kind or event type), which the relay dead-letters rather than guessing.
-pub async fn claimed(db: &Db, id: &str) -> Result<Result<Claimed, RowError>, sqlx::Error> {
-    let raw: ClaimedRaw = sqlx::query_as(
+/// Loads claimed deliveries in one query, each as `(id, row)`. The outer error is the database's; a row's
+/// error is a row this code cannot read (an unknown kind or event type), which the relay dead-letters
+/// rather than guessing.
+pub async fn claimed(
+    db: &Db,
+    ids: &[String],
+) -> Result<Vec<(String, Result<Claimed, RowError>)>, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
         "SELECT d.id, d.seller_id, d.event_id, d.endpoint_id, d.kind, d.attempts, o.event_type, o.payload, \
          o.created_at AS event_created_at, e.url, e.signing_secret \
          FROM deliveries d JOIN outbox o ON o.id = d.event_id LEFT JOIN erp_endpoints e ON e.id = d.endpoint_id \
-         WHERE d.id = $1",
-    )
-    .bind(id)
-    .fetch_one(db.pool())
-    .await?;
-    Ok(Claimed::try_from(raw))
+         WHERE d.id IN ({})",
+        placeholders(1, ids.len())
+    );
+    let mut query = sqlx::query_as::<_, ClaimedRaw>(&sql);
+    for id in ids {
+        query = query.bind(id);
+    }
+    let mut rows: Vec<(String, Result<Claimed, RowError>)> = query
+        .fetch_all(db.pool())
+        .await?
+        .into_iter()
+        .map(|raw| (raw.id.clone(), Claimed::try_from(raw)))
+        .collect();
+    // In claim order (fairness decided it), not the database's.
+    rows.sort_by_key(|(id, _)| ids.iter().position(|claimed| claimed == id));
+    Ok(rows)
 }
 
 /// Receipt emails of the seller delivered since `since` (the cluster-wide hourly budget).
