@@ -19,7 +19,7 @@ pub async fn record_payment_succeeded(
     let view = payment.view();
     let receipt = PaymentSucceeded {
         amount: view.amount,
-        currency: payment.currency.clone(),
+        currency: payment.currency().code().to_owned(),
         customer: ReceiptCustomer {
             email: invoice.customer_email.clone(),
             external_ref: invoice.customer_external_ref.clone(),

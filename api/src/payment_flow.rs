@@ -201,7 +201,7 @@ async fn hold(state: &AppState, attempt: &Attempt<'_>) -> ApiResult<Hold> {
             )));
         }
     }
-    let payment = pending_row(state, attempt, payment_id, &invoice.currency, &accepted);
+    let payment = pending_row(state, attempt, payment_id, &accepted);
     payments::insert(&mut tx, &payment).await?;
     let started = idempotency::start(
         &mut tx,
@@ -232,23 +232,16 @@ async fn hold(state: &AppState, attempt: &Attempt<'_>) -> ApiResult<Hold> {
 }
 
 /// The `pending` payment row a hold inserts, timed by the app's clock.
-fn pending_row(
-    state: &AppState,
-    attempt: &Attempt<'_>,
-    id: String,
-    currency: &str,
-    accepted: &AcceptedAmount,
-) -> PaymentRow {
+fn pending_row(state: &AppState, attempt: &Attempt<'_>, id: String, accepted: &AcceptedAmount) -> PaymentRow {
     let now = state.clock().now_ms();
     PaymentRow {
         id,
         seller_id: attempt.checkout.seller_id.clone(),
         invoice_id: attempt.checkout.invoice_id.clone(),
         checkout_link_id: Some(attempt.checkout.link_id.clone()),
-        amount_minor: accepted.amount.minor_units(),
-        discount_minor: accepted.discount.minor_units(),
-        currency: currency.to_owned(),
-        status: PaymentStatus::Pending.as_str().to_owned(),
+        amount: accepted.amount,
+        discount: accepted.discount,
+        status: PaymentStatus::Pending,
         method_kind: attempt.method.kind.clone(),
         method_brand: attempt.method.brand.clone(),
         method_last4: attempt.method.last4.clone(),
@@ -415,7 +408,7 @@ async fn finalize_in_db(
     let payment = payments::find_in(&mut tx, payment_id)
         .await?
         .context("payment vanished")?;
-    if payment.status() != PaymentStatus::Pending {
+    if payment.status != PaymentStatus::Pending {
         tx.rollback().await?;
         return stored_answer(&payment, &invoice).await;
     }
@@ -427,12 +420,12 @@ async fn finalize_in_db(
             currency,
         } => {
             // Integrity check: never trust a charge whose amount or currency differs from what was asked.
-            if *amount_minor != payment.amount_minor || *currency != payment.currency {
+            if *amount_minor != payment.amount.minor_units() || currency != payment.currency().code() {
                 tx.rollback().await?;
                 return Err(ApiError::Internal(anyhow::anyhow!(
                     "gateway reported {amount_minor} {currency} for payment {payment_id} of {} {}",
-                    payment.amount_minor,
-                    payment.currency
+                    payment.amount.minor_units(),
+                    payment.currency().code()
                 )));
             }
             let answer = apply_success(&mut tx, payment, invoice, charge_id, now).await?;
@@ -496,11 +489,15 @@ async fn apply_success(
     // The hold is not in these totals (`totals(0)`, and `was_pending` false): only paid and discount move,
     // and the domain does the checked arithmetic and picks the status.
     let totals = invoice.totals(0)?;
-    let currency = totals.currency();
-    let amount =
-        Money::from_minor_units(payment.amount_minor, currency).context("payment amount out of range")?;
-    let discount =
-        Money::from_minor_units(payment.discount_minor, currency).context("payment discount out of range")?;
+    if payment.currency() != totals.currency() {
+        return Err(ApiError::Internal(anyhow::anyhow!(
+            "payment {} is in {} but its invoice in {}",
+            payment.id,
+            payment.currency().code(),
+            totals.currency().code()
+        )));
+    }
+    let (amount, discount) = (payment.amount, payment.discount);
     let remaining_after = totals
         .balance_due()
         .checked_sub(&amount)
@@ -528,7 +525,7 @@ async fn apply_success(
     invoice.discount_taken_minor = after.discount_taken().minor_units();
     invoice.status = after.status().as_str().to_owned();
     let mut succeeded = payment;
-    succeeded.status = PaymentStatus::Succeeded.as_str().to_owned();
+    succeeded.status = PaymentStatus::Succeeded;
     succeeded.gateway_charge_id = Some(charge_id.to_owned());
     crate::outbox::record_payment_succeeded(tx, &succeeded, &invoice, now).await?;
     let body = success_body(&succeeded, &invoice)?;
@@ -550,7 +547,7 @@ pub fn declined_problem(decline_code: &str) -> Problem {
 }
 
 async fn stored_answer(payment: &PaymentRow, invoice: &invoices::InvoiceRow) -> ApiResult<Answer> {
-    let answer = match payment.status() {
+    let answer = match payment.status {
         PaymentStatus::Failed => Answer {
             status: 402,
             body: serde_json::to_string(&declined_problem(

@@ -3,6 +3,7 @@
 use anyhow::Context;
 use tranche_domain::{Currency, InvoiceAmounts, InvoiceStatus, InvoiceTotals, Money, Terms, TermsSpec};
 
+use super::RowError;
 use crate::db::{is_unique_violation, Db, Tx};
 
 const COLUMNS: &str = "i.id, i.seller_id, i.customer_id, c.name AS customer_name, c.email AS customer_email, \
@@ -83,55 +84,31 @@ impl InvoiceRow {
     }
 }
 
-/// Why a stored invoice row cannot be trusted. Reading such a row is an error (a 500 `internal` at the
-/// HTTP edge), never a guess: a wrong currency or status shown to a buyer is worse than no answer.
-#[derive(Debug, thiserror::Error)]
-pub enum InvoiceRowError {
-    #[error("invoice {id}: unknown currency {value:?}")]
-    UnknownCurrency { id: String, value: String },
-    #[error("invoice {id}: unknown status {value:?}")]
-    UnknownStatus { id: String, value: String },
-    #[error("invoice {id}: {field} = {value} does not fit {currency}")]
-    AmountOutOfRange {
-        id: String,
-        field: &'static str,
-        value: i64,
-        currency: String,
-    },
-}
-
 impl InvoiceRow {
     /// The stored status as the domain's enum.
-    pub fn invoice_status(&self) -> Result<InvoiceStatus, InvoiceRowError> {
-        InvoiceStatus::parse(&self.status).ok_or_else(|| InvoiceRowError::UnknownStatus {
-            id: self.id.clone(),
-            value: self.status.clone(),
-        })
+    pub fn invoice_status(&self) -> Result<InvoiceStatus, RowError> {
+        InvoiceStatus::parse(&self.status)
+            .ok_or_else(|| RowError::UnknownStatus("invoices.status", self.status.clone()))
     }
 
     /// Checks what every reader relies on: a known currency and status, and amounts that are money in it.
-    fn check(&self) -> Result<(), InvoiceRowError> {
-        let currency = Currency::parse(&self.currency).map_err(|_| InvoiceRowError::UnknownCurrency {
-            id: self.id.clone(),
-            value: self.currency.clone(),
-        })?;
+    /// A row that fails is an error (a 500 `internal` at the HTTP edge), never a guess: a wrong currency or
+    /// status shown to a buyer is worse than no answer.
+    fn check(&self) -> Result<(), RowError> {
+        let currency = Currency::parse(&self.currency)
+            .map_err(|_| RowError::UnknownCurrency("invoices.currency", self.currency.clone()))?;
         self.invoice_status()?;
         let amounts = [
-            ("subtotal_minor", self.subtotal_minor),
-            ("tax_minor", self.tax_minor),
-            ("total_minor", self.total_minor),
-            ("amount_paid_minor", self.amount_paid_minor),
-            ("discount_taken_minor", self.discount_taken_minor),
-            ("balance_due_minor", self.balance_due_minor()),
+            ("invoices.subtotal_minor", self.subtotal_minor),
+            ("invoices.tax_minor", self.tax_minor),
+            ("invoices.total_minor", self.total_minor),
+            ("invoices.amount_paid_minor", self.amount_paid_minor),
+            ("invoices.discount_taken_minor", self.discount_taken_minor),
+            ("invoices balance due", self.balance_due_minor()),
         ];
-        for (field, value) in amounts {
+        for (column, value) in amounts {
             if Money::from_minor_units(value, currency).is_err() {
-                return Err(InvoiceRowError::AmountOutOfRange {
-                    id: self.id.clone(),
-                    field,
-                    value,
-                    currency: self.currency.clone(),
-                });
+                return Err(RowError::AmountOutOfRange(column, value, self.currency.clone()));
             }
         }
         Ok(())
@@ -260,14 +237,14 @@ pub async fn checkout_view(db: &Db, seller_id: &str, id: &str) -> Result<Option<
     let Some(raw) = raw else { return Ok(None) };
     let decode = |e: serde_json::Error| sqlx::Error::Decode(Box::new(e));
     let mut lines: Vec<LineRow> = serde_json::from_str(&raw.lines_json).map_err(decode)?;
-    let mut payments: Vec<super::payments::PaymentRow> =
+    let mut payments: Vec<super::payments::PaymentRaw> =
         serde_json::from_str(&raw.payments_json).map_err(decode)?;
     // Aggregates promise no order: sort here, as the separate queries' ORDER BY did.
     lines.sort_by_key(|l| l.position);
     payments.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
     let payments = payments
         .into_iter()
-        .map(super::payments::PaymentRow::checked)
+        .map(super::payments::PaymentRow::try_from)
         .collect::<Result<_, _>>()?;
     Ok(Some(CheckoutRows {
         invoice: checked(raw.invoice)?,

@@ -13,8 +13,10 @@ pub const COLUMNS: &str =
      method_kind, method_brand, method_last4, gateway, gateway_charge_id, decline_code, idempotency_key, \
      reconcile_after, created_at, updated_at";
 
+/// A payment as stored (text and integer columns), before [`PaymentRow::try_from`] reads it. Also what the
+/// checkout view's JSON aggregate holds, hence `Deserialize`.
 #[derive(Debug, Clone, sqlx::FromRow, serde::Deserialize)]
-pub struct PaymentRow {
+pub struct PaymentRaw {
     pub id: String,
     pub seller_id: String,
     pub invoice_id: String,
@@ -35,49 +37,79 @@ pub struct PaymentRow {
     pub updated_at: i64,
 }
 
+/// A payment in domain types: its amount and discount are money in its currency and its status is one
+/// of the closed set, checked when the row was read, so nothing downstream falls back to a guess.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentRow {
+    pub id: String,
+    pub seller_id: String,
+    pub invoice_id: String,
+    pub checkout_link_id: Option<String>,
+    pub amount: Money,
+    pub discount: Money,
+    pub status: PaymentStatus,
+    pub method_kind: String,
+    pub method_brand: String,
+    pub method_last4: String,
+    pub gateway: String,
+    pub gateway_charge_id: Option<String>,
+    pub decline_code: Option<String>,
+    pub idempotency_key: Option<String>,
+    pub reconcile_after: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl TryFrom<PaymentRaw> for PaymentRow {
+    type Error = RowError;
+
+    /// Fails loudly on a status or currency outside the closed sets, or an amount the currency cannot hold.
+    fn try_from(raw: PaymentRaw) -> Result<PaymentRow, RowError> {
+        let status = PaymentStatus::parse(&raw.status)
+            .ok_or_else(|| RowError::UnknownStatus("payments.status", raw.status.clone()))?;
+        let currency = Currency::parse(&raw.currency)
+            .map_err(|_| RowError::UnknownCurrency("payments.currency", raw.currency.clone()))?;
+        let money = |column: &'static str, minor: i64| {
+            // Negative or past the range money can hold: both refused by `from_minor_units`.
+            Money::from_minor_units(minor, currency)
+                .map_err(|_| RowError::AmountOutOfRange(column, minor, raw.currency.clone()))
+        };
+        Ok(PaymentRow {
+            amount: money("payments.amount_minor", raw.amount_minor)?,
+            discount: money("payments.discount_minor", raw.discount_minor)?,
+            status,
+            id: raw.id,
+            seller_id: raw.seller_id,
+            invoice_id: raw.invoice_id,
+            checkout_link_id: raw.checkout_link_id,
+            method_kind: raw.method_kind,
+            method_brand: raw.method_brand,
+            method_last4: raw.method_last4,
+            gateway: raw.gateway,
+            gateway_charge_id: raw.gateway_charge_id,
+            decline_code: raw.decline_code,
+            idempotency_key: raw.idempotency_key,
+            reconcile_after: raw.reconcile_after,
+            created_at: raw.created_at,
+            updated_at: raw.updated_at,
+        })
+    }
+}
+
 impl PaymentRow {
-    /// Checks what the view and the flow rely on: a known status and currency, amounts the currency can
-    /// hold. Every loader below runs it, so a row that reaches the rest of the code is readable.
-    pub fn checked(self) -> Result<PaymentRow, RowError> {
-        PaymentStatus::parse(&self.status)
-            .ok_or_else(|| RowError::UnknownStatus("payments.status", self.status.clone()))?;
-        let currency = Currency::parse(&self.currency)
-            .map_err(|_| RowError::UnknownCurrency("payments.currency", self.currency.clone()))?;
-        for (column, minor) in [
-            ("payments.amount_minor", self.amount_minor),
-            ("payments.discount_minor", self.discount_minor),
-        ] {
-            if minor < 0 || Money::from_minor_units(minor, currency).is_err() {
-                return Err(RowError::AmountOutOfRange(column, minor, self.currency.clone()));
-            }
-        }
-        Ok(self)
-    }
-
-    /// The amount in minor units as text; only called on checked rows, whose currency and amounts parse.
-    fn money(&self, minor: i64) -> String {
-        Currency::parse(&self.currency)
-            .ok()
-            .and_then(|c| Money::from_minor_units(minor, c).ok())
-            .map(|m| m.to_string())
-            .unwrap_or_default()
-    }
-
-    /// The status; loaders have checked it (see [`PaymentRow::checked`]), so the fallback is never taken
-    /// for a loaded row, only for one built in memory with a typo.
-    pub fn status(&self) -> PaymentStatus {
-        PaymentStatus::parse(&self.status).unwrap_or(PaymentStatus::Pending)
+    pub fn currency(&self) -> Currency {
+        self.amount.currency()
     }
 
     /// The wire view (buyer and seller see the same fields).
     pub fn view(&self) -> PaymentView {
         PaymentView {
             id: self.id.clone(),
-            amount: self.money(self.amount_minor),
-            currency: Currency::parse(&self.currency).unwrap_or(Currency::USD),
-            status: self.status(),
+            amount: self.amount.to_string(),
+            currency: self.currency(),
+            status: self.status,
             method: Some(format!("{} •••• {}", self.method_brand, self.method_last4)),
-            discount: (self.discount_minor > 0).then(|| self.money(self.discount_minor)),
+            discount: (!self.discount.is_zero()).then(|| self.discount.to_string()),
             created_at: rfc3339(self.created_at),
         }
     }
@@ -110,14 +142,14 @@ pub async fn find_in(tx: &mut Tx, id: &str) -> Result<Option<PaymentRow>, sqlx::
         .and_then(check_one)
 }
 
-fn check_one(row: Option<PaymentRow>) -> Result<Option<PaymentRow>, sqlx::Error> {
-    Ok(row.map(PaymentRow::checked).transpose()?)
+fn check_one(row: Option<PaymentRaw>) -> Result<Option<PaymentRow>, sqlx::Error> {
+    Ok(row.map(PaymentRow::try_from).transpose()?)
 }
 
-fn check_all(rows: Vec<PaymentRow>) -> Result<Vec<PaymentRow>, sqlx::Error> {
+fn check_all(rows: Vec<PaymentRaw>) -> Result<Vec<PaymentRow>, sqlx::Error> {
     Ok(rows
         .into_iter()
-        .map(PaymentRow::checked)
+        .map(PaymentRow::try_from)
         .collect::<Result<_, _>>()?)
 }
 
@@ -147,10 +179,10 @@ pub async fn insert(tx: &mut Tx, row: &PaymentRow) -> Result<(), sqlx::Error> {
     .bind(&row.seller_id)
     .bind(&row.invoice_id)
     .bind(&row.checkout_link_id)
-    .bind(row.amount_minor)
-    .bind(row.discount_minor)
-    .bind(&row.currency)
-    .bind(&row.status)
+    .bind(row.amount.minor_units())
+    .bind(row.discount.minor_units())
+    .bind(row.currency().code())
+    .bind(row.status.as_str())
     .bind(&row.method_kind)
     .bind(&row.method_brand)
     .bind(&row.method_last4)
@@ -275,8 +307,8 @@ pub async fn credit_invoice(
 mod tests {
     use super::*;
 
-    fn row() -> PaymentRow {
-        PaymentRow {
+    fn raw() -> PaymentRaw {
+        PaymentRaw {
             id: "pay_1".into(),
             seller_id: "sel_1".into(),
             invoice_id: "inv_1".into(),
@@ -300,25 +332,37 @@ mod tests {
 
     #[test]
     fn a_readable_row_passes() {
-        assert!(row().checked().is_ok());
+        let row = PaymentRow::try_from(raw()).map_err(|e| e.to_string());
+        assert_eq!(row.map(|r| r.view().amount), Ok("10.00".to_owned()));
     }
 
     #[test]
     fn unknown_status_currency_or_amount_fail_loudly() {
-        let mut bad = row();
+        let mut bad = raw();
         bad.status = "settled".into();
         assert_eq!(
-            bad.checked().err(),
+            PaymentRow::try_from(bad).err(),
             Some(RowError::UnknownStatus("payments.status", "settled".into()))
         );
-        let mut bad = row();
+        let mut bad = raw();
         bad.currency = "XYZ".into();
         assert_eq!(
-            bad.checked().err(),
+            PaymentRow::try_from(bad).err(),
             Some(RowError::UnknownCurrency("payments.currency", "XYZ".into()))
         );
-        let mut bad = row();
+        let mut bad = raw();
         bad.amount_minor = -5;
-        assert!(matches!(bad.checked(), Err(RowError::AmountOutOfRange(..))));
+        assert!(matches!(
+            PaymentRow::try_from(bad),
+            Err(RowError::AmountOutOfRange(..))
+        ));
+        // JPY has no minor unit below the yen: any i64 fits, but a KWD amount past Money's range does not.
+        let mut bad = raw();
+        bad.currency = "KWD".into();
+        bad.discount_minor = i64::MAX;
+        assert!(matches!(
+            PaymentRow::try_from(bad),
+            Err(RowError::AmountOutOfRange(..))
+        ));
     }
 }
