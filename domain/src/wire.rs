@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use time::Date;
 
 use crate::currency::Currency;
+use crate::error_code::ErrorCode;
 use crate::money::Money;
 use crate::rules::{AmountRejected, InvoiceStatus, InvoiceTotals, NotPayable, PaymentOptions, TotalsError};
 use crate::terms::{Terms, TermsError, TermsSpec};
@@ -293,6 +294,8 @@ pub struct Problem {
     pub title: String,
     pub status: u16,
     pub detail: String,
+    /// An [`ErrorCode`] when the API wrote it; a string on the wire, so a client built before a code was
+    /// added still reads the document ([`Problem::error_code`] gives the typed code).
     pub code: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
@@ -328,6 +331,11 @@ impl Problem {
             decline_code: None,
             advice: None,
         }
+    }
+
+    /// The typed code; `None` when it is not one this build knows (a newer API's, or a stand-in's).
+    pub fn error_code(&self) -> Option<ErrorCode> {
+        ErrorCode::parse(&self.code)
     }
 }
 
