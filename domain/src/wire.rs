@@ -114,7 +114,7 @@ impl From<&PaymentOptions> for OptionsView {
                     percent: p.percent.to_string(),
                     amount: p.amount.to_string(),
                     enabled: p.enabled(),
-                    reason: p.disabled_reason.as_ref().map(|r| r.code().to_owned()),
+                    reason: p.disabled_reason.as_ref().map(|r| r.code().as_str().to_owned()),
                 })
                 .collect(),
             discount: o.discount.map(|d| DiscountView {
@@ -315,8 +315,14 @@ pub struct Problem {
 }
 
 impl Problem {
-    /// A problem with the given status and code; `type` is derived from the code.
-    pub fn new(status: u16, code: &str, title: &str, detail: impl Into<String>) -> Problem {
+    /// A problem with the given code, sent with the code's status; `type` is derived from the code.
+    pub fn new(code: ErrorCode, title: &str, detail: impl Into<String>) -> Problem {
+        Problem::untyped(code.status(), code.as_str(), title, detail)
+    }
+
+    /// A problem whose code is not one of the API's: the widget's stand-in for an answer that carried no
+    /// problem document. Everything the API sends goes through [`Problem::new`].
+    pub fn untyped(status: u16, code: &str, title: &str, detail: impl Into<String>) -> Problem {
         Problem {
             type_uri: format!("https://tranche.dev/problems/{}", code.replace('_', "-")),
             title: title.to_owned(),
@@ -340,18 +346,10 @@ impl Problem {
 }
 
 impl From<&AmountRejected> for Problem {
-    /// Every amount rejection is a 422 except a void or paid invoice, which is a 409 conflict.
+    /// Every amount rejection is a 422 except a void or paid invoice, which is a 409 conflict: the codes'
+    /// statuses say so.
     fn from(rejected: &AmountRejected) -> Problem {
-        let status = match rejected {
-            AmountRejected::InvoiceNotPayable { .. } => 409,
-            _ => 422,
-        };
-        let mut problem = Problem::new(
-            status,
-            rejected.code(),
-            "Amount not accepted",
-            rejected.to_string(),
-        );
+        let mut problem = Problem::new(rejected.code(), "Amount not accepted", rejected.to_string());
         problem.field = Some("amount".to_owned());
         match rejected {
             AmountRejected::AmountBelowMinimum { minimum } => {

@@ -460,7 +460,7 @@ mod tests {
     fn every_rejection_code_has_a_sentence_in_every_locale() {
         for locale in [Locale::En, Locale::De, Locale::Fr, Locale::Es] {
             for code in tranche_domain::AmountRejected::CODES {
-                let s = locale.rejection(code, "X");
+                let s = locale.rejection(code.as_str(), "X");
                 assert!(!s.is_empty());
                 assert_ne!(s, locale.t(Key::ServerError), "{code} in {locale:?} fell through");
             }

@@ -136,7 +136,7 @@ impl Checkout {
                     reason: p
                         .disabled_reason
                         .as_ref()
-                        .map(|r| self.explain(r.code(), Some(r))),
+                        .map(|r| self.explain(r.code().as_str(), Some(r))),
                 }
             })
             .collect()
@@ -230,8 +230,8 @@ impl Checkout {
             }
             Err(rejected) => Evaluation {
                 error: Some((
-                    rejected.code().to_owned(),
-                    self.explain(rejected.code(), Some(&rejected)),
+                    rejected.code().as_str().to_owned(),
+                    self.explain(rejected.code().as_str(), Some(&rejected)),
                 )),
                 ..Evaluation::default()
             },
@@ -280,7 +280,11 @@ impl Checkout {
             (_, "idempotency_key_in_use") => (l.t(Key::KeyInUse).to_owned(), None, Next::RetrySameKey),
             (_, "invalid_checkout_token") | (401, _) => (l.t(Key::LinkInvalid).to_owned(), None, Next::Stop),
             (_, "origin_not_allowed") => (l.t(Key::OriginBlocked).to_owned(), None, Next::Stop),
-            (_, code) if tranche_domain::AmountRejected::CODES.contains(&code) => {
+            (_, code)
+                if tranche_domain::AmountRejected::CODES
+                    .iter()
+                    .any(|c| c.as_str() == code) =>
+            {
                 let amount = p
                     .minimum
                     .as_deref()
