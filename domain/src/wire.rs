@@ -317,17 +317,23 @@ pub struct Problem {
 impl Problem {
     /// A problem with the given code, sent with the code's status; `type` is derived from the code.
     pub fn new(code: ErrorCode, title: &str, detail: impl Into<String>) -> Problem {
-        Problem::untyped(code.status(), code.as_str(), title, detail)
+        let type_uri = format!("https://tranche.dev/problems/{}", code.as_str().replace('_', "-"));
+        Problem::with_type(type_uri, code.status(), code.as_str(), title, detail.into())
     }
 
     /// A problem whose code is not one of the API's: the widget's stand-in for an answer that carried no
-    /// problem document. Everything the API sends goes through [`Problem::new`].
+    /// problem document. Its `type` is RFC 9457's `about:blank` (no meaning beyond the status), as no
+    /// tranche.dev page describes it. Everything the API sends goes through [`Problem::new`].
     pub fn untyped(status: u16, code: &str, title: &str, detail: impl Into<String>) -> Problem {
+        Problem::with_type("about:blank".to_owned(), status, code, title, detail.into())
+    }
+
+    fn with_type(type_uri: String, status: u16, code: &str, title: &str, detail: String) -> Problem {
         Problem {
-            type_uri: format!("https://tranche.dev/problems/{}", code.replace('_', "-")),
+            type_uri,
             title: title.to_owned(),
             status,
-            detail: detail.into(),
+            detail,
             code: code.to_owned(),
             request_id: None,
             field: None,

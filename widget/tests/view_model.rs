@@ -205,7 +205,7 @@ fn jpy_and_kwd_exponents() {
     );
     assert_eq!(
         c.evaluate(&Choice::Custom, "12000.5").error.unwrap().0,
-        "amount_precision"
+        ErrorCode::AmountPrecision
     );
     let mut f = usd();
     f.currency = "KWD";
