@@ -317,3 +317,104 @@ mod json_object_tests {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use tranche_domain::ErrorCode;
+
+    use super::ApiError;
+
+    /// `(code, status)` from the rows of ARCHITECTURE.md's "Error codes" table.
+    fn documented() -> Vec<(String, u16)> {
+        let doc = include_str!("../../ARCHITECTURE.md");
+        let section = doc
+            .split("\n## Error codes")
+            .nth(1)
+            .and_then(|rest| rest.split("\n## ").next())
+            .expect("ARCHITECTURE.md has an Error codes section");
+        section
+            .lines()
+            .filter(|line| line.starts_with("| `"))
+            .map(|row| {
+                let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+                let code = cells[1].trim_matches('`').to_owned();
+                let status = cells[2]
+                    .parse()
+                    .unwrap_or_else(|_| panic!("{code}: status {:?} is not a number", cells[2]));
+                (code, status)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn architecture_lists_every_error_code() {
+        let rows = documented();
+        let listed: BTreeSet<(String, u16)> = rows.iter().cloned().collect();
+        assert_eq!(listed.len(), rows.len(), "a code is listed twice");
+        let codes: BTreeSet<(String, u16)> = ErrorCode::ALL
+            .iter()
+            .map(|c| (c.as_str().to_owned(), c.status()))
+            .collect();
+        assert_eq!(
+            listed, codes,
+            "ARCHITECTURE.md's error-code table vs ErrorCode (code, status)"
+        );
+    }
+
+    #[test]
+    fn codes_are_distinct_and_parse_back() {
+        let distinct: BTreeSet<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(distinct.len(), ErrorCode::ALL.len());
+        for &code in ErrorCode::ALL {
+            assert_eq!(ErrorCode::parse(code.as_str()), Some(code));
+        }
+        assert_eq!(ErrorCode::parse("no_such_code"), None);
+    }
+
+    /// Each variant that takes a code renders with that code's status: the statuses the API sent before
+    /// codes were typed (api/tests pin them per endpoint).
+    #[test]
+    fn variants_send_their_codes_status() {
+        let cases = [
+            (
+                ApiError::Unauthorized {
+                    code: ErrorCode::InvalidApiKey,
+                    detail: "d",
+                },
+                401,
+            ),
+            (
+                ApiError::Forbidden {
+                    code: ErrorCode::OriginNotAllowed,
+                    detail: "d".into(),
+                },
+                403,
+            ),
+            (ApiError::invalid(ErrorCode::InvalidField, "f", "d"), 400),
+            (
+                ApiError::Conflict {
+                    code: ErrorCode::InvoiceVoid,
+                    detail: "d".into(),
+                },
+                409,
+            ),
+            (ApiError::destination_not_allowed("d"), 422),
+            (ApiError::NotFound("invoice"), 404),
+            (
+                ApiError::RateLimited {
+                    retry_after_seconds: 1,
+                },
+                429,
+            ),
+            (ApiError::MethodNotAllowed { allow: "GET".into() }, 405),
+            (ApiError::Internal(anyhow::anyhow!("boom")), 500),
+        ];
+        for (error, status) in cases {
+            let problem = error.problem();
+            assert_eq!(problem.status, status, "{}", problem.code);
+            assert_eq!(problem.error_code().map(ErrorCode::status), Some(status));
+        }
+    }
+}
