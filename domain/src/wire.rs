@@ -296,6 +296,7 @@ pub struct Problem {
     pub detail: String,
     /// An [`ErrorCode`] when the API wrote it; a string on the wire, so a client built before a code was
     /// added still reads the document ([`Problem::error_code`] gives the typed code).
+    #[cfg_attr(feature = "openapi", schema(value_type = ErrorCode))]
     pub code: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
