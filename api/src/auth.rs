@@ -4,6 +4,7 @@
 use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 use sha2::{Digest, Sha256};
+use tranche_domain::ErrorCode;
 
 use crate::db::now_ms;
 use crate::error::ApiError;
@@ -11,11 +12,11 @@ use crate::metrics::Metrics;
 use crate::state::AppState;
 
 const INVALID_KEY: ApiError = ApiError::Unauthorized {
-    code: "invalid_api_key",
+    code: ErrorCode::InvalidApiKey,
     detail: "Missing or invalid secret key.",
 };
 const INVALID_TOKEN: ApiError = ApiError::Unauthorized {
-    code: "invalid_checkout_token",
+    code: ErrorCode::InvalidCheckoutToken,
     detail: "This checkout link is invalid, expired or revoked. Ask the seller for a new link.",
 };
 
@@ -59,13 +60,13 @@ impl FromRequest for Operator {
                 .operator_token
                 .as_ref()
                 .ok_or(ApiError::Unauthorized {
-                    code: "operator_disabled",
+                    code: ErrorCode::OperatorDisabled,
                     detail: "Seller creation is disabled: set TRANCHE_OPERATOR_TOKEN.",
                 })?;
             match bearer(req) {
                 Some(given) if equal_secrets(given, expected.expose()) => Ok(Operator),
                 _ => Err(ApiError::Unauthorized {
-                    code: "invalid_operator_token",
+                    code: ErrorCode::InvalidOperatorToken,
                     detail: "Missing or invalid operator token.",
                 }),
             }
@@ -151,7 +152,7 @@ fn check_origin(state: &AppState, checkout: &Checkout, origin: &str) -> Result<(
         Ok(())
     } else {
         Err(ApiError::Forbidden {
-            code: "origin_not_allowed",
+            code: ErrorCode::OriginNotAllowed,
             detail: format!(
                 "Origin {} is not in this seller's allowed_origins.",
                 origin.chars().take(100).collect::<String>()

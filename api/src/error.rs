@@ -1,11 +1,12 @@
 //! The HTTP boundary's error type. Every failure a client can see is an [`ApiError`] variant with a stable
-//! `code`, rendered as `application/problem+json`; unexpected failures are logged once, here, with their
-//! cause chain, and the client sees only `internal_error` and the request id.
+//! [`ErrorCode`] (which also fixes the HTTP status), rendered as `application/problem+json`; unexpected
+//! failures are logged once, here, with their cause chain, and the client sees only `internal_error` and
+//! the request id.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use tranche_domain::wire::Problem;
-use tranche_domain::AmountRejected;
+use tranche_domain::{AmountRejected, ErrorCode};
 
 use crate::request_id;
 
@@ -13,29 +14,26 @@ use crate::request_id;
 pub enum ApiError {
     /// Missing or invalid credentials; `code` says which kind.
     #[error("{detail}")]
-    Unauthorized {
-        code: &'static str,
-        detail: &'static str,
-    },
+    Unauthorized { code: ErrorCode, detail: &'static str },
     /// Authenticated, but not allowed from here.
     #[error("{detail}")]
-    Forbidden { code: &'static str, detail: String },
+    Forbidden { code: ErrorCode, detail: String },
     #[error("{0} not found")]
     NotFound(&'static str),
     /// The request is well-formed JSON but a field is invalid.
     #[error("{detail}")]
     Invalid {
-        code: &'static str,
+        code: ErrorCode,
         field: Option<String>,
         detail: String,
     },
     #[error("{0}")]
     Amount(AmountRejected),
     #[error("{detail}")]
-    Conflict { code: &'static str, detail: String },
+    Conflict { code: ErrorCode, detail: String },
     /// Well-formed but cannot be processed as sent (422).
     #[error("{detail}")]
-    Unprocessable { code: &'static str, detail: String },
+    Unprocessable { code: ErrorCode, detail: String },
     #[error("payment declined: {decline_code}")]
     Declined {
         decline_code: String,
@@ -52,7 +50,7 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    pub fn invalid(code: &'static str, field: impl Into<String>, detail: impl Into<String>) -> ApiError {
+    pub fn invalid(code: ErrorCode, field: impl Into<String>, detail: impl Into<String>) -> ApiError {
         ApiError::Invalid {
             code,
             field: Some(field.into()),
@@ -64,7 +62,7 @@ impl ApiError {
     /// destination policy refuses (loopback, private, link-local, metadata services...; DESIGN section 14).
     pub fn destination_not_allowed(detail: impl Into<String>) -> ApiError {
         ApiError::Unprocessable {
-            code: "destination_not_allowed",
+            code: ErrorCode::DestinationNotAllowed,
             detail: detail.into(),
         }
     }
@@ -72,46 +70,43 @@ impl ApiError {
     /// The problem document for this error (also what the idempotency store saves).
     pub fn problem(&self) -> Problem {
         let mut problem = match self {
-            ApiError::Unauthorized { code, detail } => Problem::new(401, code, "Unauthorized", *detail),
-            ApiError::Forbidden { code, detail } => Problem::new(403, code, "Forbidden", detail.clone()),
+            ApiError::Unauthorized { code, detail } => refused(*code, 401, "Unauthorized", *detail),
+            ApiError::Forbidden { code, detail } => refused(*code, 403, "Forbidden", detail.clone()),
             ApiError::NotFound(what) => {
-                Problem::new(404, "not_found", "Not found", format!("{what} not found"))
+                Problem::new(ErrorCode::NotFound, "Not found", format!("{what} not found"))
             }
             ApiError::Invalid { code, field, detail } => {
-                let mut p = Problem::new(400, code, "Invalid request", detail.clone());
+                let mut p = refused(*code, 400, "Invalid request", detail.clone());
                 p.field = field.clone();
                 p
             }
             ApiError::Amount(rejected) => Problem::from(rejected),
-            ApiError::Conflict { code, detail } => Problem::new(409, code, "Conflict", detail.clone()),
+            ApiError::Conflict { code, detail } => refused(*code, 409, "Conflict", detail.clone()),
             ApiError::Unprocessable { code, detail } => {
-                Problem::new(422, code, "Unprocessable request", detail.clone())
+                refused(*code, 422, "Unprocessable request", detail.clone())
             }
             ApiError::Declined {
                 decline_code,
                 message,
                 advice,
             } => {
-                let mut p = Problem::new(402, "payment_declined", "Payment declined", message.clone());
+                let mut p = Problem::new(ErrorCode::PaymentDeclined, "Payment declined", message.clone());
                 p.decline_code = Some(decline_code.clone());
                 p.advice = Some(advice.clone());
                 p
             }
             ApiError::RateLimited { .. } => Problem::new(
-                429,
-                "rate_limited",
+                ErrorCode::RateLimited,
                 "Too many requests",
                 "Too many attempts; wait and try again.",
             ),
             ApiError::MethodNotAllowed { allow } => Problem::new(
-                405,
-                "method_not_allowed",
+                ErrorCode::MethodNotAllowed,
                 "Method not allowed",
                 format!("This path takes {allow}."),
             ),
             ApiError::Internal(_) => Problem::new(
-                500,
-                "internal_error",
+                ErrorCode::InternalError,
                 "Internal server error",
                 "Something went wrong on our side. Quote the request id when you contact support.",
             ),
@@ -119,6 +114,19 @@ impl ApiError {
         problem.request_id = request_id::current();
         problem
     }
+}
+
+/// A problem for a variant that takes its code from the call site. The status on the wire is the code's
+/// (the documented contract); the variant's own status is what the call site meant, and a debug build
+/// refuses a code filed under the wrong variant, so a test that reaches the call site catches the slip.
+fn refused(code: ErrorCode, variant_status: u16, title: &str, detail: impl Into<String>) -> Problem {
+    debug_assert_eq!(
+        code.status(),
+        variant_status,
+        "{code} is a {} error, not a {variant_status}",
+        code.status()
+    );
+    Problem::new(code, title, detail)
 }
 
 impl From<sqlx::Error> for ApiError {
@@ -171,29 +179,28 @@ pub fn json_error_handler(
     _req: &actix_web::HttpRequest,
 ) -> actix_web::Error {
     use actix_web::error::JsonPayloadError as E;
-    let (status, code, detail) = match &err {
+    let (code, detail) = match &err {
         E::Deserialize(e) if e.to_string().starts_with("unknown field") => {
-            (400, "unknown_field", first_sentence(&e.to_string()))
+            (ErrorCode::UnknownField, first_sentence(&e.to_string()))
         }
-        E::Deserialize(e) if e.is_data() => (400, "malformed_body", first_sentence(&e.to_string())),
+        E::Deserialize(e) if e.is_data() => (ErrorCode::MalformedBody, first_sentence(&e.to_string())),
         E::Deserialize(_) | E::Serialize(_) => {
-            (400, "malformed_body", "The body is not valid JSON.".to_owned())
+            (ErrorCode::MalformedBody, "The body is not valid JSON.".to_owned())
         }
-        E::OverflowKnownLength { .. } | E::Overflow { .. } => {
-            (413, "body_too_large", "The request body is too large.".to_owned())
-        }
+        E::OverflowKnownLength { .. } | E::Overflow { .. } => (
+            ErrorCode::BodyTooLarge,
+            "The request body is too large.".to_owned(),
+        ),
         E::ContentType => (
-            415,
-            "unsupported_media_type",
+            ErrorCode::UnsupportedMediaType,
             "Send the body as application/json.".to_owned(),
         ),
         _ => (
-            400,
-            "malformed_body",
+            ErrorCode::MalformedBody,
             "The request body could not be read.".to_owned(),
         ),
     };
-    let mut problem = Problem::new(status, code, "Invalid request", detail);
+    let mut problem = Problem::new(code, "Invalid request", detail);
     problem.request_id = request_id::current();
     actix_web::error::InternalError::from_response(err, problem_response(&problem)).into()
 }
@@ -204,8 +211,7 @@ pub fn query_error_handler(
     _req: &actix_web::HttpRequest,
 ) -> actix_web::Error {
     let mut problem = Problem::new(
-        400,
-        "invalid_query",
+        ErrorCode::InvalidQuery,
         "Invalid request",
         first_sentence(&err.to_string()),
     );
@@ -218,7 +224,7 @@ pub fn path_error_handler(
     err: actix_web::error::PathError,
     _req: &actix_web::HttpRequest,
 ) -> actix_web::Error {
-    let mut problem = Problem::new(404, "not_found", "Not found", "No such resource.");
+    let mut problem = Problem::new(ErrorCode::NotFound, "Not found", "No such resource.");
     problem.request_id = request_id::current();
     actix_web::error::InternalError::from_response(err, problem_response(&problem)).into()
 }
@@ -264,9 +270,9 @@ pub fn optional_json<T: serde::de::DeserializeOwned + Default>(bytes: &[u8]) -> 
         .map_err(|e| {
             let message = e.to_string();
             let code = if message.starts_with("unknown field") {
-                "unknown_field"
+                ErrorCode::UnknownField
             } else {
-                "malformed_body"
+                ErrorCode::MalformedBody
             };
             ApiError::Invalid {
                 code,
@@ -309,5 +315,106 @@ mod json_object_tests {
                 .to_string()
                 .starts_with("unknown field")
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use tranche_domain::ErrorCode;
+
+    use super::ApiError;
+
+    /// `(code, status)` from the rows of ARCHITECTURE.md's "Error codes" table.
+    fn documented() -> Vec<(String, u16)> {
+        let doc = include_str!("../../ARCHITECTURE.md");
+        let section = doc
+            .split("\n## Error codes")
+            .nth(1)
+            .and_then(|rest| rest.split("\n## ").next())
+            .expect("ARCHITECTURE.md has an Error codes section");
+        section
+            .lines()
+            .filter(|line| line.starts_with("| `"))
+            .map(|row| {
+                let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+                let code = cells[1].trim_matches('`').to_owned();
+                let status = cells[2]
+                    .parse()
+                    .unwrap_or_else(|_| panic!("{code}: status {:?} is not a number", cells[2]));
+                (code, status)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn architecture_lists_every_error_code() {
+        let rows = documented();
+        let listed: BTreeSet<(String, u16)> = rows.iter().cloned().collect();
+        assert_eq!(listed.len(), rows.len(), "a code is listed twice");
+        let codes: BTreeSet<(String, u16)> = ErrorCode::ALL
+            .iter()
+            .map(|c| (c.as_str().to_owned(), c.status()))
+            .collect();
+        assert_eq!(
+            listed, codes,
+            "ARCHITECTURE.md's error-code table vs ErrorCode (code, status)"
+        );
+    }
+
+    #[test]
+    fn codes_are_distinct_and_parse_back() {
+        let distinct: BTreeSet<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(distinct.len(), ErrorCode::ALL.len());
+        for &code in ErrorCode::ALL {
+            assert_eq!(ErrorCode::parse(code.as_str()), Some(code));
+        }
+        assert_eq!(ErrorCode::parse("no_such_code"), None);
+    }
+
+    /// Each variant that takes a code renders with that code's status: the statuses the API sent before
+    /// codes were typed (api/tests pin them per endpoint).
+    #[test]
+    fn variants_send_their_codes_status() {
+        let cases = [
+            (
+                ApiError::Unauthorized {
+                    code: ErrorCode::InvalidApiKey,
+                    detail: "d",
+                },
+                401,
+            ),
+            (
+                ApiError::Forbidden {
+                    code: ErrorCode::OriginNotAllowed,
+                    detail: "d".into(),
+                },
+                403,
+            ),
+            (ApiError::invalid(ErrorCode::InvalidField, "f", "d"), 400),
+            (
+                ApiError::Conflict {
+                    code: ErrorCode::InvoiceVoid,
+                    detail: "d".into(),
+                },
+                409,
+            ),
+            (ApiError::destination_not_allowed("d"), 422),
+            (ApiError::NotFound("invoice"), 404),
+            (
+                ApiError::RateLimited {
+                    retry_after_seconds: 1,
+                },
+                429,
+            ),
+            (ApiError::MethodNotAllowed { allow: "GET".into() }, 405),
+            (ApiError::Internal(anyhow::anyhow!("boom")), 500),
+        ];
+        for (error, status) in cases {
+            let problem = error.problem();
+            assert_eq!(problem.status, status, "{}", problem.code);
+            assert_eq!(problem.error_code().map(ErrorCode::status), Some(status));
+        }
     }
 }

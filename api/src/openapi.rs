@@ -258,6 +258,29 @@ mod route_tests {
         );
     }
 
+    /// A problem's `code` is documented as the closed set of codes, so clients can generate an enum.
+    #[test]
+    fn the_problem_code_is_the_error_code_enum() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).expect("the document serialises");
+        let schemas = &doc["components"]["schemas"];
+        let code = &schemas["Problem"]["properties"]["code"];
+        let target = code["$ref"]
+            .as_str()
+            .and_then(|r| r.strip_prefix("#/components/schemas/"))
+            .map_or(code, |name| &schemas[name]);
+        let listed: Vec<&str> = target["enum"]
+            .as_array()
+            .unwrap_or_else(|| panic!("Problem.code is not an enum: {code}"))
+            .iter()
+            .filter_map(|v| v.as_str())
+            .collect();
+        let codes: Vec<&str> = tranche_domain::ErrorCode::ALL
+            .iter()
+            .map(|c| c.as_str())
+            .collect();
+        assert_eq!(listed, codes);
+    }
+
     #[test]
     fn operation_ids_are_unique() {
         let doc = serde_json::to_value(ApiDoc::openapi()).expect("the document serialises");

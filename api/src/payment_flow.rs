@@ -12,7 +12,7 @@
 use anyhow::Context;
 use sha2::{Digest, Sha256};
 use tranche_domain::wire::{InvoiceBalanceView, PaymentRequest, PaymentResponse, PaymentStatus, Problem};
-use tranche_domain::{AcceptedAmount, Money, Rules};
+use tranche_domain::{AcceptedAmount, ErrorCode, Money, Rules};
 
 use crate::auth::Checkout;
 use crate::db::{is_unique_violation, new_id, Db, Tx};
@@ -42,14 +42,14 @@ pub struct Answer {
 pub fn parse_key(raw: Option<&[u8]>) -> ApiResult<String> {
     let key = raw.ok_or_else(|| {
         ApiError::invalid(
-            "idempotency_key_missing",
+            ErrorCode::IdempotencyKeyMissing,
             "Idempotency-Key",
             "Send an Idempotency-Key header (e.g. a UUID).",
         )
     })?;
     if key.is_empty() || key.len() > MAX_KEY_LEN || !key.iter().all(|b| (0x21..=0x7e).contains(b)) {
         return Err(ApiError::invalid(
-            "idempotency_key_invalid",
+            ErrorCode::IdempotencyKeyInvalid,
             "Idempotency-Key",
             format!("Idempotency-Key must be 1 to {MAX_KEY_LEN} printable ASCII characters without spaces."),
         ));
@@ -76,7 +76,7 @@ fn replay_or_conflict(record: &idempotency::Record, hash: &str) -> ApiResult<Ans
     if record.request_hash != hash {
         // 422, not 400: the request is well-formed but conflicts with the key's first use.
         return Err(ApiError::Unprocessable {
-            code: "idempotency_key_reused",
+            code: ErrorCode::IdempotencyKeyReused,
             detail: "This Idempotency-Key was already used with a different request.".to_owned(),
         });
     }
@@ -92,7 +92,7 @@ fn replay_or_conflict(record: &idempotency::Record, hash: &str) -> ApiResult<Ans
 
 fn key_in_use() -> ApiError {
     ApiError::Conflict {
-        code: "idempotency_key_in_use",
+        code: ErrorCode::IdempotencyKeyInUse,
         detail: "A request with this Idempotency-Key is still being processed; retry shortly.".to_owned(),
     }
 }
@@ -109,7 +109,7 @@ pub async fn pay(
     // record by `refuse_token`, or inside the hold when the same key meets a fresh token.
     if body.payment_token.is_empty() || body.payment_token.len() > 200 {
         return Err(ApiError::invalid(
-            "payment_token_invalid",
+            ErrorCode::PaymentTokenInvalid,
             "payment_token",
             "payment_token is missing or invalid.",
         ));
@@ -289,7 +289,7 @@ async fn refuse_token(state: &AppState, checkout: &Checkout, key: &str, hash: &s
         return replay_or_conflict(&existing, hash);
     }
     Err(ApiError::invalid(
-        "payment_token_invalid",
+        ErrorCode::PaymentTokenInvalid,
         "payment_token",
         "The payment method token is unknown, expired, already used or made for another checkout; enter the payment details again.",
     ))

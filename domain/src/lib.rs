@@ -5,6 +5,7 @@
 //! Run its tests with `cargo test -p tranche-domain` (property tests: set `PROPTEST_CASES` to scale).
 
 pub mod currency;
+pub mod error_code;
 pub mod format;
 pub mod lines;
 pub mod money;
@@ -14,6 +15,7 @@ pub mod terms;
 pub mod wire;
 
 pub use currency::{Currency, UnknownCurrency};
+pub use error_code::ErrorCode;
 pub use lines::{compute_amounts, InvoiceAmounts, Line, LineError, LineInput};
 pub use money::{Money, MoneyError, MAX_MINOR_UNITS};
 pub use percent::{Percent, PercentError};

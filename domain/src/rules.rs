@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use time::Date;
 
 use crate::currency::Currency;
+use crate::error_code::ErrorCode;
 use crate::money::{Money, MoneyError};
 use crate::percent::Percent;
 use crate::terms::{PresetBasis, Terms};
@@ -241,30 +242,30 @@ pub enum AmountRejected {
 }
 
 impl AmountRejected {
-    /// Stable snake_case code, used as the problem `code` on the wire and as the widget's message key.
-    pub fn code(&self) -> &'static str {
+    /// Its error code: the problem `code` on the wire and the widget's message key.
+    pub fn code(&self) -> ErrorCode {
         match self {
-            AmountRejected::AmountNotPositive => "amount_not_positive",
-            AmountRejected::AmountMalformed => "amount_malformed",
-            AmountRejected::AmountPrecision { .. } => "amount_precision",
-            AmountRejected::CurrencyMismatch { .. } => "currency_mismatch",
-            AmountRejected::PartialNotAllowed { .. } => "partial_not_allowed",
-            AmountRejected::AmountBelowMinimum { .. } => "amount_below_minimum",
-            AmountRejected::AmountExceedsBalance { .. } => "amount_exceeds_balance",
-            AmountRejected::InvoiceNotPayable { .. } => "invoice_not_payable",
+            AmountRejected::AmountNotPositive => ErrorCode::AmountNotPositive,
+            AmountRejected::AmountMalformed => ErrorCode::AmountMalformed,
+            AmountRejected::AmountPrecision { .. } => ErrorCode::AmountPrecision,
+            AmountRejected::CurrencyMismatch { .. } => ErrorCode::CurrencyMismatch,
+            AmountRejected::PartialNotAllowed { .. } => ErrorCode::PartialNotAllowed,
+            AmountRejected::AmountBelowMinimum { .. } => ErrorCode::AmountBelowMinimum,
+            AmountRejected::AmountExceedsBalance { .. } => ErrorCode::AmountExceedsBalance,
+            AmountRejected::InvoiceNotPayable { .. } => ErrorCode::InvoiceNotPayable,
         }
     }
 
     /// Every code, for documentation and exhaustive tests.
-    pub const CODES: [&'static str; 8] = [
-        "amount_not_positive",
-        "amount_malformed",
-        "amount_precision",
-        "currency_mismatch",
-        "partial_not_allowed",
-        "amount_below_minimum",
-        "amount_exceeds_balance",
-        "invoice_not_payable",
+    pub const CODES: [ErrorCode; 8] = [
+        ErrorCode::AmountNotPositive,
+        ErrorCode::AmountMalformed,
+        ErrorCode::AmountPrecision,
+        ErrorCode::CurrencyMismatch,
+        ErrorCode::PartialNotAllowed,
+        ErrorCode::AmountBelowMinimum,
+        ErrorCode::AmountExceedsBalance,
+        ErrorCode::InvoiceNotPayable,
     ];
 
     fn from_money_error(error: MoneyError) -> AmountRejected {

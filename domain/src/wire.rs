@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use time::Date;
 
 use crate::currency::Currency;
+use crate::error_code::ErrorCode;
 use crate::money::Money;
 use crate::rules::{AmountRejected, InvoiceStatus, InvoiceTotals, NotPayable, PaymentOptions, TotalsError};
 use crate::terms::{Terms, TermsError, TermsSpec};
@@ -113,7 +114,7 @@ impl From<&PaymentOptions> for OptionsView {
                     percent: p.percent.to_string(),
                     amount: p.amount.to_string(),
                     enabled: p.enabled(),
-                    reason: p.disabled_reason.as_ref().map(|r| r.code().to_owned()),
+                    reason: p.disabled_reason.as_ref().map(|r| r.code().as_str().to_owned()),
                 })
                 .collect(),
             discount: o.discount.map(|d| DiscountView {
@@ -293,6 +294,9 @@ pub struct Problem {
     pub title: String,
     pub status: u16,
     pub detail: String,
+    /// An [`ErrorCode`] when the API wrote it; a string on the wire, so a client built before a code was
+    /// added still reads the document ([`Problem::error_code`] gives the typed code).
+    #[cfg_attr(feature = "openapi", schema(value_type = ErrorCode))]
     pub code: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
@@ -312,13 +316,25 @@ pub struct Problem {
 }
 
 impl Problem {
-    /// A problem with the given status and code; `type` is derived from the code.
-    pub fn new(status: u16, code: &str, title: &str, detail: impl Into<String>) -> Problem {
+    /// A problem with the given code, sent with the code's status; `type` is derived from the code.
+    pub fn new(code: ErrorCode, title: &str, detail: impl Into<String>) -> Problem {
+        let type_uri = format!("https://tranche.dev/problems/{}", code.as_str().replace('_', "-"));
+        Problem::with_type(type_uri, code.status(), code.as_str(), title, detail.into())
+    }
+
+    /// A problem whose code is not one of the API's: the widget's stand-in for an answer that carried no
+    /// problem document. Its `type` is RFC 9457's `about:blank` (no meaning beyond the status), as no
+    /// tranche.dev page describes it. Everything the API sends goes through [`Problem::new`].
+    pub fn untyped(status: u16, code: &str, title: &str, detail: impl Into<String>) -> Problem {
+        Problem::with_type("about:blank".to_owned(), status, code, title, detail.into())
+    }
+
+    fn with_type(type_uri: String, status: u16, code: &str, title: &str, detail: String) -> Problem {
         Problem {
-            type_uri: format!("https://tranche.dev/problems/{}", code.replace('_', "-")),
+            type_uri,
             title: title.to_owned(),
             status,
-            detail: detail.into(),
+            detail,
             code: code.to_owned(),
             request_id: None,
             field: None,
@@ -329,21 +345,18 @@ impl Problem {
             advice: None,
         }
     }
+
+    /// The typed code; `None` when it is not one this build knows (a newer API's, or a stand-in's).
+    pub fn error_code(&self) -> Option<ErrorCode> {
+        ErrorCode::parse(&self.code)
+    }
 }
 
 impl From<&AmountRejected> for Problem {
-    /// Every amount rejection is a 422 except a void or paid invoice, which is a 409 conflict.
+    /// Every amount rejection is a 422 except a void or paid invoice, which is a 409 conflict: the codes'
+    /// statuses say so.
     fn from(rejected: &AmountRejected) -> Problem {
-        let status = match rejected {
-            AmountRejected::InvoiceNotPayable { .. } => 409,
-            _ => 422,
-        };
-        let mut problem = Problem::new(
-            status,
-            rejected.code(),
-            "Amount not accepted",
-            rejected.to_string(),
-        );
+        let mut problem = Problem::new(rejected.code(), "Amount not accepted", rejected.to_string());
         problem.field = Some("amount".to_owned());
         match rejected {
             AmountRejected::AmountBelowMinimum { minimum } => {

@@ -39,7 +39,7 @@ async fn send<T: FromJson>(request: Request) -> Result<T, ApiError> {
     }
     let problem = body
         .and_then(|b| Problem::from_json(&b))
-        .unwrap_or_else(|| Problem::new(status, "http_error", "HTTP error", format!("HTTP {status}")));
+        .unwrap_or_else(|| Problem::untyped(status, "http_error", "HTTP error", format!("HTTP {status}")));
     Err(ApiError::Problem(Box::new(problem)))
 }
 

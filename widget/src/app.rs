@@ -7,6 +7,7 @@
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use tranche_domain::wire::PaymentRequest;
+use tranche_domain::ErrorCode;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{HtmlElement, MessageEvent, ShadowRoot};
@@ -99,16 +100,17 @@ struct Attempt {
     payment_token: Option<String>,
 }
 
-/// `tranche:error`'s `code` for a checkout that could not be loaded, and what the buyer reads.
+/// `tranche:error`'s `code` for a checkout that could not be loaded, and what the buyer reads. Three of
+/// the event's codes are the API's own; `network` and `server_error` are the widget's (docs/widget.md).
 fn load_failure(error: &ApiError) -> (&'static str, Key) {
     match error {
         ApiError::Network => ("network", Key::NetworkError),
         ApiError::Unreadable => ("server_error", Key::ServerError),
-        ApiError::Problem(p) => match p.code.as_str() {
-            "origin_not_allowed" => ("origin_not_allowed", Key::OriginBlocked),
-            "rate_limited" => ("rate_limited", Key::ServerError),
-            _ if p.status == 401 || p.status == 404 || p.code == "invalid_checkout_token" => {
-                ("invalid_checkout_token", Key::LinkInvalid)
+        ApiError::Problem(p) => match p.error_code() {
+            Some(code @ ErrorCode::OriginNotAllowed) => (code.as_str(), Key::OriginBlocked),
+            Some(code @ ErrorCode::RateLimited) => (code.as_str(), Key::ServerError),
+            code if p.status == 401 || p.status == 404 || code == Some(ErrorCode::InvalidCheckoutToken) => {
+                (ErrorCode::InvalidCheckoutToken.as_str(), Key::LinkInvalid)
             }
             _ => ("server_error", Key::ServerError),
         },

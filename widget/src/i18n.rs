@@ -3,7 +3,7 @@
 //! so the buyer always reads *why*, never "something went wrong".
 
 use tranche_domain::format::format_amount;
-use tranche_domain::Currency;
+use tranche_domain::{Currency, ErrorCode};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Locale {
@@ -298,42 +298,59 @@ impl Locale {
         }
     }
 
-    /// The buyer-facing sentence for an amount rejection code, with the amounts it needs.
-    pub fn rejection(self, code: &str, amount: &str) -> String {
+    /// The buyer-facing sentence for an amount rejection code, with the amounts it needs (any other code
+    /// reads as a server error).
+    pub fn rejection(self, code: ErrorCode, amount: &str) -> String {
         let s: &str = match (code, self) {
-            ("amount_not_positive", Locale::En) => "Enter an amount greater than zero.",
-            ("amount_not_positive", Locale::De) => "Geben Sie einen Betrag größer als null ein.",
-            ("amount_not_positive", Locale::Fr) => "Saisissez un montant supérieur à zéro.",
-            ("amount_not_positive", Locale::Es) => "Introduzca un importe mayor que cero.",
-            ("amount_malformed", Locale::En) => "Enter the amount as a number, for example {amount}.",
-            ("amount_malformed", Locale::De) => "Geben Sie den Betrag als Zahl ein, zum Beispiel {amount}.",
-            ("amount_malformed", Locale::Fr) => "Saisissez le montant en chiffres, par exemple {amount}.",
-            ("amount_malformed", Locale::Es) => "Introduzca el importe como número, por ejemplo {amount}.",
-            ("amount_precision", Locale::En) => "Too many decimal places: {amount} allows no more.",
-            ("amount_precision", Locale::De) => "Zu viele Nachkommastellen: erlaubt ist z. B. {amount}.",
-            ("amount_precision", Locale::Fr) => "Trop de décimales : le format attendu est {amount}.",
-            ("amount_precision", Locale::Es) => "Demasiados decimales: el formato es {amount}.",
-            ("currency_mismatch", Locale::En) => "This invoice is payable in {amount} only.",
-            ("currency_mismatch", Locale::De) => "Diese Rechnung ist nur in {amount} zahlbar.",
-            ("currency_mismatch", Locale::Fr) => "Cette facture se paie uniquement en {amount}.",
-            ("currency_mismatch", Locale::Es) => "Esta factura solo se paga en {amount}.",
-            ("partial_not_allowed", Locale::En) => "This invoice must be paid in full: {amount}.",
-            ("partial_not_allowed", Locale::De) => {
+            (ErrorCode::AmountNotPositive, Locale::En) => "Enter an amount greater than zero.",
+            (ErrorCode::AmountNotPositive, Locale::De) => "Geben Sie einen Betrag größer als null ein.",
+            (ErrorCode::AmountNotPositive, Locale::Fr) => "Saisissez un montant supérieur à zéro.",
+            (ErrorCode::AmountNotPositive, Locale::Es) => "Introduzca un importe mayor que cero.",
+            (ErrorCode::AmountMalformed, Locale::En) => "Enter the amount as a number, for example {amount}.",
+            (ErrorCode::AmountMalformed, Locale::De) => {
+                "Geben Sie den Betrag als Zahl ein, zum Beispiel {amount}."
+            }
+            (ErrorCode::AmountMalformed, Locale::Fr) => {
+                "Saisissez le montant en chiffres, par exemple {amount}."
+            }
+            (ErrorCode::AmountMalformed, Locale::Es) => {
+                "Introduzca el importe como número, por ejemplo {amount}."
+            }
+            (ErrorCode::AmountPrecision, Locale::En) => "Too many decimal places: {amount} allows no more.",
+            (ErrorCode::AmountPrecision, Locale::De) => {
+                "Zu viele Nachkommastellen: erlaubt ist z. B. {amount}."
+            }
+            (ErrorCode::AmountPrecision, Locale::Fr) => "Trop de décimales : le format attendu est {amount}.",
+            (ErrorCode::AmountPrecision, Locale::Es) => "Demasiados decimales: el formato es {amount}.",
+            (ErrorCode::CurrencyMismatch, Locale::En) => "This invoice is payable in {amount} only.",
+            (ErrorCode::CurrencyMismatch, Locale::De) => "Diese Rechnung ist nur in {amount} zahlbar.",
+            (ErrorCode::CurrencyMismatch, Locale::Fr) => "Cette facture se paie uniquement en {amount}.",
+            (ErrorCode::CurrencyMismatch, Locale::Es) => "Esta factura solo se paga en {amount}.",
+            (ErrorCode::PartialNotAllowed, Locale::En) => "This invoice must be paid in full: {amount}.",
+            (ErrorCode::PartialNotAllowed, Locale::De) => {
                 "Diese Rechnung muss vollständig bezahlt werden: {amount}."
             }
-            ("partial_not_allowed", Locale::Fr) => "Cette facture doit être payée en totalité : {amount}.",
-            ("partial_not_allowed", Locale::Es) => "Esta factura debe pagarse completa: {amount}.",
-            ("amount_below_minimum", Locale::En) => "The minimum payment is {amount}.",
-            ("amount_below_minimum", Locale::De) => "Der Mindestbetrag ist {amount}.",
-            ("amount_below_minimum", Locale::Fr) => "Le paiement minimum est de {amount}.",
-            ("amount_below_minimum", Locale::Es) => "El pago mínimo es de {amount}.",
-            ("amount_exceeds_balance", Locale::En) => {
+            (ErrorCode::PartialNotAllowed, Locale::Fr) => {
+                "Cette facture doit être payée en totalité : {amount}."
+            }
+            (ErrorCode::PartialNotAllowed, Locale::Es) => "Esta factura debe pagarse completa: {amount}.",
+            (ErrorCode::AmountBelowMinimum, Locale::En) => "The minimum payment is {amount}.",
+            (ErrorCode::AmountBelowMinimum, Locale::De) => "Der Mindestbetrag ist {amount}.",
+            (ErrorCode::AmountBelowMinimum, Locale::Fr) => "Le paiement minimum est de {amount}.",
+            (ErrorCode::AmountBelowMinimum, Locale::Es) => "El pago mínimo es de {amount}.",
+            (ErrorCode::AmountExceedsBalance, Locale::En) => {
                 "That is more than the balance due. The most you can pay is {amount}."
             }
-            ("amount_exceeds_balance", Locale::De) => "Das ist mehr als offen ist. Höchstens {amount}.",
-            ("amount_exceeds_balance", Locale::Fr) => "C'est plus que le solde dû. Maximum : {amount}.",
-            ("amount_exceeds_balance", Locale::Es) => "Es más que el saldo pendiente. Como máximo {amount}.",
-            ("invoice_not_payable", l) => l.t(Key::InvoicePaid),
+            (ErrorCode::AmountExceedsBalance, Locale::De) => {
+                "Das ist mehr als offen ist. Höchstens {amount}."
+            }
+            (ErrorCode::AmountExceedsBalance, Locale::Fr) => {
+                "C'est plus que le solde dû. Maximum : {amount}."
+            }
+            (ErrorCode::AmountExceedsBalance, Locale::Es) => {
+                "Es más que el saldo pendiente. Como máximo {amount}."
+            }
+            (ErrorCode::InvoiceNotPayable, l) => l.t(Key::InvoicePaid),
             (_, l) => l.t(Key::ServerError),
         };
         s.replace("{amount}", amount)

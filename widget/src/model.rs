@@ -4,7 +4,7 @@
 
 use tranche_domain::format::{format_amount, parse_localized};
 use tranche_domain::wire::{CheckoutView, InvoiceBalanceView, PaymentResponse, PaymentStatus, Problem};
-use tranche_domain::{Currency, InvoiceStatus, Money, NotPayable, PaymentOptions, Rules, Terms};
+use tranche_domain::{Currency, ErrorCode, InvoiceStatus, Money, NotPayable, PaymentOptions, Rules, Terms};
 
 use crate::i18n::{Key, Locale};
 use crate::wire::{Fields, Out};
@@ -45,7 +45,7 @@ pub struct Evaluation {
     /// The amount formatted for the locale, e.g. on the pay button.
     pub display: Option<String>,
     /// `(code, sentence)` when the amount is refused.
-    pub error: Option<(String, String)>,
+    pub error: Option<(ErrorCode, String)>,
     pub remaining_after: Option<String>,
     /// The same, canonical (for events).
     pub remaining: Option<String>,
@@ -169,7 +169,7 @@ impl Checkout {
     }
 
     /// The sentence for a rejection, with the amount it names.
-    fn explain(&self, code: &str, rejected: Option<&tranche_domain::AmountRejected>) -> String {
+    fn explain(&self, code: ErrorCode, rejected: Option<&tranche_domain::AmountRejected>) -> String {
         use tranche_domain::AmountRejected as R;
         let example = match self.currency().exponent() {
             0 => "1250".to_owned(),
@@ -205,7 +205,10 @@ impl Checkout {
                     Some(c) => Some(c),
                     None => {
                         return Evaluation {
-                            error: Some(("amount_malformed".into(), self.explain("amount_malformed", None))),
+                            error: Some((
+                                ErrorCode::AmountMalformed,
+                                self.explain(ErrorCode::AmountMalformed, None),
+                            )),
                             ..Evaluation::default()
                         }
                     }
@@ -229,10 +232,7 @@ impl Checkout {
                 }
             }
             Err(rejected) => Evaluation {
-                error: Some((
-                    rejected.code().to_owned(),
-                    self.explain(rejected.code(), Some(&rejected)),
-                )),
+                error: Some((rejected.code(), self.explain(rejected.code(), Some(&rejected)))),
                 ..Evaluation::default()
             },
         }
@@ -268,7 +268,7 @@ impl Checkout {
                 next: Next::RetrySameKey,
             };
         };
-        let (title, advice, next) = match (p.status, p.code.as_str()) {
+        let (title, advice, next) = match (p.status, p.error_code()) {
             (402, _) => {
                 let decline = p.decline_code.clone().unwrap_or_default();
                 (
@@ -277,10 +277,14 @@ impl Checkout {
                     Next::NewAttempt,
                 )
             }
-            (_, "idempotency_key_in_use") => (l.t(Key::KeyInUse).to_owned(), None, Next::RetrySameKey),
-            (_, "invalid_checkout_token") | (401, _) => (l.t(Key::LinkInvalid).to_owned(), None, Next::Stop),
-            (_, "origin_not_allowed") => (l.t(Key::OriginBlocked).to_owned(), None, Next::Stop),
-            (_, code) if tranche_domain::AmountRejected::CODES.contains(&code) => {
+            (_, Some(ErrorCode::IdempotencyKeyInUse)) => {
+                (l.t(Key::KeyInUse).to_owned(), None, Next::RetrySameKey)
+            }
+            (_, Some(ErrorCode::InvalidCheckoutToken)) | (401, _) => {
+                (l.t(Key::LinkInvalid).to_owned(), None, Next::Stop)
+            }
+            (_, Some(ErrorCode::OriginNotAllowed)) => (l.t(Key::OriginBlocked).to_owned(), None, Next::Stop),
+            (_, Some(code)) if code.is_amount_rejection() => {
                 let amount = p
                     .minimum
                     .as_deref()
@@ -449,7 +453,7 @@ impl Checkout {
             currency: self.currency().code(),
             amount: eval.amount.clone(),
             valid: eval.amount.is_some(),
-            code: eval.error.as_ref().map(|(c, _)| c.clone()),
+            code: eval.error.as_ref().map(|(c, _)| c.as_str().to_owned()),
             remaining_after: eval.remaining.clone(),
         }
     }

@@ -7,7 +7,9 @@ use tranche_domain::wire::{
     format_date, parse_date, CheckoutView, GatewayView, InvoiceBalanceView, InvoiceView, OptionsView,
     PaymentResponse, PaymentStatus, PaymentView, Problem, RulesInput, SellerView,
 };
-use tranche_domain::{payment_options, Currency, DiscountSpec, InvoiceTotals, Money, Terms, TermsSpec};
+use tranche_domain::{
+    payment_options, Currency, DiscountSpec, ErrorCode, InvoiceTotals, Money, Terms, TermsSpec,
+};
 use tranche_widget::i18n::Locale;
 use tranche_widget::model::{Checkout, Choice, Next, ReadOnly};
 use tranche_widget::wire::{to_json, FromJson};
@@ -203,7 +205,7 @@ fn jpy_and_kwd_exponents() {
     );
     assert_eq!(
         c.evaluate(&Choice::Custom, "12000.5").error.unwrap().0,
-        "amount_precision"
+        ErrorCode::AmountPrecision
     );
     let mut f = usd();
     f.currency = "KWD";
@@ -263,14 +265,14 @@ fn failures_are_specific_and_say_what_to_do_next() {
     assert_eq!(network.next, Next::RetrySameKey);
     assert!(network.title.contains("will not charge you twice"));
 
-    let mut declined = Problem::new(402, "payment_declined", "Payment declined", "declined");
+    let mut declined = Problem::new(ErrorCode::PaymentDeclined, "Payment declined", "declined");
     declined.decline_code = Some("insufficient_funds".into());
     let f = c.failure(Some(&declined));
     assert_eq!(f.title, "Payment declined");
     assert_eq!(f.next, Next::NewAttempt);
     assert!(f.advice.unwrap().contains("smaller part"));
 
-    let mut below = Problem::new(422, "amount_exceeds_balance", "Amount not accepted", "x");
+    let mut below = Problem::new(ErrorCode::AmountExceedsBalance, "Amount not accepted", "x");
     below.maximum = Some("700.00".into());
     let f = c.failure(Some(&below));
     assert_eq!(f.next, Next::Reload);
@@ -279,11 +281,11 @@ fn failures_are_specific_and_say_what_to_do_next() {
         "That is more than the balance due. The most you can pay is $700.00."
     );
 
-    let in_use = Problem::new(409, "idempotency_key_in_use", "t", "d");
+    let in_use = Problem::new(ErrorCode::IdempotencyKeyInUse, "t", "d");
     assert_eq!(c.failure(Some(&in_use)).next, Next::RetrySameKey);
-    let expired = Problem::new(401, "invalid_checkout_token", "t", "d");
+    let expired = Problem::new(ErrorCode::InvalidCheckoutToken, "t", "d");
     assert_eq!(c.failure(Some(&expired)).next, Next::Stop);
-    let boom = Problem::new(500, "internal_error", "t", "d");
+    let boom = Problem::new(ErrorCode::InternalError, "t", "d");
     assert_eq!(c.failure(Some(&boom)).next, Next::RetrySameKey);
 }
 

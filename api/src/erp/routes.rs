@@ -3,6 +3,7 @@
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use tranche_domain::wire::Problem;
+use tranche_domain::ErrorCode;
 
 use crate::auth::Seller;
 use crate::db::{new_id, now_ms, rfc3339};
@@ -51,7 +52,7 @@ struct QuickBooksCredentials<'a> {
 fn required<'a, T>(value: &'a Option<T>, field: &str) -> ApiResult<&'a T> {
     value.as_ref().ok_or_else(|| {
         ApiError::invalid(
-            "missing_field",
+            ErrorCode::MissingField,
             field,
             format!("{field} is required for quickbooks endpoints"),
         )
@@ -61,7 +62,7 @@ fn required<'a, T>(value: &'a Option<T>, field: &str) -> ApiResult<&'a T> {
 fn one_token(value: &str, field: &str, max: usize) -> ApiResult<()> {
     if value.is_empty() || value.len() > max || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(ApiError::invalid(
-            "invalid_field",
+            ErrorCode::InvalidField,
             field,
             format!("{field} must be 1 to {max} characters without spaces"),
         ));
@@ -81,7 +82,7 @@ fn credentials(body: &EndpointRequest) -> ApiResult<Option<QuickBooksCredentials
         ];
         if let Some((field, _)) = extra.iter().find(|(_, present)| *present) {
             return Err(ApiError::invalid(
-                "invalid_field",
+                ErrorCode::InvalidField,
                 *field,
                 format!("{field} is only for quickbooks endpoints"),
             ));
@@ -91,7 +92,7 @@ fn credentials(body: &EndpointRequest) -> ApiResult<Option<QuickBooksCredentials
     let realm_id = required(&body.realm_id, "realm_id")?;
     if realm_id.is_empty() || realm_id.len() > 32 || !realm_id.bytes().all(|b| b.is_ascii_digit()) {
         return Err(ApiError::invalid(
-            "invalid_field",
+            ErrorCode::InvalidField,
             "realm_id",
             "realm_id must be the company id (digits)",
         ));
@@ -108,7 +109,7 @@ fn credentials(body: &EndpointRequest) -> ApiResult<Option<QuickBooksCredentials
         .unwrap_or_else(|| quickbooks_oauth::DEFAULT_TOKEN_URL.to_owned());
     if !valid_url(&token_url) {
         return Err(ApiError::invalid(
-            "invalid_field",
+            ErrorCode::InvalidField,
             "token_url",
             "token_url must be an http(s) URL",
         ));
@@ -117,7 +118,7 @@ fn credentials(body: &EndpointRequest) -> ApiResult<Option<QuickBooksCredentials
     let path = body.url.split(['?', '#']).next().unwrap_or("");
     if !path.contains(&format!("/company/{realm_id}/")) {
         return Err(ApiError::invalid(
-            "invalid_field",
+            ErrorCode::InvalidField,
             "url",
             "url must be the payment URL of realm_id's company (/v3/company/{realm_id}/payment)",
         ));
@@ -142,7 +143,11 @@ async fn allowed_destination(
     let policy = state.settings.destination_policy();
     if let Some(hosts) = intuit_hosts {
         let parsed = reqwest::Url::parse(url).map_err(|_| {
-            ApiError::invalid("invalid_field", field, format!("{field} must be an http(s) URL"))
+            ApiError::invalid(
+                ErrorCode::InvalidField,
+                field,
+                format!("{field} must be an http(s) URL"),
+            )
         })?;
         if !policy.allow_private {
             if !quickbooks_oauth::is_intuit(&parsed, hosts) {
@@ -158,12 +163,12 @@ async fn allowed_destination(
     match policy.check_url(url).await {
         Ok(_) => Ok(()),
         Err(DestinationError::InvalidUrl) => Err(ApiError::invalid(
-            "invalid_field",
+            ErrorCode::InvalidField,
             field,
             format!("{field} must be an http(s) URL"),
         )),
         Err(DestinationError::Credentials) => Err(ApiError::invalid(
-            "invalid_field",
+            ErrorCode::InvalidField,
             field,
             format!("{field} must not carry a user name or password"),
         )),
@@ -219,11 +224,16 @@ pub async fn create_endpoint(
     state: web::Data<AppState>,
     body: web::Json<crate::error::JsonObject<EndpointRequest>>,
 ) -> ApiResult<HttpResponse> {
-    let kind = EndpointKind::parse(&body.kind)
-        .map_err(|_| ApiError::invalid("invalid_field", "kind", "kind must be webhook or quickbooks"))?;
+    let kind = EndpointKind::parse(&body.kind).map_err(|_| {
+        ApiError::invalid(
+            ErrorCode::InvalidField,
+            "kind",
+            "kind must be webhook or quickbooks",
+        )
+    })?;
     if !valid_url(&body.url) {
         return Err(ApiError::invalid(
-            "invalid_field",
+            ErrorCode::InvalidField,
             "url",
             "url must be an http(s) URL",
         ));
@@ -262,7 +272,7 @@ pub async fn create_endpoint(
     if active >= cap {
         tx.rollback().await?;
         return Err(ApiError::Conflict {
-            code: "endpoint_limit_reached",
+            code: ErrorCode::EndpointLimitReached,
             detail: format!("A seller can have at most {cap} active endpoints; delete one first."),
         });
     }
@@ -394,7 +404,7 @@ pub async fn list_deliveries(
         .transpose()
         .map_err(|_| {
             ApiError::invalid(
-                "invalid_query",
+                ErrorCode::InvalidQuery,
                 "status",
                 "status must be pending, delivered or dead",
             )
@@ -419,7 +429,7 @@ pub async fn retry_delivery(
 ) -> ApiResult<HttpResponse> {
     let found = deliveries::replay_state(&state.db, &seller.seller_id, &id).await?;
     let not_retryable = || ApiError::Conflict {
-        code: "delivery_not_retryable",
+        code: ErrorCode::DeliveryNotRetryable,
         detail: "Only a dead delivery, or one whose last attempt failed, can be retried.".to_owned(),
     };
     match found {
@@ -429,7 +439,7 @@ pub async fn retry_delivery(
             ..
         }) => {
             return Err(ApiError::Conflict {
-                code: "endpoint_disabled",
+                code: ErrorCode::EndpointDisabled,
                 detail: "The endpoint is disabled; create a new endpoint to receive events again.".to_owned(),
             })
         }
@@ -453,7 +463,7 @@ pub async fn retry_delivery(
             return Err(not_retryable());
         }
         return Err(ApiError::Conflict {
-            code: "delivery_in_progress",
+            code: ErrorCode::DeliveryInProgress,
             detail: "An attempt of this delivery is in flight; retry after it finishes.".to_owned(),
         });
     }
@@ -485,7 +495,7 @@ pub async fn put_receipt_settings(
             .is_some_and(|v| v.chars().count() > 500 || v.chars().any(|c| c == '\r' || c == '\n'))
         {
             return Err(ApiError::invalid(
-                "invalid_field",
+                ErrorCode::InvalidField,
                 field,
                 format!("{field} must be one line of at most 500 characters"),
             ));

@@ -4,7 +4,7 @@ use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use tranche_domain::wire::{format_date, parse_date, LineView};
 use tranche_domain::{
-    compute_amounts, Currency, Date, InvoiceAmounts, InvoiceStatus, LineInput, Terms, TermsSpec,
+    compute_amounts, Currency, Date, ErrorCode, InvoiceAmounts, InvoiceStatus, LineInput, Terms, TermsSpec,
 };
 
 use crate::auth::Seller;
@@ -152,7 +152,7 @@ async fn resolve_terms(
     };
     terms::spec(&state.db, seller_id, id).await?.ok_or_else(|| {
         ApiError::invalid(
-            "unknown_reference",
+            ErrorCode::UnknownReference,
             "terms_id",
             "terms_id does not name one of your terms profiles",
         )
@@ -173,7 +173,7 @@ struct InvoiceDraft {
 fn date(field: &'static str, value: &str, example: &str) -> ApiResult<Date> {
     parse_date(value).ok_or_else(|| {
         ApiError::invalid(
-            "invalid_field",
+            ErrorCode::InvalidField,
             field,
             format!("{field} must be a date such as {example}"),
         )
@@ -203,7 +203,7 @@ impl TryFrom<&InvoiceRequest> for InvoiceDraft {
         let number = body.number.trim();
         if number.is_empty() || number.len() > 64 || number.chars().any(char::is_control) {
             return Err(ApiError::invalid(
-                "invalid_field",
+                ErrorCode::InvalidField,
                 "number",
                 "number must be 1 to 64 characters",
             ));
@@ -211,18 +211,18 @@ impl TryFrom<&InvoiceRequest> for InvoiceDraft {
         let external_ref = body.external_ref.as_deref().map(str::trim);
         if external_ref.is_some_and(|r| r.is_empty() || r.len() > 100 || r.chars().any(char::is_control)) {
             return Err(ApiError::invalid(
-                "invalid_field",
+                ErrorCode::InvalidField,
                 "external_ref",
                 "external_ref must be 1 to 100 characters",
             ));
         }
         let currency = Currency::parse(&body.currency)
-            .map_err(|e| ApiError::invalid("invalid_currency", "currency", e.to_string()))?;
+            .map_err(|e| ApiError::invalid(ErrorCode::InvalidCurrency, "currency", e.to_string()))?;
         let issue_date = date("issue_date", &body.issue_date, "2026-11-01")?;
         let due_date = date("due_date", &body.due_date, "2026-12-01")?;
         if due_date < issue_date {
             return Err(ApiError::invalid(
-                "invalid_field",
+                ErrorCode::InvalidField,
                 "due_date",
                 "due_date must not be before issue_date",
             ));
@@ -238,7 +238,7 @@ impl TryFrom<&InvoiceRequest> for InvoiceDraft {
             })
             .collect();
         let amounts = compute_amounts(currency, &inputs)
-            .map_err(|e| ApiError::invalid("invalid_lines", line_error_field(&e), e.to_string()))?;
+            .map_err(|e| ApiError::invalid(ErrorCode::InvalidLines, line_error_field(&e), e.to_string()))?;
         Ok(InvoiceDraft {
             number: number.to_owned(),
             external_ref: external_ref.map(str::to_owned),
@@ -262,7 +262,7 @@ pub async fn create(
         .await?
         .ok_or_else(|| {
             ApiError::invalid(
-                "unknown_reference",
+                ErrorCode::UnknownReference,
                 "customer_id",
                 "customer_id does not name one of your customers",
             )
@@ -292,7 +292,7 @@ pub async fn create(
     };
     if invoices::insert(&state.db, &new).await? == invoices::Inserted::NumberTaken {
         return Err(ApiError::Conflict {
-            code: "invoice_number_taken",
+            code: ErrorCode::InvoiceNumberTaken,
             detail: format!("You already have an invoice numbered {}.", draft.number),
         });
     }
@@ -333,7 +333,7 @@ pub async fn list(
     if let Some(status) = &query.status {
         if InvoiceStatus::parse(status).is_none() {
             return Err(ApiError::invalid(
-                "invalid_query",
+                ErrorCode::InvalidQuery,
                 "status",
                 "status must be one of open, partially_paid, paid, void",
             ));
@@ -366,13 +366,13 @@ pub async fn void(
         .ok_or(ApiError::NotFound("invoice"))?;
     let pending = invoices::pending_minor(&mut tx, &row.id).await?;
     let conflict = match row.invoice_status().map_err(anyhow::Error::from)? {
-        InvoiceStatus::Void => Some(("invoice_already_void", "The invoice is already void.")),
+        InvoiceStatus::Void => Some((ErrorCode::InvoiceAlreadyVoid, "The invoice is already void.")),
         _ if row.amount_paid_minor > 0 || row.discount_taken_minor > 0 => Some((
-            "invoice_has_payments",
+            ErrorCode::InvoiceHasPayments,
             "The invoice has payments; refund them before voiding.",
         )),
         _ if pending > 0 => Some((
-            "invoice_has_pending_payments",
+            ErrorCode::InvoiceHasPendingPayments,
             "A payment on this invoice is in progress.",
         )),
         _ => None,
@@ -413,7 +413,7 @@ pub async fn create_link(
         .ok_or(ApiError::NotFound("invoice"))?;
     if row.invoice_status().map_err(anyhow::Error::from)? == InvoiceStatus::Void {
         return Err(ApiError::Conflict {
-            code: "invoice_void",
+            code: ErrorCode::InvoiceVoid,
             detail: "The invoice is void.".to_owned(),
         });
     }
@@ -423,7 +423,7 @@ pub async fn create_link(
     let max = state.settings.checkout_link_max_ttl_seconds;
     if !(60..=max).contains(&ttl) {
         return Err(ApiError::invalid(
-            "invalid_field",
+            ErrorCode::InvalidField,
             "expires_in_seconds",
             format!("expires_in_seconds must be between 60 and {max}"),
         ));

@@ -9,6 +9,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use base64::Engine;
 use sha2::{Digest, Sha256};
 use tranche_domain::wire::Problem;
+use tranche_domain::ErrorCode;
 
 use crate::auth::Checkout;
 use crate::cors::{known_origin, origin_of};
@@ -139,8 +140,7 @@ fn widget_unavailable() -> HttpResponse {
         "widget not built: /pay refused (run `cargo xtask build-widget` or set TRANCHE_WIDGET_DIR)"
     );
     let mut problem = Problem::new(
-        503,
-        "widget_unavailable",
+        ErrorCode::WidgetUnavailable,
         "Service unavailable",
         "The checkout page is not available right now. Try again later.",
     );

@@ -3,7 +3,7 @@
 use actix_web::{web, HttpResponse};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
-use tranche_domain::{Terms, TermsSpec};
+use tranche_domain::{ErrorCode, Terms, TermsSpec};
 
 use crate::auth::{hash_secret, Operator, Seller};
 use crate::db::{new_id, now_ms, rfc3339};
@@ -23,7 +23,7 @@ fn text(field: &'static str, value: &str, max: usize) -> ApiResult<String> {
     let value = value.trim();
     if value.is_empty() || value.chars().count() > max || value.chars().any(char::is_control) {
         return Err(ApiError::invalid(
-            "invalid_field",
+            ErrorCode::InvalidField,
             field,
             format!("{field} must be 1 to {max} characters"),
         ));
@@ -103,7 +103,7 @@ impl TryFrom<&SellerRequest> for ValidSeller {
         let name = text("name", &body.name, 200)?;
         if body.allowed_origins.len() > 20 || !body.allowed_origins.iter().all(|o| valid_origin(o)) {
             return Err(ApiError::invalid(
-                "invalid_field",
+                ErrorCode::InvalidField,
                 "allowed_origins",
                 "allowed_origins must be at most 20 origins such as https://shop.example (scheme and host, no path)",
             ));
@@ -194,7 +194,7 @@ impl TryFrom<&CustomerRequest> for ValidCustomer {
         let email = body.email.trim().to_owned();
         if !valid_email(&email) {
             return Err(ApiError::invalid(
-                "invalid_field",
+                ErrorCode::InvalidField,
                 "email",
                 "email must be an address such as ap@buyer.example",
             ));
@@ -218,7 +218,7 @@ fn locale(value: Option<&str>) -> ApiResult<String> {
     let locale = value.unwrap_or("en");
     if !["en", "de", "fr", "es"].contains(&locale) {
         return Err(ApiError::invalid(
-            "invalid_field",
+            ErrorCode::InvalidField,
             "locale",
             "locale must be one of en, de, fr, es",
         ));
@@ -237,7 +237,7 @@ pub async fn create_customer(
     if let Some(terms_id) = &valid.terms_id {
         if !terms_store::exists(&state.db, &seller.seller_id, terms_id).await? {
             return Err(ApiError::invalid(
-                "unknown_reference",
+                ErrorCode::UnknownReference,
                 "terms_id",
                 "terms_id does not name one of your terms profiles",
             ));
@@ -360,7 +360,7 @@ impl TryFrom<TermsRequest> for ValidTerms {
             early_payment_discount: body.early_payment_discount,
         };
         let terms = Terms::try_from(&spec)
-            .map_err(|e| ApiError::invalid("invalid_terms", e.field(), e.to_string()))?;
+            .map_err(|e| ApiError::invalid(ErrorCode::InvalidTerms, e.field(), e.to_string()))?;
         Ok(ValidTerms {
             name,
             spec: terms.to_spec(),

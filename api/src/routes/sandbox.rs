@@ -1,6 +1,7 @@
 //! The sandbox gateway's public endpoint: turn test card or bank details into a token.
 
 use actix_web::{web, HttpResponse};
+use tranche_domain::ErrorCode;
 
 use crate::auth::Checkout;
 use crate::error::{ApiError, ApiResult};
@@ -43,9 +44,9 @@ pub async fn create_token(
         })),
         Err(e) => Err(ApiError::invalid(
             if e.field == "routing_number" || e.field == "account_number" {
-                "invalid_bank_account"
+                ErrorCode::InvalidBankAccount
             } else {
-                "invalid_card"
+                ErrorCode::InvalidCard
             },
             e.field,
             e.message,
