@@ -115,29 +115,43 @@ pub async fn pay(
         ));
     }
     let binding = TokenBinding::from(checkout);
-    let method = match state.gateway.describe_token(&body.payment_token, &binding).await {
-        Ok(method) => method,
-        Err(GatewayError::InvalidToken) => return refuse_token(state, checkout, key, &hash).await,
-        Err(GatewayError::Unavailable(e)) => {
-            return Err(ApiError::Internal(anyhow::anyhow!(
-                "gateway unavailable describing a token: {e}"
-            )))
-        }
-    };
-    let attempt = Attempt {
-        checkout,
-        key,
-        hash: &hash,
-        body,
-        binding: &binding,
-        method: &method,
-    };
-    let (payment, amount) = match hold(state, &attempt).await? {
-        Hold::Held { payment, amount } => (payment, amount),
-        Hold::Answered(answer) => return Ok(answer),
-        Hold::TokenRefused => return refuse_token(state, checkout, key, &hash).await,
-    };
-    charge_and_finalize(state, &payment, &body.payment_token, amount).await
+    // Twice at most: a token found spent with no idempotency record under this key may have been given back
+    // in between by the reconciler (`abandon` releases the token and forgets the record in one
+    // transaction), so the second look sees it usable, or sees the record and answers from it.
+    for last_try in [false, true] {
+        let method = match state.gateway.describe_token(&body.payment_token, &binding).await {
+            Ok(method) => method,
+            Err(GatewayError::InvalidToken) => {
+                match refuse_token(state, checkout, key, &hash, last_try).await? {
+                    Some(answer) => return Ok(answer),
+                    None => continue,
+                }
+            }
+            Err(GatewayError::Unavailable(e)) => {
+                return Err(ApiError::Internal(anyhow::anyhow!(
+                    "gateway unavailable describing a token: {e}"
+                )))
+            }
+        };
+        let attempt = Attempt {
+            checkout,
+            key,
+            hash: &hash,
+            body,
+            binding: &binding,
+            method: &method,
+        };
+        let (payment, amount) = match hold(state, &attempt).await? {
+            Hold::Held { payment, amount } => (payment, amount),
+            Hold::Answered(answer) => return Ok(answer),
+            Hold::TokenRefused => match refuse_token(state, checkout, key, &hash, last_try).await? {
+                Some(answer) => return Ok(answer),
+                None => continue,
+            },
+        };
+        return charge_and_finalize(state, &payment, &body.payment_token, amount).await;
+    }
+    Err(token_invalid())
 }
 
 /// One payment request, parsed and with its token described: what the hold needs.
@@ -283,16 +297,30 @@ async fn charge_and_finalize(
 
 /// Answers a token that is unknown, spent, expired or made for another checkout: nothing is held or charged.
 /// Unless the same request raced in under this key and spent the token itself: then this is a replay (or
-/// the key is still in use), answered as such rather than as a bad token.
-async fn refuse_token(state: &AppState, checkout: &Checkout, key: &str, hash: &str) -> ApiResult<Answer> {
+/// the key is still in use), answered as such rather than as a bad token. `None` (only before the last
+/// try): no record under this key, so look at the token once more.
+async fn refuse_token(
+    state: &AppState,
+    checkout: &Checkout,
+    key: &str,
+    hash: &str,
+    last_try: bool,
+) -> ApiResult<Option<Answer>> {
     if let Some(existing) = idempotency::find(state.db.pool(), &checkout.seller_id, key).await? {
-        return replay_or_conflict(&existing, hash);
+        return replay_or_conflict(&existing, hash).map(Some);
     }
-    Err(ApiError::invalid(
+    if last_try {
+        return Err(token_invalid());
+    }
+    Ok(None)
+}
+
+fn token_invalid() -> ApiError {
+    ApiError::invalid(
         ErrorCode::PaymentTokenInvalid,
         "payment_token",
         "The payment method token is unknown, expired, already used or made for another checkout; enter the payment details again.",
-    ))
+    )
 }
 
 /// The answer for a payment still pending (ambiguous gateway result), also saved for replays.
