@@ -298,7 +298,8 @@ async fn pay_all(
 }
 
 /// The raw write, straight to SQLite with sqlx: lock (BEGIN IMMEDIATE), insert payment, update balance,
-/// insert outbox row. One database for every round, growing as the API's database grows across its rounds.
+/// insert outbox row. One database and one pool of warm connections for every round; the database grows as the
+/// API's grows across its rounds.
 struct RawSqlite {
     pool: sqlx::SqlitePool,
     next_id: i64,
@@ -313,10 +314,20 @@ impl RawSqlite {
             .journal_mode(SqliteJournalMode::Wal)
             .busy_timeout(Duration::from_secs(30))
             .synchronous(sqlx::sqlite::SqliteSynchronous::Normal);
+        // Every connection stays open from before the first round to the last, so that each round has all
+        // `clients` writers contending for the lock from its start (a pool that opens connections lazily
+        // gives its first round fewer writers, and a faster raw write, than the rounds after it).
         let pool = SqlitePoolOptions::new()
             .max_connections(u32::try_from(clients).unwrap_or(8))
+            .idle_timeout(None)
+            .max_lifetime(None)
             .connect_with(opts)
             .await?;
+        let mut open = Vec::with_capacity(clients);
+        for _ in 0..clients {
+            open.push(pool.acquire().await?);
+        }
+        drop(open);
         sqlx::raw_sql(
             "CREATE TABLE IF NOT EXISTS bench_invoices (id INTEGER PRIMARY KEY, total_minor INTEGER NOT NULL, amount_paid_minor INTEGER NOT NULL CHECK (amount_paid_minor <= total_minor));
              CREATE TABLE IF NOT EXISTS bench_payments (id INTEGER PRIMARY KEY, invoice_id INTEGER NOT NULL, amount_minor INTEGER NOT NULL, status TEXT NOT NULL, idempotency_key TEXT NOT NULL UNIQUE);
