@@ -174,11 +174,11 @@ fn ratio_cell(ix: &serde_json::Value, label: &str) -> String {
     }
     let (min, max) = (ratio2(&r["min"]), ratio2(&r["max"]));
     let trust = if r["trusted"].as_bool() == Some(true) {
-        format!("spread {} <= {}", ratio2(&r["spread"]), f(&r["spread_limit"]))
+        format!("spread {} <= {}", f(&r["spread"]), f(&r["spread_limit"]))
     } else {
         format!(
             "**spread too wide to trust: {min}-{max}** (spread {} > {})",
-            ratio2(&r["spread"]),
+            f(&r["spread"]),
             f(&r["spread_limit"])
         )
     };
