@@ -1,5 +1,7 @@
 //! `tranche-bench`: the measurements behind `cargo xtask bench`. Each figure is paired with a baseline
-//! measured in the same run on the same machine, because absolute numbers drift on shared machines.
+//! measured in the same run on the same machine, because absolute numbers drift on shared machines. The ratio
+//! figures (payments/s against the raw write, `GET /v1/checkout` against `GET /livez`) run in interleaved
+//! rounds, A B A B ..., and report every round's A/B, their median and min-max.
 //!
 //! Usage (xtask passes these): tranche-bench --tranche <path to release `tranche`> --out <json>
 //!   [--postgres <admin url>] [--pgbench <path>] [--quick]
@@ -85,6 +87,11 @@ fn summary(mut samples: Vec<Duration>) -> Value {
 #[allow(clippy::float_arithmetic)]
 fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
+}
+
+#[allow(clippy::float_arithmetic)]
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
 }
 
 /// A running `tranche serve` process.
@@ -291,129 +298,266 @@ async fn pay_all(
 }
 
 /// The raw write, straight to SQLite with sqlx: lock (BEGIN IMMEDIATE), insert payment, update balance,
-/// insert outbox row; `clients` tasks for `n` transactions.
-async fn raw_sqlite(path: &Path, clients: usize, n: usize) -> Result<f64> {
-    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
-    let opts = SqliteConnectOptions::new()
-        .filename(path)
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .busy_timeout(Duration::from_secs(30))
-        .synchronous(sqlx::sqlite::SqliteSynchronous::Normal);
-    let pool = SqlitePoolOptions::new()
-        .max_connections(u32::try_from(clients).unwrap_or(8))
-        .connect_with(opts)
-        .await?;
-    sqlx::raw_sql(
-        "CREATE TABLE IF NOT EXISTS bench_invoices (id INTEGER PRIMARY KEY, total_minor INTEGER NOT NULL, amount_paid_minor INTEGER NOT NULL CHECK (amount_paid_minor <= total_minor));
-         CREATE TABLE IF NOT EXISTS bench_payments (id INTEGER PRIMARY KEY, invoice_id INTEGER NOT NULL, amount_minor INTEGER NOT NULL, status TEXT NOT NULL, idempotency_key TEXT NOT NULL UNIQUE);
-         CREATE TABLE IF NOT EXISTS bench_outbox (id INTEGER PRIMARY KEY, payload TEXT NOT NULL);",
-    )
-    .execute(&pool)
-    .await?;
-    for i in 0..n {
-        sqlx::query("INSERT INTO bench_invoices (id, total_minor, amount_paid_minor) VALUES (?, 10000, 0)")
-            .bind(i64::try_from(i)?)
-            .execute(&pool)
-            .await?;
-    }
-    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let start = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..clients {
-        let (pool, next) = (pool.clone(), next.clone());
-        tasks.push(tokio::spawn(async move {
-            loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if i >= n {
-                    break;
-                }
-                let id = i64::try_from(i)?;
-                let mut conn = pool.acquire().await?;
-                sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
-                let (_paid,): (i64,) = sqlx::query_as("SELECT amount_paid_minor FROM bench_invoices WHERE id = ?")
-                    .bind(id)
-                    .fetch_one(&mut *conn)
-                    .await?;
-                sqlx::query("INSERT INTO bench_payments (invoice_id, amount_minor, status, idempotency_key) VALUES (?, 2500, 'succeeded', ?)")
-                    .bind(id)
-                    .bind(uuid::Uuid::now_v7().simple().to_string())
-                    .execute(&mut *conn)
-                    .await?;
-                sqlx::query("UPDATE bench_invoices SET amount_paid_minor = amount_paid_minor + 2500 WHERE id = ?")
-                    .bind(id)
-                    .execute(&mut *conn)
-                    .await?;
-                sqlx::query("INSERT INTO bench_outbox (payload) VALUES ('{\"type\":\"payment.succeeded\"}')")
-                    .execute(&mut *conn)
-                    .await?;
-                sqlx::query("COMMIT").execute(&mut *conn).await?;
-            }
-            anyhow::Ok(())
-        }));
-    }
-    for t in tasks {
-        t.await??;
-    }
-    #[allow(clippy::float_arithmetic, clippy::cast_precision_loss)]
-    Ok(n as f64 / start.elapsed().as_secs_f64())
+/// insert outbox row. One database and one pool of warm connections for every round; the database grows as the
+/// API's grows across its rounds.
+struct RawSqlite {
+    pool: sqlx::SqlitePool,
+    next_id: i64,
 }
 
-/// The raw write on PostgreSQL through pgbench with a custom script.
-async fn raw_postgres(
-    pgbench: &Path,
-    admin_url: &str,
-    db: &str,
-    clients: usize,
-    seconds: u64,
-    dir: &Path,
-) -> Result<f64> {
-    let url = format!("{}/{db}", admin_url.rsplit_once('/').context("url")?.0);
-    let setup = "CREATE TABLE IF NOT EXISTS bench_invoices (id BIGINT PRIMARY KEY, total_minor BIGINT NOT NULL, amount_paid_minor BIGINT NOT NULL CHECK (amount_paid_minor <= total_minor));
-         CREATE TABLE IF NOT EXISTS bench_payments (id BIGSERIAL PRIMARY KEY, invoice_id BIGINT NOT NULL, amount_minor BIGINT NOT NULL, status TEXT NOT NULL, idempotency_key TEXT NOT NULL UNIQUE);
-         CREATE TABLE IF NOT EXISTS bench_outbox (id BIGSERIAL PRIMARY KEY, payload TEXT NOT NULL);
-         INSERT INTO bench_invoices SELECT g, 1000000000, 0 FROM generate_series(1, 100000) g ON CONFLICT DO NOTHING;";
-    let pool = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(1)
-        .connect(&url)
+impl RawSqlite {
+    async fn open(path: &Path, clients: usize) -> Result<RawSqlite> {
+        use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+        let opts = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .busy_timeout(Duration::from_secs(30))
+            .synchronous(sqlx::sqlite::SqliteSynchronous::Normal);
+        // Every connection stays open from before the first round to the last, so that each round has all
+        // `clients` writers contending for the lock from its start (a pool that opens connections lazily
+        // gives its first round fewer writers, and a faster raw write, than the rounds after it).
+        let pool = SqlitePoolOptions::new()
+            .max_connections(u32::try_from(clients).unwrap_or(8))
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(opts)
+            .await?;
+        let mut open = Vec::with_capacity(clients);
+        for _ in 0..clients {
+            open.push(pool.acquire().await?);
+        }
+        drop(open);
+        sqlx::raw_sql(
+            "CREATE TABLE IF NOT EXISTS bench_invoices (id INTEGER PRIMARY KEY, total_minor INTEGER NOT NULL, amount_paid_minor INTEGER NOT NULL CHECK (amount_paid_minor <= total_minor));
+             CREATE TABLE IF NOT EXISTS bench_payments (id INTEGER PRIMARY KEY, invoice_id INTEGER NOT NULL, amount_minor INTEGER NOT NULL, status TEXT NOT NULL, idempotency_key TEXT NOT NULL UNIQUE);
+             CREATE TABLE IF NOT EXISTS bench_outbox (id INTEGER PRIMARY KEY, payload TEXT NOT NULL);",
+        )
+        .execute(&pool)
         .await?;
-    sqlx::raw_sql(setup).execute(&pool).await?;
-    pool.close().await;
-    let script = dir.join("raw_payment.sql");
-    std::fs::write(
-        &script,
-        "\\set inv random(1, 100000)\n\
-         BEGIN;\n\
-         SELECT amount_paid_minor FROM bench_invoices WHERE id = :inv FOR UPDATE;\n\
-         INSERT INTO bench_payments (invoice_id, amount_minor, status, idempotency_key) VALUES (:inv, 2500, 'succeeded', md5(random()::text || clock_timestamp()::text));\n\
-         UPDATE bench_invoices SET amount_paid_minor = amount_paid_minor + 2500 WHERE id = :inv;\n\
-         INSERT INTO bench_outbox (payload) VALUES ('{\"type\":\"payment.succeeded\"}');\n\
-         COMMIT;\n",
-    )?;
-    let out = tokio::process::Command::new(pgbench)
-        .args([
-            "-n",
-            "-c",
-            &clients.to_string(),
-            "-j",
-            "2",
-            "-T",
-            &seconds.to_string(),
-            "-f",
-        ])
-        .arg(&script)
-        .arg(&url)
-        .output()
-        .await
-        .context("running pgbench")?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let tps = text
-        .lines()
-        .find(|l| l.starts_with("tps = "))
-        .and_then(|l| l.split_whitespace().nth(2))
-        .and_then(|v| v.parse::<f64>().ok())
-        .with_context(|| format!("pgbench output: {text} {}", String::from_utf8_lossy(&out.stderr)))?;
-    Ok(tps)
+        Ok(RawSqlite { pool, next_id: 0 })
+    }
+
+    /// `n` fresh invoices inserted untimed, then one payment on each with `clients` tasks; transactions/s.
+    async fn round(&mut self, clients: usize, n: usize) -> Result<f64> {
+        let first = self.next_id;
+        let end = first + i64::try_from(n)?;
+        self.next_id = end;
+        let mut tx = self.pool.begin().await?;
+        for id in first..end {
+            sqlx::query(
+                "INSERT INTO bench_invoices (id, total_minor, amount_paid_minor) VALUES (?, 10000, 0)",
+            )
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        let next = Arc::new(std::sync::atomic::AtomicI64::new(first));
+        let start = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..clients {
+            let (pool, next) = (self.pool.clone(), next.clone());
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    let id = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if id >= end {
+                        break;
+                    }
+                    let mut conn = pool.acquire().await?;
+                    sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+                    let (_paid,): (i64,) = sqlx::query_as("SELECT amount_paid_minor FROM bench_invoices WHERE id = ?")
+                        .bind(id)
+                        .fetch_one(&mut *conn)
+                        .await?;
+                    sqlx::query("INSERT INTO bench_payments (invoice_id, amount_minor, status, idempotency_key) VALUES (?, 2500, 'succeeded', ?)")
+                        .bind(id)
+                        .bind(uuid::Uuid::now_v7().simple().to_string())
+                        .execute(&mut *conn)
+                        .await?;
+                    sqlx::query("UPDATE bench_invoices SET amount_paid_minor = amount_paid_minor + 2500 WHERE id = ?")
+                        .bind(id)
+                        .execute(&mut *conn)
+                        .await?;
+                    sqlx::query("INSERT INTO bench_outbox (payload) VALUES ('{\"type\":\"payment.succeeded\"}')")
+                        .execute(&mut *conn)
+                        .await?;
+                    sqlx::query("COMMIT").execute(&mut *conn).await?;
+                }
+                anyhow::Ok(())
+            }));
+        }
+        for t in tasks {
+            t.await??;
+        }
+        #[allow(clippy::float_arithmetic, clippy::cast_precision_loss)]
+        Ok(n as f64 / start.elapsed().as_secs_f64())
+    }
+}
+
+/// The raw write on PostgreSQL through pgbench with a custom script; tables and invoices set up once.
+struct RawPostgres {
+    pgbench: PathBuf,
+    url: String,
+    script: PathBuf,
+}
+
+impl RawPostgres {
+    async fn setup(pgbench: &Path, admin_url: &str, db: &str, dir: &Path) -> Result<RawPostgres> {
+        let url = format!("{}/{db}", admin_url.rsplit_once('/').context("url")?.0);
+        let setup = "CREATE TABLE IF NOT EXISTS bench_invoices (id BIGINT PRIMARY KEY, total_minor BIGINT NOT NULL, amount_paid_minor BIGINT NOT NULL CHECK (amount_paid_minor <= total_minor));
+             CREATE TABLE IF NOT EXISTS bench_payments (id BIGSERIAL PRIMARY KEY, invoice_id BIGINT NOT NULL, amount_minor BIGINT NOT NULL, status TEXT NOT NULL, idempotency_key TEXT NOT NULL UNIQUE);
+             CREATE TABLE IF NOT EXISTS bench_outbox (id BIGSERIAL PRIMARY KEY, payload TEXT NOT NULL);
+             INSERT INTO bench_invoices SELECT g, 1000000000, 0 FROM generate_series(1, 100000) g ON CONFLICT DO NOTHING;";
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .connect(&url)
+            .await?;
+        sqlx::raw_sql(setup).execute(&pool).await?;
+        pool.close().await;
+        let script = dir.join("raw_payment.sql");
+        std::fs::write(
+            &script,
+            "\\set inv random(1, 100000)\n\
+             BEGIN;\n\
+             SELECT amount_paid_minor FROM bench_invoices WHERE id = :inv FOR UPDATE;\n\
+             INSERT INTO bench_payments (invoice_id, amount_minor, status, idempotency_key) VALUES (:inv, 2500, 'succeeded', md5(random()::text || clock_timestamp()::text));\n\
+             UPDATE bench_invoices SET amount_paid_minor = amount_paid_minor + 2500 WHERE id = :inv;\n\
+             INSERT INTO bench_outbox (payload) VALUES ('{\"type\":\"payment.succeeded\"}');\n\
+             COMMIT;\n",
+        )?;
+        Ok(RawPostgres {
+            pgbench: pgbench.to_owned(),
+            url,
+            script,
+        })
+    }
+
+    /// One pgbench run of `seconds` with `clients` clients; its tps.
+    async fn round(&self, clients: usize, seconds: u64) -> Result<f64> {
+        let out = tokio::process::Command::new(&self.pgbench)
+            .args([
+                "-n",
+                "-c",
+                &clients.to_string(),
+                "-j",
+                "2",
+                "-T",
+                &seconds.to_string(),
+                "-f",
+            ])
+            .arg(&self.script)
+            .arg(&self.url)
+            .output()
+            .await
+            .context("running pgbench")?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let tps = text
+            .lines()
+            .find(|l| l.starts_with("tps = "))
+            .and_then(|l| l.split_whitespace().nth(2))
+            .and_then(|v| v.parse::<f64>().ok())
+            .with_context(|| format!("pgbench output: {text} {}", String::from_utf8_lossy(&out.stderr)))?;
+        Ok(tps)
+    }
+}
+
+/// The baseline measured right after each API round of a payment-throughput ratio.
+enum Baseline {
+    Sqlite(RawSqlite),
+    Postgres(RawPostgres),
+    /// No pgbench on this machine: the API rounds run, the ratio is not reported.
+    Missing,
+}
+
+impl Baseline {
+    async fn round(&mut self, quick: bool) -> Result<Option<f64>> {
+        Ok(match self {
+            Baseline::Sqlite(raw) => Some(raw.round(32, if quick { 1500 } else { 3000 }).await?),
+            Baseline::Postgres(raw) => Some(raw.round(32, if quick { 2 } else { 3 }).await?),
+            Baseline::Missing => None,
+        })
+    }
+}
+
+/// Rounds per ratio figure: each round measures the figure (A), then its baseline (B), so both see the
+/// same load from the machine's other tenants; the ratio is the median of the per-round A/B.
+fn rounds(quick: bool) -> usize {
+    if quick {
+        3
+    } else {
+        5
+    }
+}
+
+/// A ratio whose rounds spread by more than this, as (max - min) / median, is reported as too wide to trust.
+const SPREAD_LIMIT: f64 = 0.25;
+
+#[allow(clippy::float_arithmetic)]
+fn median(v: &[f64]) -> Option<f64> {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(v[n / 2]),
+        _ => Some((v[n / 2 - 1] + v[n / 2]) / 2.0),
+    }
+}
+
+/// The per-round rates of a figure (A) and its baseline (B), in the order they ran: A1 B1 A2 B2 ...
+#[derive(Default)]
+struct Interleaved {
+    a: Vec<f64>,
+    b: Vec<Option<f64>>,
+}
+
+impl Interleaved {
+    fn median_a(&self) -> f64 {
+        median(&self.a).unwrap_or(0.0)
+    }
+
+    fn median_b(&self) -> Option<f64> {
+        median(&self.b.iter().flatten().copied().collect::<Vec<_>>())
+    }
+
+    fn ratios(&self) -> Vec<f64> {
+        self.a
+            .iter()
+            .zip(&self.b)
+            .filter_map(|(a, b)| b.map(|b| ratio(*a, b)))
+            .collect()
+    }
+
+    fn median_ratio(&self) -> Option<f64> {
+        median(&self.ratios())
+    }
+
+    /// Every round, the medians, the ratio's min-max and whether its spread is within `SPREAD_LIMIT`.
+    #[allow(clippy::float_arithmetic)]
+    fn to_json(&self) -> Value {
+        let ratios = self.ratios();
+        let per_round: Vec<Value> = self
+            .a
+            .iter()
+            .zip(&self.b)
+            .enumerate()
+            .map(|(i, (a, b))| {
+                json!({"round": i + 1, "a_per_s": round2(*a), "b_per_s": b.map(round2),
+                       "ratio": b.map(|b| round3(ratio(*a, b)))})
+            })
+            .collect();
+        let ratio_summary = median(&ratios).map(|med| {
+            let min = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+            let max = ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let spread = if med > 0.0 { Some((max - min) / med) } else { None };
+            json!({"median": round3(med), "min": round3(min), "max": round3(max),
+                   "spread": spread.map(round3), "spread_limit": SPREAD_LIMIT,
+                   "trusted": spread.is_some_and(|s| s <= SPREAD_LIMIT)})
+        });
+        json!({"rounds": per_round, "median_a_per_s": round2(self.median_a()),
+               "median_b_per_s": self.median_b().map(round2), "ratio": ratio_summary})
+    }
 }
 
 /// Closed-loop GETs for `duration` with `clients` clients; requests/s.
@@ -509,23 +653,20 @@ async fn webhook_receiver() -> Result<(String, Arc<Mutex<HashMap<String, Instant
     Ok((url, arrivals))
 }
 
-struct Throughput {
-    results: Value,
-    peak_rate_32: f64,
-}
-
+/// The sweep (1, 8, 32 clients), then the interleaved rounds of 32-client payments against `baseline`, then a
+/// paced run at half the rounds' median rate.
 async fn throughput(
     args: &Args,
     backend: &str,
     database_url: &str,
     dir: &Path,
     http: &reqwest::Client,
-) -> Result<(Throughput, Option<u64>)> {
+    baseline: &mut Baseline,
+) -> Result<(Value, Interleaved, Option<u64>)> {
     let server = Server::start(&args.tranche, database_url, dir).await?;
     let f = fixture(&server, http, &[]).await?;
     let scale = if args.quick { 1 } else { 4 };
     let mut levels = Vec::new();
-    let mut peak_32 = 0.0;
     for clients in [1usize, 8, 32] {
         let n = match clients {
             1 => 100 * scale,
@@ -535,19 +676,32 @@ async fn throughput(
         let work = prepare(&server, http, &f, n).await?;
         let (rate, lat, _) = pay_all(&server.base, http, work, clients, None).await?;
         eprintln!("  {backend}: {clients} clients -> {rate:.0} payments/s");
-        if clients == 32 {
-            peak_32 = rate;
-        }
         levels.push(json!({"clients": clients, "payments": n, "payments_per_s": round2(rate), "latency": summary(lat)}));
     }
-    // Half the peak rate, open loop (paced), to read the p99 a real load would see.
+    // Interleaved rounds: each round's invoices are prepared untimed, then the API (A), then the raw write (B).
+    let per_round = if args.quick { 300 } else { 600 };
+    let mut rounds_32 = Interleaved::default();
+    let mut round_latency = Vec::new();
+    for round in 1..=rounds(args.quick) {
+        let work = prepare(&server, http, &f, per_round).await?;
+        let (a, lat, _) = pay_all(&server.base, http, work, 32, None).await?;
+        let b = baseline.round(args.quick).await?;
+        eprintln!(
+            "  {backend} round {round}: API {a:.0}/s, raw {}",
+            b.map_or("n/a".into(), |b| format!("{b:.0}/s"))
+        );
+        rounds_32.a.push(a);
+        rounds_32.b.push(b);
+        round_latency.extend(lat);
+    }
+    // Half the rounds' median rate, open loop (paced), to read the p99 a real load would see.
     #[allow(
         clippy::float_arithmetic,
         clippy::cast_possible_truncation,
         clippy::cast_sign_loss
     )]
     let half = {
-        let target = (peak_32 / 2.0).max(1.0);
+        let target = (rounds_32.median_a() / 2.0).max(1.0);
         let clients = 16usize;
         let per_client = Duration::from_secs_f64(clients as f64 / target);
         let n = (target * if args.quick { 3.0 } else { 8.0 }) as usize;
@@ -557,12 +711,20 @@ async fn throughput(
     };
     let rss = server.peak_rss_kib();
     Ok((
-        Throughput {
-            results: json!({"levels": levels, "half_peak": half, "peak_rss_kib": rss}),
-            peak_rate_32: peak_32,
-        },
+        json!({"levels": levels, "rounds_32_clients": {"payments_per_round": per_round, "latency": summary(round_latency)},
+               "half_peak": half, "peak_rss_kib": rss}),
+        rounds_32,
         rss,
     ))
+}
+
+/// A payment-throughput figure for report.json: the sweep and half peak under `api`, the interleaved rounds,
+/// and the rounds' medians under the keys the report reads.
+fn throughput_json(api: Value, rounds: &Interleaved) -> Value {
+    json!({"api": api, "interleaved": rounds.to_json(),
+           "api_32_clients_per_s": round2(rounds.median_a()),
+           "raw_32_clients_per_s": rounds.median_b().map(round2),
+           "ratio_api_over_raw_32": rounds.median_ratio().map(round3)})
 }
 
 async fn widget_start(server: &Server, http: &reqwest::Client, loads: usize, dir: &Path) -> Result<Value> {
@@ -641,48 +803,34 @@ async fn main() -> Result<()> {
     // 3. Payment throughput, API vs the raw write, on SQLite and PostgreSQL.
     eprintln!("payment throughput: SQLite");
     let sqlite_db = dir.join("api.db");
-    let (sqlite, rss_sqlite) = throughput(
+    let mut raw = Baseline::Sqlite(RawSqlite::open(&dir.join("raw.db"), 32).await?);
+    let (sqlite, rounds_sqlite, rss_sqlite) = throughput(
         &args,
         "sqlite",
         &format!("sqlite://{}", sqlite_db.display()),
         &dir,
         &http,
+        &mut raw,
     )
     .await?;
-    let raw_sqlite_rate = raw_sqlite(&dir.join("raw.db"), 32, if args.quick { 1000 } else { 4000 }).await?;
     report.insert(
         "throughput_sqlite".into(),
-        json!({"api": sqlite.results, "raw_32_clients_per_s": round2(raw_sqlite_rate),
-               "ratio_api_over_raw_32": round2(ratio(sqlite.peak_rate_32, raw_sqlite_rate))}),
+        throughput_json(sqlite, &rounds_sqlite),
     );
     let mut peak_rss = rss_sqlite;
     if let Some(admin) = &args.postgres {
         eprintln!("payment throughput: PostgreSQL");
         let api_db = create_db(admin, "bench_api").await?;
-        let (pg, rss_pg) = throughput(&args, "postgres", &api_db, &dir, &http).await?;
-        peak_rss = peak_rss.max(rss_pg);
-        let raw = match &args.pgbench {
+        let mut raw = match &args.pgbench {
             Some(pgbench) => {
                 create_db(admin, "bench_raw").await?;
-                Some(
-                    raw_postgres(
-                        pgbench,
-                        admin,
-                        "bench_raw",
-                        32,
-                        if args.quick { 5 } else { 15 },
-                        &dir,
-                    )
-                    .await?,
-                )
+                Baseline::Postgres(RawPostgres::setup(pgbench, admin, "bench_raw", &dir).await?)
             }
-            None => None,
+            None => Baseline::Missing,
         };
-        report.insert(
-            "throughput_postgres".into(),
-            json!({"api": pg.results, "raw_32_clients_per_s": raw.map(round2),
-                   "ratio_api_over_raw_32": raw.map(|r| round2(ratio(pg.peak_rate_32, r)))}),
-        );
+        let (pg, rounds_pg, rss_pg) = throughput(&args, "postgres", &api_db, &dir, &http, &mut raw).await?;
+        peak_rss = peak_rss.max(rss_pg);
+        report.insert("throughput_postgres".into(), throughput_json(pg, &rounds_pg));
     }
     report.insert("peak_rss_kib".into(), json!(peak_rss));
 
@@ -695,20 +843,28 @@ async fn main() -> Result<()> {
     .await?;
     let f = fixture(&server, &http, &[]).await?;
     let work = prepare(&server, &http, &f, 1).await?;
-    let secs = Duration::from_secs(if args.quick { 3 } else { 8 });
-    let ceiling = read_rate(&http, &format!("{}/livez", server.base), None, 32, secs).await?;
-    let checkout = read_rate(
-        &http,
-        &format!("{}/v1/checkout", server.base),
-        Some(&work[0].0),
-        32,
-        secs,
-    )
-    .await?;
-    eprintln!("read path: {checkout:.0}/s vs hello-world {ceiling:.0}/s");
+    // Interleaved rounds: GET /v1/checkout (A), then GET /livez (B).
+    let secs = Duration::from_secs(if args.quick { 2 } else { 3 });
+    let mut reads = Interleaved::default();
+    for round in 1..=rounds(args.quick) {
+        let checkout = read_rate(
+            &http,
+            &format!("{}/v1/checkout", server.base),
+            Some(&work[0].0),
+            32,
+            secs,
+        )
+        .await?;
+        let ceiling = read_rate(&http, &format!("{}/livez", server.base), None, 32, secs).await?;
+        eprintln!("read path round {round}: {checkout:.0}/s vs hello-world {ceiling:.0}/s");
+        reads.a.push(checkout);
+        reads.b.push(Some(ceiling));
+    }
     report.insert(
         "read_path".into(),
-        json!({"checkout_per_s": round2(checkout), "hello_world_per_s": round2(ceiling), "ratio": round2(ratio(checkout, ceiling))}),
+        json!({"checkout_per_s": round2(reads.median_a()), "hello_world_per_s": reads.median_b().map(round2),
+               "ratio": reads.median_ratio().map(round3), "seconds_per_side": secs.as_secs(),
+               "interleaved": reads.to_json()}),
     );
 
     let (hook, arrivals) = webhook_receiver().await?;
