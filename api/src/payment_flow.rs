@@ -57,14 +57,45 @@ pub fn parse_key(raw: Option<&[u8]>) -> ApiResult<String> {
     Ok(String::from_utf8_lossy(key).into_owned())
 }
 
+/// A buyer's payment request, checked at the edge: the payment-method token has a usable shape. The amount
+/// and currency stay as sent: the domain's rules parse them against the invoice (its currency sets the
+/// precision) while the invoice is locked, and answer with the amount codes.
+pub struct PaymentOrder<'a> {
+    pub amount: &'a str,
+    pub currency: Option<&'a str>,
+    pub payment_token: &'a str,
+}
+
+/// Longest payment-method token accepted (gateways' tokens are far shorter).
+const MAX_PAYMENT_TOKEN_LEN: usize = 200;
+
+impl<'a> TryFrom<&'a PaymentRequest> for PaymentOrder<'a> {
+    type Error = ApiError;
+
+    fn try_from(body: &'a PaymentRequest) -> ApiResult<PaymentOrder<'a>> {
+        if body.payment_token.is_empty() || body.payment_token.len() > MAX_PAYMENT_TOKEN_LEN {
+            return Err(ApiError::invalid(
+                ErrorCode::PaymentTokenInvalid,
+                "payment_token",
+                "payment_token is missing or invalid.",
+            ));
+        }
+        Ok(PaymentOrder {
+            amount: &body.amount,
+            currency: body.currency.as_deref(),
+            payment_token: &body.payment_token,
+        })
+    }
+}
+
 /// Fingerprint of what the key was first used for: the invoice and the exact body.
-fn request_hash(invoice_id: &str, body: &PaymentRequest) -> String {
+fn request_hash(invoice_id: &str, body: &PaymentOrder<'_>) -> String {
     let mut hasher = Sha256::new();
     for part in [
         invoice_id,
-        &body.amount,
-        &body.payment_token,
-        body.currency.as_deref().unwrap_or(""),
+        body.amount,
+        body.payment_token,
+        body.currency.unwrap_or(""),
     ] {
         hasher.update(part.as_bytes());
         hasher.update([0u8]);
@@ -102,24 +133,17 @@ pub async fn pay(
     state: &AppState,
     checkout: &Checkout,
     key: &str,
-    body: &PaymentRequest,
+    body: &PaymentOrder<'_>,
 ) -> ApiResult<Answer> {
     let hash = request_hash(&checkout.invoice_id, body);
     // No idempotency lookup here: a replay's token is already spent, so it is answered from the stored
     // record by `refuse_token`, or inside the hold when the same key meets a fresh token.
-    if body.payment_token.is_empty() || body.payment_token.len() > 200 {
-        return Err(ApiError::invalid(
-            ErrorCode::PaymentTokenInvalid,
-            "payment_token",
-            "payment_token is missing or invalid.",
-        ));
-    }
     let binding = TokenBinding::from(checkout);
     // Twice at most: a token found spent with no idempotency record under this key may have been given back
     // in between by the reconciler (`abandon` releases the token and forgets the record in one
     // transaction), so the second look sees it usable, or sees the record and answers from it.
     for last_try in [false, true] {
-        let method = match state.gateway.describe_token(&body.payment_token, &binding).await {
+        let method = match state.gateway.describe_token(body.payment_token, &binding).await {
             Ok(method) => method,
             Err(GatewayError::InvalidToken) => {
                 match refuse_token(state, checkout, key, &hash, last_try).await? {
@@ -149,7 +173,7 @@ pub async fn pay(
                 None => continue,
             },
         };
-        return charge_and_finalize(state, &payment, &body.payment_token, amount).await;
+        return charge_and_finalize(state, &payment, body.payment_token, amount).await;
     }
     Err(token_invalid())
 }
@@ -159,7 +183,7 @@ struct Attempt<'a> {
     checkout: &'a Checkout,
     key: &'a str,
     hash: &'a str,
-    body: &'a PaymentRequest,
+    body: &'a PaymentOrder<'a>,
     binding: &'a TokenBinding,
     method: &'a MethodSummary,
 }
@@ -187,20 +211,19 @@ async fn hold(state: &AppState, attempt: &Attempt<'_>) -> ApiResult<Hold> {
     let totals = invoice.totals(pending)?;
     let terms = invoice.terms()?;
     let body = attempt.body;
-    let accepted =
-        match Rules::new(&totals, &terms, today()).check_str(&body.amount, body.currency.as_deref()) {
-            Ok(accepted) => accepted,
-            Err(rejected) => {
-                tx.rollback().await?;
-                Metrics::inc(&state.metrics.payments_rejected);
-                return Err(ApiError::Amount(rejected));
-            }
-        };
+    let accepted = match Rules::new(&totals, &terms, today()).check_str(body.amount, body.currency) {
+        Ok(accepted) => accepted,
+        Err(rejected) => {
+            tx.rollback().await?;
+            Metrics::inc(&state.metrics.payments_rejected);
+            return Err(ApiError::Amount(rejected));
+        }
+    };
     let payment_id = new_id("pay");
     // Spend the token with the hold: exactly one payment per token, decided by the affected-row count.
     match state
         .gateway
-        .claim_token(&mut tx, &body.payment_token, attempt.binding, &payment_id)
+        .claim_token(&mut tx, body.payment_token, attempt.binding, &payment_id)
         .await
     {
         Ok(true) => {}

@@ -451,25 +451,26 @@ async fn record(state: &AppState, claimed: &Claimed, outcome: &Outcome) -> anyho
             // dead-lettered once the schedule is exhausted, like any other failure.
             let delay = next_delay_ms(&state.settings.erp.retry_schedule_ms, claimed.attempts)
                 .map(|scheduled| after_ms.unwrap_or(scheduled));
+            // One transaction for the delivery's next attempt and the endpoint's failure count (which may
+            // disable the endpoint and dead-letter this delivery): the relay can never claim the delivery
+            // again in between and count an attempt the endpoint's disabling should have stopped.
+            let mut tx = state.db.begin_write().await?;
             match delay {
                 Some(delay) => {
-                    deliveries::reschedule(&state.db, &claimed.id, now + delay, status_code(status), error)
+                    deliveries::reschedule(&mut tx, &claimed.id, now + delay, status_code(status), error)
                         .await?
                 }
                 None => {
-                    dead(
-                        state,
-                        &claimed.id,
-                        status_code(status),
-                        &format!("gave up after {} attempts: {error}", claimed.attempts),
-                    )
-                    .await?
+                    let reason = format!("gave up after {} attempts: {error}", claimed.attempts);
+                    deliveries::mark_dead(&mut *tx, &claimed.id, status_code(status), &reason).await?;
+                    tracing::warn!(delivery_id = %claimed.id, error = %reason, "delivery dead-lettered");
                 }
             }
-            tracing::info!(delivery_id = %claimed.id, kind = claimed.kind.as_str(), %error, "delivery attempt failed");
             if let Some(endpoint_id) = &claimed.endpoint_id {
-                endpoint_failed(state, endpoint_id, error, now).await?;
+                endpoint_failed(state, &mut tx, endpoint_id, error, now).await?;
             }
+            tx.commit().await?;
+            tracing::info!(delivery_id = %claimed.id, kind = claimed.kind.as_str(), %error, "delivery attempt failed");
         }
         Outcome::Dead { status, error } => dead(state, &claimed.id, status_code(status), error).await?,
         Outcome::Disable { status, reason } => {
@@ -498,11 +499,16 @@ async fn disable(tx: &mut crate::db::Tx, endpoint_id: &str, reason: &str, now: i
 }
 
 /// Counts a failed attempt against the endpoint; disables it after `disable_after_failures` failures in
-/// a row that have lasted at least `disable_after_failing_ms`.
-async fn endpoint_failed(state: &AppState, endpoint_id: &str, error: &str, now: i64) -> anyhow::Result<()> {
+/// a row that have lasted at least `disable_after_failing_ms`. In the caller's transaction, with the attempt's outcome.
+async fn endpoint_failed(
+    state: &AppState,
+    tx: &mut crate::db::Tx,
+    endpoint_id: &str,
+    error: &str,
+    now: i64,
+) -> anyhow::Result<()> {
     let erp = &state.settings.erp;
-    let mut tx = state.db.begin_write().await?;
-    let row = endpoints::count_failure(&mut tx, endpoint_id, now).await?;
+    let row = endpoints::count_failure(tx, endpoint_id, now).await?;
     if let Some((failures, Some(since))) = row {
         let span = i64::try_from(erp.disable_after_failing_ms).unwrap_or(i64::MAX);
         if failures >= i64::from(erp.disable_after_failures.max(1)) && now - since >= span {
@@ -510,11 +516,10 @@ async fn endpoint_failed(state: &AppState, endpoint_id: &str, error: &str, now: 
                 "disabled after {failures} failed attempts in a row since {} (last: {error})",
                 rfc3339(since)
             );
-            disable(&mut tx, endpoint_id, &reason, now).await?;
+            disable(tx, endpoint_id, &reason, now).await?;
             tracing::warn!(endpoint_id, %reason, "ERP endpoint disabled after repeated failures");
         }
     }
-    tx.commit().await?;
     Ok(())
 }
 

@@ -71,8 +71,8 @@ fn one_token(value: &str, field: &str, max: usize) -> ApiResult<()> {
 }
 
 /// Per kind: a webhook takes only its URL; a QuickBooks endpoint needs its owner's OAuth credentials.
-fn credentials(body: &EndpointRequest) -> ApiResult<Option<QuickBooksCredentials<'_>>> {
-    if body.kind == "webhook" {
+fn credentials(kind: EndpointKind, body: &EndpointRequest) -> ApiResult<Option<QuickBooksCredentials<'_>>> {
+    if kind == EndpointKind::Webhook {
         let extra = [
             ("realm_id", body.realm_id.is_some()),
             ("client_id", body.client_id.is_some()),
@@ -214,6 +214,40 @@ fn valid_url(url: &str) -> bool {
         && !url.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
+/// An endpoint request checked for shape at the edge: a known kind, an http(s) URL, and exactly the
+/// credentials its kind needs. The destination policy (which may resolve names) runs after, in the handler.
+struct ValidEndpoint<'a> {
+    kind: EndpointKind,
+    url: &'a str,
+    quickbooks: Option<QuickBooksCredentials<'a>>,
+}
+
+impl<'a> TryFrom<&'a EndpointRequest> for ValidEndpoint<'a> {
+    type Error = ApiError;
+
+    fn try_from(body: &'a EndpointRequest) -> ApiResult<ValidEndpoint<'a>> {
+        let kind = EndpointKind::parse(&body.kind).map_err(|_| {
+            ApiError::invalid(
+                ErrorCode::InvalidField,
+                "kind",
+                "kind must be webhook or quickbooks",
+            )
+        })?;
+        if !valid_url(&body.url) {
+            return Err(ApiError::invalid(
+                ErrorCode::InvalidField,
+                "url",
+                "url must be an http(s) URL",
+            ));
+        }
+        Ok(ValidEndpoint {
+            kind,
+            url: &body.url,
+            quickbooks: credentials(kind, body)?,
+        })
+    }
+}
+
 /// `POST /v1/erp/endpoints` -> the endpoint with its signing secret (shown once).
 #[utoipa::path(post, path = "/v1/erp/endpoints", tag = "erp", request_body = EndpointRequest, security(("seller_key" = [])),
     responses((status = 201, body = EndpointView), (status = 400, body = Problem),
@@ -224,26 +258,16 @@ pub async fn create_endpoint(
     state: web::Data<AppState>,
     body: web::Json<crate::error::JsonObject<EndpointRequest>>,
 ) -> ApiResult<HttpResponse> {
-    let kind = EndpointKind::parse(&body.kind).map_err(|_| {
-        ApiError::invalid(
-            ErrorCode::InvalidField,
-            "kind",
-            "kind must be webhook or quickbooks",
-        )
-    })?;
-    if !valid_url(&body.url) {
-        return Err(ApiError::invalid(
-            ErrorCode::InvalidField,
-            "url",
-            "url must be an http(s) URL",
-        ));
-    }
-    let quickbooks = credentials(&body)?;
+    let ValidEndpoint {
+        kind,
+        url,
+        quickbooks,
+    } = ValidEndpoint::try_from(&**body)?;
     let (api_hosts, token_hosts) = (
         Some(quickbooks_oauth::API_HOSTS),
         Some(quickbooks_oauth::TOKEN_HOSTS),
     );
-    allowed_destination(&state, "url", &body.url, quickbooks.as_ref().and(api_hosts)).await?;
+    allowed_destination(&state, "url", url, quickbooks.as_ref().and(api_hosts)).await?;
     if let Some(qb) = &quickbooks {
         allowed_destination(&state, "token_url", &qb.token_url, token_hosts).await?;
     }
@@ -280,7 +304,7 @@ pub async fn create_endpoint(
         id: &id,
         seller_id: &seller.seller_id,
         kind,
-        url: &body.url,
+        url,
         signing_secret: &sealed_secret,
         realm_id: quickbooks.as_ref().map(|q| q.realm_id),
         client_id: quickbooks.as_ref().map(|q| q.client_id),
@@ -293,7 +317,7 @@ pub async fn create_endpoint(
     tx.commit().await?;
     let row = EndpointRow {
         id,
-        url: body.url.clone(),
+        url: url.to_owned(),
         kind,
         disabled_at: None,
         disabled_reason: None,

@@ -85,11 +85,12 @@ pub async fn pay(
     body: web::Json<crate::error::JsonObject<PaymentRequest>>,
 ) -> ApiResult<HttpResponse> {
     let key = payment_flow::parse_key(req.headers().get("idempotency-key").map(|v| v.as_bytes()))?;
+    let order = payment_flow::PaymentOrder::try_from(&**body)?;
     // Before anything reaches the gateway: bounds card testing through one link or one client.
     state
         .rate_limits
         .payment_attempt(&checkout.link_id, crate::client_ip::of(&req))?;
-    let answer = payment_flow::pay(&state, &checkout, &key, &body).await?;
+    let answer = payment_flow::pay(&state, &checkout, &key, &order).await?;
     if answer.replayed {
         Metrics::inc(&state.metrics.idempotent_replays);
     }

@@ -278,7 +278,7 @@ pub async fn mark_delivered(
 
 /// Records a failed attempt to be retried at `next_attempt_at`, and releases the lease.
 pub async fn reschedule(
-    db: &Db,
+    tx: &mut Tx,
     id: &str,
     next_attempt_at: i64,
     status_code: Option<i64>,
@@ -291,7 +291,7 @@ pub async fn reschedule(
     .bind(status_code)
     .bind(error)
     .bind(id)
-    .execute(&mut *db.writer().await?)
+    .execute(&mut **tx)
     .await?;
     Ok(())
 }
