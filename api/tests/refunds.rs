@@ -731,7 +731,12 @@ async fn erp_server(erp: Arc<Erp>) -> u16 {
                     if lines.is_empty() {
                         problems.push("no Line".to_owned());
                     }
-                    let mut sum = 0.0;
+                    // Exact decimals, never floats: the amounts as JSON wrote them.
+                    let dec = |v: &Value| {
+                        v.as_number()
+                            .and_then(|n| n.to_string().parse::<rust_decimal::Decimal>().ok())
+                    };
+                    let mut sum = rust_decimal::Decimal::ZERO;
                     for line in &lines {
                         let detail = &line["SalesItemLineDetail"];
                         if line["DetailType"] != "SalesItemLineDetail"
@@ -740,19 +745,19 @@ async fn erp_server(erp: Arc<Erp>) -> u16 {
                             problems.push(format!("line shape {line}"));
                         }
                         let (Some(amount), Some(qty), Some(price)) = (
-                            line["Amount"].as_f64(),
-                            detail["Qty"].as_f64(),
-                            detail["UnitPrice"].as_f64(),
+                            dec(&line["Amount"]),
+                            dec(&detail["Qty"]),
+                            dec(&detail["UnitPrice"]),
                         ) else {
                             problems.push(format!("line numbers {line}"));
                             continue;
                         };
-                        if (qty * price - amount).abs() > 1e-9 {
+                        if qty.checked_mul(price) != Some(amount) {
                             problems.push(format!("Qty x UnitPrice != Amount in {line}"));
                         }
-                        sum += amount;
+                        sum = sum.checked_add(amount).unwrap_or_default();
                     }
-                    if value["TotalAmt"].as_f64().is_none_or(|t| (t - sum).abs() > 1e-9) {
+                    if dec(&value["TotalAmt"]) != Some(sum) {
                         problems.push("TotalAmt is not the sum of the lines".to_owned());
                     }
                     let date = value["TxnDate"].as_str().unwrap_or("");
