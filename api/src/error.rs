@@ -29,6 +29,9 @@ pub enum ApiError {
     },
     #[error("{0}")]
     Amount(AmountRejected),
+    /// 422 `refund_exceeds_payment`: `maximum` is what is still refundable.
+    #[error("at most {maximum} can be refunded")]
+    RefundExceedsPayment { maximum: tranche_domain::Money },
     #[error("{detail}")]
     Conflict { code: ErrorCode, detail: String },
     /// Well-formed but cannot be processed as sent (422).
@@ -81,6 +84,20 @@ impl ApiError {
                 p
             }
             ApiError::Amount(rejected) => Problem::from(rejected),
+            ApiError::RefundExceedsPayment { maximum } => {
+                let mut p = Problem::new(
+                    ErrorCode::RefundExceedsPayment,
+                    "Refund not accepted",
+                    format!(
+                        "At most {maximum} {} can be refunded (the payment less refunds made and in progress).",
+                        maximum.currency().code()
+                    ),
+                );
+                p.field = Some("amount".to_owned());
+                p.maximum = Some(maximum.to_string());
+                p.currency = Some(maximum.currency().code().to_owned());
+                p
+            }
             ApiError::Conflict { code, detail } => refused(*code, 409, "Conflict", detail.clone()),
             ApiError::Unprocessable { code, detail } => {
                 refused(*code, 422, "Unprocessable request", detail.clone())

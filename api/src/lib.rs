@@ -25,6 +25,7 @@ pub mod payment_flow;
 pub mod production;
 pub mod rate_limit;
 pub mod reconciler;
+pub mod refund_flow;
 pub mod request_id;
 pub mod routes;
 pub mod secret_box;

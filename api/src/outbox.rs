@@ -4,10 +4,13 @@
 use anyhow::Context;
 
 use crate::db::{rfc3339, Tx};
-use crate::erp::events::{Event, InvoicePaid, PaymentMethod, PaymentSucceeded, ReceiptCustomer};
+use crate::erp::events::{
+    Event, InvoicePaid, PaymentMethod, PaymentSucceeded, ReceiptCustomer, RefundSucceeded,
+};
 use crate::store;
 use crate::store::invoices::InvoiceRow;
 use crate::store::payments::PaymentRow;
+use crate::store::refunds::{RefundReason, RefundRow};
 
 /// Records `payment.succeeded` (a cash receipt) and, when the balance reached zero, `invoice.paid`.
 pub async fn record_payment_succeeded(
@@ -59,6 +62,50 @@ pub async fn record_payment_succeeded(
         record(tx, &payment.seller_id, &Event::InvoicePaid(paid), now).await?;
     }
     Ok(())
+}
+
+/// Records `refund.succeeded` with the payment and invoice as the refund left them.
+pub async fn record_refund_succeeded(
+    tx: &mut Tx,
+    refund: &RefundRow,
+    payment: &PaymentRow,
+    invoice: &InvoiceRow,
+    now: i64,
+) -> anyhow::Result<()> {
+    let event = RefundSucceeded {
+        amount: refund.amount.to_string(),
+        currency: refund.currency().code().to_owned(),
+        customer: ReceiptCustomer {
+            email: invoice.customer_email.clone(),
+            external_ref: invoice.customer_external_ref.clone(),
+            id: invoice.customer_id.clone(),
+            name: invoice.customer_name.clone(),
+        },
+        gateway_refund_id: refund.gateway_refund_id.clone(),
+        invoice_balance_after: invoice.money(invoice.balance_due_minor())?.to_string(),
+        invoice_external_ref: invoice.external_ref.clone(),
+        invoice_id: invoice.id.clone(),
+        invoice_number: invoice.number.clone(),
+        invoice_status_after: invoice.status.clone(),
+        method: PaymentMethod {
+            brand: payment.method_brand.clone(),
+            kind: payment.method_kind.clone(),
+            last4: payment.method_last4.clone(),
+        },
+        payment_amount_refunded: payment.amount_refunded.to_string(),
+        payment_id: payment.id.clone(),
+        payment_status_after: payment.status.as_str().to_owned(),
+        reason: refund.reason.map(|r| RefundReason::as_str(r).to_owned()),
+        refund_id: refund.id.clone(),
+        refunded_at: rfc3339(now),
+    };
+    record(
+        tx,
+        &refund.seller_id,
+        &Event::RefundSucceeded(Box::new(event)),
+        now,
+    )
+    .await
 }
 
 /// Writes one typed event and its deliveries, in the caller's transaction.

@@ -289,6 +289,7 @@ fn pending_row(state: &AppState, attempt: &Attempt<'_>, id: String, accepted: &A
         reconcile_after: now + state.settings.reconciler.grace_seconds * 1000,
         created_at: now,
         updated_at: now,
+        amount_refunded: Money::zero(accepted.amount.currency()),
     }
 }
 

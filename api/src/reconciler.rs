@@ -1,5 +1,6 @@
 //! Resolves `pending` payments by asking the gateway with the same idempotency key: bank debits that
-//! settled, and card charges whose request died between charge and finalize (crash, timeout).
+//! settled, and card charges whose request died between charge and finalize (crash, timeout). Pending
+//! refunds likewise: the refund the gateway made is finalized, one it never saw is released.
 
 use std::time::Duration;
 
@@ -7,7 +8,7 @@ use crate::gateway::ChargeOutcome;
 use crate::metrics::Metrics;
 use crate::payment_flow::finalize;
 use crate::state::AppState;
-use crate::store::payments;
+use crate::store::{payments, refunds};
 
 /// Most payments looked at per pass.
 const BATCH: i64 = 100;
@@ -23,8 +24,45 @@ pub async fn run(state: AppState) {
     }
 }
 
-/// One pass: every due pending payment is looked up; returns how many were resolved.
+/// One pass: every due pending payment and refund is looked up; returns how many were resolved.
 pub async fn pass(state: &AppState) -> anyhow::Result<usize> {
+    let payments = payments_pass(state).await?;
+    Ok(payments + refunds_pass(state).await?)
+}
+
+/// Due pending refunds: asked of the gateway by their id (the refund's idempotency key there).
+async fn refunds_pass(state: &AppState) -> anyhow::Result<usize> {
+    let due = refunds::due_for_reconcile(&state.db, state.clock().now_ms(), BATCH).await?;
+    let mut resolved = 0;
+    for refund_id in due {
+        let settled = match state.gateway.find_refund(&refund_id).await {
+            Ok(Some(outcome)) => crate::refund_flow::finalize(state, &refund_id, &outcome)
+                .await
+                .map(|answer| !answer.replayed),
+            // The gateway never saw it: no money moved, so the hold is released.
+            Ok(None) => crate::refund_flow::abandon(state, &refund_id).await,
+            Err(error) => {
+                tracing::warn!(%refund_id, %error, "gateway refund lookup failed; will retry");
+                let at = state.clock().now_ms() + 60_000;
+                refunds::reconcile_later(&state.db, &refund_id, at).await?;
+                continue;
+            }
+        };
+        match settled {
+            Ok(true) => {
+                resolved += 1;
+                Metrics::inc(&state.metrics.reconciled);
+                tracing::info!(%refund_id, "reconciled pending refund");
+            }
+            Ok(false) => {}
+            Err(error) => tracing::warn!(%refund_id, error = %error, "settling a pending refund failed"),
+        }
+    }
+    Ok(resolved)
+}
+
+/// Due pending payments.
+async fn payments_pass(state: &AppState) -> anyhow::Result<usize> {
     let due = payments::due_for_reconcile(&state.db, state.clock().now_ms(), BATCH).await?;
     let mut resolved = 0;
     for payment_id in due {

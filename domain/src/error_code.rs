@@ -77,7 +77,7 @@ error_codes! {
     InvalidTerms = "invalid_terms", 400;
     /// An id in the body (customer, terms) does not name one of the seller's own.
     UnknownReference = "unknown_reference", 400;
-    /// A payment without an `Idempotency-Key` header.
+    /// A payment or refund without an `Idempotency-Key` header.
     IdempotencyKeyMissing = "idempotency_key_missing", 400;
     /// An `Idempotency-Key` that is not 1 to 255 printable ASCII characters.
     IdempotencyKeyInvalid = "idempotency_key_invalid", 400;
@@ -133,6 +133,8 @@ error_codes! {
     DeliveryNotRetryable = "delivery_not_retryable", 409;
     /// Retrying a delivery while an attempt of it is in flight.
     DeliveryInProgress = "delivery_in_progress", 409;
+    /// Refunding a payment that is pending, failed or already refunded in full.
+    PaymentNotRefundable = "payment_not_refundable", 409;
 
     /// 413: the request body is too large.
     BodyTooLarge = "body_too_large", 413;
@@ -157,6 +159,8 @@ error_codes! {
     AmountExceedsBalance = "amount_exceeds_balance", 422;
     /// This `Idempotency-Key` was first used with a different request.
     IdempotencyKeyReused = "idempotency_key_reused", 422;
+    /// The refund is more than is still refundable on the payment (`maximum`).
+    RefundExceedsPayment = "refund_exceeds_payment", 422;
     /// A seller-chosen URL is, or resolves to, an address the destination policy refuses.
     DestinationNotAllowed = "destination_not_allowed", 422;
 

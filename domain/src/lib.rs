@@ -10,6 +10,7 @@ pub mod format;
 pub mod lines;
 pub mod money;
 pub mod percent;
+pub mod refund;
 pub mod rules;
 pub mod terms;
 pub mod wire;
@@ -19,6 +20,7 @@ pub use error_code::ErrorCode;
 pub use lines::{compute_amounts, InvoiceAmounts, Line, LineError, LineInput};
 pub use money::{Money, MoneyError, MAX_MINOR_UNITS};
 pub use percent::{Percent, PercentError};
+pub use refund::{check_refund, refundable, status_after_refunds, RefundRejected};
 pub use rules::{
     check_amount, payment_options, AcceptedAmount, AmountRejected, DiscountOffer, InvoiceStatus,
     InvoiceTotals, NotPayable, PaymentOptions, PresetOption, Rules, TotalsError,

@@ -77,6 +77,8 @@ pub enum TotalsError {
     Overpaid,
     #[error("pending payments exceed the balance due")]
     OverHeld,
+    #[error("a refund exceeds what was paid")]
+    RefundExceedsPaid,
 }
 
 impl InvoiceTotals {
@@ -190,6 +192,34 @@ impl InvoiceTotals {
             self.issue_date,
         )
     }
+
+    /// The totals after `refund` of a succeeded payment went back to the buyer: `amount_paid` falls by it,
+    /// and `discount_released` (the early-payment discount of a payment refunded in full, which no longer
+    /// settled anything) comes off `discount_taken`. Checked: paid and discount never go below zero, so
+    /// the balance can only rise to the total; the status follows from the new amounts (`open` or
+    /// `partially_paid`, `void` staying `void`). Pending holds are unchanged: a larger balance still
+    /// covers them.
+    pub fn after_refund(
+        &self,
+        refund: Money,
+        discount_released: Money,
+    ) -> Result<InvoiceTotals, TotalsError> {
+        if refund.currency() != self.currency() || discount_released.currency() != self.currency() {
+            return Err(TotalsError::CurrencyMismatch);
+        }
+        InvoiceTotals::new(
+            self.total,
+            self.amount_paid
+                .checked_sub(&refund)
+                .map_err(|_| TotalsError::RefundExceedsPaid)?,
+            self.discount_taken
+                .checked_sub(&discount_released)
+                .map_err(|_| TotalsError::RefundExceedsPaid)?,
+            self.pending,
+            self.voided,
+            self.issue_date,
+        )
+    }
 }
 
 /// Why an invoice cannot take a payment right now.
@@ -268,7 +298,8 @@ impl AmountRejected {
         ErrorCode::InvoiceNotPayable,
     ];
 
-    fn from_money_error(error: MoneyError) -> AmountRejected {
+    /// The rejection a malformed, negative or too precise amount gets (also for refund amounts).
+    pub fn from_money_error(error: MoneyError) -> AmountRejected {
         match error {
             MoneyError::Empty | MoneyError::Malformed => AmountRejected::AmountMalformed,
             MoneyError::Negative => AmountRejected::AmountNotPositive,

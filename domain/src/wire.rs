@@ -151,6 +151,7 @@ pub enum PaymentStatus {
     Pending,
     Succeeded,
     Failed,
+    PartiallyRefunded,
     Refunded,
 }
 
@@ -160,6 +161,7 @@ impl PaymentStatus {
             PaymentStatus::Pending => "pending",
             PaymentStatus::Succeeded => "succeeded",
             PaymentStatus::Failed => "failed",
+            PaymentStatus::PartiallyRefunded => "partially_refunded",
             PaymentStatus::Refunded => "refunded",
         }
     }
@@ -168,6 +170,7 @@ impl PaymentStatus {
             "pending" => Some(PaymentStatus::Pending),
             "succeeded" => Some(PaymentStatus::Succeeded),
             "failed" => Some(PaymentStatus::Failed),
+            "partially_refunded" => Some(PaymentStatus::PartiallyRefunded),
             "refunded" => Some(PaymentStatus::Refunded),
             _ => None,
         }

@@ -26,5 +26,5 @@ fn enum_wire_names_match_serde() {
     same_names!(InvoiceStatus: InvoiceStatus::Open, InvoiceStatus::PartiallyPaid, InvoiceStatus::Paid, InvoiceStatus::Void);
     same_names!(NotPayable: NotPayable::Void, NotPayable::Paid, NotPayable::PaymentInProgress);
     same_names!(PresetBasis: PresetBasis::Balance, PresetBasis::Total);
-    same_names!(PaymentStatus: PaymentStatus::Pending, PaymentStatus::Succeeded, PaymentStatus::Failed, PaymentStatus::Refunded);
+    same_names!(PaymentStatus: PaymentStatus::Pending, PaymentStatus::Succeeded, PaymentStatus::Failed, PaymentStatus::PartiallyRefunded, PaymentStatus::Refunded);
 }

@@ -16,16 +16,28 @@ use crate::store::RowError;
 pub enum EventType {
     PaymentSucceeded,
     InvoicePaid,
+    RefundSucceeded,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 2] = [EventType::PaymentSucceeded, EventType::InvoicePaid];
+    pub const ALL: [EventType; 3] = [
+        EventType::PaymentSucceeded,
+        EventType::InvoicePaid,
+        EventType::RefundSucceeded,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             EventType::PaymentSucceeded => "payment.succeeded",
             EventType::InvoicePaid => "invoice.paid",
+            EventType::RefundSucceeded => "refund.succeeded",
         }
+    }
+
+    /// Whether the event is money taken or given back: what QuickBooks books and the buyer gets a
+    /// receipt for.
+    pub fn moves_money(self) -> bool {
+        matches!(self, EventType::PaymentSucceeded | EventType::RefundSucceeded)
     }
 }
 
@@ -96,6 +108,34 @@ pub struct InvoicePaid {
     pub total: String,
 }
 
+/// `refund.succeeded`: money went back to the buyer, written with the refund's effect on the payment and
+/// the invoice (the balance it reopened, the statuses it moved back).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefundSucceeded {
+    /// What this refund gave back (decimal string).
+    pub amount: String,
+    pub currency: String,
+    pub customer: ReceiptCustomer,
+    pub gateway_refund_id: Option<String>,
+    /// The invoice's balance after this refund (decimal string).
+    pub invoice_balance_after: String,
+    pub invoice_external_ref: Option<String>,
+    pub invoice_id: String,
+    pub invoice_number: String,
+    pub invoice_status_after: String,
+    /// How the refunded payment was made (the refund goes back to it).
+    pub method: PaymentMethod,
+    /// Everything refunded on the payment so far, this refund included (decimal string).
+    pub payment_amount_refunded: String,
+    pub payment_id: String,
+    /// `partially_refunded` or `refunded`.
+    pub payment_status_after: String,
+    /// `requested_by_customer`, `duplicate`, `fraudulent`, `other`, or null.
+    pub reason: Option<String>,
+    pub refund_id: String,
+    pub refunded_at: String,
+}
+
 /// Any event, with what the outbox needs to store it. Serialises as the event's own fields (untagged):
 /// the type travels beside it, in `outbox.event_type` and the envelope's `type`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -104,6 +144,8 @@ pub enum Event {
     /// Boxed: it is several times the size of the other events.
     PaymentSucceeded(Box<PaymentSucceeded>),
     InvoicePaid(InvoicePaid),
+    /// Boxed, as the payment's.
+    RefundSucceeded(Box<RefundSucceeded>),
 }
 
 impl Event {
@@ -111,14 +153,16 @@ impl Event {
         match self {
             Event::PaymentSucceeded(_) => EventType::PaymentSucceeded,
             Event::InvoicePaid(_) => EventType::InvoicePaid,
+            Event::RefundSucceeded(_) => EventType::RefundSucceeded,
         }
     }
 
-    /// The id of what the event is about (the payment, or the invoice).
+    /// The id of what the event is about (the payment, the invoice, or the refund).
     pub fn aggregate_id(&self) -> &str {
         match self {
             Event::PaymentSucceeded(e) => &e.payment_id,
             Event::InvoicePaid(e) => &e.invoice_id,
+            Event::RefundSucceeded(e) => &e.refund_id,
         }
     }
 
@@ -132,6 +176,7 @@ impl Event {
         Ok(match event_type {
             EventType::PaymentSucceeded => Event::PaymentSucceeded(serde_json::from_str(payload)?),
             EventType::InvoicePaid => Event::InvoicePaid(serde_json::from_str(payload)?),
+            EventType::RefundSucceeded => Event::RefundSucceeded(serde_json::from_str(payload)?),
         })
     }
 }

@@ -16,7 +16,7 @@ use crate::erp::events::EventType;
 use crate::store::deliveries::{self, DeliveryKind};
 use crate::store::endpoints::{self, EndpointKind};
 
-/// Writes one delivery per active endpoint of the seller (and a receipt email for payments), in the
+/// Writes one delivery per active endpoint of the seller (and a receipt email for payments and refunds), in the
 /// transaction that writes the event: an event can never exist without its deliveries.
 pub async fn fan_out(
     tx: &mut Tx,
@@ -28,13 +28,14 @@ pub async fn fan_out(
     for (endpoint_id, kind) in endpoints::active(tx, seller_id).await? {
         let kind = match kind {
             EndpointKind::Webhook => DeliveryKind::Webhook,
-            // QuickBooks takes cash receipts only; webhooks get every event.
-            EndpointKind::Quickbooks if event_type != EventType::PaymentSucceeded => continue,
+            // QuickBooks takes money movements only (a Payment, or a RefundReceipt); webhooks get every event.
+            EndpointKind::Quickbooks if !event_type.moves_money() => continue,
             EndpointKind::Quickbooks => DeliveryKind::Quickbooks,
         };
         deliveries::insert(tx, seller_id, event_id, Some(&endpoint_id), kind, now).await?;
     }
-    if event_type == EventType::PaymentSucceeded {
+    // The buyer gets a receipt for money taken and for money given back.
+    if event_type.moves_money() {
         deliveries::insert(tx, seller_id, event_id, None, DeliveryKind::Email, now).await?;
     }
     Ok(())

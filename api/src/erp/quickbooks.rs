@@ -4,7 +4,7 @@
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use crate::erp::events::PaymentSucceeded;
+use crate::erp::events::{PaymentSucceeded, RefundSucceeded};
 
 /// Why a receipt cannot be posted to QuickBooks (not retryable: the data must be fixed first).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -15,6 +15,103 @@ pub enum MappingError {
     MissingInvoiceRef,
     #[error("the receipt payload is incomplete: {0}")]
     Incomplete(&'static str),
+    #[error("the QuickBooks endpoint has no refund_account_id and refund_item_id (RefundReceipt's DepositToAccountRef and ItemRef); register it again with both")]
+    MissingRefundRefs,
+}
+
+/// The last `n` characters of `text` (QuickBooks limits reference numbers to 21).
+fn tail(text: &str, n: usize) -> String {
+    let skip = text.chars().count().saturating_sub(n);
+    text.chars().skip(skip).collect()
+}
+
+/// The URL a RefundReceipt is posted to: the endpoint's payment URL (`.../v3/company/{realm}/payment`)
+/// with its last segment `refundreceipt`, keeping any query (`minorversion`).
+pub fn refund_receipt_url(payment_url: &str) -> Option<String> {
+    let (path, query) = match payment_url.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (payment_url, None),
+    };
+    let base = path.strip_suffix("/payment")?;
+    Some(match query {
+        Some(query) => format!("{base}/refundreceipt?{query}"),
+        None => format!("{base}/refundreceipt"),
+    })
+}
+
+/// The QBO RefundReceipt body for a `refund.succeeded` event: money paid back to the customer from
+/// `account_id` (Intuit's required `DepositToAccountRef`), one `SalesItemLineDetail` line of the refunded
+/// amount naming `item_id`, the refund's reference in `PaymentRefNum` (21 characters at most, like the
+/// payment's) and the full ids in `PrivateNote`.
+pub fn refund_receipt_body(
+    refund: &RefundSucceeded,
+    account_id: &str,
+    item_id: &str,
+) -> Result<String, MappingError> {
+    let customer_ref = refund
+        .customer
+        .external_ref
+        .as_deref()
+        .ok_or(MappingError::MissingCustomerRef)?;
+    let amount = number(&refund.amount)?;
+    let note = format!(
+        "Tranche refund {} of payment {} for invoice {}",
+        refund.refund_id, refund.payment_id, refund.invoice_number
+    );
+    let description = format!("Refund for invoice {}", refund.invoice_number);
+    let ref_num = tail(&refund.refund_id, 21);
+    let body = QboRefundReceipt {
+        customer_ref: QboRef { value: customer_ref },
+        currency_ref: QboRef {
+            value: &refund.currency,
+        },
+        deposit_to_account_ref: QboRef { value: account_id },
+        total_amt: number(&refund.amount)?,
+        txn_date: refund.refunded_at.get(..10).unwrap_or(&refund.refunded_at),
+        payment_ref_num: &ref_num,
+        private_note: &note,
+        line: [QboSalesLine {
+            amount: number(&refund.amount)?,
+            description: &description,
+            detail_type: "SalesItemLineDetail",
+            sales_item_line_detail: QboSalesItemLineDetail {
+                item_ref: QboRef { value: item_id },
+                qty: 1,
+                unit_price: amount,
+            },
+        }],
+    };
+    serde_json::to_string(&body).map_err(|_| MappingError::Incomplete("amount"))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct QboRefundReceipt<'a> {
+    customer_ref: QboRef<'a>,
+    currency_ref: QboRef<'a>,
+    deposit_to_account_ref: QboRef<'a>,
+    total_amt: Box<RawValue>,
+    txn_date: &'a str,
+    payment_ref_num: &'a str,
+    private_note: &'a str,
+    line: [QboSalesLine<'a>; 1],
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct QboSalesLine<'a> {
+    amount: Box<RawValue>,
+    description: &'a str,
+    detail_type: &'a str,
+    sales_item_line_detail: QboSalesItemLineDetail<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct QboSalesItemLineDetail<'a> {
+    item_ref: QboRef<'a>,
+    qty: u32,
+    unit_price: Box<RawValue>,
 }
 
 fn number(decimal: &str) -> Result<Box<RawValue>, MappingError> {

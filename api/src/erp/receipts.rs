@@ -10,7 +10,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use tranche_domain::format::format_amount;
 
 use crate::config::SmtpTls;
-use crate::erp::events::{Event, PaymentSucceeded};
+use crate::erp::events::{Event, PaymentSucceeded, RefundSucceeded};
 use crate::state::AppState;
 use crate::store::deliveries::Claimed;
 use crate::store::{customers, sellers};
@@ -139,11 +139,87 @@ pub fn render(receipt: &PaymentSucceeded, ctx: &ReceiptContext<'_>) -> anyhow::R
     })
 }
 
+/// The text of a refund receipt in one language. Placeholders: `{seller}`, `{invoice}`.
+struct RefundTemplate {
+    subject: &'static str,
+    intro: &'static str,
+    refunded: &'static str,
+    balance: &'static str,
+    timing: &'static str,
+}
+
+fn refund_template(locale: &str) -> RefundTemplate {
+    match locale.split(['-', '_']).next().unwrap_or("en") {
+        "de" => RefundTemplate {
+            subject: "Erstattung zu Rechnung {invoice}",
+            intro: "{seller} hat Ihnen einen Betrag erstattet.",
+            refunded: "Erstatteter Betrag",
+            balance: "Offener Betrag",
+            timing: "Die Gutschrift erscheint je nach Bank in 5 bis 10 Werktagen auf Ihrem Konto.",
+        },
+        "fr" => RefundTemplate {
+            subject: "Remboursement pour la facture {invoice}",
+            intro: "{seller} vous a remboursé un montant.",
+            refunded: "Montant remboursé",
+            balance: "Solde dû",
+            timing: "Selon votre banque, le remboursement apparaît sous 5 à 10 jours ouvrés.",
+        },
+        "es" => RefundTemplate {
+            subject: "Reembolso de la factura {invoice}",
+            intro: "{seller} le ha reembolsado un importe.",
+            refunded: "Importe reembolsado",
+            balance: "Saldo pendiente",
+            timing: "Según su banco, el reembolso aparecerá en 5 a 10 días hábiles.",
+        },
+        _ => RefundTemplate {
+            subject: "Refund on invoice {invoice}",
+            intro: "{seller} has refunded you.",
+            refunded: "Amount refunded",
+            balance: "Balance due",
+            timing:
+                "Depending on your bank, the refund appears on your statement within 5 to 10 business days.",
+        },
+    }
+}
+
+/// Renders the buyer's receipt for a `refund.succeeded` event: the amount given back, to which payment
+/// method, and the invoice's balance now (which the refund raised).
+pub fn render_refund(refund: &RefundSucceeded, seller_name: &str, locale: &str) -> Receipt {
+    let t = refund_template(locale);
+    let currency = &refund.currency;
+    let amount = format!("{} {currency}", format_amount(&refund.amount, locale));
+    let balance = format!(
+        "{} {currency}",
+        format_amount(&refund.invoice_balance_after, locale)
+    );
+    let invoice = refund.invoice_number.as_str();
+    let values = [("seller", seller_name), ("invoice", invoice)];
+    let method = format!("{} •••• {}", refund.method.brand, refund.method.last4);
+    let labels = template(locale);
+    let body = format!(
+        "{},\n\n{}\n\n{:<20} {invoice}\n{:<20} {amount}\n{:<20} {method}\n{:<20} {balance}\n\n{}\n\n{seller_name}\n",
+        refund.customer.name,
+        fill(t.intro, &values),
+        labels.invoice,
+        t.refunded,
+        labels.method,
+        t.balance,
+        t.timing,
+    );
+    Receipt {
+        to_name: refund.customer.name.clone(),
+        to_email: refund.customer.email.clone(),
+        subject: fill(t.subject, &values),
+        body,
+    }
+}
+
 /// Delivers the receipt for one claimed `email` delivery.
 pub async fn send(state: &AppState, claimed: &Claimed) -> anyhow::Result<()> {
     let payload = match Event::parse(claimed.event_type, &claimed.payload).context("outbox payload")? {
         Event::PaymentSucceeded(payload) => payload,
-        // `fan_out` writes receipt emails for payments only.
+        Event::RefundSucceeded(refund) => return send_refund(state, claimed, &refund).await,
+        // `fan_out` writes receipt emails for payments and refunds only.
         other => anyhow::bail!("no receipt for a {} event", other.event_type()),
     };
     let (seller_name, custom_subject, custom_intro) =
@@ -164,16 +240,30 @@ pub async fn send(state: &AppState, claimed: &Claimed) -> anyhow::Result<()> {
             pay_rest_link: link.as_deref(),
         },
     )?;
+    deliver(state, &seller_name, &receipt, &payload.payment_id).await
+}
+
+/// Sends a refund's receipt (the seller's receipt wording is for payments: refunds use the built-in text).
+async fn send_refund(state: &AppState, claimed: &Claimed, refund: &RefundSucceeded) -> anyhow::Result<()> {
+    let (seller_name, _, _) = sellers::receipt_settings(&state.db, &claimed.seller_id).await?;
+    let locale = customers::customer_locale(&state.db, &refund.customer.id).await?;
+    let receipt = render_refund(refund, &seller_name, &locale);
+    deliver(state, &seller_name, &receipt, &refund.refund_id).await
+}
+
+/// Builds the message for a rendered receipt and sends it; `id` (the payment's or the refund's) makes its
+/// Message-ID, so a retried send is recognisably the same message.
+async fn deliver(state: &AppState, seller_name: &str, receipt: &Receipt, id: &str) -> anyhow::Result<()> {
     let from = state
         .settings
         .smtp
         .as_ref()
         .map(|s| s.from.clone())
         .unwrap_or_else(|| "receipts@tranche.localhost".to_owned());
-    let payment_id = payload.payment_id.as_str();
+    let payment_id = id;
     let message = Message::builder()
         .from(Mailbox::new(
-            Some(seller_name.clone()),
+            Some(seller_name.to_owned()),
             from.parse().context("SMTP from address")?,
         ))
         .to(Mailbox::new(

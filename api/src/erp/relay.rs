@@ -294,36 +294,47 @@ async fn quickbooks(state: &AppState, claimed: &Claimed) -> Outcome {
             error: "endpoint deleted".to_owned(),
         };
     };
-    let receipt = match Event::parse(claimed.event_type, &claimed.payload) {
-        Ok(Event::PaymentSucceeded(receipt)) => receipt,
-        // `fan_out` gives QuickBooks cash receipts only.
+    let dead = |error: String| Outcome::Dead { status: None, error };
+    // A payment is a QBO Payment posted to the endpoint's URL; a refund a RefundReceipt posted beside it.
+    // A mapping error cannot be helped by retrying until the seller fixes the data; a replay picks it up.
+    let (url, body) = match Event::parse(claimed.event_type, &claimed.payload) {
+        Ok(Event::PaymentSucceeded(receipt)) => match quickbooks::payment_body(&receipt) {
+            Ok(body) => (url.clone(), body),
+            Err(error) => return dead(error.to_string()),
+        },
+        Ok(Event::RefundSucceeded(refund)) => {
+            let refs = match endpoints::refund_refs(&state.db, &claimed.seller_id, endpoint_id).await {
+                Ok(refs) => refs,
+                Err(error) => {
+                    tracing::warn!(delivery_id = %claimed.id, %error, "reading the endpoint's refund refs");
+                    return Outcome::Retry {
+                        status: None,
+                        error: "temporarily unavailable".to_owned(),
+                        after_ms: None,
+                    };
+                }
+            };
+            let Some((Some(account_id), Some(item_id))) = refs else {
+                return dead(quickbooks::MappingError::MissingRefundRefs.to_string());
+            };
+            let Some(refund_url) = quickbooks::refund_receipt_url(url) else {
+                return dead("the endpoint URL does not end in /payment".to_owned());
+            };
+            match quickbooks::refund_receipt_body(&refund, &account_id, &item_id) {
+                Ok(body) => (refund_url, body),
+                Err(error) => return dead(error.to_string()),
+            }
+        }
+        // `fan_out` gives QuickBooks money movements only.
         Ok(other) => {
-            return Outcome::Dead {
-                status: None,
-                error: format!(
-                    "QuickBooks takes payment.succeeded only, not {}",
-                    other.event_type()
-                ),
-            }
+            return dead(format!(
+                "QuickBooks takes payments and refunds only, not {}",
+                other.event_type()
+            ))
         }
-        Err(error) => {
-            return Outcome::Dead {
-                status: None,
-                error: error.to_string(),
-            }
-        }
+        Err(error) => return dead(error.to_string()),
     };
-    let body = match quickbooks::payment_body(&receipt) {
-        Ok(body) => body,
-        // Retrying cannot help until the seller adds the external refs; a replay will pick it up.
-        Err(error) => {
-            return Outcome::Dead {
-                status: None,
-                error: error.to_string(),
-            }
-        }
-    };
-    let url = match destination(state, claimed, url).await {
+    let url = match destination(state, claimed, &url).await {
         Ok(url) => url,
         Err(outcome) => return outcome,
     };

@@ -38,6 +38,12 @@ pub struct EndpointRequest {
     /// QuickBooks only: Intuit's OAuth token endpoint (the default:
     /// `https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer`).
     token_url: Option<String>,
+    /// QuickBooks only: the id of the account refunds are paid from (a Bank or Other Current Asset
+    /// account; RefundReceipt's `DepositToAccountRef`). Without it, refunds are not posted to QuickBooks.
+    refund_account_id: Option<String>,
+    /// QuickBooks only: the id of the item a refund's line names (RefundReceipt's `ItemRef`), e.g. a
+    /// "Refunds" service item. Without it, refunds are not posted to QuickBooks.
+    refund_item_id: Option<String>,
 }
 
 /// A QuickBooks endpoint's credentials, validated.
@@ -47,6 +53,8 @@ struct QuickBooksCredentials<'a> {
     client_secret: &'a Secret,
     refresh_token: &'a Secret,
     token_url: String,
+    refund_account_id: Option<&'a str>,
+    refund_item_id: Option<&'a str>,
 }
 
 fn required<'a, T>(value: &'a Option<T>, field: &str) -> ApiResult<&'a T> {
@@ -79,6 +87,8 @@ fn credentials(kind: EndpointKind, body: &EndpointRequest) -> ApiResult<Option<Q
             ("client_secret", body.client_secret.is_some()),
             ("refresh_token", body.refresh_token.is_some()),
             ("token_url", body.token_url.is_some()),
+            ("refund_account_id", body.refund_account_id.is_some()),
+            ("refund_item_id", body.refund_item_id.is_some()),
         ];
         if let Some((field, _)) = extra.iter().find(|(_, present)| *present) {
             return Err(ApiError::invalid(
@@ -123,12 +133,29 @@ fn credentials(kind: EndpointKind, body: &EndpointRequest) -> ApiResult<Option<Q
             "url must be the payment URL of realm_id's company (/v3/company/{realm_id}/payment)",
         ));
     }
+    // QuickBooks entity ids are digits; anything else would be refused by Intuit on every refund.
+    for (field, value) in [
+        ("refund_account_id", &body.refund_account_id),
+        ("refund_item_id", &body.refund_item_id),
+    ] {
+        if let Some(id) = value {
+            if id.is_empty() || id.len() > 32 || !id.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(ApiError::invalid(
+                    ErrorCode::InvalidField,
+                    field,
+                    format!("{field} must be a QuickBooks id (digits)"),
+                ));
+            }
+        }
+    }
     Ok(Some(QuickBooksCredentials {
         realm_id,
         client_id,
         client_secret,
         refresh_token,
         token_url,
+        refund_account_id: body.refund_account_id.as_deref(),
+        refund_item_id: body.refund_item_id.as_deref(),
     }))
 }
 
@@ -311,6 +338,8 @@ pub async fn create_endpoint(
         client_secret: client_secret.as_deref(),
         refresh_token: refresh_token.as_deref(),
         token_url: quickbooks.as_ref().map(|q| q.token_url.as_str()),
+        refund_account_id: quickbooks.as_ref().and_then(|q| q.refund_account_id),
+        refund_item_id: quickbooks.as_ref().and_then(|q| q.refund_item_id),
         created_at: now,
     };
     endpoints::insert(&mut tx, &new).await?;

@@ -1,6 +1,7 @@
 //! Payment gateways. Tranche talks to a gateway only through [`Gateway`]: verify a payment-method token,
 //! charge it with an idempotency key, and look a charge up by that key (what the reconciler does after a
-//! crash or timeout). The built-in [`sandbox`] behaves like a real gateway's test mode.
+//! crash or timeout), and likewise refund a charge and look the refund up by its key. The built-in
+//! [`sandbox`] behaves like a real gateway's test mode.
 //!
 //! Payment-method tokens are single-use and bound to the checkout they were made for (DESIGN section 4):
 //! [`Gateway::describe_token`] refuses a token made for another checkout, spent or expired, and
@@ -75,6 +76,32 @@ pub enum ChargeOutcome {
     },
 }
 
+/// A refund request: `idempotency_key` is Tranche's refund id, so a retried or reconciled refund is never
+/// made twice; `charge_id` is the gateway's id of the charge being refunded.
+#[derive(Debug, Clone)]
+pub struct RefundRequest {
+    pub idempotency_key: String,
+    pub charge_id: String,
+    pub amount: Money,
+}
+
+/// What the gateway says about a refund (Stripe's refund statuses, less the asynchronous ones the
+/// sandbox does not simulate).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefundOutcome {
+    Succeeded {
+        refund_id: String,
+        amount_minor: i64,
+        currency: String,
+    },
+    /// Refused or failed: no money moved. `failure_code` is the gateway's (`charge_not_refundable`,
+    /// `amount_too_large`, `expired_or_canceled_card`, ...).
+    Failed {
+        refund_id: Option<String>,
+        failure_code: String,
+    },
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
     /// The token is unknown or expired: nothing was charged.
@@ -113,6 +140,12 @@ pub trait Gateway: Send + Sync + 'static {
     async fn charge(&self, request: &ChargeRequest) -> Result<ChargeOutcome, GatewayError>;
     /// The outcome of the charge made with this key, `None` if no charge was ever made.
     async fn lookup(&self, idempotency_key: &str) -> Result<Option<ChargeOutcome>, GatewayError>;
+    /// Refunds part or all of a succeeded charge; calling again with the same key returns the first
+    /// outcome and moves no more money. `Unavailable` is ambiguous: the refund may or may not exist.
+    async fn refund(&self, request: &RefundRequest) -> Result<RefundOutcome, GatewayError>;
+    /// The outcome of the refund made with this key, `None` if none was ever made (what the reconciler
+    /// asks after a crash or a timeout mid-refund).
+    async fn find_refund(&self, idempotency_key: &str) -> Result<Option<RefundOutcome>, GatewayError>;
 }
 
 /// Buyer-facing advice for a decline code (Stripe's vocabulary).

@@ -13,10 +13,13 @@ use async_trait::async_trait;
 use rand::RngCore;
 use serde::Deserialize;
 
-use super::{ChargeOutcome, ChargeRequest, Gateway, GatewayError, MethodSummary, TokenBinding};
+use super::{
+    ChargeOutcome, ChargeRequest, Gateway, GatewayError, MethodSummary, RefundOutcome, RefundRequest,
+    TokenBinding,
+};
 use crate::config::SandboxSettings;
 use crate::db::{is_unique_violation, new_id, Db, Tx};
-use crate::store::sandbox::{self as store, Charge, ChargeStatus};
+use crate::store::sandbox::{self as store, Charge, ChargeStatus, SandboxRefund};
 
 /// How long a sandbox token stays usable: long enough to fill in and confirm, short enough that a token
 /// lifted from a page or a log is worth little (DESIGN section 4: 15 minutes).
@@ -133,6 +136,12 @@ fn card_outcome(number: &str) -> &'static str {
         // Sandbox-only: the charge succeeds at the gateway but the API's call times out (the ambiguous case
         // the reconciler exists for).
         "4000000000000259" => "succeed_then_timeout",
+        // Charges succeed; refunds fail (Stripe's card for a failing refund; the sandbox fails it at once
+        // rather than later).
+        "4000000000005126" => "refund_fails",
+        // Sandbox-only: charges succeed; a refund is made at the gateway but the API's call times out, so
+        // the reconciler has to find it.
+        "4000000000007718" => "refund_then_timeout",
         _ => "succeed",
     }
 }
@@ -300,9 +309,86 @@ impl SandboxGateway {
             // Bank debits are accepted now and settle (or bounce) later, like ACH.
             (true, "succeed") => (ChargeStatus::Pending, None, settle_at),
             (true, code) => (ChargeStatus::Pending, Some(code.to_owned()), settle_at),
-            (false, "succeed" | "succeed_then_timeout") => (ChargeStatus::Succeeded, None, now),
+            (false, "succeed" | "succeed_then_timeout" | "refund_fails" | "refund_then_timeout") => {
+                (ChargeStatus::Succeeded, None, now)
+            }
             (false, code) => (ChargeStatus::Declined, Some(code.to_owned()), now),
         }
+    }
+}
+
+impl SandboxGateway {
+    fn refund_outcome(refund: SandboxRefund) -> RefundOutcome {
+        match refund.failure_code {
+            None if refund.status == "succeeded" => RefundOutcome::Succeeded {
+                refund_id: refund.refund_id,
+                amount_minor: refund.amount_minor,
+                currency: refund.currency,
+            },
+            code => RefundOutcome::Failed {
+                refund_id: Some(refund.refund_id),
+                failure_code: code.unwrap_or_else(|| "unknown".to_owned()),
+            },
+        }
+    }
+
+    /// Stripe's refund rules on the sandbox's charges, in one write transaction that locks the charge:
+    /// only a succeeded charge is refundable, never for more than it minus what was refunded already, and
+    /// the refund is recorded under its key (a concurrent one with the same key answers with the first).
+    /// `Ok(Err(code))` refuses without recording anything, as Stripe answers such a request with an error.
+    async fn make_refund(
+        &self,
+        request: &RefundRequest,
+    ) -> Result<Result<(SandboxRefund, String), String>, sqlx::Error> {
+        let mut tx = self.db.begin_write().await?;
+        if let Some(existing) = store::find_refund(&mut *tx, &request.idempotency_key).await? {
+            tx.rollback().await?;
+            return Ok(Ok((existing, String::new())));
+        }
+        let Some((amount_minor, currency, status, outcome)) =
+            store::lock_charge(&self.db, &mut tx, &request.charge_id).await?
+        else {
+            tx.rollback().await?;
+            return Ok(Err("resource_missing".to_owned()));
+        };
+        if status != ChargeStatus::Succeeded.as_str() {
+            tx.rollback().await?;
+            return Ok(Err("charge_not_refundable".to_owned()));
+        }
+        if currency != request.amount.currency().code() {
+            tx.rollback().await?;
+            return Ok(Err("currency_mismatch".to_owned()));
+        }
+        let refunded = store::refunded_minor(&mut tx, &request.charge_id).await?;
+        let asked = request.amount.minor_units();
+        if asked <= 0 || asked > amount_minor - refunded {
+            tx.rollback().await?;
+            return Ok(Err("amount_too_large".to_owned()));
+        }
+        let failed = outcome == "refund_fails";
+        let refund = SandboxRefund {
+            idempotency_key: request.idempotency_key.clone(),
+            refund_id: new_id("re_sandbox"),
+            charge_id: request.charge_id.clone(),
+            amount_minor: asked,
+            currency,
+            status: if failed { "failed" } else { "succeeded" }.to_owned(),
+            failure_code: failed.then(|| "expired_or_canceled_card".to_owned()),
+            created_at: self.now_ms(),
+        };
+        match store::insert_refund(&mut tx, &refund).await {
+            Ok(()) => {}
+            Err(e) if is_unique_violation(&e) => {
+                tx.rollback().await?;
+                return match store::find_refund(self.db.pool(), &request.idempotency_key).await? {
+                    Some(existing) => Ok(Ok((existing, String::new()))),
+                    None => Err(e),
+                };
+            }
+            Err(e) => return Err(e),
+        }
+        tx.commit().await?;
+        Ok(Ok((refund, outcome)))
     }
 }
 
@@ -398,6 +484,35 @@ impl Gateway for SandboxGateway {
 
     async fn lookup(&self, idempotency_key: &str) -> Result<Option<ChargeOutcome>, GatewayError> {
         self.charge_row(idempotency_key).await
+    }
+
+    async fn refund(&self, request: &RefundRequest) -> Result<RefundOutcome, GatewayError> {
+        if self.settings.latency_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(self.settings.latency_ms)).await;
+        }
+        let (refund, outcome) = match self.make_refund(request).await.map_err(unavailable)? {
+            Ok(made) => made,
+            Err(failure_code) => {
+                return Ok(RefundOutcome::Failed {
+                    refund_id: None,
+                    failure_code,
+                })
+            }
+        };
+        // Only the call that made the refund times out; a retry with the key gets the answer.
+        if outcome == "refund_then_timeout" {
+            return Err(GatewayError::Unavailable(
+                "sandbox: refunded, then the response timed out".to_owned(),
+            ));
+        }
+        Ok(Self::refund_outcome(refund))
+    }
+
+    async fn find_refund(&self, idempotency_key: &str) -> Result<Option<RefundOutcome>, GatewayError> {
+        store::find_refund(self.db.pool(), idempotency_key)
+            .await
+            .map(|refund| refund.map(Self::refund_outcome))
+            .map_err(unavailable)
     }
 }
 

@@ -6,6 +6,7 @@ pub mod ops;
 pub mod pages;
 pub mod parties;
 pub mod payments;
+pub mod refunds;
 pub mod sandbox;
 
 use actix_web::dev::{AppService, HttpServiceFactory};
@@ -142,6 +143,9 @@ fn endpoints() -> [(&'static str, Vec<Endpoint>); 3] {
                 Endpoint::new("/checkout-links/{id}").delete(invoices::revoke_link),
                 Endpoint::new("/payments").get(payments::list),
                 Endpoint::new("/payments/{id}").get(payments::get),
+                Endpoint::new("/payments/{id}/refunds").post(refunds::create),
+                Endpoint::new("/refunds").get(refunds::list),
+                Endpoint::new("/refunds/{id}").get(refunds::get),
                 Endpoint::new("/erp/endpoints")
                     .post(erp::create_endpoint)
                     .get(erp::list_endpoints),

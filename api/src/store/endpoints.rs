@@ -72,6 +72,8 @@ pub struct NewEndpoint<'a> {
     pub client_secret: Option<&'a str>,
     pub refresh_token: Option<&'a str>,
     pub token_url: Option<&'a str>,
+    pub refund_account_id: Option<&'a str>,
+    pub refund_item_id: Option<&'a str>,
     pub created_at: i64,
 }
 
@@ -88,7 +90,8 @@ pub async fn count_active(tx: &mut Tx, seller_id: &str) -> Result<i64, sqlx::Err
 pub async fn insert(tx: &mut Tx, new: &NewEndpoint<'_>) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO erp_endpoints (id, seller_id, kind, url, signing_secret, realm_id, client_id, client_secret, \
-         refresh_token, token_url, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+         refresh_token, token_url, created_at, refund_account_id, refund_item_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     )
     .bind(new.id)
     .bind(new.seller_id)
@@ -101,9 +104,26 @@ pub async fn insert(tx: &mut Tx, new: &NewEndpoint<'_>) -> Result<(), sqlx::Erro
     .bind(new.refresh_token)
     .bind(new.token_url)
     .bind(new.created_at)
+    .bind(new.refund_account_id)
+    .bind(new.refund_item_id)
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// `(refund_account_id, refund_item_id)` of a QuickBooks endpoint: what its RefundReceipts need.
+pub async fn refund_refs(
+    db: &Db,
+    seller_id: &str,
+    endpoint_id: &str,
+) -> Result<Option<(Option<String>, Option<String>)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT refund_account_id, refund_item_id FROM erp_endpoints WHERE id = $1 AND seller_id = $2",
+    )
+    .bind(endpoint_id)
+    .bind(seller_id)
+    .fetch_optional(db.pool())
+    .await
 }
 
 /// The seller's endpoints, oldest first.

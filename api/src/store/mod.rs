@@ -9,6 +9,7 @@ pub mod invoices;
 pub mod links;
 pub mod outbox;
 pub mod payments;
+pub mod refunds;
 pub mod sandbox;
 pub mod sellers;
 pub mod signing_keys;

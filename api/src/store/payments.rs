@@ -11,7 +11,7 @@ use crate::db::{rfc3339, Db, Tx};
 pub const COLUMNS: &str =
     "id, seller_id, invoice_id, checkout_link_id, amount_minor, discount_minor, currency, status, \
      method_kind, method_brand, method_last4, gateway, gateway_charge_id, decline_code, idempotency_key, \
-     reconcile_after, created_at, updated_at";
+     reconcile_after, created_at, updated_at, amount_refunded_minor";
 
 /// A payment as stored (text and integer columns), before [`PaymentRow::try_from`] reads it. Also what the
 /// checkout view's JSON aggregate holds, hence `Deserialize`.
@@ -35,6 +35,7 @@ pub struct PaymentRaw {
     pub reconcile_after: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    pub amount_refunded_minor: i64,
 }
 
 /// A payment in domain types: its amount and discount are money in its currency and its status is one
@@ -58,6 +59,8 @@ pub struct PaymentRow {
     pub reconcile_after: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    /// What refunds have given back so far (never more than `amount`: a CHECK holds it).
+    pub amount_refunded: Money,
 }
 
 impl TryFrom<PaymentRaw> for PaymentRow {
@@ -77,6 +80,7 @@ impl TryFrom<PaymentRaw> for PaymentRow {
         Ok(PaymentRow {
             amount: money("payments.amount_minor", raw.amount_minor)?,
             discount: money("payments.discount_minor", raw.discount_minor)?,
+            amount_refunded: money("payments.amount_refunded_minor", raw.amount_refunded_minor)?,
             status,
             id: raw.id,
             seller_id: raw.seller_id,
@@ -173,7 +177,7 @@ pub async fn list(
 
 pub async fn insert(tx: &mut Tx, row: &PaymentRow) -> Result<(), sqlx::Error> {
     sqlx::query(&format!(
-        "INSERT INTO payments ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+        "INSERT INTO payments ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
     ))
     .bind(&row.id)
     .bind(&row.seller_id)
@@ -193,6 +197,7 @@ pub async fn insert(tx: &mut Tx, row: &PaymentRow) -> Result<(), sqlx::Error> {
     .bind(row.reconcile_after)
     .bind(row.created_at)
     .bind(row.updated_at)
+    .bind(row.amount_refunded.minor_units())
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -327,6 +332,7 @@ mod tests {
             reconcile_after: 0,
             created_at: 0,
             updated_at: 0,
+            amount_refunded_minor: 0,
         }
     }
 

@@ -222,3 +222,80 @@ pub async fn insert_charge(db: &Db, charge: &Charge) -> Result<(), sqlx::Error> 
     .await?;
     Ok(())
 }
+
+/// A sandbox refund, as stored and read back.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct SandboxRefund {
+    pub idempotency_key: String,
+    pub refund_id: String,
+    pub charge_id: String,
+    pub amount_minor: i64,
+    pub currency: String,
+    /// `succeeded` or `failed` (a CHECK holds it to those).
+    pub status: String,
+    pub failure_code: Option<String>,
+    pub created_at: i64,
+}
+
+/// The refund made with `key`, if any.
+pub async fn find_refund(
+    executor: impl sqlx::Executor<'_, Database = sqlx::Any>,
+    key: &str,
+) -> Result<Option<SandboxRefund>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT idempotency_key, refund_id, charge_id, amount_minor, currency, status, failure_code, created_at \
+         FROM sandbox_refunds WHERE idempotency_key = $1",
+    )
+    .bind(key)
+    .fetch_optional(executor)
+    .await
+}
+
+/// The charge with gateway id `charge_id` and the test outcome of the token that paid it, locked for the
+/// rest of `tx` (so concurrent refunds of one charge are checked one after the other):
+/// `(amount_minor, currency, status, outcome)`.
+pub async fn lock_charge(
+    db: &Db,
+    tx: &mut Tx,
+    charge_id: &str,
+) -> Result<Option<(i64, String, String, String)>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT c.amount_minor, c.currency, c.status, t.outcome FROM sandbox_charges c \
+         JOIN sandbox_tokens t ON t.token = c.token WHERE c.charge_id = $1{}",
+        db.for_update_of("c")
+    ))
+    .bind(charge_id)
+    .fetch_optional(&mut **tx)
+    .await
+}
+
+/// What succeeded refunds of a charge add up to.
+pub async fn refunded_minor(tx: &mut Tx, charge_id: &str) -> Result<i64, sqlx::Error> {
+    let (sum,): (i64,) = sqlx::query_as(
+        "SELECT CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) FROM sandbox_refunds \
+         WHERE charge_id = $1 AND status = 'succeeded'",
+    )
+    .bind(charge_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(sum)
+}
+
+/// Stores a refund in the caller's transaction. A unique violation means the same key raced in first.
+pub async fn insert_refund(tx: &mut Tx, refund: &SandboxRefund) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO sandbox_refunds (idempotency_key, refund_id, charge_id, amount_minor, currency, status, failure_code, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(&refund.idempotency_key)
+    .bind(&refund.refund_id)
+    .bind(&refund.charge_id)
+    .bind(refund.amount_minor)
+    .bind(&refund.currency)
+    .bind(&refund.status)
+    .bind(&refund.failure_code)
+    .bind(refund.created_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}

@@ -348,6 +348,12 @@ impl TestApp {
         r.json().await.unwrap()
     }
 
+    /// One text value from this test's database.
+    pub async fn sql_text(&self, sql: &str) -> String {
+        let (v,): (String,) = sqlx::query_as(sql).fetch_one(self.state.db.pool()).await.unwrap();
+        v
+    }
+
     /// A direct connection to this test's database, for sabotage and counting.
     pub async fn sql_count(&self, sql: &str) -> i64 {
         let (n,): (i64,) = sqlx::query_as(sql).fetch_one(self.state.db.pool()).await.unwrap();
