@@ -87,6 +87,8 @@ error_codes! {
     InvalidCard = "invalid_card", 400;
     /// Sandbox: the routing or account number is invalid.
     InvalidBankAccount = "invalid_bank_account", 400;
+    /// A list's `starting_after` does not name one of the seller's objects in that list.
+    StartingAfterNotFound = "starting_after_not_found", 400;
 
     // 401: who is calling is not known.
     /// Missing or invalid seller secret key.

@@ -3,6 +3,7 @@
 pub mod checkout;
 pub mod invoices;
 pub mod ops;
+pub mod page;
 pub mod pages;
 pub mod parties;
 pub mod payments;
@@ -215,9 +216,4 @@ pub fn route_table() -> Vec<ServedRoute> {
             })
         })
         .collect()
-}
-
-/// Limits for list endpoints.
-pub fn page_limit(requested: Option<i64>) -> i64 {
-    requested.unwrap_or(50).clamp(1, 200)
 }

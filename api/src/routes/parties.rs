@@ -8,16 +8,12 @@ use tranche_domain::{ErrorCode, Terms, TermsSpec};
 use crate::auth::{hash_secret, Operator, Seller};
 use crate::db::{new_id, now_ms, rfc3339};
 use crate::error::{ApiError, ApiResult};
+use crate::routes::page::{List, Listing, NoFilter, PageParams};
 use crate::state::AppState;
 use crate::store::customers::{self, CustomerRow};
+use crate::store::page::Listed;
 use crate::store::{sellers, terms as terms_store};
 use tranche_domain::wire::Problem;
-
-/// `{data: [...]}` list of customers.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct CustomerList {
-    pub data: Vec<CustomerView>,
-}
 
 fn text(field: &'static str, value: &str, max: usize) -> ApiResult<String> {
     let value = value.trim();
@@ -270,23 +266,19 @@ pub async fn get_customer(
     Ok(HttpResponse::Ok().json(CustomerView::from(row)))
 }
 
-#[derive(Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct ListQuery {
-    limit: Option<i64>,
-}
-
-/// `GET /v1/customers`.
-#[utoipa::path(get, path = "/v1/customers", tag = "customers", params(ListQuery), security(("seller_key" = [])), responses((status = 200, body = CustomerList)))]
+/// `GET /v1/customers`: newest first, a page at a time.
+#[utoipa::path(get, path = "/v1/customers", tag = "customers", params(PageParams), security(("seller_key" = [])), responses((status = 200, body = List<CustomerView>), (status = 400, body = Problem)))]
 pub async fn list_customers(
     seller: Seller,
     state: web::Data<AppState>,
-    query: web::Query<ListQuery>,
+    query: Listing<NoFilter>,
 ) -> ApiResult<HttpResponse> {
-    let rows = customers::list(&state.db, &seller.seller_id, super::page_limit(query.limit)).await?;
-    Ok(HttpResponse::Ok().json(CustomerList {
-        data: rows.into_iter().map(CustomerView::from).collect(),
-    }))
+    let keyset = query
+        .page
+        .keyset(&state.db, &seller.seller_id, Listed::Customers)
+        .await?;
+    let rows = customers::list(&state.db, &seller.seller_id, &keyset).await?;
+    Ok(HttpResponse::Ok().json(List::of(rows, CustomerView::from)))
 }
 
 /// `POST /v1/terms` body: a name and the terms (DESIGN section 3).

@@ -8,6 +8,7 @@ pub mod idempotency;
 pub mod invoices;
 pub mod links;
 pub mod outbox;
+pub mod page;
 pub mod payments;
 pub mod sandbox;
 pub mod sellers;
