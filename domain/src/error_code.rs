@@ -135,6 +135,8 @@ error_codes! {
     DeliveryNotRetryable = "delivery_not_retryable", 409;
     /// Retrying a delivery while an attempt of it is in flight.
     DeliveryInProgress = "delivery_in_progress", 409;
+    /// Rolling the secret key with a key that was already rolled: a newer key exists.
+    KeyAlreadyRolled = "key_already_rolled", 409;
 
     /// 413: the request body is too large.
     BodyTooLarge = "body_too_large", 413;

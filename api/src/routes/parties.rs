@@ -12,7 +12,7 @@ use crate::routes::page::{List, Listing, NoFilter, PageParams};
 use crate::state::AppState;
 use crate::store::customers::{self, CustomerRow};
 use crate::store::page::Listed;
-use crate::store::{sellers, terms as terms_store};
+use crate::store::{seller_keys, sellers, terms as terms_store};
 use tranche_domain::wire::Problem;
 
 fn text(field: &'static str, value: &str, max: usize) -> ApiResult<String> {
@@ -75,12 +75,20 @@ pub async fn insert_seller(
 ) -> ApiResult<(String, String)> {
     let id = new_id("sel");
     let key = new_secret_key();
+    let (key_id, key_hash) = (new_id("key"), hash_secret(&key));
+    let now = state.clock().now_ms();
     let seller = sellers::NewSeller {
         id: &id,
         name,
-        secret_key_hash: &hash_secret(&key),
+        key: seller_keys::NewKey {
+            id: &key_id,
+            seller_id: &id,
+            key_hash: &key_hash,
+            last4: crate::auth::last4(&key),
+            created_at: now,
+        },
         allowed_origins,
-        created_at: now_ms(),
+        created_at: now,
     };
     sellers::insert(&state.db, &seller).await?;
     Ok((id, key))
@@ -96,21 +104,32 @@ impl TryFrom<&SellerRequest> for ValidSeller {
     type Error = ApiError;
 
     fn try_from(body: &SellerRequest) -> ApiResult<ValidSeller> {
-        let name = text("name", &body.name, 200)?;
-        if body.allowed_origins.len() > 20 || !body.allowed_origins.iter().all(|o| valid_origin(o)) {
-            return Err(ApiError::invalid(
-                ErrorCode::InvalidField,
-                "allowed_origins",
-                "allowed_origins must be at most 20 origins such as https://shop.example (scheme and host, no path)",
-            ));
-        }
-        let origins = body
-            .allowed_origins
-            .iter()
-            .map(|o| o.trim_end_matches('/').to_owned())
-            .collect();
-        Ok(ValidSeller { name, origins })
+        Ok(ValidSeller {
+            name: seller_name(&body.name)?,
+            origins: allowed_origins(&body.allowed_origins)?,
+        })
     }
+}
+
+/// A seller's name, as creation and `PATCH /v1/seller` take it: 1 to 200 characters, trimmed.
+pub fn seller_name(name: &str) -> ApiResult<String> {
+    text("name", name, 200)
+}
+
+/// A seller's `allowed_origins`, as creation and `PATCH /v1/seller` take them: at most 20 origins (scheme
+/// and host), without a trailing slash.
+pub fn allowed_origins(origins: &[String]) -> ApiResult<Vec<String>> {
+    if origins.len() > 20 || !origins.iter().all(|o| valid_origin(o)) {
+        return Err(ApiError::invalid(
+            ErrorCode::InvalidField,
+            "allowed_origins",
+            "allowed_origins must be at most 20 origins such as https://shop.example (scheme and host, no path)",
+        ));
+    }
+    Ok(origins
+        .iter()
+        .map(|o| o.trim_end_matches('/').to_owned())
+        .collect())
 }
 
 /// `POST /v1/sellers` (operator token).

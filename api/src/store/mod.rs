@@ -11,6 +11,7 @@ pub mod outbox;
 pub mod page;
 pub mod payments;
 pub mod sandbox;
+pub mod seller_keys;
 pub mod sellers;
 pub mod signing_keys;
 pub mod terms;
