@@ -2,7 +2,8 @@
 """Schemathesis against Tranche's own /openapi.json (run by `cargo xtask test`).
 
 Starts `tranche serve` on a temp SQLite database, creates a seller, customer, invoice and checkout link, then runs
-schemathesis twice: the seller routes with the seller's key, the checkout routes with the checkout token.
+schemathesis three times: the seller routes with the seller's key, the checkout routes with the checkout token,
+and key rolls with a second seller's key.
 Checks: no 5xx, documented status codes and content types, responses match their schemas, schema-violating
 input is rejected. Usage: schemathesis_run.py <tranche binary> <schemathesis executable> [max examples]
 """
@@ -73,9 +74,14 @@ def main():
             "number": "ST-1", "customer_id": customer, "currency": "USD", "issue_date": "2026-11-01",
             "due_date": "2026-12-01", "lines": [{"description": "x", "quantity": "1", "unit_price": "100000.00"}]})["id"]
         token = call(base, "POST", f"/v1/invoices/{invoice}/checkout-links", key, {})["token"]
+        # Key rolls run with a seller of their own: a roll with expire_old_in_seconds 0 stops the key that made
+        # it, which would lock the other runs out.
+        roller = call(base, "POST", "/v1/sellers", "op_schemathesis", {"name": "Roller"})["secret_key"]
         runs = [
-            ("seller routes", key, ["--exclude-path-regex", "^/v1/checkout|^/pay/|^/v1/sellers$|^/sandbox"]),
+            ("seller routes", key,
+             ["--exclude-path-regex", "^/v1/checkout|^/pay/|^/v1/sellers$|^/sandbox|^/v1/seller/keys/roll$"]),
             ("checkout routes", token, ["--include-path-regex", "^/v1/checkout|^/sandbox"]),
+            ("key roll", roller, ["--include-path-regex", "^/v1/seller/keys/roll$"]),
         ]
         failed = False
         for name, bearer, selection in runs:

@@ -75,10 +75,43 @@ impl FromRequest for Operator {
     }
 }
 
-/// A seller, authenticated by its secret key. Every seller query is scoped by `seller_id`.
+/// The last four characters of a secret key: what the seller is shown to tell its keys apart.
+pub fn last4(secret: &str) -> &str {
+    secret
+        .char_indices()
+        .rev()
+        .nth(3)
+        .map_or(secret, |(at, _)| &secret[at..])
+}
+
+/// A seller, authenticated by one of its secret keys that still works. Every seller query is scoped by
+/// `seller_id`; `key_id` is the key used (a roll must be made with the current key).
 #[derive(Debug, Clone)]
 pub struct Seller {
     pub seller_id: String,
+    pub key_id: String,
+}
+
+impl Seller {
+    /// Authenticates `key`. An expired key is refused exactly as an unknown one. A use is recorded on the
+    /// key when its stored last use is a minute old (see `seller_keys::LAST_USED_PRECISION_MS`), so a busy
+    /// key costs one write a minute, not one per request.
+    async fn authenticate(state: &AppState, key: &str) -> Result<Seller, ApiError> {
+        use crate::store::seller_keys;
+        let found = seller_keys::by_hash(&state.db, &hash_secret(key)).await?;
+        let now = state.clock().now_ms();
+        let key_auth = found.filter(|k| k.works_at(now)).ok_or(INVALID_KEY)?;
+        if key_auth.use_worth_recording(now) {
+            // Last use is for the seller's information: failing to record it must not refuse the request.
+            if let Err(error) = seller_keys::record_use(&state.db, &key_auth.id, now, last4(key)).await {
+                tracing::warn!(%error, key_id = %key_auth.id, "recording a secret key's last use");
+            }
+        }
+        Ok(Seller {
+            seller_id: key_auth.seller_id,
+            key_id: key_auth.id,
+        })
+    }
 }
 
 impl FromRequest for Seller {
@@ -93,8 +126,7 @@ impl FromRequest for Seller {
             let key = key
                 .filter(|k| k.starts_with("sk_") && k.len() <= 128)
                 .ok_or(INVALID_KEY)?;
-            let seller_id = crate::store::sellers::id_by_key_hash(&state.db, &hash_secret(&key)).await?;
-            seller_id.map(|seller_id| Seller { seller_id }).ok_or(INVALID_KEY)
+            Seller::authenticate(&state, &key).await
         })
     }
 }
@@ -193,5 +225,18 @@ impl FromRequest for Checkout {
             }
             Ok(checkout)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::last4;
+
+    #[test]
+    fn last4_is_the_last_four_characters() {
+        assert_eq!(last4("sk_0123456789abcdef"), "cdef");
+        assert_eq!(last4("abcd"), "abcd");
+        assert_eq!(last4("abc"), "abc");
+        assert_eq!(last4(""), "");
     }
 }

@@ -61,6 +61,16 @@ impl ApiError {
         }
     }
 
+    /// 400 `invalid_query` for a query string that does not parse: the answer `query_error_handler` gives
+    /// `web::Query`, for extractors that parse the query themselves.
+    pub fn invalid_query(error: &impl std::fmt::Display) -> ApiError {
+        ApiError::Invalid {
+            code: ErrorCode::InvalidQuery,
+            field: None,
+            detail: first_sentence(&error.to_string()),
+        }
+    }
+
     /// 422 `destination_not_allowed`: a seller-chosen URL that is, or resolves to, an address the
     /// destination policy refuses (loopback, private, link-local, metadata services...; DESIGN section 14).
     pub fn destination_not_allowed(detail: impl Into<String>) -> ApiError {

@@ -11,6 +11,9 @@ use crate::routes;
     info(title = "Tranche API", description = "Partial payments for B2B invoices: seller API, buyer checkout, sandbox gateway."),
     paths(
         routes::parties::create_seller,
+        routes::seller::get,
+        routes::seller::update,
+        routes::seller::roll_key,
         routes::parties::create_customer,
         routes::parties::get_customer,
         routes::parties::list_customers,

@@ -87,6 +87,8 @@ error_codes! {
     InvalidCard = "invalid_card", 400;
     /// Sandbox: the routing or account number is invalid.
     InvalidBankAccount = "invalid_bank_account", 400;
+    /// A list's `starting_after` does not name one of the seller's objects in that list.
+    StartingAfterNotFound = "starting_after_not_found", 400;
 
     // 401: who is calling is not known.
     /// Missing or invalid seller secret key.
@@ -135,6 +137,8 @@ error_codes! {
     DeliveryInProgress = "delivery_in_progress", 409;
     /// Refunding a payment that is pending, failed or already refunded in full.
     PaymentNotRefundable = "payment_not_refundable", 409;
+    /// Rolling the secret key with a key that was already rolled: a newer key exists.
+    KeyAlreadyRolled = "key_already_rolled", 409;
 
     /// 413: the request body is too large.
     BodyTooLarge = "body_too_large", 413;

@@ -11,9 +11,11 @@ use crate::erp::{quickbooks_oauth, signature};
 use crate::error::{ApiError, ApiResult};
 use crate::masking::Secret;
 use crate::outbound::DestinationError;
+use crate::routes::page::{List, Listing, NoFilter, PageParams};
 use crate::state::AppState;
 use crate::store::deliveries::{self, DeliveryRow, DeliveryStatus, ReplayState};
 use crate::store::endpoints::{self, EndpointKind, EndpointRow, NewEndpoint};
+use crate::store::page::Listed;
 use crate::store::sellers;
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -218,11 +220,6 @@ pub struct EndpointView {
     signing_secret: Option<String>,
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct EndpointList {
-    data: Vec<EndpointView>,
-}
-
 fn endpoint_view(row: EndpointRow, secret: Option<String>) -> EndpointView {
     EndpointView {
         id: row.id,
@@ -355,13 +352,20 @@ pub async fn create_endpoint(
     Ok(HttpResponse::Created().json(endpoint_view(row, Some(secret))))
 }
 
-/// `GET /v1/erp/endpoints`.
-#[utoipa::path(get, path = "/v1/erp/endpoints", tag = "erp", security(("seller_key" = [])), responses((status = 200, body = EndpointList)))]
-pub async fn list_endpoints(seller: Seller, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
-    let rows = endpoints::list(&state.db, &seller.seller_id).await?;
-    Ok(HttpResponse::Ok().json(EndpointList {
-        data: rows.into_iter().map(|r| endpoint_view(r, None)).collect(),
-    }))
+/// `GET /v1/erp/endpoints`: newest first (deleted ones too, disabled), a page at a time.
+#[utoipa::path(get, path = "/v1/erp/endpoints", tag = "erp", params(PageParams), security(("seller_key" = [])),
+    responses((status = 200, body = List<EndpointView>), (status = 400, body = Problem)))]
+pub async fn list_endpoints(
+    seller: Seller,
+    state: web::Data<AppState>,
+    query: Listing<NoFilter>,
+) -> ApiResult<HttpResponse> {
+    let keyset = query
+        .page
+        .keyset(&state.db, &seller.seller_id, Listed::Endpoints)
+        .await?;
+    let rows = endpoints::list(&state.db, &seller.seller_id, &keyset).await?;
+    Ok(HttpResponse::Ok().json(List::of(rows, |r| endpoint_view(r, None))))
 }
 
 /// `GET /v1/erp/endpoints/{id}`.
@@ -396,12 +400,13 @@ pub async fn delete_endpoint(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// The delivery list's own filter (paging is [`PageParams`]).
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
-pub struct DeliveryQuery {
+pub struct DeliveryFilter {
     /// `pending`, `delivered` or `dead`.
     status: Option<String>,
-    limit: Option<i64>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -437,20 +442,16 @@ impl From<DeliveryRow> for DeliveryView {
     }
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct DeliveryList {
-    data: Vec<DeliveryView>,
-}
-
-/// `GET /v1/erp/deliveries?status=`.
-#[utoipa::path(get, path = "/v1/erp/deliveries", tag = "erp", params(DeliveryQuery), security(("seller_key" = [])),
-    responses((status = 200, body = DeliveryList), (status = 400, body = Problem)))]
+/// `GET /v1/erp/deliveries?status=`: newest first, a page at a time.
+#[utoipa::path(get, path = "/v1/erp/deliveries", tag = "erp", params(PageParams, DeliveryFilter), security(("seller_key" = [])),
+    responses((status = 200, body = List<DeliveryView>), (status = 400, body = Problem)))]
 pub async fn list_deliveries(
     seller: Seller,
     state: web::Data<AppState>,
-    query: web::Query<DeliveryQuery>,
+    query: Listing<DeliveryFilter>,
 ) -> ApiResult<HttpResponse> {
     let status = query
+        .filter
         .status
         .as_deref()
         .map(DeliveryStatus::parse)
@@ -462,11 +463,12 @@ pub async fn list_deliveries(
                 "status must be pending, delivered or dead",
             )
         })?;
-    let limit = crate::routes::page_limit(query.limit);
-    let rows = deliveries::list(&state.db, &seller.seller_id, status, limit).await?;
-    Ok(HttpResponse::Ok().json(DeliveryList {
-        data: rows.into_iter().map(DeliveryView::from).collect(),
-    }))
+    let keyset = query
+        .page
+        .keyset(&state.db, &seller.seller_id, Listed::Deliveries)
+        .await?;
+    let rows = deliveries::list(&state.db, &seller.seller_id, status, &keyset).await?;
+    Ok(HttpResponse::Ok().json(List::of(rows, DeliveryView::from)))
 }
 
 /// `POST /v1/erp/deliveries/{id}/retry`: replays a dead delivery, or a failing one now instead of at its

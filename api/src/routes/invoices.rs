@@ -10,16 +10,12 @@ use tranche_domain::{
 use crate::auth::Seller;
 use crate::db::{new_id, now_ms, rfc3339};
 use crate::error::{ApiError, ApiResult};
+use crate::routes::page::{List, Listing, PageParams};
 use crate::state::AppState;
 use crate::store::invoices::{self, InvoiceRow, ListFilter};
+use crate::store::page::Listed;
 use crate::store::{customers, terms};
 use tranche_domain::wire::Problem;
-
-/// `{data: [...]}` list of invoices.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct InvoiceList {
-    pub data: Vec<InvoiceView>,
-}
 
 /// A new checkout link. `token` is a bearer credential for one invoice: hand it only to its buyer.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -315,41 +311,60 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(view(&state, &row).await?))
 }
 
+/// The invoice list's own filters (paging is [`PageParams`]).
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
-pub struct ListQuery {
+pub struct InvoiceFilter {
+    /// `open`, `partially_paid`, `paid` or `void`.
     status: Option<String>,
     customer_id: Option<String>,
-    limit: Option<i64>,
 }
 
-/// `GET /v1/invoices?status=&customer_id=&limit=`.
-#[utoipa::path(get, path = "/v1/invoices", tag = "invoices", params(ListQuery), security(("seller_key" = [])), responses((status = 200, body = InvoiceList), (status = 400, body = Problem)))]
+impl TryFrom<InvoiceFilter> for ListFilter {
+    type Error = ApiError;
+
+    fn try_from(query: InvoiceFilter) -> ApiResult<ListFilter> {
+        let status = query
+            .status
+            .map(|status| {
+                InvoiceStatus::parse(&status).ok_or_else(|| {
+                    ApiError::invalid(
+                        ErrorCode::InvalidQuery,
+                        "status",
+                        "status must be one of open, partially_paid, paid, void",
+                    )
+                })
+            })
+            .transpose()?;
+        Ok(ListFilter {
+            status,
+            customer_id: query.customer_id,
+        })
+    }
+}
+
+/// `GET /v1/invoices?status=&customer_id=`: newest first, a page at a time.
+#[utoipa::path(get, path = "/v1/invoices", tag = "invoices", params(PageParams, InvoiceFilter), security(("seller_key" = [])), responses((status = 200, body = List<InvoiceView>), (status = 400, body = Problem)))]
 pub async fn list(
     seller: Seller,
     state: web::Data<AppState>,
-    query: web::Query<ListQuery>,
+    query: Listing<InvoiceFilter>,
 ) -> ApiResult<HttpResponse> {
-    if let Some(status) = &query.status {
-        if InvoiceStatus::parse(status).is_none() {
-            return Err(ApiError::invalid(
-                ErrorCode::InvalidQuery,
-                "status",
-                "status must be one of open, partially_paid, paid, void",
-            ));
-        }
-    }
-    let filter = ListFilter {
-        status: query.status.clone(),
-        customer_id: query.customer_id.clone(),
-        limit: super::page_limit(query.limit),
-    };
-    let rows = invoices::list(&state.db, &seller.seller_id, &filter).await?;
-    let mut data = Vec::with_capacity(rows.len());
-    for row in &rows {
+    let Listing { page, filter } = query;
+    let filter = ListFilter::try_from(filter)?;
+    let keyset = page
+        .keyset(&state.db, &seller.seller_id, Listed::Invoices)
+        .await?;
+    let rows = invoices::list(&state.db, &seller.seller_id, &filter, &keyset).await?;
+    let mut data = Vec::with_capacity(rows.rows.len());
+    for row in &rows.rows {
         data.push(view(&state, row).await?);
     }
-    Ok(HttpResponse::Ok().json(InvoiceList { data }))
+    Ok(HttpResponse::Ok().json(List {
+        data,
+        has_more: rows.has_more,
+    }))
 }
 
 /// `POST /v1/invoices/{id}/void`: only an invoice nothing has been paid on (or held for) can be voided;

@@ -3,11 +3,13 @@
 pub mod checkout;
 pub mod invoices;
 pub mod ops;
+pub mod page;
 pub mod pages;
 pub mod parties;
 pub mod payments;
 pub mod refunds;
 pub mod sandbox;
+pub mod seller;
 
 use actix_web::dev::{AppService, HttpServiceFactory};
 use actix_web::http::Method;
@@ -79,6 +81,15 @@ impl Endpoint {
         self.with(&["PUT"], web::put().to(handler))
     }
 
+    fn patch<F, Args>(self, handler: F) -> Endpoint
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.with(&["PATCH"], web::patch().to(handler))
+    }
+
     fn delete<F, Args>(self, handler: F) -> Endpoint
     where
         F: Handler<Args>,
@@ -100,7 +111,7 @@ impl Endpoint {
 impl HttpServiceFactory for Endpoint {
     fn register(self, config: &mut AppService) {
         // In RFC 9110's order of the methods, whatever order the routes were added in.
-        const ORDER: [&str; 6] = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"];
+        const ORDER: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
         let mut methods = self.methods;
         methods.sort_by_key(|m| ORDER.iter().position(|o| o == m));
         let allow = methods.join(", ");
@@ -128,6 +139,8 @@ fn endpoints() -> [(&'static str, Vec<Endpoint>); 3] {
             "/v1",
             vec![
                 Endpoint::new("/sellers").post(parties::create_seller),
+                Endpoint::new("/seller").get(seller::get).patch(seller::update),
+                Endpoint::new("/seller/keys/roll").post(seller::roll_key),
                 Endpoint::new("/customers")
                     .post(parties::create_customer)
                     .get(parties::list_customers),
@@ -219,9 +232,4 @@ pub fn route_table() -> Vec<ServedRoute> {
             })
         })
         .collect()
-}
-
-/// Limits for list endpoints.
-pub fn page_limit(requested: Option<i64>) -> i64 {
-    requested.unwrap_or(50).clamp(1, 200)
 }

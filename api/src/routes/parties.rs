@@ -8,16 +8,12 @@ use tranche_domain::{ErrorCode, Terms, TermsSpec};
 use crate::auth::{hash_secret, Operator, Seller};
 use crate::db::{new_id, now_ms, rfc3339};
 use crate::error::{ApiError, ApiResult};
+use crate::routes::page::{List, Listing, NoFilter, PageParams};
 use crate::state::AppState;
 use crate::store::customers::{self, CustomerRow};
-use crate::store::{sellers, terms as terms_store};
+use crate::store::page::Listed;
+use crate::store::{seller_keys, sellers, terms as terms_store};
 use tranche_domain::wire::Problem;
-
-/// `{data: [...]}` list of customers.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct CustomerList {
-    pub data: Vec<CustomerView>,
-}
 
 fn text(field: &'static str, value: &str, max: usize) -> ApiResult<String> {
     let value = value.trim();
@@ -79,12 +75,20 @@ pub async fn insert_seller(
 ) -> ApiResult<(String, String)> {
     let id = new_id("sel");
     let key = new_secret_key();
+    let (key_id, key_hash) = (new_id("key"), hash_secret(&key));
+    let now = state.clock().now_ms();
     let seller = sellers::NewSeller {
         id: &id,
         name,
-        secret_key_hash: &hash_secret(&key),
+        key: seller_keys::NewKey {
+            id: &key_id,
+            seller_id: &id,
+            key_hash: &key_hash,
+            last4: crate::auth::last4(&key),
+            created_at: now,
+        },
         allowed_origins,
-        created_at: now_ms(),
+        created_at: now,
     };
     sellers::insert(&state.db, &seller).await?;
     Ok((id, key))
@@ -100,21 +104,32 @@ impl TryFrom<&SellerRequest> for ValidSeller {
     type Error = ApiError;
 
     fn try_from(body: &SellerRequest) -> ApiResult<ValidSeller> {
-        let name = text("name", &body.name, 200)?;
-        if body.allowed_origins.len() > 20 || !body.allowed_origins.iter().all(|o| valid_origin(o)) {
-            return Err(ApiError::invalid(
-                ErrorCode::InvalidField,
-                "allowed_origins",
-                "allowed_origins must be at most 20 origins such as https://shop.example (scheme and host, no path)",
-            ));
-        }
-        let origins = body
-            .allowed_origins
-            .iter()
-            .map(|o| o.trim_end_matches('/').to_owned())
-            .collect();
-        Ok(ValidSeller { name, origins })
+        Ok(ValidSeller {
+            name: seller_name(&body.name)?,
+            origins: allowed_origins(&body.allowed_origins)?,
+        })
     }
+}
+
+/// A seller's name, as creation and `PATCH /v1/seller` take it: 1 to 200 characters, trimmed.
+pub fn seller_name(name: &str) -> ApiResult<String> {
+    text("name", name, 200)
+}
+
+/// A seller's `allowed_origins`, as creation and `PATCH /v1/seller` take them: at most 20 origins (scheme
+/// and host), without a trailing slash.
+pub fn allowed_origins(origins: &[String]) -> ApiResult<Vec<String>> {
+    if origins.len() > 20 || !origins.iter().all(|o| valid_origin(o)) {
+        return Err(ApiError::invalid(
+            ErrorCode::InvalidField,
+            "allowed_origins",
+            "allowed_origins must be at most 20 origins such as https://shop.example (scheme and host, no path)",
+        ));
+    }
+    Ok(origins
+        .iter()
+        .map(|o| o.trim_end_matches('/').to_owned())
+        .collect())
 }
 
 /// `POST /v1/sellers` (operator token).
@@ -270,23 +285,19 @@ pub async fn get_customer(
     Ok(HttpResponse::Ok().json(CustomerView::from(row)))
 }
 
-#[derive(Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct ListQuery {
-    limit: Option<i64>,
-}
-
-/// `GET /v1/customers`.
-#[utoipa::path(get, path = "/v1/customers", tag = "customers", params(ListQuery), security(("seller_key" = [])), responses((status = 200, body = CustomerList)))]
+/// `GET /v1/customers`: newest first, a page at a time.
+#[utoipa::path(get, path = "/v1/customers", tag = "customers", params(PageParams), security(("seller_key" = [])), responses((status = 200, body = List<CustomerView>), (status = 400, body = Problem)))]
 pub async fn list_customers(
     seller: Seller,
     state: web::Data<AppState>,
-    query: web::Query<ListQuery>,
+    query: Listing<NoFilter>,
 ) -> ApiResult<HttpResponse> {
-    let rows = customers::list(&state.db, &seller.seller_id, super::page_limit(query.limit)).await?;
-    Ok(HttpResponse::Ok().json(CustomerList {
-        data: rows.into_iter().map(CustomerView::from).collect(),
-    }))
+    let keyset = query
+        .page
+        .keyset(&state.db, &seller.seller_id, Listed::Customers)
+        .await?;
+    let rows = customers::list(&state.db, &seller.seller_id, &keyset).await?;
+    Ok(HttpResponse::Ok().json(List::of(rows, CustomerView::from)))
 }
 
 /// `POST /v1/terms` body: a name and the terms (DESIGN section 3).

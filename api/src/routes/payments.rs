@@ -6,14 +6,17 @@ use tranche_domain::wire::{PaymentView, Problem};
 
 use crate::auth::Seller;
 use crate::error::{ApiError, ApiResult};
+use crate::routes::page::{List, Listing, PageParams};
 use crate::state::AppState;
+use crate::store::page::Listed;
 use crate::store::payments;
 
+/// The payment list's own filter (paging is [`PageParams`]).
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
-pub struct ListQuery {
+pub struct PaymentFilter {
     invoice_id: Option<String>,
-    limit: Option<i64>,
 }
 
 /// A payment as the seller sees it: the buyer's view plus reconciliation details.
@@ -70,11 +73,6 @@ async fn erp_posting(state: &AppState, payment_id: &str) -> ApiResult<ErpPosting
     })
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct PaymentList {
-    pub data: Vec<SellerPaymentView>,
-}
-
 async fn seller_view(state: &AppState, row: &payments::PaymentRow) -> ApiResult<SellerPaymentView> {
     Ok(SellerPaymentView {
         payment: row.view(),
@@ -86,25 +84,32 @@ async fn seller_view(state: &AppState, row: &payments::PaymentRow) -> ApiResult<
     })
 }
 
-/// `GET /v1/payments?invoice_id=`.
-#[utoipa::path(get, path = "/v1/payments", tag = "payments", params(ListQuery), security(("seller_key" = [])), responses((status = 200, body = PaymentList)))]
+/// `GET /v1/payments?invoice_id=`: newest first, a page at a time.
+#[utoipa::path(get, path = "/v1/payments", tag = "payments", params(PageParams, PaymentFilter), security(("seller_key" = [])), responses((status = 200, body = List<SellerPaymentView>), (status = 400, body = Problem)))]
 pub async fn list(
     seller: Seller,
     state: web::Data<AppState>,
-    query: web::Query<ListQuery>,
+    query: Listing<PaymentFilter>,
 ) -> ApiResult<HttpResponse> {
+    let keyset = query
+        .page
+        .keyset(&state.db, &seller.seller_id, Listed::Payments)
+        .await?;
     let rows = payments::list(
         &state.db,
         &seller.seller_id,
-        query.invoice_id.as_deref(),
-        super::page_limit(query.limit),
+        query.filter.invoice_id.as_deref(),
+        &keyset,
     )
     .await?;
-    let mut data = Vec::with_capacity(rows.len());
-    for row in &rows {
+    let mut data = Vec::with_capacity(rows.rows.len());
+    for row in &rows.rows {
         data.push(seller_view(&state, row).await?);
     }
-    Ok(HttpResponse::Ok().json(PaymentList { data }))
+    Ok(HttpResponse::Ok().json(List {
+        data,
+        has_more: rows.has_more,
+    }))
 }
 
 /// `GET /v1/payments/{id}`.

@@ -1,6 +1,7 @@
 //! Customers of one seller.
 
 use crate::db::Db;
+use crate::store::page::{Keyset, Rows};
 
 const COLUMNS: &str = "id, name, email, external_ref, terms_id, locale, created_at";
 
@@ -45,15 +46,17 @@ pub async fn find(db: &Db, seller_id: &str, id: &str) -> Result<Option<CustomerR
     .await
 }
 
-/// A seller's customers, newest first.
-pub async fn list(db: &Db, seller_id: &str, limit: i64) -> Result<Vec<CustomerRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM customers WHERE seller_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2"
-    ))
-    .bind(seller_id)
-    .bind(limit)
-    .fetch_all(db.pool())
-    .await
+/// A page of a seller's customers, newest first.
+pub async fn list(db: &Db, seller_id: &str, keyset: &Keyset) -> Result<Rows<CustomerRow>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM customers WHERE seller_id = $1{}",
+        Keyset::clause("", 2)
+    );
+    let rows = keyset
+        .bind(sqlx::query_as(&sql).bind(seller_id))
+        .fetch_all(db.pool())
+        .await?;
+    Ok(keyset.rows(rows))
 }
 
 /// The customer's terms profile, if the customer is the seller's: `None` when there is no such customer,

@@ -3,6 +3,7 @@
 
 use crate::db::{new_id, Db, Tx};
 use crate::erp::events::EventType;
+use crate::store::page::{Keyset, Rows};
 use crate::store::RowError;
 
 /// The channel a delivery goes through.
@@ -402,25 +403,22 @@ const SELECT: &str = "SELECT d.id, d.event_id, o.event_type, d.endpoint_id, d.ki
      d.last_status_code, d.last_error, d.next_attempt_at, d.delivered_at \
      FROM deliveries d JOIN outbox o ON o.id = d.event_id";
 
-/// The seller's deliveries, newest first, optionally of one status.
+/// A page of the seller's deliveries, newest first, optionally of one status.
 pub async fn list(
     db: &Db,
     seller_id: &str,
     status: Option<DeliveryStatus>,
-    limit: i64,
-) -> anyhow::Result<Vec<DeliveryRow>> {
-    let rows: Vec<DeliveryRaw> = sqlx::query_as(&format!(
-        "{SELECT} WHERE d.seller_id = $1 AND ($2 IS NULL OR d.status = $2) ORDER BY d.created_at DESC, d.id DESC LIMIT $3"
-    ))
-    .bind(seller_id)
-    .bind(status.map(DeliveryStatus::as_str))
-    .bind(limit)
-    .fetch_all(db.pool())
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(DeliveryRow::try_from)
-        .collect::<Result<_, _>>()?)
+    keyset: &Keyset,
+) -> anyhow::Result<Rows<DeliveryRow>> {
+    let sql = format!(
+        "{SELECT} WHERE d.seller_id = $1 AND ($2 IS NULL OR d.status = $2){}",
+        Keyset::clause("d.", 3)
+    );
+    let query = sqlx::query_as(&sql)
+        .bind(seller_id)
+        .bind(status.map(DeliveryStatus::as_str));
+    let rows: Vec<DeliveryRaw> = keyset.bind(query).fetch_all(db.pool()).await?;
+    Ok(keyset.rows(rows).try_map(DeliveryRow::try_from)?)
 }
 
 /// One delivery by id (the caller has checked its seller).

@@ -2,6 +2,7 @@
 //! failure counters that disable them.
 
 use crate::db::{Db, Tx};
+use crate::store::page::{Keyset, Rows};
 use crate::store::RowError;
 
 /// What an endpoint is: a signed webhook receiver or a QuickBooks Online company.
@@ -126,18 +127,17 @@ pub async fn refund_refs(
     .await
 }
 
-/// The seller's endpoints, oldest first.
-pub async fn list(db: &Db, seller_id: &str) -> anyhow::Result<Vec<EndpointRow>> {
-    let rows: Vec<RawRow> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM erp_endpoints WHERE seller_id = $1 ORDER BY created_at, id"
-    ))
-    .bind(seller_id)
-    .fetch_all(db.pool())
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(EndpointRow::try_from)
-        .collect::<Result<_, _>>()?)
+/// A page of the seller's endpoints (deleted ones too, disabled), newest first.
+pub async fn list(db: &Db, seller_id: &str, keyset: &Keyset) -> anyhow::Result<Rows<EndpointRow>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM erp_endpoints WHERE seller_id = $1{}",
+        Keyset::clause("", 2)
+    );
+    let rows: Vec<RawRow> = keyset
+        .bind(sqlx::query_as(&sql).bind(seller_id))
+        .fetch_all(db.pool())
+        .await?;
+    Ok(keyset.rows(rows).try_map(EndpointRow::try_from)?)
 }
 
 pub async fn find(db: &Db, seller_id: &str, id: &str) -> anyhow::Result<Option<EndpointRow>> {

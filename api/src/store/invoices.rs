@@ -5,6 +5,7 @@ use tranche_domain::{Currency, InvoiceAmounts, InvoiceStatus, InvoiceTotals, Mon
 
 use super::RowError;
 use crate::db::{is_unique_violation, Db, Tx};
+use crate::store::page::{Keyset, Rows};
 
 const COLUMNS: &str = "i.id, i.seller_id, i.customer_id, c.name AS customer_name, c.email AS customer_email, \
      c.external_ref AS customer_external_ref, i.terms_id, i.terms_spec, i.number, \
@@ -257,25 +258,29 @@ pub async fn checkout_view(db: &Db, seller_id: &str, id: &str) -> Result<Option<
 /// Filters for the invoice list.
 #[derive(Debug, Default)]
 pub struct ListFilter {
-    pub status: Option<String>,
+    pub status: Option<InvoiceStatus>,
     pub customer_id: Option<String>,
-    pub limit: i64,
 }
 
-pub async fn list(db: &Db, seller_id: &str, filter: &ListFilter) -> Result<Vec<InvoiceRow>, sqlx::Error> {
+/// A page of the seller's invoices, newest first.
+pub async fn list(
+    db: &Db,
+    seller_id: &str,
+    filter: &ListFilter,
+    keyset: &Keyset,
+) -> Result<Rows<InvoiceRow>, sqlx::Error> {
     // Optional filters as `($n IS NULL OR col = $n)` keep one static statement per query shape.
-    let rows: Vec<InvoiceRow> = sqlx::query_as(&format!(
+    let sql = format!(
         "SELECT {COLUMNS} FROM invoices i JOIN customers c ON c.id = i.customer_id \
-         WHERE i.seller_id = $1 AND ($2 IS NULL OR i.status = $2) AND ($3 IS NULL OR i.customer_id = $3) \
-         ORDER BY i.created_at DESC, i.id DESC LIMIT $4"
-    ))
-    .bind(seller_id)
-    .bind(filter.status.as_deref())
-    .bind(filter.customer_id.as_deref())
-    .bind(filter.limit)
-    .fetch_all(db.pool())
-    .await?;
-    rows.into_iter().map(checked).collect()
+         WHERE i.seller_id = $1 AND ($2 IS NULL OR i.status = $2) AND ($3 IS NULL OR i.customer_id = $3){}",
+        Keyset::clause("i.", 4)
+    );
+    let query = sqlx::query_as(&sql)
+        .bind(seller_id)
+        .bind(filter.status.map(InvoiceStatus::as_str))
+        .bind(filter.customer_id.as_deref());
+    let rows: Vec<InvoiceRow> = keyset.bind(query).fetch_all(db.pool()).await?;
+    keyset.rows(rows).try_map(checked)
 }
 
 /// Sum of amounts (plus discounts) held by pending payments on an invoice.

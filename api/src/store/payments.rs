@@ -7,6 +7,7 @@ use tranche_domain::{Currency, InvoiceStatus, Money};
 
 use super::RowError;
 use crate::db::{rfc3339, Db, Tx};
+use crate::store::page::{Keyset, Rows};
 
 pub const COLUMNS: &str =
     "id, seller_id, invoice_id, checkout_link_id, amount_minor, discount_minor, currency, status, \
@@ -150,29 +151,20 @@ fn check_one(row: Option<PaymentRaw>) -> Result<Option<PaymentRow>, sqlx::Error>
     Ok(row.map(PaymentRow::try_from).transpose()?)
 }
 
-fn check_all(rows: Vec<PaymentRaw>) -> Result<Vec<PaymentRow>, sqlx::Error> {
-    Ok(rows
-        .into_iter()
-        .map(PaymentRow::try_from)
-        .collect::<Result<_, _>>()?)
-}
-
+/// A page of the seller's payments, newest first, optionally of one invoice.
 pub async fn list(
     db: &Db,
     seller_id: &str,
     invoice_id: Option<&str>,
-    limit: i64,
-) -> Result<Vec<PaymentRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM payments WHERE seller_id = $1 AND ($2 IS NULL OR invoice_id = $2) \
-         ORDER BY created_at DESC, id DESC LIMIT $3"
-    ))
-    .bind(seller_id)
-    .bind(invoice_id)
-    .bind(limit)
-    .fetch_all(db.pool())
-    .await
-    .and_then(check_all)
+    keyset: &Keyset,
+) -> Result<Rows<PaymentRow>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM payments WHERE seller_id = $1 AND ($2 IS NULL OR invoice_id = $2){}",
+        Keyset::clause("", 3)
+    );
+    let query = sqlx::query_as(&sql).bind(seller_id).bind(invoice_id);
+    let rows: Vec<PaymentRaw> = keyset.bind(query).fetch_all(db.pool()).await?;
+    Ok(keyset.rows(rows).try_map(PaymentRow::try_from)?)
 }
 
 pub async fn insert(tx: &mut Tx, row: &PaymentRow) -> Result<(), sqlx::Error> {

@@ -1,54 +1,124 @@
-//! Sellers, the origins they registered (what the checkout CORS check looks up) and their secret keys.
+//! Sellers and the origins they registered (what the checkout CORS check looks up). Their secret keys are
+//! in [`super::seller_keys`].
 
 use crate::db::{Db, Tx};
+use crate::store::seller_keys::{self, NewKey};
+use crate::store::RowError;
 
 /// The origin lookup: equality on the indexed `seller_origins.origin` column, so it costs one index probe
 /// however many sellers there are, and no character in `origin` is a wildcard. Public so a test can
 /// `EXPLAIN` exactly the statement the API runs.
 pub const KNOWN_ORIGIN_SQL: &str = "SELECT 1 FROM seller_origins WHERE origin = $1 LIMIT 1";
 
-/// A seller to create; only the hash of its secret key is stored.
+/// A seller to create, with its first secret key (only the key's hash and last four are stored).
 pub struct NewSeller<'a> {
     pub id: &'a str,
     pub name: &'a str,
-    pub secret_key_hash: &'a str,
+    pub key: NewKey<'a>,
     pub allowed_origins: &'a [String],
     pub created_at: i64,
 }
 
-/// Inserts the seller and its rows in `seller_origins` in one transaction, so the CORS check never sees
-/// a seller without its origins.
+/// Inserts the seller, its first key and its rows in `seller_origins` in one transaction, so the CORS check
+/// never sees a seller without its origins, nor authentication one without its key.
 pub async fn insert(db: &Db, seller: &NewSeller<'_>) -> Result<(), sqlx::Error> {
-    let origins_json =
-        serde_json::to_string(seller.allowed_origins).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    debug_assert_eq!(seller.key.seller_id, seller.id);
+    let origins_json = origins_json(seller.allowed_origins)?;
     let mut tx = db.begin_write().await?;
+    // `secret_key_hash` is no longer read (keys are in `seller_keys`); it keeps the first key's hash, which
+    // its NOT NULL UNIQUE constraint asks for.
     sqlx::query(
         "INSERT INTO sellers (id, name, secret_key_hash, allowed_origins, created_at) VALUES ($1, $2, $3, $4, $5)",
     )
     .bind(seller.id)
     .bind(seller.name)
-    .bind(seller.secret_key_hash)
+    .bind(seller.key.key_hash)
     .bind(origins_json)
     .bind(seller.created_at)
     .execute(&mut *tx)
     .await?;
-    for origin in seller.allowed_origins {
-        sqlx::query("INSERT INTO seller_origins (seller_id, origin) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-            .bind(seller.id)
-            .bind(origin)
-            .execute(&mut *tx)
-            .await?;
-    }
+    seller_keys::insert(&mut tx, &seller.key).await?;
+    insert_origins(&mut tx, seller.id, seller.allowed_origins).await?;
     tx.commit().await
 }
 
-/// The seller whose secret key hashes to `secret_key_hash`.
-pub async fn id_by_key_hash(db: &Db, secret_key_hash: &str) -> Result<Option<String>, sqlx::Error> {
-    let row: Option<(String,)> = sqlx::query_as("SELECT id FROM sellers WHERE secret_key_hash = $1")
-        .bind(secret_key_hash)
-        .fetch_optional(db.pool())
-        .await?;
-    Ok(row.map(|(id,)| id))
+fn origins_json(origins: &[String]) -> Result<String, sqlx::Error> {
+    serde_json::to_string(origins).map_err(|e| sqlx::Error::Encode(Box::new(e)))
+}
+
+async fn insert_origins(tx: &mut Tx, seller_id: &str, origins: &[String]) -> Result<(), sqlx::Error> {
+    for origin in origins {
+        sqlx::query("INSERT INTO seller_origins (seller_id, origin) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(seller_id)
+            .bind(origin)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// A seller as it sees itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SellerRow {
+    pub id: String,
+    pub name: String,
+    pub allowed_origins: Vec<String>,
+    pub created_at: i64,
+}
+
+/// The seller `id`.
+pub async fn find(db: &Db, id: &str) -> Result<Option<SellerRow>, sqlx::Error> {
+    let row: Option<(String, String, String, i64)> =
+        sqlx::query_as("SELECT id, name, allowed_origins, created_at FROM sellers WHERE id = $1")
+            .bind(id)
+            .fetch_optional(db.pool())
+            .await?;
+    let Some((id, name, origins, created_at)) = row else {
+        return Ok(None);
+    };
+    // A stored list that is not a JSON array of strings is a loud error, not an empty list.
+    let allowed_origins = serde_json::from_str(&origins)
+        .map_err(|_| sqlx::Error::from(RowError::unknown("sellers.allowed_origins", &origins)))?;
+    Ok(Some(SellerRow {
+        id,
+        name,
+        allowed_origins,
+        created_at,
+    }))
+}
+
+/// A change to a seller: each `Some` field replaces the stored value.
+#[derive(Debug, Default)]
+pub struct SellerChange<'a> {
+    pub name: Option<&'a str>,
+    pub allowed_origins: Option<&'a [String]>,
+}
+
+/// Applies `change` in one transaction, serialised on the seller's row; new `allowed_origins` replace the
+/// seller's rows in `seller_origins` in the same transaction, so the CORS check follows the change at once.
+pub async fn update(db: &Db, seller_id: &str, change: &SellerChange<'_>) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin_write().await?;
+    lock_seller(&mut tx, db, seller_id).await?;
+    if let Some(name) = change.name {
+        sqlx::query("UPDATE sellers SET name = $1 WHERE id = $2")
+            .bind(name)
+            .bind(seller_id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    if let Some(origins) = change.allowed_origins {
+        sqlx::query("UPDATE sellers SET allowed_origins = $1 WHERE id = $2")
+            .bind(origins_json(origins)?)
+            .bind(seller_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM seller_origins WHERE seller_id = $1")
+            .bind(seller_id)
+            .execute(&mut *tx)
+            .await?;
+        insert_origins(&mut tx, seller_id, origins).await?;
+    }
+    tx.commit().await
 }
 
 /// Whether any seller registered `origin`.
