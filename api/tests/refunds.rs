@@ -180,11 +180,16 @@ async fn partial_then_full_refund_moves_everything_back(backend: Backend) {
         .unwrap();
     assert_eq!(next["data"][0]["id"], first["id"]);
     assert_eq!(next["has_more"], false);
-    for bad in ["limit=0", "limit=101", "starting_after=re_nope"] {
+    // The refund list pages like every other list: the same codes.
+    for (bad, code) in [
+        ("limit=0", "invalid_query"),
+        ("limit=101", "invalid_query"),
+        ("starting_after=re_nope", "starting_after_not_found"),
+    ] {
         expect_problem(
             app.get(&format!("/v1/refunds?{bad}"), &seller.key).await,
             400,
-            "invalid_query",
+            code,
         )
         .await;
     }

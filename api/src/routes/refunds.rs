@@ -2,16 +2,17 @@
 //! `GET /v1/refunds` and `GET /v1/refunds/{id}` read them back.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use tranche_domain::wire::Problem;
-use tranche_domain::ErrorCode;
 
 use crate::auth::Seller;
 use crate::error::{ApiError, ApiResult, JsonObject};
 use crate::metrics::Metrics;
 use crate::payment_flow;
 use crate::refund_flow::{self, RefundBody, RefundView};
+use crate::routes::page::{List, Listing, PageParams};
 use crate::state::AppState;
+use crate::store::page::Listed;
 use crate::store::refunds;
 
 /// `POST /v1/payments/{id}/refunds` with `Idempotency-Key`.
@@ -46,67 +47,37 @@ pub async fn create(
     Ok(response.body(answer.body))
 }
 
+/// The refund list's own filter (paging is [`PageParams`]).
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
-pub struct ListQuery {
+pub struct RefundFilter {
     /// Only this payment's refunds.
     payment_id: Option<String>,
-    /// 1 to 100 (default 20).
-    limit: Option<i64>,
-    /// The id of the last refund of the previous page.
-    starting_after: Option<String>,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct RefundList {
-    pub data: Vec<RefundView>,
-    pub has_more: bool,
 }
 
 /// `GET /v1/refunds?payment_id=&limit=&starting_after=`: newest first.
-#[utoipa::path(get, path = "/v1/refunds", tag = "refunds", params(ListQuery), security(("seller_key" = [])),
-    responses((status = 200, body = RefundList), (status = 400, body = Problem)))]
+#[utoipa::path(get, path = "/v1/refunds", tag = "refunds", params(RefundFilter, PageParams), security(("seller_key" = [])),
+    responses((status = 200, body = List<RefundView>), (status = 400, body = Problem)))]
 pub async fn list(
     seller: Seller,
     state: web::Data<AppState>,
-    query: web::Query<ListQuery>,
+    query: Listing<RefundFilter>,
 ) -> ApiResult<HttpResponse> {
-    // DESIGN section 10: 1-100, default 20, and a limit outside that is refused, never clamped.
-    let limit = query.limit.unwrap_or(20);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::invalid(
-            ErrorCode::InvalidQuery,
-            "limit",
-            "limit must be 1 to 100.",
-        ));
-    }
-    let after = match &query.starting_after {
-        Some(id) => Some(
-            refunds::find(&state.db, &seller.seller_id, id)
-                .await?
-                .ok_or_else(|| {
-                    ApiError::invalid(
-                        ErrorCode::InvalidQuery,
-                        "starting_after",
-                        "starting_after is not one of your refunds.",
-                    )
-                })?,
-        ),
-        None => None,
-    };
-    let mut rows = refunds::list(
+    let keyset = query
+        .page
+        .keyset(&state.db, &seller.seller_id, Listed::Refunds)
+        .await?;
+    let rows = refunds::list(
         &state.db,
         &seller.seller_id,
-        query.payment_id.as_deref(),
-        after.as_ref(),
-        limit + 1,
+        query.filter.payment_id.as_deref(),
+        &keyset,
     )
     .await?;
-    let has_more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
-    rows.truncate(usize::try_from(limit).unwrap_or(0));
-    Ok(HttpResponse::Ok().json(RefundList {
-        data: rows.iter().map(RefundView::from).collect(),
-        has_more,
+    Ok(HttpResponse::Ok().json(List {
+        data: rows.rows.iter().map(RefundView::from).collect::<Vec<_>>(),
+        has_more: rows.has_more,
     }))
 }
 

@@ -17,6 +17,7 @@ pub enum Listed {
     Payments,
     Endpoints,
     Deliveries,
+    Refunds,
 }
 
 impl Listed {
@@ -27,6 +28,7 @@ impl Listed {
             Listed::Payments => "payments",
             Listed::Endpoints => "erp_endpoints",
             Listed::Deliveries => "deliveries",
+            Listed::Refunds => "refunds",
         }
     }
 
@@ -38,6 +40,7 @@ impl Listed {
             Listed::Payments => "payments",
             Listed::Endpoints => "ERP endpoints",
             Listed::Deliveries => "deliveries",
+            Listed::Refunds => "refunds",
         }
     }
 }

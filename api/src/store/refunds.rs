@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use tranche_domain::wire::PaymentStatus;
 use tranche_domain::{Currency, Money};
 
+use super::page::{Keyset, Rows};
 use super::payments::{PaymentRaw, PaymentRow};
 use super::RowError;
 use crate::db::{Db, Tx};
@@ -227,25 +228,15 @@ pub async fn list(
     db: &Db,
     seller_id: &str,
     payment_id: Option<&str>,
-    starting_after: Option<&RefundRow>,
-    limit: i64,
-) -> Result<Vec<RefundRow>, sqlx::Error> {
-    let rows: Vec<RefundRaw> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM refunds WHERE seller_id = $1 AND ($2 IS NULL OR payment_id = $2) \
-         AND ($3 IS NULL OR created_at < $3 OR (created_at = $3 AND id < $4)) \
-         ORDER BY created_at DESC, id DESC LIMIT $5"
-    ))
-    .bind(seller_id)
-    .bind(payment_id)
-    .bind(starting_after.map(|r| r.created_at))
-    .bind(starting_after.map(|r| r.id.as_str()))
-    .bind(limit)
-    .fetch_all(db.pool())
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(RefundRow::try_from)
-        .collect::<Result<_, _>>()?)
+    keyset: &Keyset,
+) -> Result<Rows<RefundRow>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM refunds WHERE seller_id = $1 AND ($2 IS NULL OR payment_id = $2){}",
+        Keyset::clause("", 3)
+    );
+    let query = sqlx::query_as(&sql).bind(seller_id).bind(payment_id);
+    let rows: Vec<RefundRaw> = keyset.bind(query).fetch_all(db.pool()).await?;
+    Ok(keyset.rows(rows).try_map(RefundRow::try_from)?)
 }
 
 /// Sum of what pending refunds of a payment hold (in the hold's transaction, the payment row locked).
