@@ -87,6 +87,8 @@ error_codes! {
     InvalidCard = "invalid_card", 400;
     /// Sandbox: the routing or account number is invalid.
     InvalidBankAccount = "invalid_bank_account", 400;
+    /// An email template that does not compile or uses a placeholder not documented (`field` names the part).
+    InvalidTemplate = "invalid_template", 400;
 
     // 401: who is calling is not known.
     /// Missing or invalid seller secret key.
@@ -125,6 +127,8 @@ error_codes! {
     InvoiceHasPayments = "invoice_has_payments", 409;
     /// Voiding an invoice while a payment on it is in progress.
     InvoiceHasPendingPayments = "invoice_has_pending_payments", 409;
+    /// Sending an invoice that is paid in full.
+    InvoiceAlreadyPaid = "invoice_already_paid", 409;
     /// The seller has as many ERP endpoints as allowed.
     EndpointLimitReached = "endpoint_limit_reached", 409;
     /// Retrying a delivery whose endpoint is disabled.
