@@ -25,6 +25,8 @@ use crate::routes;
         routes::invoices::void,
         routes::invoices::create_link,
         routes::invoices::revoke_link,
+        routes::sending::send,
+        routes::sending::put_invoice_email_settings,
         routes::payments::list,
         routes::payments::get,
         routes::refunds::create,

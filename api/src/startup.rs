@@ -43,6 +43,7 @@ impl Application {
         let sandbox = Arc::new(SandboxGateway::new(db.clone(), settings.sandbox.clone()));
         let http = crate::outbound::client(&settings)?;
         let rate_limits = Arc::new(crate::rate_limit::RateLimits::new(&settings.rate_limits));
+        let smtp = crate::erp::receipts::transport(settings.smtp.as_ref())?.map(Arc::new);
         let state = AppState {
             db,
             keys: Arc::new(keys),
@@ -55,6 +56,7 @@ impl Application {
             http,
             rate_limits,
             secrets,
+            smtp,
         };
         let server = server(listener, state.clone())?;
         let (metrics_port, metrics_server) = match metrics_listener(&state.settings)? {

@@ -28,6 +28,8 @@ pub struct AppState {
     pub rate_limits: Arc<crate::rate_limit::RateLimits>,
     /// Seals and opens secrets at rest with the master key.
     pub secrets: Arc<crate::secret_box::SecretBox>,
+    /// The one SMTP transport, shared by every buyer email (`None`: no SMTP configured).
+    pub smtp: Option<Arc<crate::erp::receipts::Transport>>,
 }
 
 impl AppState {

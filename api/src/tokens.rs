@@ -381,6 +381,32 @@ pub async fn mint_link(
     })
 }
 
+/// The URL of a link [`mint_link`] made, for a channel that sends it later (the invoice email): the token
+/// is signed again from the stored claims (Ed25519 signatures are deterministic, so with the same key it is
+/// the very token `mint_link` returned), so no token is ever stored or written into an outbox payload.
+/// `None` when the seller has no such link, or it is revoked or expired.
+pub async fn link_url(state: &AppState, seller_id: &str, link_id: &str) -> anyhow::Result<Option<String>> {
+    let Some((invoice_id, jti, expires_at, revoked_at, created_at)) =
+        links::for_resign(&state.db, seller_id, link_id).await?
+    else {
+        return Ok(None);
+    };
+    if revoked_at.is_some() || expires_at <= now_ms() {
+        return Ok(None);
+    }
+    let token = state.keys.mint(&CheckoutClaims {
+        iss: state.keys.issuer().to_owned(),
+        aud: AUDIENCE.to_owned(),
+        sub: invoice_id,
+        sid: seller_id.to_owned(),
+        jti,
+        iat: created_at / 1000,
+        nbf: created_at / 1000,
+        exp: expires_at / 1000,
+    })?;
+    Ok(Some(format!("{}/pay/{token}", state.public_base)))
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]

@@ -89,6 +89,8 @@ error_codes! {
     InvalidBankAccount = "invalid_bank_account", 400;
     /// A list's `starting_after` does not name one of the seller's objects in that list.
     StartingAfterNotFound = "starting_after_not_found", 400;
+    /// An email template that does not compile or uses a placeholder not documented (`field` names the part).
+    InvalidTemplate = "invalid_template", 400;
 
     // 401: who is calling is not known.
     /// Missing or invalid seller secret key.
@@ -127,6 +129,8 @@ error_codes! {
     InvoiceHasPayments = "invoice_has_payments", 409;
     /// Voiding an invoice while a payment on it is in progress.
     InvoiceHasPendingPayments = "invoice_has_pending_payments", 409;
+    /// Sending an invoice that is paid in full.
+    InvoiceAlreadyPaid = "invoice_already_paid", 409;
     /// The seller has as many ERP endpoints as allowed.
     EndpointLimitReached = "endpoint_limit_reached", 409;
     /// Retrying a delivery whose endpoint is disabled.

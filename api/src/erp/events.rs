@@ -17,13 +17,15 @@ pub enum EventType {
     PaymentSucceeded,
     InvoicePaid,
     RefundSucceeded,
+    InvoiceSent,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 3] = [
+    pub const ALL: [EventType; 4] = [
         EventType::PaymentSucceeded,
         EventType::InvoicePaid,
         EventType::RefundSucceeded,
+        EventType::InvoiceSent,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -31,6 +33,7 @@ impl EventType {
             EventType::PaymentSucceeded => "payment.succeeded",
             EventType::InvoicePaid => "invoice.paid",
             EventType::RefundSucceeded => "refund.succeeded",
+            EventType::InvoiceSent => "invoice.sent",
         }
     }
 
@@ -38,6 +41,11 @@ impl EventType {
     /// receipt for.
     pub fn moves_money(self) -> bool {
         matches!(self, EventType::PaymentSucceeded | EventType::RefundSucceeded)
+    }
+
+    /// Whether the event sends the buyer an email (a receipt, or the invoice itself).
+    pub fn emails_buyer(self) -> bool {
+        self.moves_money() || self == EventType::InvoiceSent
     }
 }
 
@@ -136,6 +144,24 @@ pub struct RefundSucceeded {
     pub refunded_at: String,
 }
 
+/// `invoice.sent`: the seller sent the invoice by email with a fresh checkout link. The link's token is not
+/// in the event (webhook receivers and logs never see it): the email channel reads it back by `link_id`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvoiceSent {
+    /// The invoice's balance when it was sent (decimal string).
+    pub balance_due: String,
+    pub currency: String,
+    pub customer_id: String,
+    pub due_date: String,
+    pub invoice_id: String,
+    pub invoice_number: String,
+    pub link_expires_at: String,
+    pub link_id: String,
+    pub sent_at: String,
+    /// The address the email goes to.
+    pub sent_to: String,
+}
+
 /// Any event, with what the outbox needs to store it. Serialises as the event's own fields (untagged):
 /// the type travels beside it, in `outbox.event_type` and the envelope's `type`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -146,6 +172,7 @@ pub enum Event {
     InvoicePaid(InvoicePaid),
     /// Boxed, as the payment's.
     RefundSucceeded(Box<RefundSucceeded>),
+    InvoiceSent(InvoiceSent),
 }
 
 impl Event {
@@ -154,6 +181,7 @@ impl Event {
             Event::PaymentSucceeded(_) => EventType::PaymentSucceeded,
             Event::InvoicePaid(_) => EventType::InvoicePaid,
             Event::RefundSucceeded(_) => EventType::RefundSucceeded,
+            Event::InvoiceSent(_) => EventType::InvoiceSent,
         }
     }
 
@@ -163,6 +191,7 @@ impl Event {
             Event::PaymentSucceeded(e) => &e.payment_id,
             Event::InvoicePaid(e) => &e.invoice_id,
             Event::RefundSucceeded(e) => &e.refund_id,
+            Event::InvoiceSent(e) => &e.invoice_id,
         }
     }
 
@@ -177,6 +206,7 @@ impl Event {
             EventType::PaymentSucceeded => Event::PaymentSucceeded(serde_json::from_str(payload)?),
             EventType::InvoicePaid => Event::InvoicePaid(serde_json::from_str(payload)?),
             EventType::RefundSucceeded => Event::RefundSucceeded(serde_json::from_str(payload)?),
+            EventType::InvoiceSent => Event::InvoiceSent(serde_json::from_str(payload)?),
         })
     }
 }

@@ -4,6 +4,7 @@
 //! storage lives in `store::{outbox, endpoints, deliveries}`.
 
 pub mod events;
+pub mod invoice_email;
 pub mod quickbooks;
 pub mod quickbooks_oauth;
 pub mod receipts;
@@ -34,8 +35,8 @@ pub async fn fan_out(
         };
         deliveries::insert(tx, seller_id, event_id, Some(&endpoint_id), kind, now).await?;
     }
-    // The buyer gets a receipt for money taken and for money given back.
-    if event_type.moves_money() {
+    // The buyer gets a receipt for money taken and for money given back, and the invoice when it is sent.
+    if event_type.emails_buyer() {
         deliveries::insert(tx, seller_id, event_id, None, DeliveryKind::Email, now).await?;
     }
     Ok(())

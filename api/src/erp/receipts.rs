@@ -9,7 +9,7 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use tranche_domain::format::format_amount;
 
-use crate::config::SmtpTls;
+use crate::config::{SmtpSettings, SmtpTls};
 use crate::erp::events::{Event, PaymentSucceeded, RefundSucceeded};
 use crate::state::AppState;
 use crate::store::deliveries::Claimed;
@@ -219,6 +219,9 @@ pub async fn send(state: &AppState, claimed: &Claimed) -> anyhow::Result<()> {
     let payload = match Event::parse(claimed.event_type, &claimed.payload).context("outbox payload")? {
         Event::PaymentSucceeded(payload) => payload,
         Event::RefundSucceeded(refund) => return send_refund(state, claimed, &refund).await,
+        Event::InvoiceSent(sent) => {
+            return crate::erp::invoice_email::send(state, &claimed.seller_id, &sent).await
+        }
         // `fan_out` writes receipt emails for payments and refunds only.
         other => anyhow::bail!("no receipt for a {} event", other.event_type()),
     };
@@ -254,12 +257,7 @@ async fn send_refund(state: &AppState, claimed: &Claimed, refund: &RefundSucceed
 /// Builds the message for a rendered receipt and sends it; `id` (the payment's or the refund's) makes its
 /// Message-ID, so a retried send is recognisably the same message.
 async fn deliver(state: &AppState, seller_name: &str, receipt: &Receipt, id: &str) -> anyhow::Result<()> {
-    let from = state
-        .settings
-        .smtp
-        .as_ref()
-        .map(|s| s.from.clone())
-        .unwrap_or_else(|| "receipts@tranche.localhost".to_owned());
+    let from = from_address(state);
     let payment_id = id;
     let message = Message::builder()
         .from(Mailbox::new(
@@ -279,24 +277,45 @@ async fn deliver(state: &AppState, seller_name: &str, receipt: &Receipt, id: &st
     transmit(state, message, payment_id).await
 }
 
-/// Sends the message over SMTP, or writes it as an `.eml` file when no SMTP server is configured.
-async fn transmit(state: &AppState, message: Message, payment_id: &str) -> anyhow::Result<()> {
-    match &state.settings.smtp {
-        Some(smtp) => {
-            // Exhaustive: a new mode cannot fall through to plaintext.
-            let builder = match smtp.tls {
-                SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&smtp.host)?,
-                SmtpTls::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&smtp.host)?,
-                SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host),
-            };
-            let mut builder = builder
-                .port(smtp.port)
-                .timeout(Some(std::time::Duration::from_secs(15)));
-            if let (Some(user), Some(password)) = (&smtp.username, &smtp.password) {
-                builder = builder.credentials(Credentials::new(user.clone(), password.expose().to_owned()));
-            }
-            builder.build().send(message).await.context("SMTP send")?;
-            tracing::info!(payment_id, "receipt emailed");
+/// The address buyer emails are sent from.
+pub fn from_address(state: &AppState) -> String {
+    state
+        .settings
+        .smtp
+        .as_ref()
+        .map(|s| s.from.clone())
+        .unwrap_or_else(|| "receipts@tranche.localhost".to_owned())
+}
+
+/// The one SMTP transport of the process, built from the settings at start-up and shared by every email
+/// (receipts and invoices): the TLS configuration and credentials are set up once, not per message.
+pub type Transport = AsyncSmtpTransport<Tokio1Executor>;
+
+/// Builds the transport for the SMTP settings (`None`: no SMTP configured, emails go to files).
+pub fn transport(smtp: Option<&SmtpSettings>) -> anyhow::Result<Option<Transport>> {
+    let Some(smtp) = smtp else { return Ok(None) };
+    // Exhaustive: a new mode cannot fall through to plaintext.
+    let builder = match smtp.tls {
+        SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&smtp.host)?,
+        SmtpTls::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&smtp.host)?,
+        SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host),
+    };
+    let mut builder = builder
+        .port(smtp.port)
+        .timeout(Some(std::time::Duration::from_secs(15)));
+    if let (Some(user), Some(password)) = (&smtp.username, &smtp.password) {
+        builder = builder.credentials(Credentials::new(user.clone(), password.expose().to_owned()));
+    }
+    Ok(Some(builder.build()))
+}
+
+/// Sends the message over SMTP, or writes it as an `.eml` file when no SMTP server is configured. `id`
+/// names the message in logs and files: a payment, refund or link id, never anything secret.
+pub(crate) async fn transmit(state: &AppState, message: Message, payment_id: &str) -> anyhow::Result<()> {
+    match state.smtp.as_deref() {
+        Some(transport) => {
+            transport.send(message).await.context("SMTP send")?;
+            tracing::info!(payment_id, "email sent");
         }
         None => {
             let dir = std::path::Path::new(&state.settings.receipts_dir);

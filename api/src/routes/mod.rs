@@ -10,6 +10,7 @@ pub mod payments;
 pub mod refunds;
 pub mod sandbox;
 pub mod seller;
+pub mod sending;
 
 use actix_web::dev::{AppService, HttpServiceFactory};
 use actix_web::http::Method;
@@ -152,6 +153,7 @@ fn endpoints() -> [(&'static str, Vec<Endpoint>); 3] {
                     .get(invoices::list),
                 Endpoint::new("/invoices/{id}").get(invoices::get),
                 Endpoint::new("/invoices/{id}/void").post(invoices::void),
+                Endpoint::new("/invoices/{id}/send").post(sending::send),
                 Endpoint::new("/invoices/{id}/checkout-links").post(invoices::create_link),
                 Endpoint::new("/checkout-links/{id}").delete(invoices::revoke_link),
                 Endpoint::new("/payments").get(payments::list),
@@ -168,6 +170,7 @@ fn endpoints() -> [(&'static str, Vec<Endpoint>); 3] {
                 Endpoint::new("/erp/deliveries").get(erp::list_deliveries),
                 Endpoint::new("/erp/deliveries/{id}/retry").post(erp::retry_delivery),
                 Endpoint::new("/settings/receipts").put(erp::put_receipt_settings),
+                Endpoint::new("/settings/invoice-email").put(sending::put_invoice_email_settings),
             ],
         ),
         (

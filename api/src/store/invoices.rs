@@ -386,3 +386,25 @@ pub async fn void(tx: &mut Tx, seller_id: &str, id: &str, now: i64) -> Result<()
     .await?;
     Ok(())
 }
+
+/// Records that the seller sent the invoice (the last time wins), in the transaction writing `invoice.sent`.
+pub async fn mark_sent(tx: &mut Tx, seller_id: &str, id: &str, now: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE invoices SET sent_at = $1 WHERE id = $2 AND seller_id = $3")
+        .bind(now)
+        .bind(id)
+        .bind(seller_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// When the invoice was last sent by email (`None`: never, or no such invoice of the seller).
+pub async fn sent_at(db: &Db, seller_id: &str, id: &str) -> Result<Option<i64>, sqlx::Error> {
+    let row: Option<(Option<i64>,)> =
+        sqlx::query_as("SELECT sent_at FROM invoices WHERE id = $1 AND seller_id = $2")
+            .bind(id)
+            .bind(seller_id)
+            .fetch_optional(db.pool())
+            .await?;
+    Ok(row.and_then(|(at,)| at))
+}

@@ -77,3 +77,18 @@ pub async fn by_jti(db: &Db, jti: &str) -> Result<Option<LinkWithSeller>, sqlx::
     .fetch_optional(db.pool())
     .await
 }
+
+/// What re-signing a stored link's token needs: `(invoice_id, jti, expires_at, revoked_at, created_at)`.
+pub async fn for_resign(
+    db: &Db,
+    seller_id: &str,
+    id: &str,
+) -> Result<Option<(String, String, i64, Option<i64>, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT invoice_id, jti, expires_at, revoked_at, created_at FROM checkout_links WHERE id = $1 AND seller_id = $2",
+    )
+    .bind(id)
+    .bind(seller_id)
+    .fetch_optional(db.pool())
+    .await
+}

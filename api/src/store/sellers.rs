@@ -168,3 +168,41 @@ pub async fn set_receipt_settings(
         .await?;
     Ok(())
 }
+
+/// The seller's invoice-email overrides (each null: the built-in text).
+#[derive(Debug, Clone, Default, sqlx::FromRow)]
+pub struct InvoiceEmailTemplates {
+    pub name: String,
+    pub subject: Option<String>,
+    pub text: Option<String>,
+    pub html: Option<String>,
+}
+
+pub async fn invoice_email_templates(db: &Db, seller_id: &str) -> Result<InvoiceEmailTemplates, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT name, invoice_email_subject AS subject, invoice_email_text AS text, invoice_email_html AS html \
+         FROM sellers WHERE id = $1",
+    )
+    .bind(seller_id)
+    .fetch_one(db.pool())
+    .await
+}
+
+pub async fn set_invoice_email_templates(
+    db: &Db,
+    seller_id: &str,
+    subject: Option<&str>,
+    text: Option<&str>,
+    html: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE sellers SET invoice_email_subject = $1, invoice_email_text = $2, invoice_email_html = $3 WHERE id = $4",
+    )
+    .bind(subject)
+    .bind(text)
+    .bind(html)
+    .bind(seller_id)
+    .execute(&mut *db.writer().await?)
+    .await?;
+    Ok(())
+}
