@@ -27,6 +27,8 @@ use crate::routes;
         routes::refunds::create,
         routes::refunds::list,
         routes::refunds::get,
+        routes::offline::create_credit_note,
+        routes::offline::list_credit_notes,
         routes::checkout::view,
         routes::checkout::pay,
         routes::sandbox::create_token,

@@ -17,13 +17,15 @@ pub enum EventType {
     PaymentSucceeded,
     InvoicePaid,
     RefundSucceeded,
+    CreditNoteCreated,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 3] = [
+    pub const ALL: [EventType; 4] = [
         EventType::PaymentSucceeded,
         EventType::InvoicePaid,
         EventType::RefundSucceeded,
+        EventType::CreditNoteCreated,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -31,11 +33,12 @@ impl EventType {
             EventType::PaymentSucceeded => "payment.succeeded",
             EventType::InvoicePaid => "invoice.paid",
             EventType::RefundSucceeded => "refund.succeeded",
+            EventType::CreditNoteCreated => "credit_note.created",
         }
     }
 
     /// Whether the event is money taken or given back: what QuickBooks books and the buyer gets a
-    /// receipt for.
+    /// receipt for. A credit note moves no money: webhooks only (docs/decisions.md).
     pub fn moves_money(self) -> bool {
         matches!(self, EventType::PaymentSucceeded | EventType::RefundSucceeded)
     }
@@ -136,6 +139,26 @@ pub struct RefundSucceeded {
     pub refunded_at: String,
 }
 
+/// `credit_note.created`: the seller took part of the balance off an invoice without money moving.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreditNoteCreated {
+    /// What the credit note took off (decimal string).
+    pub amount: String,
+    pub created_at: String,
+    pub credit_note_id: String,
+    pub currency: String,
+    /// The invoice's balance after this credit note (decimal string).
+    pub invoice_balance_after: String,
+    /// Everything credited on the invoice so far, this credit note included (decimal string).
+    pub invoice_credited_after: String,
+    pub invoice_external_ref: Option<String>,
+    pub invoice_id: String,
+    pub invoice_number: String,
+    pub invoice_status_after: String,
+    pub memo: Option<String>,
+    pub reason: String,
+}
+
 /// Any event, with what the outbox needs to store it. Serialises as the event's own fields (untagged):
 /// the type travels beside it, in `outbox.event_type` and the envelope's `type`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -146,6 +169,7 @@ pub enum Event {
     InvoicePaid(InvoicePaid),
     /// Boxed, as the payment's.
     RefundSucceeded(Box<RefundSucceeded>),
+    CreditNoteCreated(CreditNoteCreated),
 }
 
 impl Event {
@@ -154,6 +178,7 @@ impl Event {
             Event::PaymentSucceeded(_) => EventType::PaymentSucceeded,
             Event::InvoicePaid(_) => EventType::InvoicePaid,
             Event::RefundSucceeded(_) => EventType::RefundSucceeded,
+            Event::CreditNoteCreated(_) => EventType::CreditNoteCreated,
         }
     }
 
@@ -163,6 +188,7 @@ impl Event {
             Event::PaymentSucceeded(e) => &e.payment_id,
             Event::InvoicePaid(e) => &e.invoice_id,
             Event::RefundSucceeded(e) => &e.refund_id,
+            Event::CreditNoteCreated(e) => &e.credit_note_id,
         }
     }
 
@@ -177,6 +203,7 @@ impl Event {
             EventType::PaymentSucceeded => Event::PaymentSucceeded(serde_json::from_str(payload)?),
             EventType::InvoicePaid => Event::InvoicePaid(serde_json::from_str(payload)?),
             EventType::RefundSucceeded => Event::RefundSucceeded(serde_json::from_str(payload)?),
+            EventType::CreditNoteCreated => Event::CreditNoteCreated(serde_json::from_str(payload)?),
         })
     }
 }

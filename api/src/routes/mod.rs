@@ -2,6 +2,7 @@
 
 pub mod checkout;
 pub mod invoices;
+pub mod offline;
 pub mod ops;
 pub mod pages;
 pub mod parties;
@@ -140,6 +141,9 @@ fn endpoints() -> [(&'static str, Vec<Endpoint>); 3] {
                 Endpoint::new("/invoices/{id}").get(invoices::get),
                 Endpoint::new("/invoices/{id}/void").post(invoices::void),
                 Endpoint::new("/invoices/{id}/checkout-links").post(invoices::create_link),
+                Endpoint::new("/invoices/{id}/credit-notes")
+                    .post(offline::create_credit_note)
+                    .get(offline::list_credit_notes),
                 Endpoint::new("/checkout-links/{id}").delete(invoices::revoke_link),
                 Endpoint::new("/payments").get(payments::list),
                 Endpoint::new("/payments/{id}").get(payments::get),
