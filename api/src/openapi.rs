@@ -29,6 +29,7 @@ use crate::routes;
         routes::refunds::get,
         routes::offline::create_credit_note,
         routes::offline::list_credit_notes,
+        routes::offline::create_offline_payment,
         routes::checkout::view,
         routes::checkout::pay,
         routes::sandbox::create_token,

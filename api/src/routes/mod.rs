@@ -144,6 +144,7 @@ fn endpoints() -> [(&'static str, Vec<Endpoint>); 3] {
                 Endpoint::new("/invoices/{id}/credit-notes")
                     .post(offline::create_credit_note)
                     .get(offline::list_credit_notes),
+                Endpoint::new("/invoices/{id}/payments").post(offline::create_offline_payment),
                 Endpoint::new("/checkout-links/{id}").delete(invoices::revoke_link),
                 Endpoint::new("/payments").get(payments::list),
                 Endpoint::new("/payments/{id}").get(payments::get),
