@@ -5,9 +5,10 @@ use anyhow::Context;
 
 use crate::db::{rfc3339, Tx};
 use crate::erp::events::{
-    Event, InvoicePaid, PaymentMethod, PaymentSucceeded, ReceiptCustomer, RefundSucceeded,
+    CreditNoteCreated, Event, InvoicePaid, PaymentMethod, PaymentSucceeded, ReceiptCustomer, RefundSucceeded,
 };
 use crate::store;
+use crate::store::credit_notes::CreditNoteRow;
 use crate::store::invoices::InvoiceRow;
 use crate::store::payments::PaymentRow;
 use crate::store::refunds::{RefundReason, RefundRow};
@@ -106,6 +107,42 @@ pub async fn record_refund_succeeded(
         now,
     )
     .await
+}
+
+/// Records `credit_note.created` with the invoice as the credit note left it and, when that brought the
+/// balance to zero, `invoice.paid` (ERPs close the invoice on it whichever way it got there).
+pub async fn record_credit_note_created(
+    tx: &mut Tx,
+    note: &CreditNoteRow,
+    invoice: &InvoiceRow,
+    now: i64,
+) -> anyhow::Result<()> {
+    let event = CreditNoteCreated {
+        amount: note.amount.to_string(),
+        created_at: rfc3339(note.created_at),
+        credit_note_id: note.id.clone(),
+        currency: note.amount.currency().code().to_owned(),
+        invoice_balance_after: invoice.money(invoice.balance_due_minor())?.to_string(),
+        invoice_credited_after: invoice.money(invoice.amount_credited_minor)?.to_string(),
+        invoice_external_ref: invoice.external_ref.clone(),
+        invoice_id: invoice.id.clone(),
+        invoice_number: invoice.number.clone(),
+        invoice_status_after: invoice.status.clone(),
+        memo: note.memo.clone(),
+        reason: note.reason.clone(),
+    };
+    record(tx, &note.seller_id, &Event::CreditNoteCreated(event), now).await?;
+    if invoice.balance_due_minor() == 0 {
+        let paid = InvoicePaid {
+            currency: invoice.currency.clone(),
+            invoice_id: invoice.id.clone(),
+            invoice_number: invoice.number.clone(),
+            paid_at: rfc3339(now),
+            total: invoice.money(invoice.total_minor)?.to_string(),
+        };
+        record(tx, &note.seller_id, &Event::InvoicePaid(paid), now).await?;
+    }
+    Ok(())
 }
 
 /// Writes one typed event and its deliveries, in the caller's transaction.

@@ -55,12 +55,14 @@ impl fmt::Display for InvoiceStatus {
 }
 
 /// The amounts on an invoice that the rules look at. Invariants hold by construction:
-/// one currency, `amount_paid + discount_taken <= total`, `pending <= balance_due`.
+/// one currency, `amount_paid + amount_credited + discount_taken <= total`, `pending <= balance_due`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InvoiceTotals {
     total: Money,
     amount_paid: Money,
     discount_taken: Money,
+    /// Credit notes: lower the balance without money moving (DESIGN 3, 10).
+    amount_credited: Money,
     pending: Money,
     voided: bool,
     issue_date: Date,
@@ -79,6 +81,8 @@ pub enum TotalsError {
     OverHeld,
     #[error("a refund exceeds what was paid")]
     RefundExceedsPaid,
+    #[error("a credit note exceeds the balance available")]
+    CreditExceedsBalance,
 }
 
 impl InvoiceTotals {
@@ -110,14 +114,59 @@ impl InvoiceTotals {
             total,
             amount_paid,
             discount_taken,
+            amount_credited: Money::zero(currency),
             pending,
             voided,
             issue_date,
         })
     }
 
+    /// The same totals with `amount_credited` credited by credit notes; checked like `new`: one currency,
+    /// `paid + credited + discount <= total` and the pending holds still within the balance.
+    pub fn with_credited(self, amount_credited: Money) -> Result<InvoiceTotals, TotalsError> {
+        if amount_credited.currency() != self.currency() {
+            return Err(TotalsError::CurrencyMismatch);
+        }
+        let balance = self
+            .total
+            .checked_sub(&self.amount_paid)
+            .and_then(|b| b.checked_sub(&self.discount_taken))
+            .and_then(|b| b.checked_sub(&amount_credited))
+            .map_err(|_| TotalsError::Overpaid)?;
+        balance
+            .checked_sub(&self.pending)
+            .map_err(|_| TotalsError::OverHeld)?;
+        Ok(InvoiceTotals {
+            amount_credited,
+            ..self
+        })
+    }
+
+    /// The totals after a credit note of `credit`: it may take at most the available balance (balance
+    /// less pending holds), so a card payment in progress still fits when it succeeds.
+    pub fn after_credit(&self, credit: Money) -> Result<InvoiceTotals, TotalsError> {
+        if credit.currency() != self.currency() {
+            return Err(TotalsError::CurrencyMismatch);
+        }
+        if credit
+            .checked_sub(&self.available())
+            .is_ok_and(|over| !over.is_zero())
+        {
+            return Err(TotalsError::CreditExceedsBalance);
+        }
+        let credited = self
+            .amount_credited
+            .checked_add(&credit)
+            .map_err(|_| TotalsError::CreditExceedsBalance)?;
+        self.with_credited(credited)
+            .map_err(|_| TotalsError::CreditExceedsBalance)
+    }
+
     pub fn currency(&self) -> Currency {
         self.total.currency()
+    }
+    pub fn amount_credited(&self) -> Money {
+        self.amount_credited
     }
     pub fn total(&self) -> Money {
         self.total
@@ -138,12 +187,13 @@ impl InvoiceTotals {
         self.voided
     }
 
-    /// `total - amount_paid - discount_taken`: what the buyer still owes.
+    /// `total - amount_paid - discount_taken - amount_credited`: what the buyer still owes.
     pub fn balance_due(&self) -> Money {
-        // Cannot fail: checked in `new`.
+        // Cannot fail: checked in `new` and `with_credited`.
         self.total
             .checked_sub(&self.amount_paid)
             .and_then(|b| b.checked_sub(&self.discount_taken))
+            .and_then(|b| b.checked_sub(&self.amount_credited))
             .unwrap_or_else(|_| Money::zero(self.currency()))
     }
 
@@ -159,7 +209,10 @@ impl InvoiceTotals {
             InvoiceStatus::Void
         } else if self.balance_due().is_zero() {
             InvoiceStatus::Paid
-        } else if self.amount_paid.is_zero() && self.discount_taken.is_zero() {
+        } else if self.amount_paid.is_zero()
+            && self.discount_taken.is_zero()
+            && self.amount_credited.is_zero()
+        {
             InvoiceStatus::Open
         } else {
             InvoiceStatus::PartiallyPaid
@@ -190,7 +243,8 @@ impl InvoiceTotals {
             pending,
             self.voided,
             self.issue_date,
-        )
+        )?
+        .with_credited(self.amount_credited)
     }
 
     /// The totals after `refund` of a succeeded payment went back to the buyer: `amount_paid` falls by it,
@@ -218,7 +272,8 @@ impl InvoiceTotals {
             self.pending,
             self.voided,
             self.issue_date,
-        )
+        )?
+        .with_credited(self.amount_credited)
     }
 }
 

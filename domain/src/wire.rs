@@ -52,6 +52,8 @@ pub struct InvoiceView {
     pub total: String,
     pub amount_paid: String,
     pub discount_taken: String,
+    /// Credit notes (DESIGN 10): lower the balance without money moving.
+    pub amount_credited: String,
     pub balance_due: String,
     pub status: InvoiceStatus,
 }
@@ -198,6 +200,7 @@ pub struct RulesInput {
     pub total: String,
     pub amount_paid: String,
     pub discount_taken: String,
+    pub amount_credited: String,
     pub pending: String,
     pub voided: bool,
     pub issue_date: String,
@@ -225,6 +228,7 @@ impl RulesInput {
             total: invoice.total().to_string(),
             amount_paid: invoice.amount_paid().to_string(),
             discount_taken: invoice.discount_taken().to_string(),
+            amount_credited: invoice.amount_credited().to_string(),
             pending: invoice.pending().to_string(),
             voided: invoice.voided(),
             issue_date: format_date(invoice.issue_date()),
@@ -245,7 +249,8 @@ impl RulesInput {
             money("pending", &self.pending)?,
             self.voided,
             parse_date(&self.issue_date).ok_or(RulesInputError::Date("issue_date"))?,
-        )?;
+        )?
+        .with_credited(money("amount_credited", &self.amount_credited)?)?;
         let terms = Terms::try_from(&self.terms)?;
         let today = parse_date(&self.today).ok_or(RulesInputError::Date("today"))?;
         Ok((invoice, terms, today))

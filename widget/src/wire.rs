@@ -167,6 +167,7 @@ object!(InvoiceView {
     total,
     amount_paid,
     discount_taken,
+    amount_credited,
     balance_due,
     status
 });
@@ -217,6 +218,7 @@ object!(RulesInput {
     total,
     amount_paid,
     discount_taken,
+    amount_credited,
     pending,
     voided,
     issue_date,

@@ -80,6 +80,7 @@ fn checkout(f: Fixture, locale: &str) -> Checkout {
             total: f.total.into(),
             amount_paid: f.paid.into(),
             discount_taken: zero.to_string(),
+            amount_credited: zero.to_string(),
             balance_due: inv.balance_due().to_string(),
             status: inv.status(),
         },

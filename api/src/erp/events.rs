@@ -18,14 +18,16 @@ pub enum EventType {
     InvoicePaid,
     RefundSucceeded,
     InvoiceSent,
+    CreditNoteCreated,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 4] = [
+    pub const ALL: [EventType; 5] = [
         EventType::PaymentSucceeded,
         EventType::InvoicePaid,
         EventType::RefundSucceeded,
         EventType::InvoiceSent,
+        EventType::CreditNoteCreated,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -34,11 +36,12 @@ impl EventType {
             EventType::InvoicePaid => "invoice.paid",
             EventType::RefundSucceeded => "refund.succeeded",
             EventType::InvoiceSent => "invoice.sent",
+            EventType::CreditNoteCreated => "credit_note.created",
         }
     }
 
     /// Whether the event is money taken or given back: what QuickBooks books and the buyer gets a
-    /// receipt for.
+    /// receipt for. A credit note moves no money: webhooks only (docs/decisions.md).
     pub fn moves_money(self) -> bool {
         matches!(self, EventType::PaymentSucceeded | EventType::RefundSucceeded)
     }
@@ -162,6 +165,26 @@ pub struct InvoiceSent {
     pub sent_to: String,
 }
 
+/// `credit_note.created`: the seller took part of the balance off an invoice without money moving.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreditNoteCreated {
+    /// What the credit note took off (decimal string).
+    pub amount: String,
+    pub created_at: String,
+    pub credit_note_id: String,
+    pub currency: String,
+    /// The invoice's balance after this credit note (decimal string).
+    pub invoice_balance_after: String,
+    /// Everything credited on the invoice so far, this credit note included (decimal string).
+    pub invoice_credited_after: String,
+    pub invoice_external_ref: Option<String>,
+    pub invoice_id: String,
+    pub invoice_number: String,
+    pub invoice_status_after: String,
+    pub memo: Option<String>,
+    pub reason: String,
+}
+
 /// Any event, with what the outbox needs to store it. Serialises as the event's own fields (untagged):
 /// the type travels beside it, in `outbox.event_type` and the envelope's `type`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -173,6 +196,7 @@ pub enum Event {
     /// Boxed, as the payment's.
     RefundSucceeded(Box<RefundSucceeded>),
     InvoiceSent(InvoiceSent),
+    CreditNoteCreated(CreditNoteCreated),
 }
 
 impl Event {
@@ -182,6 +206,7 @@ impl Event {
             Event::InvoicePaid(_) => EventType::InvoicePaid,
             Event::RefundSucceeded(_) => EventType::RefundSucceeded,
             Event::InvoiceSent(_) => EventType::InvoiceSent,
+            Event::CreditNoteCreated(_) => EventType::CreditNoteCreated,
         }
     }
 
@@ -192,6 +217,7 @@ impl Event {
             Event::InvoicePaid(e) => &e.invoice_id,
             Event::RefundSucceeded(e) => &e.refund_id,
             Event::InvoiceSent(e) => &e.invoice_id,
+            Event::CreditNoteCreated(e) => &e.credit_note_id,
         }
     }
 
@@ -207,6 +233,7 @@ impl Event {
             EventType::InvoicePaid => Event::InvoicePaid(serde_json::from_str(payload)?),
             EventType::RefundSucceeded => Event::RefundSucceeded(serde_json::from_str(payload)?),
             EventType::InvoiceSent => Event::InvoiceSent(serde_json::from_str(payload)?),
+            EventType::CreditNoteCreated => Event::CreditNoteCreated(serde_json::from_str(payload)?),
         })
     }
 }

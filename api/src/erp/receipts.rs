@@ -120,7 +120,12 @@ pub fn render(receipt: &PaymentSucceeded, ctx: &ReceiptContext<'_>) -> anyhow::R
     let subject = fill(ctx.custom_subject.unwrap_or(t.subject), &values);
     let name = receipt.customer.name.clone();
     let intro = fill(ctx.custom_intro.unwrap_or(t.intro), &values);
-    let method = format!("{} •••• {}", receipt.method.brand, receipt.method.last4);
+    // An offline payment has no card digits: the method (`check`, `wire`, ...) says how it came.
+    let method = if receipt.method.last4.is_empty() {
+        receipt.method.brand.clone()
+    } else {
+        format!("{} •••• {}", receipt.method.brand, receipt.method.last4)
+    };
     let settled = is_zero(balance_raw);
     let closing = match (settled, ctx.pay_rest_link) {
         (true, _) => t.settled.to_owned(),

@@ -83,6 +83,7 @@ pub struct InvoiceView {
     total: String,
     amount_paid: String,
     discount_taken: String,
+    amount_credited: String,
     balance_due: String,
     status: String,
     created_at: String,
@@ -124,6 +125,7 @@ async fn view(state: &AppState, row: &InvoiceRow) -> ApiResult<InvoiceView> {
         total: row.money(row.total_minor)?.to_string(),
         amount_paid: row.money(row.amount_paid_minor)?.to_string(),
         discount_taken: row.money(row.discount_taken_minor)?.to_string(),
+        amount_credited: row.money(row.amount_credited_minor)?.to_string(),
         balance_due: row.money(row.balance_due_minor())?.to_string(),
         status: row
             .invoice_status()

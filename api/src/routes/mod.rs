@@ -2,6 +2,7 @@
 
 pub mod checkout;
 pub mod invoices;
+pub mod offline;
 pub mod ops;
 pub mod page;
 pub mod pages;
@@ -155,6 +156,10 @@ fn endpoints() -> [(&'static str, Vec<Endpoint>); 3] {
                 Endpoint::new("/invoices/{id}/void").post(invoices::void),
                 Endpoint::new("/invoices/{id}/send").post(sending::send),
                 Endpoint::new("/invoices/{id}/checkout-links").post(invoices::create_link),
+                Endpoint::new("/invoices/{id}/credit-notes")
+                    .post(offline::create_credit_note)
+                    .get(offline::list_credit_notes),
+                Endpoint::new("/invoices/{id}/payments").post(offline::create_offline_payment),
                 Endpoint::new("/checkout-links/{id}").delete(invoices::revoke_link),
                 Endpoint::new("/payments").get(payments::list),
                 Endpoint::new("/payments/{id}").get(payments::get),

@@ -10,7 +10,8 @@ use crate::store::page::{Keyset, Rows};
 const COLUMNS: &str = "i.id, i.seller_id, i.customer_id, c.name AS customer_name, c.email AS customer_email, \
      c.external_ref AS customer_external_ref, i.terms_id, i.terms_spec, i.number, \
      i.currency, i.issue_date, i.due_date, i.subtotal_minor, i.tax_minor, i.total_minor, i.amount_paid_minor, \
-     i.discount_taken_minor, i.status, i.voided_at, i.created_at, i.updated_at, i.external_ref";
+     i.discount_taken_minor, i.amount_credited_minor, i.status, i.voided_at, i.created_at, i.updated_at, \
+     i.external_ref";
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct InvoiceRow {
@@ -33,6 +34,8 @@ pub struct InvoiceRow {
     pub total_minor: i64,
     pub amount_paid_minor: i64,
     pub discount_taken_minor: i64,
+    /// Credit notes: lower the balance without money moving.
+    pub amount_credited_minor: i64,
     pub status: String,
     pub voided_at: Option<i64>,
     pub created_at: i64,
@@ -77,11 +80,13 @@ impl InvoiceRow {
             self.voided_at.is_some(),
             issue_date,
         )
-        .context("stored invoice totals break an invariant")
+        .context("stored invoice totals break an invariant")?
+        .with_credited(self.money(self.amount_credited_minor)?)
+        .context("stored invoice credits break an invariant")
     }
 
     pub fn balance_due_minor(&self) -> i64 {
-        self.total_minor - self.amount_paid_minor - self.discount_taken_minor
+        self.total_minor - self.amount_paid_minor - self.discount_taken_minor - self.amount_credited_minor
     }
 }
 
@@ -105,6 +110,7 @@ impl InvoiceRow {
             ("invoices.total_minor", self.total_minor),
             ("invoices.amount_paid_minor", self.amount_paid_minor),
             ("invoices.discount_taken_minor", self.discount_taken_minor),
+            ("invoices.amount_credited_minor", self.amount_credited_minor),
             ("invoices balance due", self.balance_due_minor()),
         ];
         for (column, value) in amounts {

@@ -113,7 +113,12 @@ impl PaymentRow {
             amount: self.amount.to_string(),
             currency: self.currency(),
             status: self.status,
-            method: Some(format!("{} •••• {}", self.method_brand, self.method_last4)),
+            // An offline payment has no card: its method is how the money came (`check`, `wire`, ...).
+            method: Some(if self.method_kind == "offline" {
+                self.method_brand.clone()
+            } else {
+                format!("{} •••• {}", self.method_brand, self.method_last4)
+            }),
             discount: (!self.discount.is_zero()).then(|| self.discount.to_string()),
             created_at: rfc3339(self.created_at),
         }
@@ -190,6 +195,43 @@ pub async fn insert(tx: &mut Tx, row: &PaymentRow) -> Result<(), sqlx::Error> {
     .bind(row.created_at)
     .bind(row.updated_at)
     .bind(row.amount_refunded.minor_units())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Inserts an offline payment (already `succeeded`) with the seller's reference and the date the money
+/// arrived, in the transaction that locked its invoice.
+pub async fn insert_offline(
+    tx: &mut Tx,
+    row: &PaymentRow,
+    reference: Option<&str>,
+    received_on: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(&format!(
+        "INSERT INTO payments ({COLUMNS}, reference, received_on) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
+    ))
+    .bind(&row.id)
+    .bind(&row.seller_id)
+    .bind(&row.invoice_id)
+    .bind(&row.checkout_link_id)
+    .bind(row.amount.minor_units())
+    .bind(row.discount.minor_units())
+    .bind(row.currency().code())
+    .bind(row.status.as_str())
+    .bind(&row.method_kind)
+    .bind(&row.method_brand)
+    .bind(&row.method_last4)
+    .bind(&row.gateway)
+    .bind(&row.gateway_charge_id)
+    .bind(&row.decline_code)
+    .bind(&row.idempotency_key)
+    .bind(row.reconcile_after)
+    .bind(row.created_at)
+    .bind(row.updated_at)
+    .bind(row.amount_refunded.minor_units())
+    .bind(reference)
+    .bind(received_on)
     .execute(&mut **tx)
     .await?;
     Ok(())
