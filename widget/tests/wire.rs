@@ -19,7 +19,7 @@ fn checkout_json() -> Value {
                  "amount": "800.00", "tax": "200.00"}
             ],
             "subtotal": "800.00", "tax": "200.00", "total": "1000.00", "amount_paid": "250.00",
-            "discount_taken": "0.00", "balance_due": "750.00", "status": "partially_paid"
+            "discount_taken": "0.00", "amount_credited": "0.00", "balance_due": "750.00", "status": "partially_paid"
         },
         "options": {
             "allow_partial": true, "minimum": "50.00", "maximum": "750.00", "full_balance": "750.00",
@@ -38,7 +38,7 @@ fn checkout_json() -> Value {
         "gateway": {"kind": "sandbox", "fields_url": "http://api/sandbox/fields", "fields_origin": "http://api"},
         "rules": {
             "currency": "USD", "total": "1000.00", "amount_paid": "250.00", "discount_taken": "0.00",
-            "pending": "0.00", "voided": false, "issue_date": "2026-11-01", "today": "2026-11-05",
+            "amount_credited": "0.00", "pending": "0.00", "voided": false, "issue_date": "2026-11-01", "today": "2026-11-05",
             "terms": {
                 "allow_partial": true, "minimum_amounts": {"USD": "50.00", "EUR": "45.00"},
                 "minimum_percent": "5", "presets": ["10", "5"], "preset_basis": "total",
