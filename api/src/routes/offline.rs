@@ -544,7 +544,7 @@ pub async fn create_offline_payment(
             }),
         };
     }
-    payments::insert_offline(&mut tx, &payment, order.reference.as_deref(), &received_on).await?;
+    payments::insert_offline(&mut tx, &payment, order.reference.as_deref(), Some(&received_on)).await?;
     payments::credit_invoice(
         &mut tx,
         &invoice.id,

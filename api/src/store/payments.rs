@@ -173,40 +173,17 @@ pub async fn list(
 }
 
 pub async fn insert(tx: &mut Tx, row: &PaymentRow) -> Result<(), sqlx::Error> {
-    sqlx::query(&format!(
-        "INSERT INTO payments ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
-    ))
-    .bind(&row.id)
-    .bind(&row.seller_id)
-    .bind(&row.invoice_id)
-    .bind(&row.checkout_link_id)
-    .bind(row.amount.minor_units())
-    .bind(row.discount.minor_units())
-    .bind(row.currency().code())
-    .bind(row.status.as_str())
-    .bind(&row.method_kind)
-    .bind(&row.method_brand)
-    .bind(&row.method_last4)
-    .bind(&row.gateway)
-    .bind(&row.gateway_charge_id)
-    .bind(&row.decline_code)
-    .bind(&row.idempotency_key)
-    .bind(row.reconcile_after)
-    .bind(row.created_at)
-    .bind(row.updated_at)
-    .bind(row.amount_refunded.minor_units())
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    // A gateway payment has no seller reference or arrival date: both columns stay NULL.
+    insert_offline(tx, row, None, None).await
 }
 
-/// Inserts an offline payment (already `succeeded`) with the seller's reference and the date the money
+/// Inserts a payment; an offline one (already `succeeded`) with the seller's reference and the date the money
 /// arrived, in the transaction that locked its invoice.
 pub async fn insert_offline(
     tx: &mut Tx,
     row: &PaymentRow,
     reference: Option<&str>,
-    received_on: &str,
+    received_on: Option<&str>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(&format!(
         "INSERT INTO payments ({COLUMNS}, reference, received_on) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
