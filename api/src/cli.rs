@@ -1,18 +1,71 @@
-//! Command line: `tranche serve | migrate | seller create --name N [--origin URL]... | demo`.
+//! The command line, by clap: `tranche serve | migrate | seller create | config check | demo`, each with
+//! `--help`, and `tranche --version`. Settings never come from flags: they are layered in `config.rs`
+//! (defaults < `tranche.toml` < `TRANCHE_*`), so a flag cannot drift from the environment variable a
+//! container sets.
 
 use std::process::ExitCode;
 
 use anyhow::Context;
+use clap::{Parser, Subcommand};
 
 use crate::config::Settings;
 use crate::db::Db;
 use crate::startup::Application;
 
-const USAGE: &str = "usage: tranche <serve | migrate | seller create --name NAME [--origin URL]... | demo>";
+/// Tranche: a self-hostable checkout for B2B invoices, paid in full or in part.
+///
+/// Every setting is read from `tranche.toml` (or the file named by TRANCHE_CONFIG) and then from
+/// TRANCHE_* environment variables; `tranche config check` shows the result. See ARCHITECTURE.md for
+/// the list of settings.
+#[derive(Debug, Parser)]
+#[command(name = "tranche", version, about, long_about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the API, the hosted pay page, the widget files, the relay and the reconciler (the default).
+    Serve,
+    /// Apply the database migrations and exit.
+    Migrate,
+    /// Manage sellers.
+    #[command(subcommand)]
+    Seller(SellerCommand),
+    /// Inspect the settings.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// A fresh demo on embedded SQLite (data/demo.db): a seller, invoices in four currencies, a seller
+    /// site on another origin and an ERP receiver; prints the links. Configure with TRANCHE_ADDR and
+    /// TRANCHE_PUBLIC_URL.
+    Demo,
+}
+
+#[derive(Debug, Subcommand)]
+enum SellerCommand {
+    /// Create a seller and print its secret key (shown once).
+    Create {
+        /// The seller's display name.
+        #[arg(long)]
+        name: String,
+        /// An origin allowed to embed the checkout (`https://shop.example`); repeat for several.
+        #[arg(long = "origin", value_name = "URL")]
+        origins: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print the effective settings (secrets masked) and what production would refuse; exit 1 when the
+    /// settings cannot be read, or when TRANCHE_ENV=production and something would be refused.
+    Check,
+}
 
 pub fn main() -> ExitCode {
-    init_tracing();
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    // Parsed before anything else: `--help` and `--version` print and exit without settings or logs.
+    let cli = Cli::parse();
+    crate::logging::init();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -20,8 +73,8 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(&args)) {
-        Ok(()) => ExitCode::SUCCESS,
+    match runtime.block_on(run(cli.command.unwrap_or(Command::Serve))) {
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
@@ -29,60 +82,112 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("TRANCHE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .try_init();
-}
-
-async fn run(args: &[String]) -> anyhow::Result<()> {
-    let words: Vec<&str> = args.iter().map(String::as_str).collect();
-    match words.as_slice() {
-        ["serve"] | [] => {
+async fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Serve => {
             let settings = Settings::load()?;
             let app = Application::build(settings).await?;
             tracing::info!(port = app.port(), public_url = %app.state().public_base, "tranche listening");
-            app.run_until_stopped().await
+            app.run_until_stopped().await?;
         }
-        ["migrate"] => {
+        Command::Migrate => {
             let settings = Settings::load()?;
             Db::connect(settings.database_url.expose(), 1).await?;
             println!("migrations applied");
-            Ok(())
         }
-        ["seller", "create", rest @ ..] => seller_create(rest).await,
-        ["demo", rest @ ..] => crate::demo::run(rest).await,
-        _ => anyhow::bail!("{USAGE}"),
+        Command::Seller(SellerCommand::Create { name, origins }) => seller_create(&name, &origins).await?,
+        Command::Config(ConfigCommand::Check) => return config_check(),
+        Command::Demo => crate::demo::run(&[]).await?,
     }
+    Ok(ExitCode::SUCCESS)
 }
 
-async fn seller_create(rest: &[&str]) -> anyhow::Result<()> {
-    let mut name = None;
-    let mut origins = Vec::new();
-    let mut i = 0;
-    while i < rest.len() {
-        match (rest[i], rest.get(i + 1)) {
-            ("--name", Some(v)) => name = Some((*v).to_owned()),
-            ("--origin", Some(v)) => origins.push((*v).to_owned()),
-            _ => anyhow::bail!("{USAGE}"),
-        }
-        i += 2;
-    }
-    let name = name.context("--name is required")?;
+async fn seller_create(name: &str, origins: &[String]) -> anyhow::Result<()> {
     let settings = Settings::load()?;
     let app = Application::build(Settings {
         addr: "127.0.0.1:0".to_owned(),
         ..settings
     })
     .await?;
-    let (id, key) = crate::routes::parties::insert_seller(app.state(), &name, &origins)
+    let (id, key) = crate::routes::parties::insert_seller(app.state(), name, origins)
         .await
         .map_err(|e| anyhow::anyhow!("creating the seller: {e}"))?;
     println!(
         "seller id:  {id}\nsecret key: {key}\n(the key is shown once; store it in your secrets manager)"
     );
     Ok(())
+}
+
+/// `tranche config check`: the settings as the server would run with them, as TOML (secrets print as
+/// `***` through their `Serialize`), then production's findings. Touches no database and no port.
+fn config_check() -> anyhow::Result<ExitCode> {
+    let settings = Settings::load()?;
+    let text = toml::to_string_pretty(&settings).context("printing the settings")?;
+    println!("# effective settings (defaults < config file < TRANCHE_* environment); secrets masked\n{text}");
+    let findings = crate::production::findings(&settings);
+    if findings.is_empty() {
+        println!("# production check: nothing would be refused");
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("# production check: TRANCHE_ENV=production would refuse to start:");
+    for finding in &findings {
+        println!("#   - {finding}");
+    }
+    Ok(
+        if settings.environment == crate::production::Environment::Production {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_subcommand_has_help() {
+        fn walk(cmd: &clap::Command, path: &str) {
+            for sub in cmd.get_subcommands() {
+                let name = format!("{path} {}", sub.get_name());
+                assert!(sub.get_about().is_some(), "`{name}` has no help text");
+                walk(sub, &name);
+            }
+        }
+        walk(&Cli::command(), "tranche");
+    }
+
+    #[test]
+    fn no_subcommand_means_serve() {
+        let cli = Cli::try_parse_from(["tranche"]).expect("parses");
+        assert!(cli.command.is_none());
+        let cli = Cli::try_parse_from([
+            "tranche",
+            "seller",
+            "create",
+            "--name",
+            "Acme",
+            "--origin",
+            "https://a.example",
+        ])
+        .expect("parses");
+        match cli.command {
+            Some(Command::Seller(SellerCommand::Create { name, origins })) => {
+                assert_eq!(name, "Acme");
+                assert_eq!(origins, ["https://a.example"]);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            Cli::try_parse_from(["tranche", "seller", "create"]).is_err(),
+            "--name is required"
+        );
+    }
 }

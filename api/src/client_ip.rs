@@ -15,7 +15,7 @@ use ipnet::IpNet;
 use serde::Deserialize;
 
 /// Which forwarding header the trusted proxies set.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ForwardedHeader {
     #[default]

@@ -4,11 +4,11 @@
 use std::path::Path;
 
 use anyhow::Context;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::masking::Secret;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
     /// `development` (default) or `production`, which refuses unsafe settings (see `production`).
@@ -56,7 +56,7 @@ pub struct Settings {
 /// Loopback only, so metrics are reachable from the host (or a sidecar) but not from the internet.
 pub const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9464";
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ErpSettings {
     /// Timeout of one delivery attempt.
@@ -90,7 +90,7 @@ pub struct ErpSettings {
     pub emails_per_seller_per_hour: u32,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SmtpSettings {
     pub host: String,
@@ -105,7 +105,7 @@ pub struct SmtpSettings {
 }
 
 /// How the SMTP connection is protected. A closed set: a typo is a configuration error, never plaintext.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SmtpTls {
     /// Plain connection upgraded with STARTTLS (required, not opportunistic). Port 587.
@@ -141,7 +141,7 @@ impl SmtpTls {
 }
 
 /// `TRANCHE_GATEWAY`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum GatewayKind {
     /// The built-in test-mode gateway (Stripe's test card numbers; charges nothing real).
@@ -200,7 +200,7 @@ impl Default for ErpSettings {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SigningKeyConfig {
     pub kid: String,
@@ -208,7 +208,7 @@ pub struct SigningKeyConfig {
     pub private_key: Secret,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct VerificationKeyConfig {
     pub kid: String,
@@ -216,7 +216,7 @@ pub struct VerificationKeyConfig {
     pub public_key: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SandboxSettings {
     /// Added to every sandbox charge, to exercise slow gateways.
@@ -225,7 +225,7 @@ pub struct SandboxSettings {
     pub ach_settle_seconds: i64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ReconcilerSettings {
     pub interval_ms: u64,
@@ -458,6 +458,7 @@ const RETIRED: &[(&str, &str)] = &[(
 const NOT_SETTINGS: &[&str] = &[
     "TRANCHE_CONFIG",
     "TRANCHE_LOG",
+    "TRANCHE_LOG_FORMAT",
     "TRANCHE_WIDGET_DIR",
     "TRANCHE_DEMO_",
     "TRANCHE_TEST_",
@@ -535,6 +536,7 @@ mod tests {
             "TRANCHE_QUICKBOOKS_TOKEN",
             "TRANCHE_ADRESS",
             "TRANCHE_LOG",
+            "TRANCHE_LOG_FORMAT",
             "TRANCHE_TEST_POSTGRES_URL",
             "PATH",
         ]

@@ -16,6 +16,7 @@ pub mod demo_receiver;
 pub mod erp;
 pub mod error;
 pub mod gateway;
+pub mod logging;
 pub mod masking;
 pub mod metrics;
 pub mod openapi;

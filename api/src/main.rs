@@ -1,4 +1,4 @@
-//! The `tranche` binary: `serve`, `migrate`, `seller create --name N`, `demo`.
+//! The `tranche` binary: see `tranche --help` (`cli.rs`).
 
 fn main() -> std::process::ExitCode {
     tranche_api::cli::main()

@@ -38,6 +38,14 @@ impl<'de> serde::Deserialize<'de> for Secret {
     }
 }
 
+/// Serialises as the mask, never the value: `tranche config check` prints the settings through serde, and a
+/// secret must not be printable by any path.
+impl serde::Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(if self.0.is_empty() { "" } else { "***" })
+    }
+}
+
 /// Replaces the token in `/pay/{token}` so access logs never hold a bearer credential.
 pub fn mask_path(path: &str) -> String {
     match path.strip_prefix("/pay/") {

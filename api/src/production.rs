@@ -13,7 +13,7 @@ use crate::config::Settings;
 pub const MIN_OPERATOR_TOKEN_CHARS: usize = 32;
 
 /// `TRANCHE_ENV`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Environment {
     #[default]

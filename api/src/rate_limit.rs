@@ -17,7 +17,7 @@ use crate::client_ip::rate_limit_key;
 use crate::error::ApiError;
 
 /// Per-minute quotas; 0 turns a limit off.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RateLimitSettings {
     /// Payment attempts on one checkout link (the gateway never sees more than this per link).

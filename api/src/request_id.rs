@@ -7,6 +7,7 @@ use std::time::Instant;
 use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use futures_util::future::LocalBoxFuture;
+use tracing::Instrument;
 
 tokio::task_local! {
     static REQUEST_ID: String;
@@ -69,17 +70,50 @@ where
             .filter(|v| acceptable(v))
             .map(str::to_owned)
             .unwrap_or_else(|| uuid::Uuid::now_v7().simple().to_string());
-        let method = req.method().to_string();
-        let path = crate::masking::mask_path(req.path());
+        let traceparent = req
+            .headers()
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+            .and_then(crate::logging::TraceParent::parse);
+        // Every line logged while handling the request carries these (see `logging.rs`).
+        let span = tracing::info_span!(
+            "request",
+            request_id = %id,
+            method = %req.method(),
+            path = %crate::masking::mask_path(req.path()),
+            trace_id = tracing::field::Empty,
+            parent_id = tracing::field::Empty,
+        );
+        if let Some(parent) = &traceparent {
+            span.record("trace_id", parent.trace_id.as_str());
+            span.record("parent_id", parent.parent_id.as_str());
+        }
         let service = self.service.clone();
         let started = Instant::now();
-        Box::pin(REQUEST_ID.scope(id.clone(), async move {
+        let metrics = req
+            .app_data::<actix_web::web::Data<crate::state::AppState>>()
+            .map(|state| state.metrics.clone());
+        let method = req.method().clone();
+        let scoped = id.clone();
+        let handled = async move {
             let result = service.call(req).await;
-            let elapsed_ms = started.elapsed().as_millis();
+            let elapsed = started.elapsed();
+            let elapsed_ms = elapsed.as_millis();
             match result {
                 Ok(mut response) => {
                     let status = response.status().as_u16();
-                    tracing::info!(request_id = %id, %method, %path, status, elapsed_ms, "request");
+                    // The route's pattern (`/v1/invoices/{id}`), never the path: ids and tokens would
+                    // make one series per object.
+                    let route = response.request().match_pattern();
+                    if let Some(metrics) = &metrics {
+                        metrics.observe_request(method.as_str(), route.as_deref(), status, elapsed);
+                    }
+                    tracing::info!(
+                        status,
+                        elapsed_ms,
+                        route = route.as_deref().unwrap_or("-"),
+                        "request"
+                    );
                     if let Ok(value) = HeaderValue::from_str(&id) {
                         response
                             .headers_mut()
@@ -88,10 +122,11 @@ where
                     Ok(response)
                 }
                 Err(error) => {
-                    tracing::warn!(request_id = %id, %method, %path, elapsed_ms, %error, "request failed");
+                    tracing::warn!(elapsed_ms, %error, "request failed");
                     Err(error)
                 }
             }
-        }))
+        };
+        Box::pin(REQUEST_ID.scope(scoped, handled.instrument(span)))
     }
 }

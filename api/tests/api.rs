@@ -1162,6 +1162,16 @@ async fn metrics_only_on_the_metrics_listener() {
         text.contains("tranche_payments_total{outcome=\"succeeded\"} 1"),
         "{text}"
     );
+    // Latency per route pattern (never per path: ids would make a series each), and scrape-time gauges.
+    assert!(
+        text.contains(
+            "tranche_http_request_duration_seconds_count{method=\"POST\",route=\"/v1/checkout/payments\",status=\"2xx\"} 1"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains(inv["id"].as_str().unwrap()), "no object id in a label: {text}");
+    assert!(text.contains("tranche_db_pool_connections{state=\"open\"}"), "{text}");
+    assert!(text.contains("tranche_outbox_oldest_pending_age_seconds"), "{text}");
     for path in ["/v1/checkout", "/openapi.json", "/healthz", "/pay/x"] {
         let r = app
             .client

@@ -28,11 +28,24 @@ pub async fn readyz(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
     healthz(state).await
 }
 
-/// `GET /metrics` on the metrics listener: Prometheus text format. Not part of the public API (nor of
-/// its OpenAPI document).
+/// `GET /metrics` on the metrics listener: the OpenMetrics text format. Not part of the public API (nor of
+/// its OpenAPI document). The gauges are read now; if the database is away they keep their last values
+/// and the scrape still answers (the pool gauges then show why).
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let now = state.db.clock().now_ms();
+    let backlog = match crate::store::deliveries::backlog(&state.db, now).await {
+        Ok(backlog) => Some(backlog),
+        Err(error) => {
+            tracing::warn!(%error, "reading the outbox backlog for /metrics");
+            None
+        }
+    };
+    let pool = state.db.pool();
+    if let Some(backlog) = &backlog {
+        state.metrics.set_gauges(pool.size(), pool.num_idle(), backlog);
+    }
     HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4")
+        .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
         .body(state.metrics.render())
 }
 

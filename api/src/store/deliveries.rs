@@ -247,6 +247,31 @@ pub async fn claimed(
     Ok(rows)
 }
 
+/// What the relay has not delivered yet, across every seller: an operator's gauge on the private metrics
+/// listener (`metrics.rs`), never shown to a seller.
+#[derive(Debug, Default)]
+pub struct Backlog {
+    /// `(kind, status, count)` for `pending` and `dead` deliveries.
+    pub counts: Vec<(String, String, i64)>,
+    pub oldest_pending_age_seconds: i64,
+}
+
+pub async fn backlog(db: &Db, now_ms: i64) -> Result<Backlog, sqlx::Error> {
+    let counts: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT kind, status, COUNT(*) FROM deliveries WHERE status IN ('pending', 'dead') GROUP BY kind, status",
+    )
+    .fetch_all(db.pool())
+    .await?;
+    let (oldest,): (Option<i64>,) =
+        sqlx::query_as("SELECT MIN(created_at) FROM deliveries WHERE status = 'pending'")
+            .fetch_one(db.pool())
+            .await?;
+    Ok(Backlog {
+        counts,
+        oldest_pending_age_seconds: oldest.map_or(0, |at| now_ms.saturating_sub(at).max(0) / 1000),
+    })
+}
+
 /// Receipt emails of the seller delivered since `since` (the cluster-wide hourly budget).
 pub async fn emails_sent_since(db: &Db, seller_id: &str, since: i64) -> Result<i64, sqlx::Error> {
     let (sent,): (i64,) = sqlx::query_as(
