@@ -4,7 +4,7 @@
 Starts `tranche serve` on a temp SQLite database, creates a seller, customer, invoice and checkout link, then runs
 schemathesis three times: the seller routes with the seller's key, the checkout routes with the checkout token,
 and key rolls with a second seller's key.
-Checks: no 5xx, documented status codes and content types, responses match their schemas, schema-violating
+First validates the document with openapi-spec-validator. Checks: no 5xx, documented status codes and content types, responses match their schemas, schema-violating
 input is rejected. Usage: schemathesis_run.py <tranche binary> <schemathesis executable> [max examples]
 """
 import json
@@ -68,6 +68,19 @@ def main():
                 break
             except OSError:
                 time.sleep(0.05)
+        # The document itself first, with a strict validator (OpenAPI 3.1 meta-schema, unique operation ids,
+        # resolvable $refs): a tool a seller's team points at it must not choke on it.
+        from openapi_spec_validator import validate
+        with urllib.request.urlopen(base + "/openapi.json", timeout=10) as res:
+            spec = json.load(res)
+        validate(spec)
+        ids = [op["operationId"] for section in ("paths", "webhooks") for item in spec.get(section, {}).values()
+               for op in item.values() if isinstance(op, dict) and "operationId" in op]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            sys.exit(f"duplicate operationIds: {duplicates}")
+        print(f"==> openapi-spec-validator: /openapi.json is valid OpenAPI {spec['openapi']} "
+              f"({len(ids)} operations incl. {len(spec.get('webhooks', {}))} webhooks, ids unique)", flush=True)
         key = call(base, "POST", "/v1/sellers", "op_schemathesis", {"name": "Schemathesis"})["secret_key"]
         customer = call(base, "POST", "/v1/customers", key, {"name": "B", "email": "b@example.com"})["id"]
         invoice = call(base, "POST", "/v1/invoices", key, {

@@ -4,6 +4,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+use crate::erp::events::{self, EventType};
 use crate::routes;
 
 #[derive(OpenApi)]
@@ -49,9 +50,75 @@ use crate::routes;
         routes::ops::livez,
         routes::ops::readyz,
     ),
+    components(schemas(
+        events::PaymentSucceeded,
+        events::InvoicePaid,
+        events::RefundSucceeded,
+        events::InvoiceSent,
+        events::CreditNoteCreated,
+    )),
     modifiers(&SecuritySchemes, &ProblemResponses, &OperationIds)
 )]
 pub struct ApiDoc;
+
+/// The component schema of each event's `data` (exhaustive: a new event type does not compile until it
+/// has one, and `webhooks_document_every_event` checks the schema exists).
+fn event_schema(event: EventType) -> &'static str {
+    match event {
+        EventType::PaymentSucceeded => "PaymentSucceeded",
+        EventType::InvoicePaid => "InvoicePaid",
+        EventType::RefundSucceeded => "RefundSucceeded",
+        EventType::InvoiceSent => "InvoiceSent",
+        EventType::CreditNoteCreated => "CreditNoteCreated",
+    }
+}
+
+/// The served document: [`ApiDoc`] plus OpenAPI 3.1's `webhooks`, one entry per event type, each the
+/// signed `POST` an endpoint receives (utoipa 5 has no `webhooks` field, so it is added to the JSON here).
+pub fn document() -> serde_json::Value {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    let header = |name: &str, description: &str| serde_json::json!({"name": name, "in": "header", "required": true, "description": description, "schema": {"type": "string"}});
+    let webhooks: serde_json::Map<String, serde_json::Value> = EventType::ALL
+        .iter()
+        .map(|event| {
+            let name = event.as_str();
+            let operation = serde_json::json!({
+                "post": {
+                    "operationId": format!("webhook_{}", name.replace('.', "_")),
+                    "tags": ["webhooks"],
+                    "summary": format!("The `{name}` event, sent to each active endpoint of the seller"),
+                    "description": "Standard Webhooks: verify `webhook-signature` before trusting the body, deduplicate on `webhook-id`. Catalogue: docs/webhooks.md.",
+                    "parameters": [
+                        header("webhook-id", "The event id; the same on every retry"),
+                        header("webhook-timestamp", "Unix seconds of this attempt"),
+                        header("webhook-signature", "`v1,` + base64 HMAC-SHA256 of `{id}.{timestamp}.{body}` under the endpoint's secret"),
+                    ],
+                    "requestBody": {
+                        "required": true,
+                        "content": {"application/json": {"schema": {
+                            "type": "object",
+                            "required": ["id", "type", "created_at", "data"],
+                            "properties": {
+                                "id": {"type": "string", "description": "The event id (`evt_...`), equal to `webhook-id`"},
+                                "type": {"type": "string", "enum": [name]},
+                                "created_at": {"type": "string", "format": "date-time"},
+                                "data": {"$ref": format!("#/components/schemas/{}", event_schema(*event))},
+                            },
+                        }}},
+                    },
+                    "responses": {
+                        "2XX": {"description": "Acknowledged; anything else is retried with backoff (410 disables the endpoint)"},
+                    },
+                },
+            });
+            (name.to_owned(), operation)
+        })
+        .collect();
+    if let Some(object) = doc.as_object_mut() {
+        object.insert("webhooks".to_owned(), serde_json::Value::Object(webhooks));
+    }
+    doc
+}
 
 struct SecuritySchemes;
 
@@ -186,7 +253,7 @@ mod route_tests {
 
     use utoipa::OpenApi;
 
-    use super::ApiDoc;
+    use super::{document, ApiDoc, EventType};
     use crate::routes::route_table;
 
     /// Path -> methods (lowercase, without HEAD and OPTIONS, which the document does not list) of every
@@ -293,10 +360,30 @@ mod route_tests {
     }
 
     #[test]
+    fn webhooks_document_every_event() {
+        let doc = document();
+        for event in EventType::ALL {
+            let hook = &doc["webhooks"][event.as_str()]["post"];
+            assert!(hook.is_object(), "{} has no webhook entry", event.as_str());
+            let reference = hook["requestBody"]["content"]["application/json"]["schema"]["properties"]
+                ["data"]["$ref"]
+                .as_str()
+                .expect("data refers to a schema");
+            let name = reference.trim_start_matches("#/components/schemas/");
+            assert!(
+                doc["components"]["schemas"][name].is_object(),
+                "{reference} is not in components"
+            );
+        }
+    }
+
+    #[test]
     fn operation_ids_are_unique() {
-        let doc = serde_json::to_value(ApiDoc::openapi()).expect("the document serialises");
+        let doc = document();
         let mut seen = BTreeMap::new();
-        for (path, item) in doc["paths"].as_object().expect("paths") {
+        let paths = doc["paths"].as_object().expect("paths").iter();
+        let webhooks = doc["webhooks"].as_object().expect("webhooks").iter();
+        for (path, item) in paths.chain(webhooks) {
             for (method, operation) in item.as_object().expect("path item") {
                 if let Some(id) = operation.get("operationId").and_then(|v| v.as_str()) {
                     if let Some(first) = seen.insert(id.to_owned(), format!("{method} {path}")) {

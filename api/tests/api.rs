@@ -1169,9 +1169,18 @@ async fn metrics_only_on_the_metrics_listener() {
         ),
         "{text}"
     );
-    assert!(!text.contains(inv["id"].as_str().unwrap()), "no object id in a label: {text}");
-    assert!(text.contains("tranche_db_pool_connections{state=\"open\"}"), "{text}");
-    assert!(text.contains("tranche_outbox_oldest_pending_age_seconds"), "{text}");
+    assert!(
+        !text.contains(inv["id"].as_str().unwrap()),
+        "no object id in a label: {text}"
+    );
+    assert!(
+        text.contains("tranche_db_pool_connections{state=\"open\"}"),
+        "{text}"
+    );
+    assert!(
+        text.contains("tranche_outbox_oldest_pending_age_seconds"),
+        "{text}"
+    );
     for path in ["/v1/checkout", "/openapi.json", "/healthz", "/pay/x"] {
         let r = app
             .client

@@ -96,18 +96,21 @@ fn parse_test_options(args: &[String]) -> Result<TestOptions> {
     Ok(opts)
 }
 
-/// Installs schemathesis from PyPI into `target/tools/venv` (once) and runs `xtask/schemathesis_run.py`.
+/// Installs schemathesis and openapi-spec-validator from PyPI into `target/tools/venv` (once) and runs
+/// `xtask/schemathesis_run.py` (which validates the document, then fuzzes the API against it).
 fn schemathesis() -> Result<()> {
     let root = sh::root();
     let venv = root.join("target/tools/venv");
     let st = venv.join("bin/st");
-    if !st.exists() {
+    // Reinstalled when either pinned tool is missing (an older venv had schemathesis only).
+    if !st.exists() || !venv.join("bin/openapi-spec-validator").exists() {
         sh::run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
         sh::run(Command::new(venv.join("bin/pip")).args([
             "install",
             "--quiet",
             "--disable-pip-version-check",
             "schemathesis==4.32.5",
+            "openapi-spec-validator==0.7.2",
         ]))?;
     }
     sh::run(cargo().args(["build", "-p", "tranche-api", "--bin", "tranche"]))?;

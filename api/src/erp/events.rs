@@ -71,7 +71,7 @@ impl std::fmt::Display for EventType {
 }
 
 /// `payment.succeeded`: a cash receipt, written when a payment succeeds.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PaymentSucceeded {
     /// Decimal string in the currency's minor-unit precision, e.g. `"250.00"`.
     pub amount: String,
@@ -92,7 +92,7 @@ pub struct PaymentSucceeded {
 }
 
 /// The paying customer, as the receipt names them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ReceiptCustomer {
     pub email: String,
     pub external_ref: Option<String>,
@@ -101,7 +101,7 @@ pub struct ReceiptCustomer {
 }
 
 /// How the buyer paid: never more than the brand and the last four digits.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PaymentMethod {
     pub brand: String,
     pub kind: String,
@@ -109,7 +109,7 @@ pub struct PaymentMethod {
 }
 
 /// `invoice.paid`: written with the payment that brings the balance to zero.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct InvoicePaid {
     pub currency: String,
     pub invoice_id: String,
@@ -121,7 +121,7 @@ pub struct InvoicePaid {
 
 /// `refund.succeeded`: money went back to the buyer, written with the refund's effect on the payment and
 /// the invoice (the balance it reopened, the statuses it moved back).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RefundSucceeded {
     /// What this refund gave back (decimal string).
     pub amount: String,
@@ -149,7 +149,7 @@ pub struct RefundSucceeded {
 
 /// `invoice.sent`: the seller sent the invoice by email with a fresh checkout link. The link's token is not
 /// in the event (webhook receivers and logs never see it): the email channel reads it back by `link_id`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct InvoiceSent {
     /// The invoice's balance when it was sent (decimal string).
     pub balance_due: String,
@@ -166,7 +166,7 @@ pub struct InvoiceSent {
 }
 
 /// `credit_note.created`: the seller took part of the balance off an invoice without money moving.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CreditNoteCreated {
     /// What the credit note took off (decimal string).
     pub amount: String,

@@ -195,6 +195,12 @@ fn endpoints() -> [(&'static str, Vec<Endpoint>); 3] {
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    // The API reference page (Swagger UI, its files built into the binary): it reads `/openapi.json`, so
+    // the page can never describe another document than the one served.
+    cfg.service(
+        utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}")
+            .config(utoipa_swagger_ui::Config::new(["/openapi.json"]).try_it_out_enabled(false)),
+    );
     for (prefix, group) in endpoints() {
         match prefix {
             "" => {

@@ -51,8 +51,7 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
 
 /// `GET /openapi.json`: generated from the handlers' annotations.
 pub async fn openapi() -> HttpResponse {
-    use utoipa::OpenApi;
-    HttpResponse::Ok().json(crate::openapi::ApiDoc::openapi())
+    HttpResponse::Ok().json(crate::openapi::document())
 }
 
 /// The routes of the metrics listener: `/metrics`, `/livez`, `/readyz`; anything else is 404.
