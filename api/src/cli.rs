@@ -36,6 +36,9 @@ enum Command {
     /// Inspect the settings.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Ask the server on TRANCHE_ADDR for /readyz (the database answers); exit 0 when ready, 1 otherwise.
+    /// For container health checks, where no HTTP client is installed.
+    Health,
     /// A fresh demo on embedded SQLite (data/demo.db): a seller, invoices in four currencies, a seller
     /// site on another origin and an ERP receiver; prints the links. Configure with TRANCHE_ADDR and
     /// TRANCHE_PUBLIC_URL.
@@ -98,6 +101,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Seller(SellerCommand::Create { name, origins }) => seller_create(&name, &origins).await?,
         Command::Config(ConfigCommand::Check) => return config_check(),
         Command::Demo => crate::demo::run(&[]).await?,
+        Command::Health => return health().await,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -118,12 +122,50 @@ async fn seller_create(name: &str, origins: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `tranche health`: `GET /readyz` on the configured listen address (an unspecified address such as
+/// `0.0.0.0` is asked on loopback), 5 seconds at most.
+async fn health() -> anyhow::Result<ExitCode> {
+    let settings = Settings::load()?;
+    let addr: std::net::SocketAddr = settings
+        .addr
+        .parse()
+        .with_context(|| format!("TRANCHE_ADDR {:?} is not host:port", settings.addr))?;
+    let host = match addr.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => std::net::IpAddr::from([127, 0, 0, 1]),
+        ip if ip.is_unspecified() => std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    let url = format!("http://{}/readyz", std::net::SocketAddr::new(host, addr.port()));
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(5))
+        .build()
+        .context("building the HTTP client")?;
+    match client.get(&url).send().await {
+        Ok(response) if response.status().is_success() => {
+            println!("ready: {url}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Ok(response) => {
+            println!("not ready: {url} answered {}", response.status());
+            Ok(ExitCode::FAILURE)
+        }
+        Err(error) => {
+            println!("not ready: {url}: {error}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
 /// `tranche config check`: the settings as the server would run with them, as TOML (secrets print as
 /// `***` through their `Serialize`), then production's findings. Touches no database and no port.
 fn config_check() -> anyhow::Result<ExitCode> {
     let settings = Settings::load()?;
     let text = toml::to_string_pretty(&settings).context("printing the settings")?;
     println!("# effective settings (defaults < config file < TRANCHE_* environment); secrets masked\n{text}");
+    match crate::widget_files::WidgetFiles::current() {
+        crate::widget_files::WidgetFiles::Embedded => println!("# widget: built into this binary"),
+        crate::widget_files::WidgetFiles::Dir(dir) => println!("# widget: read from {}", dir.display()),
+    }
     let findings = crate::production::findings(&settings);
     if findings.is_empty() {
         println!("# production check: nothing would be refused");

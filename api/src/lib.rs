@@ -35,3 +35,4 @@ pub mod startup;
 pub mod state;
 pub mod store;
 pub mod tokens;
+pub mod widget_files;

@@ -6,6 +6,7 @@
 mod bench;
 mod compress;
 mod deny;
+mod dist;
 mod postgres;
 mod sh;
 mod widget;
@@ -20,6 +21,8 @@ usage: cargo xtask <command> [options]
 commands:
   demo [--port N]       build everything and run the demo on embedded SQLite (default port 8080)
   build-widget          build the wasm widget into target/widget/dist (hashed files, SRI manifest)
+  dist                  the release artifact: the widget, then target/release/tranche with the widget inside
+                        (what the Dockerfile runs)
   bench [--quick]       widget size, widget start, payment throughput vs the raw database, read path,
                         ERP latency, peak RSS -> target/bench/report.{json,md} (not part of test)
   soak                  the long reliability runs: 200 concurrent rounds, 20,000 model sequences, on SQLite
@@ -40,6 +43,7 @@ fn main() -> ExitCode {
         Some("test") => test(&args[1..]),
         Some("demo") => demo(&args[1..]),
         Some("build-widget") => widget::build().map(|_| ()),
+        Some("dist") => dist::dist(),
         Some("bench") => bench::run(&args[1..]),
         Some("soak") => soak(),
         Some("pg") => pg(),
@@ -60,9 +64,16 @@ fn main() -> ExitCode {
     }
 }
 
+/// `cargo` in the workspace root. Once the widget is built, every build of the API embeds it
+/// (`api/build.rs` reads `TRANCHE_EMBED_WIDGET_DIR`): the same value in every step, so one step's build is
+/// not undone by the next one's.
 fn cargo() -> Command {
     let mut c = Command::new(sh::cargo());
     c.current_dir(sh::root());
+    let dist = widget::dist_dir();
+    if dist.join("manifest.json").is_file() {
+        c.env("TRANCHE_EMBED_WIDGET_DIR", dist);
+    }
     c
 }
 
@@ -153,6 +164,9 @@ fn test(args: &[String]) -> Result<()> {
     }) && p.step(
         "cargo deny (advisories offline, licenses, bans, sources)",
         deny::check,
+    ) && p.step(
+        "Dockerfile and compose.yaml (hadolint, the xtask's release steps, real settings)",
+        dist::check_container_files,
     ) && p.step("wasm32 target installed", ensure_wasm_target)
         && p.step(
             "cargo check -p tranche-domain --target wasm32-unknown-unknown",
@@ -211,7 +225,9 @@ fn test(args: &[String]) -> Result<()> {
             p.step("cargo test --workspace (SQLite, PostgreSQL, Chromium)", || {
                 let mut cmd = cargo();
                 cmd.args(["test", "--workspace", "--no-fail-fast"]);
-                cmd.env("TRANCHE_WIDGET_DIR", widget::dist_dir());
+                cmd.env("TRANCHE_WIDGET_DIR", widget::dist_dir())
+                    // The widget is built by now: the lone-binary test must find it inside the binary.
+                    .env("TRANCHE_REQUIRE_WIDGET", "1");
                 match &pg {
                     Some(cluster) => {
                         postgres::check_url(&cluster.url)?;

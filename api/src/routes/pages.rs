@@ -17,6 +17,7 @@ use crate::error::{problem_response, ApiError, ApiResult};
 use crate::request_id;
 use crate::state::AppState;
 use crate::store::invoices;
+use crate::widget_files::WidgetFiles;
 
 const PAY_TEMPLATE: &str = include_str!("../../assets/pay.html");
 const FIELDS_PAGE: &str = include_str!("../../assets/sandbox-fields.html");
@@ -93,8 +94,9 @@ pub fn escape_html(value: &str) -> String {
     out
 }
 
-/// Where the built widget lives: `TRANCHE_WIDGET_DIR`, else `target/widget/dist` under the working
-/// directory, else under the workspace this binary was built from.
+/// Where a widget build lives on disk: `TRANCHE_WIDGET_DIR`, else `target/widget/dist` under the working
+/// directory, else under the workspace this binary was built from. (What the server serves may be the
+/// build embedded in the binary instead: [`WidgetFiles::current`].)
 pub fn widget_dir() -> PathBuf {
     if let Ok(dir) = std::env::var("TRANCHE_WIDGET_DIR") {
         return PathBuf::from(dir);
@@ -106,16 +108,19 @@ pub fn widget_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/widget/dist")
 }
 
-/// The SRI hash of a widget file from `manifest.json`, if the widget is built.
+/// The SRI hash of a widget file from the served build's `manifest.json`, if the widget is built.
 pub fn integrity_of(name: &str) -> Option<String> {
-    integrity_in(&widget_dir(), name)
+    integrity_in_manifest(&WidgetFiles::current().manifest()?, name)
 }
 
 /// The SRI hash of `name` in the widget built into `dir`; `None` when missing or empty, so no page is ever
 /// rendered with `integrity=""` (which the browser reads as "no check").
 pub fn integrity_in(dir: &Path, name: &str) -> Option<String> {
-    let text = std::fs::read_to_string(dir.join("manifest.json")).ok()?;
-    let manifest: serde_json::Value = serde_json::from_str(&text).ok()?;
+    integrity_in_manifest(&std::fs::read_to_string(dir.join("manifest.json")).ok()?, name)
+}
+
+fn integrity_in_manifest(text: &str, name: &str) -> Option<String> {
+    let manifest: serde_json::Value = serde_json::from_str(text).ok()?;
     let files = manifest.get("files")?;
     let entries: Vec<&serde_json::Value> = match files {
         serde_json::Value::Array(list) => list.iter().collect(),
@@ -199,23 +204,23 @@ pub async fn widget_file(req: HttpRequest, file: web::Path<String>) -> ApiResult
     {
         return Err(ApiError::NotFound("file"));
     }
-    let dir = widget_dir();
+    let files = WidgetFiles::current();
     // The first precompressed copy (brotli, then gzip) the client accepts and the build wrote; else the plain
     // file. A missing or unparsable header means "no preference": the plain file. The SRI hash covers the
     // decoded bytes, so it holds for every encoding.
     let accept = AcceptEncoding::parse(&req).unwrap_or_else(|_| AcceptEncoding(Vec::new()));
     let mut served = None;
     for (coding, suffix) in PRECOMPRESSED.into_iter().filter(|(e, _)| accepts(&accept, e)) {
-        if let Ok(bytes) = tokio::fs::read(dir.join(format!("{name}.{suffix}"))).await {
+        if let Some(bytes) = files.read(&format!("{name}.{suffix}")).await {
             served = Some((bytes, Some(coding)));
             break;
         }
     }
     let (bytes, encoding) = match served {
         Some(found) => found,
-        None => match tokio::fs::read(dir.join(&name)).await {
-            Ok(bytes) => (bytes, None),
-            Err(_) => return Err(ApiError::NotFound("file")),
+        None => match files.read(&name).await {
+            Some(bytes) => (bytes, None),
+            None => return Err(ApiError::NotFound("file")),
         },
     };
     let cache = if is_hashed(&name) {
