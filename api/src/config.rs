@@ -4,6 +4,9 @@
 use std::path::Path;
 
 use anyhow::Context;
+use figment::providers::{Format, Toml};
+use figment::value::{Dict, Map, Value};
+use figment::{Figment, Metadata, Profile, Provider};
 use serde::{Deserialize, Serialize};
 
 use crate::masking::Secret;
@@ -98,6 +101,7 @@ pub struct SmtpSettings {
     pub port: u16,
     pub username: Option<String>,
     pub password: Option<Secret>,
+    #[serde(default = "default_smtp_from")]
     pub from: String,
     /// `starttls` (default), `tls`, or `none` (local relays and test sinks only).
     #[serde(default)]
@@ -158,6 +162,10 @@ impl GatewayKind {
             ),
         }
     }
+}
+
+fn default_smtp_from() -> String {
+    "receipts@localhost".to_owned()
 }
 
 fn default_smtp_port() -> u16 {
@@ -281,17 +289,13 @@ impl Default for ReconcilerSettings {
 }
 
 impl Settings {
-    /// Defaults, then the config file (if present), then the environment.
+    /// Defaults, then the config file (`TRANCHE_CONFIG`, else `tranche.toml` in the working directory, if
+    /// present), then the `TRANCHE_*` environment, merged by figment. Unknown variables are warnings.
     pub fn load() -> anyhow::Result<Settings> {
         let path = std::env::var("TRANCHE_CONFIG").unwrap_or_else(|_| "tranche.toml".to_owned());
-        let mut settings = if Path::new(&path).exists() {
-            let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
-            toml::from_str(&text).with_context(|| format!("parsing {path}"))?
-        } else {
-            Settings::default()
-        };
+        let file = Path::new(&path).is_file().then_some(path.as_str());
         let read = std::cell::RefCell::new(std::collections::BTreeSet::new());
-        settings.apply_env(|name| {
+        let settings = Settings::layered(file, |name| {
             read.borrow_mut().insert(name.to_owned());
             std::env::var(name).ok()
         })?;
@@ -302,135 +306,289 @@ impl Settings {
         Ok(settings)
     }
 
-    fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
-        if let Some(v) = var("TRANCHE_ENV").filter(|v| !v.is_empty()) {
-            self.environment = crate::production::Environment::parse(&v)
-                .with_context(|| format!("TRANCHE_ENV must be development or production, not {v:?}"))?;
+    /// The layers, with the environment read through `var` (tests pass their own). `file` must exist.
+    pub fn layered(file: Option<&str>, var: impl Fn(&str) -> Option<String>) -> anyhow::Result<Settings> {
+        let mut figment = Figment::new();
+        if let Some(file) = file {
+            figment = figment.merge(Toml::file_exact(file));
         }
-        if let Some(v) = var("TRANCHE_GATEWAY").filter(|v| !v.is_empty()) {
-            self.gateway = GatewayKind::parse(&v)?;
-        }
-        if let Some(v) = var("TRANCHE_TRUSTED_PROXIES") {
-            self.trusted_proxies = crate::client_ip::parse_cidrs(&v).context("TRANCHE_TRUSTED_PROXIES")?;
-        }
-        if let Some(v) = var("TRANCHE_FORWARDED_HEADER").filter(|v| !v.is_empty()) {
-            self.forwarded_header =
-                crate::client_ip::ForwardedHeader::parse(&v).context("TRANCHE_FORWARDED_HEADER")?;
-        }
-        if let Some(v) = var("TRANCHE_ADDR") {
-            self.addr = v;
-        }
-        if let Some(v) = var("TRANCHE_DATABASE_URL") {
-            self.database_url = Secret::new(v);
-        }
-        if let Some(v) = var("TRANCHE_PUBLIC_URL") {
-            self.public_url = Some(v);
-        }
-        if let Some(v) = var("TRANCHE_OPERATOR_TOKEN").filter(|v| !v.is_empty()) {
-            self.operator_token = Some(Secret::new(v));
-        }
-        if let Some(v) = var("TRANCHE_SANDBOX_LATENCY_MS") {
-            self.sandbox.latency_ms = v.parse().context("TRANCHE_SANDBOX_LATENCY_MS")?;
-        }
-        if let Some(v) = var("TRANCHE_SANDBOX_ACH_SETTLE_SECONDS") {
-            self.sandbox.ach_settle_seconds = v.parse().context("TRANCHE_SANDBOX_ACH_SETTLE_SECONDS")?;
-        }
-        if let Some(v) = var("TRANCHE_MAX_CONNECTIONS") {
-            self.max_connections = v.parse().context("TRANCHE_MAX_CONNECTIONS")?;
-        }
-        let limits = [
-            (
-                "TRANCHE_RATE_PAYMENTS_PER_LINK",
-                &mut self.rate_limits.payments_per_link_per_minute,
-            ),
-            (
-                "TRANCHE_RATE_PAYMENTS_PER_IP",
-                &mut self.rate_limits.payments_per_ip_per_minute,
-            ),
-            (
-                "TRANCHE_RATE_TOKENIZE_PER_IP",
-                &mut self.rate_limits.tokenize_per_ip_per_minute,
-            ),
-            (
-                "TRANCHE_RATE_TOKEN_FAILURES_PER_IP",
-                &mut self.rate_limits.token_failures_per_ip_per_minute,
-            ),
-        ];
-        for (name, field) in limits {
-            if let Some(v) = var(name) {
-                *field = v.parse().with_context(|| name.to_owned())?;
+        let smtp_in_file = figment.contains("smtp.host");
+        let env = EnvLayer::read(&var, smtp_in_file)?;
+        figment.merge(env).extract().map_err(explain)
+    }
+}
+
+/// How a variable's text becomes a setting's value. Parsed here, not by serde, so an error names the
+/// variable (`TRANCHE_ERP_BATCH_SIZE must be a whole number, not "ten"`), and a numeric-looking secret stays
+/// a string.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Text,
+    /// A whole number, not negative.
+    Number,
+    /// `true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`.
+    Bool,
+    /// Comma-separated whole numbers.
+    Numbers,
+    /// Comma-separated CIDRs or addresses.
+    Cidrs,
+    /// One of a closed set of words, any case.
+    OneOf(&'static [&'static str]),
+}
+
+/// Every setting's variable and where it lands in [`Settings`] (dotted path). The test
+/// `every_setting_is_reachable_from_the_environment` holds this list to the struct, and
+/// `architecture_lists_every_setting` to ARCHITECTURE.md. Two more are read in [`EnvLayer::read`]:
+/// `TRANCHE_SIGNING_KID` with `TRANCHE_SIGNING_KEY`, and `TRANCHE_VERIFICATION_KEYS`.
+const VARIABLES: &[(&str, &str, Kind)] = &[
+    (
+        "TRANCHE_ENV",
+        "environment",
+        Kind::OneOf(&["development", "production"]),
+    ),
+    ("TRANCHE_GATEWAY", "gateway", Kind::OneOf(&["sandbox"])),
+    ("TRANCHE_TRUSTED_PROXIES", "trusted_proxies", Kind::Cidrs),
+    (
+        "TRANCHE_FORWARDED_HEADER",
+        "forwarded_header",
+        Kind::OneOf(&["x-forwarded-for", "forwarded"]),
+    ),
+    ("TRANCHE_ADDR", "addr", Kind::Text),
+    ("TRANCHE_DATABASE_URL", "database_url", Kind::Text),
+    ("TRANCHE_PUBLIC_URL", "public_url", Kind::Text),
+    ("TRANCHE_OPERATOR_TOKEN", "operator_token", Kind::Text),
+    ("TRANCHE_MAX_CONNECTIONS", "max_connections", Kind::Number),
+    (
+        "TRANCHE_CHECKOUT_LINK_TTL_SECONDS",
+        "checkout_link_ttl_seconds",
+        Kind::Number,
+    ),
+    (
+        "TRANCHE_CHECKOUT_LINK_MAX_TTL_SECONDS",
+        "checkout_link_max_ttl_seconds",
+        Kind::Number,
+    ),
+    ("TRANCHE_SANDBOX_LATENCY_MS", "sandbox.latency_ms", Kind::Number),
+    (
+        "TRANCHE_SANDBOX_ACH_SETTLE_SECONDS",
+        "sandbox.ach_settle_seconds",
+        Kind::Number,
+    ),
+    (
+        "TRANCHE_RECONCILER_INTERVAL_MS",
+        "reconciler.interval_ms",
+        Kind::Number,
+    ),
+    (
+        "TRANCHE_RECONCILER_GRACE_SECONDS",
+        "reconciler.grace_seconds",
+        Kind::Number,
+    ),
+    ("TRANCHE_MAX_BODY_BYTES", "max_body_bytes", Kind::Number),
+    (
+        "TRANCHE_ERP_ATTEMPT_TIMEOUT_MS",
+        "erp.attempt_timeout_ms",
+        Kind::Number,
+    ),
+    (
+        "TRANCHE_ERP_RETRY_SCHEDULE_MS",
+        "erp.retry_schedule_ms",
+        Kind::Numbers,
+    ),
+    (
+        "TRANCHE_ERP_POLL_INTERVAL_MS",
+        "erp.poll_interval_ms",
+        Kind::Number,
+    ),
+    ("TRANCHE_ERP_BATCH_SIZE", "erp.batch_size", Kind::Number),
+    (
+        "TRANCHE_ERP_ALLOW_PRIVATE_DESTINATIONS",
+        "erp.allow_private_destinations",
+        Kind::Bool,
+    ),
+    (
+        "TRANCHE_ERP_MAX_ENDPOINTS_PER_SELLER",
+        "erp.max_endpoints_per_seller",
+        Kind::Number,
+    ),
+    (
+        "TRANCHE_ERP_DISABLE_AFTER_FAILURES",
+        "erp.disable_after_failures",
+        Kind::Number,
+    ),
+    (
+        "TRANCHE_ERP_DISABLE_AFTER_FAILING_MS",
+        "erp.disable_after_failing_ms",
+        Kind::Number,
+    ),
+    ("TRANCHE_ERP_MAX_IN_FLIGHT", "erp.max_in_flight", Kind::Number),
+    (
+        "TRANCHE_ERP_MAX_IN_FLIGHT_PER_ENDPOINT",
+        "erp.max_in_flight_per_endpoint",
+        Kind::Number,
+    ),
+    (
+        "TRANCHE_ERP_MAX_IN_FLIGHT_PER_SELLER",
+        "erp.max_in_flight_per_seller",
+        Kind::Number,
+    ),
+    (
+        "TRANCHE_ERP_EMAILS_PER_SELLER_PER_HOUR",
+        "erp.emails_per_seller_per_hour",
+        Kind::Number,
+    ),
+    ("TRANCHE_SMTP_HOST", "smtp.host", Kind::Text),
+    ("TRANCHE_SMTP_PORT", "smtp.port", Kind::Number),
+    ("TRANCHE_SMTP_USERNAME", "smtp.username", Kind::Text),
+    ("TRANCHE_SMTP_PASSWORD", "smtp.password", Kind::Text),
+    ("TRANCHE_SMTP_FROM", "smtp.from", Kind::Text),
+    (
+        "TRANCHE_SMTP_TLS",
+        "smtp.tls",
+        Kind::OneOf(&["starttls", "tls", "none"]),
+    ),
+    ("TRANCHE_RECEIPTS_DIR", "receipts_dir", Kind::Text),
+    (
+        "TRANCHE_RATE_PAYMENTS_PER_LINK",
+        "rate_limits.payments_per_link_per_minute",
+        Kind::Number,
+    ),
+    (
+        "TRANCHE_RATE_PAYMENTS_PER_IP",
+        "rate_limits.payments_per_ip_per_minute",
+        Kind::Number,
+    ),
+    (
+        "TRANCHE_RATE_TOKENIZE_PER_IP",
+        "rate_limits.tokenize_per_ip_per_minute",
+        Kind::Number,
+    ),
+    (
+        "TRANCHE_RATE_TOKEN_FAILURES_PER_IP",
+        "rate_limits.token_failures_per_ip_per_minute",
+        Kind::Number,
+    ),
+    ("TRANCHE_MASTER_KEY", "master_key", Kind::Text),
+    ("TRANCHE_METRICS_ADDR", "metrics_addr", Kind::Text),
+];
+
+/// The environment as a figment layer: only the variables that are set (an empty value counts as unset,
+/// except for lists, where it means none), already parsed.
+struct EnvLayer(Dict);
+
+impl EnvLayer {
+    fn read(var: &impl Fn(&str) -> Option<String>, smtp_in_file: bool) -> anyhow::Result<EnvLayer> {
+        let mut root = Dict::new();
+        // SMTP details mean nothing without a host (here or in the file): then they stay unread, and so
+        // are reported as having no effect rather than failing the start.
+        let smtp = smtp_in_file || var("TRANCHE_SMTP_HOST").is_some_and(|h| !h.trim().is_empty());
+        for (name, path, kind) in VARIABLES {
+            if path.starts_with("smtp.") && !smtp {
+                continue;
             }
-        }
-        if let Some(v) = var("TRANCHE_RECEIPTS_DIR") {
-            self.receipts_dir = v;
-        }
-        // TRANCHE_QUICKBOOKS_TOKEN is retired: a server-wide token was sent to whatever URL a seller chose.
-        let erp_numbers = [
-            (
-                "TRANCHE_ERP_MAX_ENDPOINTS_PER_SELLER",
-                &mut self.erp.max_endpoints_per_seller,
-            ),
-            (
-                "TRANCHE_ERP_DISABLE_AFTER_FAILURES",
-                &mut self.erp.disable_after_failures,
-            ),
-            ("TRANCHE_ERP_MAX_IN_FLIGHT", &mut self.erp.max_in_flight),
-            (
-                "TRANCHE_ERP_MAX_IN_FLIGHT_PER_ENDPOINT",
-                &mut self.erp.max_in_flight_per_endpoint,
-            ),
-            (
-                "TRANCHE_ERP_MAX_IN_FLIGHT_PER_SELLER",
-                &mut self.erp.max_in_flight_per_seller,
-            ),
-            (
-                "TRANCHE_ERP_EMAILS_PER_SELLER_PER_HOUR",
-                &mut self.erp.emails_per_seller_per_hour,
-            ),
-        ];
-        for (name, field) in erp_numbers {
-            if let Some(v) = var(name) {
-                *field = v.parse().with_context(|| name.to_owned())?;
+            let Some(text) = var(name) else { continue };
+            if let Some(value) = parse(name, &text, *kind)? {
+                insert(&mut root, path, value);
             }
-        }
-        if let Some(v) = var("TRANCHE_ERP_DISABLE_AFTER_FAILING_MS") {
-            self.erp.disable_after_failing_ms = v.parse().context("TRANCHE_ERP_DISABLE_AFTER_FAILING_MS")?;
-        }
-        if let Some(v) = var("TRANCHE_ERP_ALLOW_PRIVATE_DESTINATIONS") {
-            self.erp.allow_private_destinations = parse_bool("TRANCHE_ERP_ALLOW_PRIVATE_DESTINATIONS", &v)?;
-        }
-        if let Some(v) = var("TRANCHE_METRICS_ADDR").filter(|v| !v.is_empty()) {
-            self.metrics_addr = Some(v);
-        }
-        if let Some(v) = var("TRANCHE_MASTER_KEY").filter(|v| !v.is_empty()) {
-            self.master_key = Some(Secret::new(v));
-        }
-        if let Some(host) = var("TRANCHE_SMTP_HOST").filter(|v| !v.is_empty()) {
-            self.smtp = Some(SmtpSettings {
-                host,
-                port: var("TRANCHE_SMTP_PORT")
-                    .map(|p| p.parse())
-                    .transpose()
-                    .context("TRANCHE_SMTP_PORT")?
-                    .unwrap_or(587),
-                username: var("TRANCHE_SMTP_USERNAME"),
-                password: var("TRANCHE_SMTP_PASSWORD").map(Secret::new),
-                from: var("TRANCHE_SMTP_FROM").unwrap_or_else(|| "receipts@localhost".to_owned()),
-                tls: var("TRANCHE_SMTP_TLS")
-                    .map(|v| SmtpTls::parse(&v))
-                    .transpose()?
-                    .unwrap_or_default(),
-            });
         }
         if let (Some(kid), Some(key)) = (var("TRANCHE_SIGNING_KID"), var("TRANCHE_SIGNING_KEY")) {
-            self.signing_keys = vec![SigningKeyConfig {
-                kid,
-                private_key: Secret::new(key),
-            }];
+            let mut entry = Dict::new();
+            entry.insert("kid".to_owned(), Value::from(kid));
+            entry.insert("private_key".to_owned(), Value::from(key));
+            root.insert("signing_keys".to_owned(), Value::from(vec![Value::from(entry)]));
         }
-        Ok(())
+        if let Some(list) = var("TRANCHE_VERIFICATION_KEYS") {
+            let mut keys = Vec::new();
+            for item in list.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+                let (kid, public_key) = item.split_once('=').with_context(|| {
+                    format!("TRANCHE_VERIFICATION_KEYS must be kid=public_key pairs separated by commas, not {item:?}")
+                })?;
+                let mut entry = Dict::new();
+                entry.insert("kid".to_owned(), Value::from(kid.trim()));
+                entry.insert("public_key".to_owned(), Value::from(public_key.trim()));
+                keys.push(Value::from(entry));
+            }
+            root.insert("verification_keys".to_owned(), Value::from(keys));
+        }
+        Ok(EnvLayer(root))
+    }
+}
+
+impl Provider for EnvLayer {
+    fn metadata(&self) -> Metadata {
+        Metadata::named("TRANCHE_* environment variables")
     }
 
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        Ok(Profile::Default.collect(self.0.clone()))
+    }
+}
+
+/// `None` for an empty value of a single setting (unset).
+fn parse(name: &str, text: &str, kind: Kind) -> anyhow::Result<Option<Value>> {
+    let trimmed = text.trim();
+    let number = |item: &str| {
+        item.parse::<u64>()
+            .with_context(|| format!("{name} must be a whole number, not {item:?}"))
+    };
+    let value = match kind {
+        Kind::Numbers => {
+            let items: anyhow::Result<Vec<Value>> = trimmed
+                .split(',')
+                .map(str::trim)
+                .filter(|i| !i.is_empty())
+                .map(|i| number(i).map(Value::from))
+                .collect();
+            return Ok(Some(Value::from(items?)));
+        }
+        Kind::Cidrs => {
+            let cidrs = crate::client_ip::parse_cidrs(trimmed).with_context(|| name.to_owned())?;
+            let items: Vec<Value> = cidrs.iter().map(|c| Value::from(c.to_string())).collect();
+            return Ok(Some(Value::from(items)));
+        }
+        Kind::Bool => return Ok(Some(Value::from(parse_bool(name, trimmed)?))),
+        _ if trimmed.is_empty() => return Ok(None),
+        // Secrets and URLs are taken as given (a password may end in a space).
+        Kind::Text => Value::from(text.to_owned()),
+        Kind::Number => Value::from(number(trimmed)?),
+        Kind::OneOf(words) => {
+            let lower = trimmed.to_ascii_lowercase();
+            if !words.contains(&lower.as_str()) {
+                anyhow::bail!("{name} must be one of {}, not {trimmed:?}", words.join(", "));
+            }
+            Value::from(lower)
+        }
+    };
+    Ok(Some(value))
+}
+
+/// Puts `value` at the dotted `path` of `root`, making the tables on the way.
+fn insert(root: &mut Dict, path: &str, value: Value) {
+    match path.split_once('.') {
+        None => {
+            root.insert(path.to_owned(), value);
+        }
+        Some((head, rest)) => {
+            let entry = root
+                .entry(head.to_owned())
+                .or_insert_with(|| Value::from(Dict::new()));
+            if let Value::Dict(_, table) = entry {
+                insert(table, rest, value);
+            }
+        }
+    }
+}
+
+/// A figment error, with the variable named when the bad value came from one.
+fn explain(error: figment::Error) -> anyhow::Error {
+    let path = error.path.join(".");
+    match VARIABLES.iter().find(|(_, p, _)| *p == path) {
+        Some((name, _, _)) => anyhow::anyhow!("{name}: {error}"),
+        None => anyhow::anyhow!("settings: {error}"),
+    }
+}
+
+impl Settings {
     /// Where seller-chosen URLs may point.
     pub fn destination_policy(&self) -> crate::outbound::DestinationPolicy {
         crate::outbound::DestinationPolicy {
@@ -510,21 +668,151 @@ fn parse_bool(name: &str, value: &str) -> anyhow::Result<bool> {
 mod tests {
     use super::*;
 
+    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let owned: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |name| owned.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    }
+
+    fn with_file(text: &str) -> std::path::PathBuf {
+        let path =
+            std::env::temp_dir().join(format!("tranche-config-{}.toml", uuid::Uuid::now_v7().simple()));
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
     #[test]
     fn env_overrides_file_and_defaults() {
-        let mut s: Settings = toml::from_str("addr = \"0.0.0.0:9000\"\n[sandbox]\nlatency_ms = 5\n").unwrap();
-        s.apply_env(|k| (k == "TRANCHE_SANDBOX_LATENCY_MS").then(|| "7".to_owned()))
-            .unwrap();
-        assert_eq!(s.addr, "0.0.0.0:9000");
-        assert_eq!(s.sandbox.latency_ms, 7);
-        assert_eq!(s.max_connections, 16);
+        let file = with_file("addr = \"0.0.0.0:9000\"\n[sandbox]\nlatency_ms = 5\n[erp]\nbatch_size = 3\n");
+        let s = Settings::layered(
+            file.to_str(),
+            env_of(&[
+                ("TRANCHE_SANDBOX_LATENCY_MS", "7"),
+                ("TRANCHE_ERP_RETRY_SCHEDULE_MS", "10, 20"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.addr, "0.0.0.0:9000", "file over default");
+        assert_eq!(s.sandbox.latency_ms, 7, "env over file");
+        assert_eq!(
+            s.erp.batch_size, 3,
+            "a file value in a table the env also touches survives"
+        );
+        assert_eq!(s.erp.retry_schedule_ms, [10, 20]);
+        assert_eq!(s.max_connections, 16, "default");
+        let _ = std::fs::remove_file(file);
+    }
+
+    #[test]
+    fn every_setting_is_reachable_from_the_environment() {
+        // A settings value with every optional part present, so every leaf appears when serialised.
+        let full = Settings {
+            public_url: Some("https://p".into()),
+            operator_token: Some(Secret::new("o")),
+            smtp: Some(SmtpSettings {
+                host: "h".into(),
+                port: 1,
+                username: Some("u".into()),
+                password: Some(Secret::new("p")),
+                from: "f".into(),
+                tls: SmtpTls::Tls,
+            }),
+            master_key: Some(Secret::new("k")),
+            metrics_addr: Some("a".into()),
+            ..Settings::default()
+        };
+        fn leaves(prefix: &str, value: &serde_json::Value, out: &mut Vec<String>) {
+            match value {
+                serde_json::Value::Object(map) => {
+                    for (k, v) in map {
+                        let path = if prefix.is_empty() {
+                            k.clone()
+                        } else {
+                            format!("{prefix}.{k}")
+                        };
+                        leaves(&path, v, out);
+                    }
+                }
+                _ => out.push(prefix.to_owned()),
+            }
+        }
+        let mut paths = Vec::new();
+        leaves("", &serde_json::to_value(&full).unwrap(), &mut paths);
+        let special = ["signing_keys", "verification_keys"];
+        for path in &paths {
+            assert!(
+                special.contains(&path.as_str()) || VARIABLES.iter().any(|(_, p, _)| p == path),
+                "setting {path} has no TRANCHE_* variable"
+            );
+        }
+        // And each variable lands where it says: a sample value of its kind is accepted by the struct.
+        for (name, path, kind) in VARIABLES {
+            let sample = match kind {
+                Kind::Text => "sample",
+                Kind::Number => "7",
+                Kind::Bool => "true",
+                Kind::Numbers => "1,2",
+                Kind::Cidrs => "10.0.0.0/8",
+                Kind::OneOf(words) => words[words.len() - 1],
+            };
+            let s = Settings::layered(None, env_of(&[(name, sample), ("TRANCHE_SMTP_HOST", "h")]))
+                .unwrap_or_else(|e| panic!("{name} -> {path}: {e:#}"));
+            let json = serde_json::to_value(&s).unwrap();
+            let got = path.split('.').fold(&json, |v, k| &v[k]);
+            assert!(!got.is_null(), "{name} did not set {path}");
+        }
+        let s = Settings::layered(
+            None,
+            env_of(&[
+                ("TRANCHE_SIGNING_KID", "k1"),
+                ("TRANCHE_SIGNING_KEY", "c2VjcmV0"),
+                ("TRANCHE_VERIFICATION_KEYS", "old=AAAA, older=BBBB"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.signing_keys[0].kid, "k1");
+        assert_eq!(s.verification_keys.len(), 2);
+        assert_eq!(s.verification_keys[1].public_key, "BBBB");
+    }
+
+    #[test]
+    fn bad_values_name_their_variable_and_secrets_stay_strings() {
+        for (name, value) in [
+            ("TRANCHE_ERP_BATCH_SIZE", "ten"),
+            ("TRANCHE_MAX_CONNECTIONS", "-1"),
+            ("TRANCHE_ENV", "prodution"),
+            ("TRANCHE_TRUSTED_PROXIES", "10.0.0.0/8, proxy.internal"),
+            ("TRANCHE_ERP_ALLOW_PRIVATE_DESTINATIONS", "maybe"),
+            ("TRANCHE_VERIFICATION_KEYS", "no-equals-sign"),
+        ] {
+            let error = Settings::layered(None, env_of(&[(name, value)])).unwrap_err();
+            assert!(format!("{error:#}").contains(name), "{name}={value}: {error:#}");
+        }
+        // A too-large number for a 32-bit setting is caught by the struct, still naming the variable.
+        let error =
+            Settings::layered(None, env_of(&[("TRANCHE_MAX_CONNECTIONS", "99999999999")])).unwrap_err();
+        assert!(
+            format!("{error:#}").contains("TRANCHE_MAX_CONNECTIONS"),
+            "{error:#}"
+        );
+        // An all-digit token is a string, not a number figment guessed.
+        let s = Settings::layered(
+            None,
+            env_of(&[("TRANCHE_OPERATOR_TOKEN", "12345678901234567890123456789012")]),
+        )
+        .unwrap();
+        assert_eq!(
+            s.operator_token.unwrap().expose(),
+            "12345678901234567890123456789012"
+        );
     }
 
     #[test]
     fn unknown_and_retired_variables_are_warnings_derived_from_what_was_read() {
         let read = std::cell::RefCell::new(std::collections::BTreeSet::new());
-        let mut s = Settings::default();
-        s.apply_env(|name| {
+        Settings::layered(None, |name: &str| {
             read.borrow_mut().insert(name.to_owned());
             None
         })
@@ -538,51 +826,74 @@ mod tests {
             "TRANCHE_LOG",
             "TRANCHE_LOG_FORMAT",
             "TRANCHE_TEST_POSTGRES_URL",
+            "TRANCHE_SMTP_PORT",
             "PATH",
         ]
         .map(str::to_owned);
         let warnings = unused_variables(present.into_iter(), &read);
-        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert_eq!(warnings.len(), 3, "{warnings:?}");
         assert!(warnings[0].starts_with("TRANCHE_ADRESS is not a Tranche setting"));
         assert!(warnings[1].starts_with("TRANCHE_QUICKBOOKS_TOKEN is retired"));
+        assert!(
+            warnings[2].starts_with("TRANCHE_SMTP_PORT"),
+            "no effect without a host: {warnings:?}"
+        );
     }
 
     #[test]
     fn smtp_tls_is_one_of_three_modes_and_a_typo_is_an_error() {
         let with_tls = |value: &'static str| {
-            let mut s = Settings::default();
-            let result = s.apply_env(|k| match k {
-                "TRANCHE_SMTP_HOST" => Some("smtp.example".to_owned()),
-                "TRANCHE_SMTP_TLS" => Some(value.to_owned()),
-                _ => None,
-            });
-            result.map(|()| s.smtp.map(|smtp| smtp.tls))
+            Settings::layered(
+                None,
+                env_of(&[("TRANCHE_SMTP_HOST", "smtp.example"), ("TRANCHE_SMTP_TLS", value)]),
+            )
+            .map(|s| s.smtp.map(|smtp| smtp.tls))
         };
         assert_eq!(with_tls("starttls").unwrap(), Some(SmtpTls::Starttls));
         assert_eq!(with_tls("TLS").unwrap(), Some(SmtpTls::Tls));
         assert_eq!(with_tls("none").unwrap(), Some(SmtpTls::None));
-        for typo in ["startls", "ssl", "", "off"] {
-            let error = with_tls(typo).unwrap_err().to_string();
-            assert!(error.contains(&format!("{typo:?}")), "{typo}: {error}");
+        assert_eq!(
+            with_tls("").unwrap(),
+            Some(SmtpTls::Starttls),
+            "unset means STARTTLS, never plaintext"
+        );
+        for typo in ["startls", "ssl", "off"] {
+            let error = format!("{:#}", with_tls(typo).unwrap_err());
+            assert!(
+                error.contains(&format!("{typo:?}")) && error.contains("TRANCHE_SMTP_TLS"),
+                "{typo}: {error}"
+            );
         }
         // The file is just as strict, and leaving it out means STARTTLS, never plaintext.
-        let file =
-            |tls: &str| toml::from_str::<Settings>(&format!("[smtp]\nhost = \"h\"\nfrom = \"f@x\"\n{tls}"));
-        assert!(file("tls = \"startls\"")
-            .unwrap_err()
-            .to_string()
-            .contains("startls"));
+        let file = |tls: &str| {
+            let path = with_file(&format!("[smtp]\nhost = \"h\"\nfrom = \"f@x\"\n{tls}"));
+            let result = Settings::layered(path.to_str(), env_of(&[]));
+            let _ = std::fs::remove_file(path);
+            result
+        };
+        assert!(format!("{:#}", file("tls = \"startls\"").unwrap_err()).contains("startls"));
         assert_eq!(file("").unwrap().smtp.unwrap().tls, SmtpTls::Starttls);
         assert_eq!(file("tls = \"tls\"").unwrap().smtp.unwrap().tls, SmtpTls::Tls);
+        // The environment can change one SMTP detail of a file's relay.
+        let path = with_file("[smtp]\nhost = \"h\"\n");
+        let s = Settings::layered(path.to_str(), env_of(&[("TRANCHE_SMTP_PORT", "2525")])).unwrap();
+        let _ = std::fs::remove_file(path);
+        let smtp = s.smtp.unwrap();
+        assert_eq!(
+            (smtp.host.as_str(), smtp.port, smtp.from.as_str()),
+            ("h", 2525, "receipts@localhost")
+        );
     }
 
     #[test]
     fn there_is_no_server_wide_quickbooks_token() {
         // Retired: a token in the settings was sent to any URL a seller registered.
         assert!(toml::from_str::<Settings>("[erp]\nquickbooks_access_token = \"t\"").is_err());
-        let mut s = Settings::default();
-        s.apply_env(|k| (k == "TRANCHE_QUICKBOOKS_TOKEN").then(|| "operator-qbo-token".to_owned()))
-            .unwrap();
+        let s = Settings::layered(
+            None,
+            env_of(&[("TRANCHE_QUICKBOOKS_TOKEN", "operator-qbo-token")]),
+        )
+        .unwrap();
         let printed = format!("{:?}", s.erp);
         assert!(!printed.contains("quickbooks"), "{printed}");
     }
@@ -602,12 +913,11 @@ mod tests {
             .collect();
         let read = std::cell::RefCell::new(std::collections::BTreeSet::new());
         // With an SMTP host, so the SMTP details are asked for too.
-        Settings::default()
-            .apply_env(|name| {
-                read.borrow_mut().insert(name.to_owned());
-                (name == "TRANCHE_SMTP_HOST").then(|| "smtp.example".to_owned())
-            })
-            .unwrap();
+        Settings::layered(None, |name: &str| {
+            read.borrow_mut().insert(name.to_owned());
+            (name == "TRANCHE_SMTP_HOST").then(|| "smtp.example".to_owned())
+        })
+        .unwrap();
         let read = read.into_inner();
         assert_eq!(
             documented, read,
@@ -617,7 +927,10 @@ mod tests {
 
     #[test]
     fn unknown_config_keys_are_errors() {
-        assert!(toml::from_str::<Settings>("adress = \"x\"").is_err());
+        let path = with_file("adress = \"x\"");
+        let error = Settings::layered(path.to_str(), env_of(&[])).unwrap_err();
+        let _ = std::fs::remove_file(path);
+        assert!(format!("{error:#}").contains("adress"), "{error:#}");
     }
 
     #[test]
