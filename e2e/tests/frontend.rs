@@ -123,6 +123,15 @@ async fn versioned_url_intl_money_and_dates_in_eight_locales() {
         .await
         .unwrap();
     h.shadow_text(1, ".dates", "2026年1月1日").await.unwrap();
+    // The card fields speak the widget's language too.
+    h.click(1, "[data-testid=continue]").await.unwrap();
+    let label = in_fields(
+        &h,
+        1,
+        "return document.querySelector('[data-t=number]').textContent",
+    )
+    .await;
+    assert_eq!(label, "カード番号");
     h.shadow_text(2, "[data-testid=balance-due]", "234,50 $US")
         .await
         .unwrap();
@@ -317,9 +326,9 @@ async fn load_failures_raise_tranche_error_and_properties_and_refresh_work() {
     h.close().await;
 }
 
-/// The computed `property` of `css` inside the fields frame of widget 0 (entered and left again).
-async fn in_fields(h: &Harness, script: &str) -> Value {
-    let frame = h.shadow(0, "iframe[data-testid=fields]").await.unwrap();
+/// Runs `script` inside the fields frame of widget `index` (entered and left again).
+async fn in_fields(h: &Harness, index: usize, script: &str) -> Value {
+    let frame = h.shadow(index, "iframe[data-testid=fields]").await.unwrap();
     frame.enter_frame().await.unwrap();
     let wait = h.browser.wait().at_most(Duration::from_secs(15));
     wait.for_element(fantoccini::Locator::Css("#number"))
@@ -380,6 +389,7 @@ async fn the_theme_reaches_the_card_fields_and_auto_follows_the_color_scheme() {
     );
     let inside = in_fields(
         &h,
+        0,
         "const input = document.getElementById('number'); const s = getComputedStyle(input); \
          return [getComputedStyle(document.body).backgroundColor, s.borderTopLeftRadius, s.fontFamily, s.color, \
                  getComputedStyle(document.documentElement).colorScheme];",
