@@ -422,6 +422,35 @@ async fn the_theme_reaches_the_card_fields_and_auto_follows_the_color_scheme() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // The fields already on screen follow too (the loader posts the new theme to the frame), and so does a
+    // change of the attribute.
+    let fields_background = "return [getComputedStyle(document.body).backgroundColor, \
+                             getComputedStyle(document.documentElement).colorScheme]";
+    for (expected, change) in [
+        (json!(["rgb(255, 255, 255)", "light"]), None),
+        (json!(["rgb(18, 22, 32)", "dark"]), Some("dark")),
+    ] {
+        if let Some(theme) = change {
+            run(
+                &h,
+                "document.querySelector('tranche-checkout').theme = arguments[0]",
+                vec![json!(theme)],
+            )
+            .await;
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let now = in_fields(&h, 0, fields_background).await;
+            if now == expected {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "fields read {now}, never {expected}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
 
     // The fields page applies only allow-listed values: hostile parameters change nothing and inject nothing.
     let hostile = format!(

@@ -76,6 +76,9 @@ function loadStrings(lang) {
 }
 
 const ATTRIBUTES = ["token", "locale", "api", "theme"];
+// What the card fields take of the theme: the resolved `--_*` properties of tranche.css.
+const THEME = ["bg", "text", "muted", "border", "danger", "focus", "primary", "radius", "font", "scheme"];
+const DARK = matchMedia("(prefers-color-scheme: dark)");
 
 class TrancheCheckout extends HTMLElement {
   static observedAttributes = ATTRIBUTES;
@@ -91,6 +94,7 @@ class TrancheCheckout extends HTMLElement {
       }
     }
     this.#started = true;
+    DARK.addEventListener("change", this.#postTheme);
     this.#render();
   }
 
@@ -101,6 +105,7 @@ class TrancheCheckout extends HTMLElement {
 
   disconnectedCallback() {
     this.#started = false;
+    DARK.removeEventListener("change", this.#postTheme);
     this.#teardown();
   }
 
@@ -108,7 +113,18 @@ class TrancheCheckout extends HTMLElement {
     // Theme is pure CSS (:host([theme])); anything else needs a fresh view (also after a failed load: a new
     // token may well work).
     if (name !== "theme" && oldValue !== newValue && this.#started) this.#render();
+    if (name === "theme") this.#postTheme();
   }
+
+  // A theme change while the card fields are shown (the attribute, or the system's scheme under `auto`)
+  // reaches them too; the fields page applies only allow-listed values. Posted to the frame's origin only.
+  #postTheme = () => {
+    const frame = this.shadowRoot?.querySelector("iframe[part~=fields]");
+    if (!frame?.contentWindow) return;
+    const style = getComputedStyle(this);
+    const theme = Object.fromEntries(THEME.map((name) => [name, style.getPropertyValue("--_" + name).trim()]));
+    frame.contentWindow.postMessage({ type: "tranche:theme", theme }, new URL(frame.src).origin);
+  };
 
   #started = false;
 
