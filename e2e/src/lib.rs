@@ -120,6 +120,8 @@ pub struct Harness {
     pub api: String,
     pub site: String,
     pub key: String,
+    /// The operator token (creates sellers).
+    pub operator: String,
     pub customer_id: String,
     pub terms_id: String,
     pub http: reqwest::Client,
@@ -193,6 +195,7 @@ impl Harness {
             api,
             site,
             key,
+            operator,
             customer_id: customer["id"].as_str().context("customer")?.to_owned(),
             terms_id: terms["id"].as_str().context("terms")?.to_owned(),
             http,

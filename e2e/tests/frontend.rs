@@ -323,6 +323,35 @@ async fn load_failures_raise_tranche_error_and_properties_and_refresh_work() {
     .await;
     let error = wait_event(&h, "tranche:error", 0).await;
     assert_eq!(error["code"], "invalid_checkout_token", "{error}");
+
+    // The seller stops allowing this site, which another seller registered: the next load says so (an origin
+    // no seller registered gets no CORS answer at all, which the browser reports as a network failure).
+    tranche_e2e::post(
+        &h.http,
+        &format!("{}/v1/sellers", h.api),
+        &h.operator,
+        json!({"name": "Other seller", "allowed_origins": [h.site]}),
+    )
+    .await
+    .unwrap();
+    let r = h
+        .http
+        .patch(format!("{}/v1/seller", h.api))
+        .bearer_auth(&h.key)
+        .json(&json!({"allowed_origins": ["https://elsewhere.example"]}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    run(
+        &h,
+        "window.trancheEvents = []; document.querySelectorAll('tranche-checkout')[1].refresh()",
+        vec![],
+    )
+    .await;
+    let error = wait_event(&h, "tranche:error", 1).await;
+    assert_eq!(error["code"], "origin_not_allowed", "{error}");
+    h.shadow_text(1, "[role=alert]", "not allowed").await.unwrap();
     h.close().await;
 }
 
