@@ -433,6 +433,82 @@ async fn widget_files_have_types_caching_and_no_traversal() {
     );
 }
 
+/// `/widget/{version}/` serves this release's files, all immutable, so an SRI-pinned snippet never moves;
+/// `/widget/v1/` keeps its short cache for the loader; another version (or a `v`-prefixed one) is 404.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn versioned_widget_urls_are_immutable_beside_the_moving_v1() {
+    fake_widget_dir();
+    let app = spawn_app(Backend::Sqlite).await;
+    let version = tranche_api::routes::pages::WIDGET_VERSION;
+    assert_eq!(version, env!("CARGO_PKG_VERSION"));
+    assert!(
+        !version.starts_with('v') && version.split('.').count() == 3,
+        "{version}"
+    );
+
+    let r = app
+        .client
+        .get(app.url(&format!("/widget/{version}/tranche.js")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "text/javascript; charset=utf-8");
+    assert_eq!(
+        r.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+    assert_eq!(r.headers()["access-control-allow-origin"], "*");
+    assert_eq!(r.text().await.unwrap(), "export {}");
+    // The files the loader names sit beside it, compressed copies included.
+    let r = app
+        .client
+        .get(app.url(&format!("/widget/{version}/tranche_bg-0123456789abcdef.wasm")))
+        .header("accept-encoding", "br")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-encoding"], "br");
+    assert_eq!(r.headers()["content-type"], "application/wasm");
+    // The manifest (where a page takes the loader's SRI hash from) is immutable under the version too.
+    let r = app
+        .client
+        .get(app.url(&format!("/widget/{version}/manifest.json")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+    // The moving URL still moves.
+    let r = app
+        .client
+        .get(app.url("/widget/v1/tranche.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["cache-control"], "public, max-age=300");
+
+    for bad in [
+        format!("/widget/v{version}/tranche.js"),
+        "/widget/0.0.0/tranche.js".to_owned(),
+        "/widget/999.0.0/tranche.js".to_owned(),
+        format!("/widget/{version}/tranche.js.gz"),
+        format!("/widget/{version}/..%2Fmanifest.json"),
+        format!("/widget/{version}/.hidden"),
+        format!("/widget/{version}/missing.js"),
+    ] {
+        assert_eq!(
+            app.client.get(app.url(&bad)).send().await.unwrap().status(),
+            404,
+            "{bad}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openapi_document_covers_the_contract() {
     let app = spawn_app(Backend::Sqlite).await;

@@ -21,6 +21,7 @@ use tranche_api::startup::Application;
 
 pub mod altered_widget;
 pub mod mangling_proxy;
+pub mod site;
 
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -119,6 +120,8 @@ pub struct Harness {
     pub api: String,
     pub site: String,
     pub key: String,
+    /// The operator token (creates sellers).
+    pub operator: String,
     pub customer_id: String,
     pub terms_id: String,
     pub http: reqwest::Client,
@@ -192,6 +195,7 @@ impl Harness {
             api,
             site,
             key,
+            operator,
             customer_id: customer["id"].as_str().context("customer")?.to_owned(),
             terms_id: terms["id"].as_str().context("terms")?.to_owned(),
             http,
@@ -252,6 +256,46 @@ impl Harness {
         Ok(())
     }
 
+    /// Serves `index` (and `root`'s files) as the seller site, on the origin the seller allows, and opens it.
+    pub async fn open_page(&self, index: String, root: Option<PathBuf>) -> Result<()> {
+        self.serve_page(index, root)?;
+        self.browser.goto(&format!("{}/", self.site)).await?;
+        Ok(())
+    }
+
+    /// Serves `index` (and `root`'s files) as the seller site without opening it.
+    pub fn serve_page(&self, index: String, root: Option<PathBuf>) -> Result<()> {
+        let listener = self
+            .site_listener
+            .lock()
+            .ok()
+            .and_then(|mut l| l.take())
+            .context("the seller site can be opened once per harness")?;
+        site::serve(listener, index, root)
+    }
+
+    /// A `currency` invoice of `total` (one untaxed line) and a checkout token for it.
+    pub async fn invoice_in(&self, number: &str, currency: &str, total: &str) -> Result<(String, String)> {
+        let inv = post(
+            &self.http,
+            &format!("{}/v1/invoices", self.api),
+            &self.key,
+            json!({"number": number, "customer_id": self.customer_id, "currency": currency, "issue_date": "2026-01-01",
+                   "due_date": "2026-02-01", "terms_id": self.terms_id,
+                   "lines": [{"description": "Shelving", "quantity": "1", "unit_price": total}]}),
+        )
+        .await?;
+        let id = inv["id"].as_str().context("invoice id")?.to_owned();
+        let link = post(
+            &self.http,
+            &format!("{}/v1/invoices/{id}/checkout-links", self.api),
+            &self.key,
+            json!({}),
+        )
+        .await?;
+        Ok((id, link["token"].as_str().context("token")?.to_owned()))
+    }
+
     /// Every message the browser console logged at level SEVERE since the last call (errors, failed
     /// loads such as a 404 favicon, CSP refusals), from every frame.
     pub async fn console_errors(&self) -> Result<Vec<String>> {
@@ -262,6 +306,23 @@ impl Harness {
             .filter(|e| e["level"] == "SEVERE")
             .map(|e| e["message"].as_str().unwrap_or_default().to_owned())
             .collect())
+    }
+
+    /// Runs a Chrome DevTools Protocol command through chromedriver (e.g. `Emulation.setEmulatedMedia`).
+    pub async fn cdp(&self, cmd: &str, params: Value) -> Result<Value> {
+        let session = self.browser.session_id().await?.context("no session")?;
+        let r = self
+            .http
+            .post(format!("{}/session/{session}/goog/cdp/execute", self.driver_url))
+            .json(&json!({"cmd": cmd, "params": params}))
+            .send()
+            .await?;
+        let status = r.status();
+        let body: Value = r.json().await?;
+        if !status.is_success() {
+            bail!("{cmd}: {status} {body}");
+        }
+        Ok(body["value"].clone())
     }
 
     /// chromedriver's log of `kind` (`browser`, `performance`) since the last read of it.

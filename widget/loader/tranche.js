@@ -1,7 +1,7 @@
 // <tranche-checkout> loader. Served as /widget/v1/tranche.js (with SRI); the build fills in the content-hashed
 // names of the wasm, its JS glue and the stylesheet, so those are cached forever and this file for minutes,
 // and their SRI hashes, so every byte the widget runs is the byte the build made.
-const FILES = /*TRANCHE_FILES*/ { glue: "tranche_widget.js", wasm: "tranche_widget_bg.wasm", css: "tranche.css", integrity: {} };
+const FILES = /*TRANCHE_FILES*/ { glue: "tranche_widget.js", wasm: "tranche_widget_bg.wasm", css: "tranche.css", i18n: {}, integrity: {} };
 const BASE = new URL(".", import.meta.url);
 const ORIGIN = new URL(import.meta.url).origin;
 
@@ -17,8 +17,8 @@ const failure = (url) =>
 const hash = (name) => FILES.integrity[name] || Promise.reject({ code: "integrity" });
 
 // The browser checks the bytes against `integrity` before the promise resolves; a mismatch rejects.
-async function verified(name) {
-  const url = new URL(FILES[name], BASE);
+async function verified(name, path = FILES[name]) {
+  const url = new URL(path, BASE);
   const response = await fetch(url, { integrity: await hash(name) }).catch(() => failure(url).then((e) => Promise.reject(e)));
   return response.ok ? response : Promise.reject({ code: "network" });
 }
@@ -61,21 +61,72 @@ function loadRuntime() {
   return runtime;
 }
 
+// A language's strings (English is in the wasm): fetched once per page, only for a page in that language,
+// and checked like every other file.
+const strings = {};
+function loadStrings(lang) {
+  const path = FILES.i18n[lang];
+  if (!path) return undefined;
+  return (strings[lang] ??= verified("i18n:" + lang, path)
+    .then((r) => r.json())
+    .catch((error) => {
+      delete strings[lang];
+      throw error;
+    }));
+}
+
+const ATTRIBUTES = ["token", "locale", "api", "theme"];
+// What the card fields take of the theme: the resolved `--_*` properties of tranche.css.
+const THEME = ["bg", "text", "muted", "border", "danger", "focus", "primary", "radius", "font", "scheme"];
+const DARK = matchMedia("(prefers-color-scheme: dark)");
+
 class TrancheCheckout extends HTMLElement {
-  static observedAttributes = ["token", "locale", "api", "theme"];
+  static observedAttributes = ATTRIBUTES;
 
   connectedCallback() {
+    // A property set before the element was defined (a framework rendering first) is an own property that
+    // hides the accessor: move it onto the attribute.
+    for (const name of ATTRIBUTES) {
+      if (Object.prototype.hasOwnProperty.call(this, name)) {
+        const value = this[name];
+        delete this[name];
+        this[name] = value;
+      }
+    }
+    this.#started = true;
+    DARK.addEventListener("change", this.#postTheme);
     this.#render();
   }
 
+  // Re-reads the invoice and starts the view afresh (e.g. after the seller's page learned of a payment).
+  refresh() {
+    return this.isConnected ? this.#render() : Promise.resolve();
+  }
+
   disconnectedCallback() {
+    this.#started = false;
+    DARK.removeEventListener("change", this.#postTheme);
     this.#teardown();
   }
 
   attributeChangedCallback(name, oldValue, newValue) {
-    // Theme is pure CSS (:host([theme])); anything else needs a fresh view.
-    if (name !== "theme" && oldValue !== newValue && this.isConnected && this.#mounted) this.#render();
+    // Theme is pure CSS (:host([theme])); anything else needs a fresh view (also after a failed load: a new
+    // token may well work).
+    if (name !== "theme" && oldValue !== newValue && this.#started) this.#render();
+    if (name === "theme") this.#postTheme();
   }
+
+  // A theme change while the card fields are shown (the attribute, or the system's scheme under `auto`)
+  // reaches them too; the fields page applies only allow-listed values. Posted to the frame's origin only.
+  #postTheme = () => {
+    const frame = this.shadowRoot?.querySelector("iframe[part~=fields]");
+    if (!frame?.contentWindow) return;
+    const style = getComputedStyle(this);
+    const theme = Object.fromEntries(THEME.map((name) => [name, style.getPropertyValue("--_" + name).trim()]));
+    frame.contentWindow.postMessage({ type: "tranche:theme", theme }, new URL(frame.src).origin);
+  };
+
+  #started = false;
 
   #mounted = null;
   #generation = 0;
@@ -106,9 +157,10 @@ class TrancheCheckout extends HTMLElement {
     this.#teardown();
     const generation = this.#generation;
     const shadow = this.shadowRoot ?? this.attachShadow({ mode: "open" });
-    let wasm, sheet;
+    const locale = this.getAttribute("locale") || this.closest("[lang]")?.getAttribute("lang") || navigator.language || "en";
+    let wasm, sheet, table;
     try {
-      [wasm, sheet] = await loadRuntime();
+      [[wasm, sheet], table] = await Promise.all([loadRuntime(), loadStrings(locale.split(/[-_]/)[0].toLowerCase())]);
     } catch (error) {
       if (generation === this.#generation && this.isConnected) this.#fail(shadow, error);
       return;
@@ -118,9 +170,22 @@ class TrancheCheckout extends HTMLElement {
     shadow.querySelector("[data-testid=load-error]")?.remove();
     if (!shadow.adoptedStyleSheets.includes(sheet)) shadow.adoptedStyleSheets = [...shadow.adoptedStyleSheets, sheet];
     const api = (this.getAttribute("api") || ORIGIN).replace(/\/+$/, "");
-    const locale = this.getAttribute("locale") || this.closest("[lang]")?.getAttribute("lang") || navigator.language || "en";
-    this.#mounted = wasm.mount(this, shadow, this.getAttribute("token") || "", api, locale);
+    this.#mounted = wasm.mount(this, shadow, this.getAttribute("token") || "", api, locale, table);
   }
+}
+
+// Properties mirror the attributes (`el.token = "..."` re-renders like setAttribute does).
+for (const name of ATTRIBUTES) {
+  Object.defineProperty(TrancheCheckout.prototype, name, {
+    get() {
+      return this.getAttribute(name);
+    },
+    set(value) {
+      if (value == null) this.removeAttribute(name);
+      else this.setAttribute(name, String(value));
+    },
+    configurable: true,
+  });
 }
 
 if (!customElements.get("tranche-checkout")) customElements.define("tranche-checkout", TrancheCheckout);

@@ -31,7 +31,9 @@ impl Mounted {
     }
 }
 
-/// Mounts the checkout for `token` into `shadow`, dispatching events on `host`.
+/// Mounts the checkout for `token` into `shadow`, dispatching events on `host`. `strings` is the locale's
+/// strings file as the loader fetched and checked it (an object of key -> text), or `undefined` (English,
+/// or a language without a file: English strings, the locale's `Intl` formatting).
 #[wasm_bindgen]
 pub fn mount(
     host: HtmlElement,
@@ -39,7 +41,19 @@ pub fn mount(
     token: String,
     api: String,
     locale: String,
+    strings: JsValue,
 ) -> Result<Mounted, JsValue> {
+    let locale = Locale::parse(&locale);
+    if strings.is_object() {
+        let table = js_sys::Object::entries(strings.unchecked_ref())
+            .iter()
+            .filter_map(|entry| {
+                let pair: js_sys::Array = entry.dyn_into().ok()?;
+                Some((pair.get(0).as_string()?, pair.get(1).as_string()?))
+            })
+            .collect();
+        crate::i18n::strings::install(locale, table);
+    }
     let document = web_sys::window()
         .and_then(|w| w.document())
         .ok_or_else(|| JsValue::from_str("no document"))?;
@@ -51,7 +65,7 @@ pub fn mount(
         host,
         token,
         api: api.trim_end_matches('/').to_owned(),
-        locale: Locale::parse(&locale),
+        locale,
     };
     let handle = leptos::mount::mount_to(root.clone(), move || view! { <App config=config/> });
     Ok(Mounted {
@@ -547,6 +561,29 @@ fn Chooser(
     .into_any()
 }
 
+/// The theme as it resolved on the element (`theme`, `--tranche-*`, `prefers-color-scheme` for `auto`), as
+/// query parameters for the fields page, which applies each only if it matches its allow-list.
+fn theme_query(host: &HtmlElement) -> String {
+    let Some(style) = web_sys::window().and_then(|w| w.get_computed_style(host).ok().flatten()) else {
+        return String::new();
+    };
+    let mut query = String::new();
+    for name in [
+        "bg", "text", "muted", "border", "danger", "focus", "primary", "radius", "font", "scheme",
+    ] {
+        let value = style
+            .get_property_value(&format!("--_{name}"))
+            .unwrap_or_default();
+        if !value.trim().is_empty() {
+            query.push_str(&format!(
+                "&{name}={}",
+                String::from(js_sys::encode_uri_component(value.trim()))
+            ));
+        }
+    }
+    query
+}
+
 #[component]
 fn Method(
     config: StoredValue<Config, LocalStorage>,
@@ -565,10 +602,11 @@ fn Method(
         .and_then(|w| w.location().origin().ok())
         .unwrap_or_default();
     let src = format!(
-        "{}?parent={}&locale={}",
+        "{}?parent={}&locale={}{}",
         gateway.fields_url,
         String::from(js_sys::encode_uri_component(&page_origin)),
-        l.tag()
+        l.tag(),
+        config.with_value(|c| theme_query(&c.host))
     );
     let frame: NodeRef<leptos::html::Iframe> = NodeRef::new();
     let fields_error: RwSignal<Option<String>> = RwSignal::new(None);

@@ -1,8 +1,19 @@
-//! Strings and formatting for the four supported locales. Unknown locales fall back to English; the region
-//! part (`de-AT`) only picks the language. Every amount rejection and decline code has its own sentence,
-//! so the buyer always reads *why*, never "something went wrong".
+//! Strings and formatting for the eight supported locales (en, de, fr, es, it, nl, pt, ja). Unknown
+//! locales fall back to English; the region part (`de-AT`) only picks the language. Every amount rejection
+//! and decline code has its own sentence, so the buyer always reads *why*, never "something went wrong".
+//!
+//! English is compiled in. The other languages live in `assets/i18n/{lang}.json`: the build ships each as
+//! a hashed file that the loader fetches (integrity-checked) only for a page in that language and hands to
+//! `mount`, so a new language costs the buyers of the others nothing. Natively (the view-model tests) the
+//! files are compiled in.
+//!
+//! Money and dates: in the browser, `Intl.NumberFormat` (with the currency) and `Intl.DateTimeFormat`
+//! (see [`intl`]), so the wasm carries no symbol or month tables. The amount goes to `Intl` as its decimal
+//! *string*, which Chromium formats exactly (no float in between). Natively, a small stand-in formats the
+//! same way for en/de/fr/es, so the view model's tests read as the browser does.
 
-use tranche_domain::format::format_amount;
+use std::sync::OnceLock;
+
 use tranche_domain::{Currency, ErrorCode};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -11,371 +22,357 @@ pub enum Locale {
     De,
     Fr,
     Es,
+    It,
+    Nl,
+    Pt,
+    Ja,
 }
 
 impl Locale {
+    pub const ALL: [Locale; 8] = [
+        Locale::En,
+        Locale::De,
+        Locale::Fr,
+        Locale::Es,
+        Locale::It,
+        Locale::Nl,
+        Locale::Pt,
+        Locale::Ja,
+    ];
+
     /// `"de-DE"`, `"de"`, `"DE_at"` -> German; anything unknown -> English.
     pub fn parse(tag: &str) -> Locale {
         let lang = tag.split(['-', '_']).next().unwrap_or("").to_ascii_lowercase();
-        match lang.as_str() {
-            "de" => Locale::De,
-            "fr" => Locale::Fr,
-            "es" => Locale::Es,
-            _ => Locale::En,
-        }
+        Locale::ALL
+            .into_iter()
+            .find(|l| l.tag() == lang)
+            .unwrap_or(Locale::En)
     }
 
-    /// The tag used for number formatting in the domain's `format` module.
+    /// The language tag: for `Intl`, for the domain's number input and output, and the strings file's name.
     pub fn tag(self) -> &'static str {
         match self {
             Locale::En => "en",
             Locale::De => "de",
             Locale::Fr => "fr",
             Locale::Es => "es",
+            Locale::It => "it",
+            Locale::Nl => "nl",
+            Locale::Pt => "pt",
+            Locale::Ja => "ja",
         }
     }
 
-    /// `"1234.50"` in `currency` -> `"$1,234.50"` / `"1.234,50 $"` / `"1 234,50 $"`.
+    /// `"1234.50"` in `currency` -> `"$1,234.50"` / `"1.234,50 $"` / `"1 234,50 $US"` (what `Intl` says).
     pub fn money(self, canonical: &str, currency: Currency) -> String {
-        let number = format_amount(canonical, self.tag());
-        let symbol = match currency.code() {
-            "USD" => "$",
-            "EUR" => "€",
-            "GBP" => "£",
-            "JPY" => "¥",
-            "CHF" => "CHF",
-            other => other,
-        };
-        let is_code = symbol.len() == 3 && symbol.bytes().all(|b| b.is_ascii_uppercase());
-        match self {
-            Locale::En if is_code => format!("{symbol}\u{a0}{number}"),
-            Locale::En => format!("{symbol}{number}"),
-            _ => format!("{number}\u{a0}{symbol}"),
+        #[cfg(target_arch = "wasm32")]
+        if let Some(text) = intl::money(self.tag(), canonical, currency) {
+            return text;
         }
+        stand_in::money(self, canonical, currency)
     }
 
-    /// `"2026-11-01"` -> `"Nov 1, 2026"` / `"1. Nov. 2026"` / `"1 nov. 2026"` / `"1 nov 2026"`.
+    /// `"2026-11-01"` -> `"Nov 1, 2026"` / `"1. Nov. 2026"` / ...; anything not a date is returned as is.
     pub fn date(self, iso: &str) -> String {
-        let mut parts = iso.splitn(3, '-');
-        let (Some(y), Some(m), Some(d)) = (parts.next(), parts.next(), parts.next()) else {
+        let valid = iso.len() == 10
+            && iso.bytes().enumerate().all(|(i, b)| {
+                if i == 4 || i == 7 {
+                    b == b'-'
+                } else {
+                    b.is_ascii_digit()
+                }
+            })
+            && matches!(iso[5..7].parse::<u8>(), Ok(1..=12))
+            && matches!(iso[8..10].parse::<u8>(), Ok(1..=31));
+        if !valid {
             return iso.to_owned();
-        };
-        let (Ok(month), Ok(day)) = (m.parse::<usize>(), d.parse::<u32>()) else {
-            return iso.to_owned();
-        };
-        let Some(index) = month.checked_sub(1).filter(|i| *i < 12) else {
-            return iso.to_owned();
-        };
-        const EN: [&str; 12] = [
-            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-        ];
-        const DE: [&str; 12] = [
-            "Jan.", "Feb.", "März", "Apr.", "Mai", "Juni", "Juli", "Aug.", "Sept.", "Okt.", "Nov.", "Dez.",
-        ];
-        const FR: [&str; 12] = [
-            "janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "sept.", "oct.", "nov.", "déc.",
-        ];
-        const ES: [&str; 12] = [
-            "ene", "feb", "mar", "abr", "may", "jun", "jul", "ago", "sept", "oct", "nov", "dic",
-        ];
-        match self {
-            Locale::En => format!("{} {day}, {y}", EN[index]),
-            Locale::De => format!("{day}. {} {y}", DE[index]),
-            Locale::Fr => format!("{day} {} {y}", FR[index]),
-            Locale::Es => format!("{day} {} {y}", ES[index]),
         }
+        #[cfg(target_arch = "wasm32")]
+        if let Some(text) = intl::date(self.tag(), iso) {
+            return text;
+        }
+        stand_in::date(self, iso)
     }
 
     /// A fixed UI string.
     pub fn t(self, key: Key) -> &'static str {
-        use Key::*;
-        use Locale::*;
-        match (key, self) {
-            (Invoice, En) => "Invoice",
-            (Invoice, De) => "Rechnung",
-            (Invoice, Fr) => "Facture",
-            (Invoice, Es) => "Factura",
-            (Issued, En) => "Issued",
-            (Issued, De) => "Ausgestellt",
-            (Issued, Fr) => "Émise le",
-            (Issued, Es) => "Emitida",
-            (Due, En) => "Due",
-            (Due, De) => "Fällig",
-            (Due, Fr) => "Échéance",
-            (Due, Es) => "Vence",
-            (Description, En) => "Description",
-            (Description, De) => "Beschreibung",
-            (Description, Fr) => "Description",
-            (Description, Es) => "Descripción",
-            (Quantity, En) => "Qty",
-            (Quantity, De) => "Menge",
-            (Quantity, Fr) => "Qté",
-            (Quantity, Es) => "Cant.",
-            (UnitPrice, En) => "Unit price",
-            (UnitPrice, De) => "Einzelpreis",
-            (UnitPrice, Fr) => "Prix unitaire",
-            (UnitPrice, Es) => "Precio unitario",
-            (Amount, En) => "Amount",
-            (Amount, De) => "Betrag",
-            (Amount, Fr) => "Montant",
-            (Amount, Es) => "Importe",
-            (Subtotal, En) => "Subtotal",
-            (Subtotal, De) => "Zwischensumme",
-            (Subtotal, Fr) => "Sous-total",
-            (Subtotal, Es) => "Subtotal",
-            (Tax, En) => "Tax",
-            (Tax, De) => "Steuer",
-            (Tax, Fr) => "Taxes",
-            (Tax, Es) => "Impuestos",
-            (Total, En) => "Total",
-            (Total, De) => "Gesamt",
-            (Total, Fr) => "Total",
-            (Total, Es) => "Total",
-            (AmountPaid, En) => "Amount paid",
-            (AmountPaid, De) => "Bereits bezahlt",
-            (AmountPaid, Fr) => "Déjà payé",
-            (AmountPaid, Es) => "Importe pagado",
-            (Discounts, En) => "Discounts taken",
-            (Discounts, De) => "Gewährte Skonti",
-            (Discounts, Fr) => "Escomptes accordés",
-            (Discounts, Es) => "Descuentos aplicados",
-            (BalanceDue, En) => "Balance due",
-            (BalanceDue, De) => "Offener Betrag",
-            (BalanceDue, Fr) => "Solde dû",
-            (BalanceDue, Es) => "Saldo pendiente",
-            (StatusOpen, En) => "Open",
-            (StatusOpen, De) => "Offen",
-            (StatusOpen, Fr) => "Ouverte",
-            (StatusOpen, Es) => "Abierta",
-            (StatusPartiallyPaid, En) => "Partially paid",
-            (StatusPartiallyPaid, De) => "Teilweise bezahlt",
-            (StatusPartiallyPaid, Fr) => "Partiellement payée",
-            (StatusPartiallyPaid, Es) => "Pagada parcialmente",
-            (StatusPaid, En) => "Paid",
-            (StatusPaid, De) => "Bezahlt",
-            (StatusPaid, Fr) => "Payée",
-            (StatusPaid, Es) => "Pagada",
-            (StatusVoid, En) => "Void",
-            (StatusVoid, De) => "Storniert",
-            (StatusVoid, Fr) => "Annulée",
-            (StatusVoid, Es) => "Anulada",
-            (History, En) => "Payments",
-            (History, De) => "Zahlungen",
-            (History, Fr) => "Paiements",
-            (History, Es) => "Pagos",
-            (ChooseAmount, En) => "How much do you want to pay?",
-            (ChooseAmount, De) => "Wie viel möchten Sie zahlen?",
-            (ChooseAmount, Fr) => "Quel montant souhaitez-vous payer ?",
-            (ChooseAmount, Es) => "¿Cuánto quiere pagar?",
-            (FullBalance, En) => "Full balance",
-            (FullBalance, De) => "Gesamter offener Betrag",
-            (FullBalance, Fr) => "Solde total",
-            (FullBalance, Es) => "Saldo completo",
-            (OtherAmount, En) => "Other amount",
-            (OtherAmount, De) => "Anderer Betrag",
-            (OtherAmount, Fr) => "Autre montant",
-            (OtherAmount, Es) => "Otro importe",
-            (RemainingAfter, En) => "Remaining after this payment",
-            (RemainingAfter, De) => "Verbleibend nach dieser Zahlung",
-            (RemainingAfter, Fr) => "Restant après ce paiement",
-            (RemainingAfter, Es) => "Pendiente tras este pago",
-            (Continue, En) => "Continue to payment",
-            (Continue, De) => "Weiter zur Zahlung",
-            (Continue, Fr) => "Continuer vers le paiement",
-            (Continue, Es) => "Continuar al pago",
-            (Back, En) => "Change amount",
-            (Back, De) => "Betrag ändern",
-            (Back, Fr) => "Modifier le montant",
-            (Back, Es) => "Cambiar importe",
-            (PaymentMethod, En) => "Payment method",
-            (PaymentMethod, De) => "Zahlungsmethode",
-            (PaymentMethod, Fr) => "Moyen de paiement",
-            (PaymentMethod, Es) => "Método de pago",
-            (Pay, En) => "Pay",
-            (Pay, De) => "Zahlen",
-            (Pay, Fr) => "Payer",
-            (Pay, Es) => "Pagar",
-            (Paying, En) => "Paying…",
-            (Paying, De) => "Zahlung läuft…",
-            (Paying, Fr) => "Paiement en cours…",
-            (Paying, Es) => "Procesando el pago…",
-            (Loading, En) => "Loading invoice…",
-            (Loading, De) => "Rechnung wird geladen…",
-            (Loading, Fr) => "Chargement de la facture…",
-            (Loading, Es) => "Cargando la factura…",
-            (ThankYou, En) => "Thank you! Your payment was received.",
-            (ThankYou, De) => "Vielen Dank! Ihre Zahlung ist eingegangen.",
-            (ThankYou, Fr) => "Merci ! Votre paiement a été reçu.",
-            (ThankYou, Es) => "¡Gracias! Hemos recibido su pago.",
-            (PendingNote, En) => "Your bank payment is being processed; the balance updates when it clears.",
-            (PendingNote, De) => "Ihre Bankzahlung wird bearbeitet; der Saldo wird nach Eingang aktualisiert.",
-            (PendingNote, Fr) => "Votre virement est en cours ; le solde sera mis à jour à réception.",
-            (PendingNote, Es) => "Su pago bancario se está procesando; el saldo se actualizará al recibirlo.",
-            (PaidAmount, En) => "Amount paid now",
-            (PaidAmount, De) => "Jetzt bezahlt",
-            (PaidAmount, Fr) => "Montant payé",
-            (PaidAmount, Es) => "Importe pagado ahora",
-            (NewBalance, En) => "New balance",
-            (NewBalance, De) => "Neuer offener Betrag",
-            (NewBalance, Fr) => "Nouveau solde",
-            (NewBalance, Es) => "Nuevo saldo",
-            (PayAgain, En) => "Pay another part",
-            (PayAgain, De) => "Weiteren Teil zahlen",
-            (PayAgain, Fr) => "Payer une autre partie",
-            (PayAgain, Es) => "Pagar otra parte",
-            (TryAgain, En) => "Try again",
-            (TryAgain, De) => "Erneut versuchen",
-            (TryAgain, Fr) => "Réessayer",
-            (TryAgain, Es) => "Reintentar",
-            (Retry, En) => "Retry the same payment",
-            (Retry, De) => "Dieselbe Zahlung erneut senden",
-            (Retry, Fr) => "Renvoyer le même paiement",
-            (Retry, Es) => "Reintentar el mismo pago",
-            (InvoicePaid, En) => "This invoice is paid in full. Nothing is due.",
-            (InvoicePaid, De) => "Diese Rechnung ist vollständig bezahlt.",
-            (InvoicePaid, Fr) => "Cette facture est entièrement payée.",
-            (InvoicePaid, Es) => "Esta factura está pagada por completo.",
-            (InvoiceVoid, En) => "This invoice was voided by the seller and cannot be paid.",
-            (InvoiceVoid, De) => "Diese Rechnung wurde vom Verkäufer storniert und kann nicht bezahlt werden.",
-            (InvoiceVoid, Fr) => "Cette facture a été annulée par le vendeur et ne peut pas être payée.",
-            (InvoiceVoid, Es) => "El vendedor anuló esta factura y no se puede pagar.",
-            (InProgress, En) => "A payment for the whole balance is being processed. Check back shortly.",
-            (InProgress, De) => "Eine Zahlung über den gesamten Betrag wird gerade bearbeitet.",
-            (InProgress, Fr) => "Un paiement du solde complet est en cours de traitement.",
-            (InProgress, Es) => "Se está procesando un pago por el saldo completo.",
-            (NetworkError, En) => "We could not reach the payment service. Check your connection; retrying will not charge you twice.",
-            (NetworkError, De) => "Der Zahlungsdienst ist nicht erreichbar. Prüfen Sie Ihre Verbindung; ein erneuter Versuch belastet Sie nicht doppelt.",
-            (NetworkError, Fr) => "Le service de paiement est injoignable. Vérifiez votre connexion ; réessayer ne vous débitera pas deux fois.",
-            (NetworkError, Es) => "No se pudo contactar con el servicio de pago. Compruebe su conexión; reintentar no le cobrará dos veces.",
-            (LinkInvalid, En) => "This payment link is invalid or has expired. Ask the seller for a new one.",
-            (LinkInvalid, De) => "Dieser Zahlungslink ist ungültig oder abgelaufen. Bitten Sie den Verkäufer um einen neuen.",
-            (LinkInvalid, Fr) => "Ce lien de paiement est invalide ou a expiré. Demandez-en un nouveau au vendeur.",
-            (LinkInvalid, Es) => "Este enlace de pago no es válido o ha caducado. Pida uno nuevo al vendedor.",
-            (OriginBlocked, En) => "This site is not allowed to take payments for this seller.",
-            (OriginBlocked, De) => "Diese Website darf keine Zahlungen für diesen Verkäufer annehmen.",
-            (OriginBlocked, Fr) => "Ce site n'est pas autorisé à encaisser pour ce vendeur.",
-            (OriginBlocked, Es) => "Este sitio no puede cobrar en nombre de este vendedor.",
-            (KeyInUse, En) => "This payment is still being processed. Wait a moment, then retry.",
-            (KeyInUse, De) => "Diese Zahlung wird noch bearbeitet. Warten Sie kurz und versuchen Sie es erneut.",
-            (KeyInUse, Fr) => "Ce paiement est encore en cours. Patientez puis réessayez.",
-            (KeyInUse, Es) => "Este pago aún se está procesando. Espere un momento y reintente.",
-            (BalanceChanged, En) => "The balance changed while you were paying. The amounts below are up to date.",
-            (BalanceChanged, De) => "Der offene Betrag hat sich inzwischen geändert. Die Beträge unten sind aktuell.",
-            (BalanceChanged, Fr) => "Le solde a changé pendant votre paiement. Les montants ci-dessous sont à jour.",
-            (BalanceChanged, Es) => "El saldo cambió mientras pagaba. Los importes de abajo están actualizados.",
-            (ServerError, En) => "The payment service had a problem and nothing was charged. Try again in a moment.",
-            (ServerError, De) => "Beim Zahlungsdienst ist ein Fehler aufgetreten; es wurde nichts belastet.",
-            (ServerError, Fr) => "Le service de paiement a rencontré un problème ; rien n'a été débité.",
-            (ServerError, Es) => "El servicio de pago tuvo un problema y no se cobró nada.",
-            (Unconfirmed, En) => "We could not confirm whether your payment went through. Retrying sends the same payment again and can never charge you twice.",
-            (Unconfirmed, De) => "Wir konnten nicht bestätigen, ob Ihre Zahlung durchgegangen ist. Ein erneuter Versuch sendet dieselbe Zahlung und belastet Sie nie doppelt.",
-            (Unconfirmed, Fr) => "Nous n'avons pas pu confirmer votre paiement. Réessayer renvoie le même paiement et ne peut jamais vous débiter deux fois.",
-            (Unconfirmed, Es) => "No pudimos confirmar si su pago se realizó. Reintentar envía el mismo pago y nunca le cobrará dos veces.",
-            (Declined, En) => "Payment declined",
-            (Declined, De) => "Zahlung abgelehnt",
-            (Declined, Fr) => "Paiement refusé",
-            (Declined, Es) => "Pago rechazado",
-            (DiscountOffer, En) => "Early-payment discount",
-            (DiscountOffer, De) => "Skonto bei schneller Zahlung",
-            (DiscountOffer, Fr) => "Escompte pour paiement anticipé",
-            (DiscountOffer, Es) => "Descuento por pronto pago",
-            (SaveBy, En) => "Pay the balance by {date} and save {amount}",
-            (SaveBy, De) => "Zahlen Sie bis {date} den offenen Betrag und sparen Sie {amount}",
-            (SaveBy, Fr) => "Réglez le solde avant le {date} et économisez {amount}",
-            (SaveBy, Es) => "Pague el saldo antes del {date} y ahorre {amount}",
-            (MinimumHint, En) => "Minimum {amount}",
-            (MinimumHint, De) => "Mindestens {amount}",
-            (MinimumHint, Fr) => "Minimum {amount}",
-            (MinimumHint, Es) => "Mínimo {amount}",
-            (FieldsLoading, En) => "Loading secure payment fields…",
-            (FieldsLoading, De) => "Sichere Zahlungsfelder werden geladen…",
-            (FieldsLoading, Fr) => "Chargement des champs de paiement sécurisés…",
-            (FieldsLoading, Es) => "Cargando campos de pago seguros…",
-            (FieldsTitle, En) => "Secure payment fields",
-            (FieldsTitle, De) => "Sichere Zahlungsfelder",
-            (FieldsTitle, Fr) => "Champs de paiement sécurisés",
-            (FieldsTitle, Es) => "Campos de pago seguros",
-        }
+        self.translated(&format!("{key:?}"))
+            .unwrap_or_else(|| english(key))
     }
 
     /// The buyer-facing sentence for an amount rejection code, with the amounts it needs (any other code
     /// reads as a server error).
     pub fn rejection(self, code: ErrorCode, amount: &str) -> String {
-        let s: &str = match (code, self) {
-            (ErrorCode::AmountNotPositive, Locale::En) => "Enter an amount greater than zero.",
-            (ErrorCode::AmountNotPositive, Locale::De) => "Geben Sie einen Betrag größer als null ein.",
-            (ErrorCode::AmountNotPositive, Locale::Fr) => "Saisissez un montant supérieur à zéro.",
-            (ErrorCode::AmountNotPositive, Locale::Es) => "Introduzca un importe mayor que cero.",
-            (ErrorCode::AmountMalformed, Locale::En) => "Enter the amount as a number, for example {amount}.",
-            (ErrorCode::AmountMalformed, Locale::De) => {
-                "Geben Sie den Betrag als Zahl ein, zum Beispiel {amount}."
-            }
-            (ErrorCode::AmountMalformed, Locale::Fr) => {
-                "Saisissez le montant en chiffres, par exemple {amount}."
-            }
-            (ErrorCode::AmountMalformed, Locale::Es) => {
-                "Introduzca el importe como número, por ejemplo {amount}."
-            }
-            (ErrorCode::AmountPrecision, Locale::En) => "Too many decimal places: {amount} allows no more.",
-            (ErrorCode::AmountPrecision, Locale::De) => {
-                "Zu viele Nachkommastellen: erlaubt ist z. B. {amount}."
-            }
-            (ErrorCode::AmountPrecision, Locale::Fr) => "Trop de décimales : le format attendu est {amount}.",
-            (ErrorCode::AmountPrecision, Locale::Es) => "Demasiados decimales: el formato es {amount}.",
-            (ErrorCode::CurrencyMismatch, Locale::En) => "This invoice is payable in {amount} only.",
-            (ErrorCode::CurrencyMismatch, Locale::De) => "Diese Rechnung ist nur in {amount} zahlbar.",
-            (ErrorCode::CurrencyMismatch, Locale::Fr) => "Cette facture se paie uniquement en {amount}.",
-            (ErrorCode::CurrencyMismatch, Locale::Es) => "Esta factura solo se paga en {amount}.",
-            (ErrorCode::PartialNotAllowed, Locale::En) => "This invoice must be paid in full: {amount}.",
-            (ErrorCode::PartialNotAllowed, Locale::De) => {
-                "Diese Rechnung muss vollständig bezahlt werden: {amount}."
-            }
-            (ErrorCode::PartialNotAllowed, Locale::Fr) => {
-                "Cette facture doit être payée en totalité : {amount}."
-            }
-            (ErrorCode::PartialNotAllowed, Locale::Es) => "Esta factura debe pagarse completa: {amount}.",
-            (ErrorCode::AmountBelowMinimum, Locale::En) => "The minimum payment is {amount}.",
-            (ErrorCode::AmountBelowMinimum, Locale::De) => "Der Mindestbetrag ist {amount}.",
-            (ErrorCode::AmountBelowMinimum, Locale::Fr) => "Le paiement minimum est de {amount}.",
-            (ErrorCode::AmountBelowMinimum, Locale::Es) => "El pago mínimo es de {amount}.",
-            (ErrorCode::AmountExceedsBalance, Locale::En) => {
-                "That is more than the balance due. The most you can pay is {amount}."
-            }
-            (ErrorCode::AmountExceedsBalance, Locale::De) => {
-                "Das ist mehr als offen ist. Höchstens {amount}."
-            }
-            (ErrorCode::AmountExceedsBalance, Locale::Fr) => {
-                "C'est plus que le solde dû. Maximum : {amount}."
-            }
-            (ErrorCode::AmountExceedsBalance, Locale::Es) => {
-                "Es más que el saldo pendiente. Como máximo {amount}."
-            }
-            (ErrorCode::InvoiceNotPayable, l) => l.t(Key::InvoicePaid),
-            (_, l) => l.t(Key::ServerError),
+        let s = match (code, english_rejection(code)) {
+            (ErrorCode::InvoiceNotPayable, _) => self.t(Key::InvoicePaid),
+            (_, Some(en)) => self
+                .translated(&format!("rejection:{}", code.as_str()))
+                .unwrap_or(en),
+            (_, None) => self.t(Key::ServerError),
         };
         s.replace("{amount}", amount)
     }
 
     /// Advice for a gateway decline code, in the buyer's language.
     pub fn decline(self, decline_code: &str) -> &'static str {
-        match (decline_code, self) {
-            ("insufficient_funds", Locale::En) => "The card has insufficient funds. Pay a smaller part now, or use another card.",
-            ("insufficient_funds", Locale::De) => "Die Karte ist nicht ausreichend gedeckt. Zahlen Sie jetzt einen kleineren Teil oder nutzen Sie eine andere Karte.",
-            ("insufficient_funds", Locale::Fr) => "Fonds insuffisants. Payez une partie plus petite maintenant ou utilisez une autre carte.",
-            ("insufficient_funds", Locale::Es) => "Fondos insuficientes. Pague ahora una parte menor o use otra tarjeta.",
-            ("expired_card", Locale::En) => "The card has expired. Check the expiry date or use another card.",
-            ("expired_card", Locale::De) => "Die Karte ist abgelaufen. Prüfen Sie das Ablaufdatum oder nutzen Sie eine andere Karte.",
-            ("expired_card", Locale::Fr) => "La carte a expiré. Vérifiez la date d'expiration ou utilisez une autre carte.",
-            ("expired_card", Locale::Es) => "La tarjeta ha caducado. Revise la fecha o use otra tarjeta.",
-            ("incorrect_cvc", Locale::En) => "The security code is incorrect. Check the 3 or 4 digits on the card and try again.",
-            ("incorrect_cvc", Locale::De) => "Der Sicherheitscode ist falsch. Prüfen Sie die 3 oder 4 Ziffern auf der Karte.",
-            ("incorrect_cvc", Locale::Fr) => "Le code de sécurité est incorrect. Vérifiez les 3 ou 4 chiffres de la carte.",
-            ("incorrect_cvc", Locale::Es) => "El código de seguridad es incorrecto. Revise los 3 o 4 dígitos de la tarjeta.",
-            (_, Locale::En) => "The card was declined by the bank. Use another card, or contact your bank.",
-            (_, Locale::De) => "Die Bank hat die Karte abgelehnt. Nutzen Sie eine andere Karte oder kontaktieren Sie Ihre Bank.",
-            (_, Locale::Fr) => "La banque a refusé la carte. Utilisez une autre carte ou contactez votre banque.",
-            (_, Locale::Es) => "El banco rechazó la tarjeta. Use otra tarjeta o contacte con su banco.",
+        let (name, en) = english_decline(decline_code);
+        self.translated(&format!("decline:{name}")).unwrap_or(en)
+    }
+
+    /// The string `key` from this locale's table, if it has one (English has none: it is the fallback).
+    fn translated(self, key: &str) -> Option<&'static str> {
+        strings::table(self)?
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Every key a strings file has: the [`Key`] names, `rejection:<code>` and `decline:<code>`.
+pub fn string_keys() -> Vec<String> {
+    let mut keys: Vec<String> = Key::ALL.iter().map(|k| format!("{k:?}")).collect();
+    keys.extend(
+        tranche_domain::AmountRejected::CODES
+            .iter()
+            .filter(|c| english_rejection(**c).is_some())
+            .map(|c| format!("rejection:{}", c.as_str())),
+    );
+    keys.extend(DECLINES.iter().map(|d| format!("decline:{d}")));
+    keys
+}
+
+/// Decline codes with their own advice; any other reads as `other`.
+const DECLINES: [&str; 4] = ["insufficient_funds", "expired_card", "incorrect_cvc", "other"];
+
+/// The translated tables, one per locale, filled once: in the browser by [`strings::install`] (from the
+/// file the loader fetched), natively from the files compiled in.
+pub mod strings {
+    use super::*;
+
+    pub type Table = Vec<(String, String)>;
+
+    static TABLES: [OnceLock<Table>; 8] = [const { OnceLock::new() }; 8];
+
+    fn slot(locale: Locale) -> &'static OnceLock<Table> {
+        &TABLES[locale as usize]
+    }
+
+    /// Sets `locale`'s strings unless it has some already (several elements on a page share them).
+    pub fn install(locale: Locale, table: Table) {
+        if locale != Locale::En {
+            let _ = slot(locale).set(table);
         }
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    pub fn table(locale: Locale) -> Option<&'static Table> {
+        slot(locale).get()
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn table(locale: Locale) -> Option<&'static Table> {
+        let json = bundled(locale)?;
+        Some(slot(locale).get_or_init(|| {
+            let map: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(json).unwrap_or_default();
+            map.into_iter()
+                .filter_map(|(k, v)| Some((k, v.as_str()?.to_owned())))
+                .collect()
+        }))
+    }
+
+    /// The strings file of `locale` as shipped (natively only; the browser fetches it).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn bundled(locale: Locale) -> Option<&'static str> {
+        Some(match locale {
+            Locale::En => return None,
+            Locale::De => include_str!("../assets/i18n/de.json"),
+            Locale::Fr => include_str!("../assets/i18n/fr.json"),
+            Locale::Es => include_str!("../assets/i18n/es.json"),
+            Locale::It => include_str!("../assets/i18n/it.json"),
+            Locale::Nl => include_str!("../assets/i18n/nl.json"),
+            Locale::Pt => include_str!("../assets/i18n/pt.json"),
+            Locale::Ja => include_str!("../assets/i18n/ja.json"),
+        })
+    }
+}
+
+/// The browser's `Intl`. The amount is passed as its canonical decimal string: `Intl.NumberFormat`
+/// formats strings as exact decimals (ECMA-402 "Intl.NumberFormat v3", Chromium 106+), so no amount ever
+/// becomes a float. Fraction digits are pinned to the currency's exponent, which the domain enforced.
+#[cfg(target_arch = "wasm32")]
+mod intl {
+    use js_sys::{Array, Intl, Object, Reflect};
+    use wasm_bindgen::JsValue;
+
+    fn options(pairs: &[(&str, JsValue)]) -> Object {
+        let o = Object::new();
+        for (k, v) in pairs {
+            let _ = Reflect::set(&o, &JsValue::from_str(k), v);
+        }
+        o
+    }
+
+    pub fn money(tag: &str, canonical: &str, currency: tranche_domain::Currency) -> Option<String> {
+        let digits = JsValue::from(currency.exponent());
+        let o = options(&[
+            ("style", "currency".into()),
+            ("currency", currency.code().into()),
+            ("minimumFractionDigits", digits.clone()),
+            ("maximumFractionDigits", digits),
+        ]);
+        let format = Intl::NumberFormat::new(&Array::of1(&tag.into()), &o).format();
+        format
+            .call1(&JsValue::UNDEFINED, &JsValue::from_str(canonical))
+            .ok()?
+            .as_string()
+    }
+
+    /// A calendar date: midnight UTC formatted in UTC, so no time zone moves it a day.
+    pub fn date(tag: &str, iso: &str) -> Option<String> {
+        let o = options(&[
+            ("year", "numeric".into()),
+            ("month", "short".into()),
+            ("day", "numeric".into()),
+            ("timeZone", "UTC".into()),
+        ]);
+        let date = js_sys::Date::new(&JsValue::from_str(&format!("{iso}T00:00:00Z")));
+        let format = Intl::DateTimeFormat::new(&Array::of1(&tag.into()), &o).format();
+        format.call1(&JsValue::UNDEFINED, &date).ok()?.as_string()
+    }
+}
+
+/// What `Intl` prints for en/de/fr/es, for the native tests (the browser never runs this unless `Intl`
+/// fails); other locales get the number with the code.
+mod stand_in {
+    use super::Locale;
+    use tranche_domain::format::format_amount;
+    use tranche_domain::Currency;
+
+    pub fn money(locale: Locale, canonical: &str, currency: Currency) -> String {
+        let number = format_amount(canonical, locale.tag());
+        let code = currency.code();
+        match (locale, code) {
+            (Locale::En, "USD") => format!("${number}"),
+            (Locale::En, "EUR") => format!("€{number}"),
+            (Locale::En, "GBP") => format!("£{number}"),
+            (Locale::En, "JPY") => format!("¥{number}"),
+            (Locale::En | Locale::Ja, _) => format!("{code}\u{a0}{number}"),
+            (Locale::Fr, "USD") => format!("{number}\u{a0}$US"),
+            (_, "USD") => format!("{number}\u{a0}$"),
+            (_, "EUR") => format!("{number}\u{a0}€"),
+            _ => format!("{number}\u{a0}{code}"),
+        }
+    }
+
+    pub fn date(locale: Locale, iso: &str) -> String {
+        const EN: [&str; 12] = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ];
+        const DE: [&str; 12] = [
+            "Jan.", "Feb.", "März", "Apr.", "Mai", "Juni", "Juli", "Aug.", "Sept.", "Okt.", "Nov.", "Dez.",
+        ];
+        let (y, m, d) = (&iso[..4], &iso[5..7], iso[8..10].trim_start_matches('0'));
+        let month = m.parse::<usize>().unwrap_or(1).clamp(1, 12) - 1;
+        match locale {
+            Locale::En => format!("{} {d}, {y}", EN[month]),
+            Locale::De => format!("{d}. {} {y}", DE[month]),
+            _ => iso.to_owned(),
+        }
+    }
+}
+
+fn english(key: Key) -> &'static str {
+    use Key::*;
+    match key {
+            Invoice => "Invoice",
+            Issued => "Issued",
+            Due => "Due",
+            Description => "Description",
+            Quantity => "Qty",
+            UnitPrice => "Unit price",
+            Amount => "Amount",
+            Subtotal => "Subtotal",
+            Tax => "Tax",
+            Total => "Total",
+            AmountPaid => "Amount paid",
+            Discounts => "Discounts taken",
+            BalanceDue => "Balance due",
+            StatusOpen => "Open",
+            StatusPartiallyPaid => "Partially paid",
+            StatusPaid => "Paid",
+            StatusVoid => "Void",
+            History => "Payments",
+            ChooseAmount => "How much do you want to pay?",
+            FullBalance => "Full balance",
+            OtherAmount => "Other amount",
+            RemainingAfter => "Remaining after this payment",
+            Continue => "Continue to payment",
+            Back => "Change amount",
+            PaymentMethod => "Payment method",
+            Pay => "Pay",
+            Paying => "Paying…",
+            Loading => "Loading invoice…",
+            ThankYou => "Thank you! Your payment was received.",
+            PendingNote => "Your bank payment is being processed; the balance updates when it clears.",
+            PaidAmount => "Amount paid now",
+            NewBalance => "New balance",
+            PayAgain => "Pay another part",
+            TryAgain => "Try again",
+            Retry => "Retry the same payment",
+            InvoicePaid => "This invoice is paid in full. Nothing is due.",
+            InvoiceVoid => "This invoice was voided by the seller and cannot be paid.",
+            InProgress => "A payment for the whole balance is being processed. Check back shortly.",
+            NetworkError => "We could not reach the payment service. Check your connection; retrying will not charge you twice.",
+            LinkInvalid => "This payment link is invalid or has expired. Ask the seller for a new one.",
+            OriginBlocked => "This site is not allowed to take payments for this seller.",
+            KeyInUse => "This payment is still being processed. Wait a moment, then retry.",
+            BalanceChanged => "The balance changed while you were paying. The amounts below are up to date.",
+            ServerError => "The payment service had a problem and nothing was charged. Try again in a moment.",
+            Unconfirmed => "We could not confirm whether your payment went through. Retrying sends the same payment again and can never charge you twice.",
+            Declined => "Payment declined",
+            DiscountOffer => "Early-payment discount",
+            SaveBy => "Pay the balance by {date} and save {amount}",
+            MinimumHint => "Minimum {amount}",
+            FieldsLoading => "Loading secure payment fields…",
+            FieldsTitle => "Secure payment fields",
+    }
+}
+
+fn english_rejection(code: ErrorCode) -> Option<&'static str> {
+    Some(match code {
+        ErrorCode::AmountNotPositive => "Enter an amount greater than zero.",
+        ErrorCode::AmountMalformed => "Enter the amount as a number, for example {amount}.",
+        ErrorCode::AmountPrecision => "Too many decimal places: {amount} allows no more.",
+        ErrorCode::CurrencyMismatch => "This invoice is payable in {amount} only.",
+        ErrorCode::PartialNotAllowed => "This invoice must be paid in full: {amount}.",
+        ErrorCode::AmountBelowMinimum => "The minimum payment is {amount}.",
+        ErrorCode::AmountExceedsBalance => {
+            "That is more than the balance due. The most you can pay is {amount}."
+        }
+        _ => return None,
+    })
+}
+
+/// `(name in the strings files, English advice)`.
+fn english_decline(decline_code: &str) -> (&'static str, &'static str) {
+    match decline_code {
+        "insufficient_funds" => (
+            "insufficient_funds",
+            "The card has insufficient funds. Pay a smaller part now, or use another card.",
+        ),
+        "expired_card" => (
+            "expired_card",
+            "The card has expired. Check the expiry date or use another card.",
+        ),
+        "incorrect_cvc" => (
+            "incorrect_cvc",
+            "The security code is incorrect. Check the 3 or 4 digits on the card and try again.",
+        ),
+        _ => (
+            "other",
+            "The card was declined by the bank. Use another card, or contact your bank.",
+        ),
     }
 }
 
@@ -436,6 +433,62 @@ pub enum Key {
     Unconfirmed,
 }
 
+impl Key {
+    pub const ALL: [Key; 51] = [
+        Key::Invoice,
+        Key::Issued,
+        Key::Due,
+        Key::Description,
+        Key::Quantity,
+        Key::UnitPrice,
+        Key::Amount,
+        Key::Subtotal,
+        Key::Tax,
+        Key::Total,
+        Key::AmountPaid,
+        Key::Discounts,
+        Key::BalanceDue,
+        Key::StatusOpen,
+        Key::StatusPartiallyPaid,
+        Key::StatusPaid,
+        Key::StatusVoid,
+        Key::History,
+        Key::ChooseAmount,
+        Key::FullBalance,
+        Key::OtherAmount,
+        Key::RemainingAfter,
+        Key::Continue,
+        Key::Back,
+        Key::PaymentMethod,
+        Key::Pay,
+        Key::Paying,
+        Key::Loading,
+        Key::ThankYou,
+        Key::PendingNote,
+        Key::PaidAmount,
+        Key::NewBalance,
+        Key::PayAgain,
+        Key::TryAgain,
+        Key::Retry,
+        Key::InvoicePaid,
+        Key::InvoiceVoid,
+        Key::InProgress,
+        Key::NetworkError,
+        Key::LinkInvalid,
+        Key::OriginBlocked,
+        Key::KeyInUse,
+        Key::BalanceChanged,
+        Key::ServerError,
+        Key::Declined,
+        Key::DiscountOffer,
+        Key::SaveBy,
+        Key::MinimumHint,
+        Key::FieldsLoading,
+        Key::FieldsTitle,
+        Key::Unconfirmed,
+    ];
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -445,41 +498,76 @@ mod tests {
         assert_eq!(Locale::parse("de-AT"), Locale::De);
         assert_eq!(Locale::parse("FR_ca"), Locale::Fr);
         assert_eq!(Locale::parse("es"), Locale::Es);
-        assert_eq!(Locale::parse("ja-JP"), Locale::En);
+        assert_eq!(Locale::parse("ja-JP"), Locale::Ja);
+        assert_eq!(Locale::parse("pt-BR"), Locale::Pt);
+        assert_eq!(Locale::parse("xx-YY"), Locale::En);
         assert_eq!(Locale::parse(""), Locale::En);
     }
 
     #[test]
-    fn money_is_formatted_per_locale() {
+    fn the_native_stand_in_formats_as_intl_does() {
         let usd = Currency::USD;
         assert_eq!(Locale::En.money("1234.50", usd), "$1,234.50");
         assert_eq!(Locale::De.money("1234.50", Currency::EUR), "1.234,50\u{a0}€");
-        assert_eq!(
-            Locale::Fr.money("1234.50", Currency::EUR),
-            "1\u{202f}234,50\u{a0}€"
-        );
         assert_eq!(Locale::Es.money("1234.50", usd), "1.234,50\u{a0}$");
         assert_eq!(Locale::En.money("250.000", Currency::KWD), "KWD\u{a0}250.000");
         assert_eq!(Locale::En.money("120000", Currency::JPY), "¥120,000");
+        assert_eq!(Locale::En.date("2026-11-01"), "Nov 1, 2026");
+        assert_eq!(Locale::De.date("2026-03-09"), "9. März 2026");
     }
 
     #[test]
-    fn dates_are_formatted_per_locale() {
-        assert_eq!(Locale::En.date("2026-11-01"), "Nov 1, 2026");
-        assert_eq!(Locale::De.date("2026-03-09"), "9. März 2026");
-        assert_eq!(Locale::Fr.date("2026-12-31"), "31 déc. 2026");
-        assert_eq!(Locale::Es.date("2026-01-05"), "5 ene 2026");
-        assert_eq!(Locale::En.date("2026-13-01"), "2026-13-01");
-        assert_eq!(Locale::En.date("garbage"), "garbage");
+    fn only_real_dates_are_formatted() {
+        for bad in ["2026-13-01", "garbage", "2026-1-01", "2026-02-00", ""] {
+            assert_eq!(Locale::En.date(bad), bad);
+        }
+    }
+
+    #[test]
+    fn every_strings_file_has_exactly_the_english_keys_and_placeholders() {
+        let keys = string_keys();
+        for locale in Locale::ALL.into_iter().skip(1) {
+            let table = strings::table(locale).unwrap();
+            let mut got: Vec<&str> = table.iter().map(|(k, _)| k.as_str()).collect();
+            let mut want: Vec<&str> = keys.iter().map(String::as_str).collect();
+            got.sort_unstable();
+            want.sort_unstable();
+            assert_eq!(got, want, "{locale:?}");
+            for (key, text) in table {
+                let english = Locale::En;
+                let en = if let Some(code) = key.strip_prefix("rejection:") {
+                    let code = ErrorCode::parse(code).unwrap();
+                    english.rejection(code, "{amount}")
+                } else if let Some(code) = key.strip_prefix("decline:") {
+                    english.decline(code).to_owned()
+                } else {
+                    let k = Key::ALL.iter().find(|k| format!("{k:?}") == *key).unwrap();
+                    english.t(*k).to_owned()
+                };
+                for placeholder in ["{amount}", "{date}"] {
+                    assert_eq!(
+                        en.contains(placeholder),
+                        text.contains(placeholder),
+                        "{locale:?} {key}: {text}"
+                    );
+                }
+                assert!(!text.trim().is_empty(), "{locale:?} {key}");
+            }
+        }
     }
 
     #[test]
     fn every_rejection_code_has_a_sentence_in_every_locale() {
-        for locale in [Locale::En, Locale::De, Locale::Fr, Locale::Es] {
+        for locale in Locale::ALL {
             for code in tranche_domain::AmountRejected::CODES {
                 let s = locale.rejection(code, "X");
                 assert!(!s.is_empty());
                 assert_ne!(s, locale.t(Key::ServerError), "{code} in {locale:?} fell through");
+            }
+            // Translated, not the English fallback.
+            if locale != Locale::En {
+                assert_ne!(locale.t(Key::ChooseAmount), Locale::En.t(Key::ChooseAmount));
+                assert_ne!(locale.decline("expired_card"), Locale::En.decline("expired_card"));
             }
         }
     }

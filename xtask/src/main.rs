@@ -7,6 +7,7 @@ mod bench;
 mod compress;
 mod deny;
 mod dist;
+mod node_tools;
 mod postgres;
 mod sh;
 mod widget;
@@ -23,6 +24,7 @@ commands:
   build-widget          build the wasm widget into target/widget/dist (hashed files, SRI manifest)
   dist                  the release artifact: the widget, then target/release/tranche with the widget inside
                         (what the Dockerfile runs)
+  node-tools            npm-install tsc and vite (React, Vue) into target/tools/node for the front-end tests
   bench [--quick]       widget size, widget start, payment throughput vs the raw database, read path,
                         ERP latency, peak RSS -> target/bench/report.{json,md} (not part of test)
   soak                  the long reliability runs: 200 concurrent rounds, 20,000 model sequences, on SQLite
@@ -44,6 +46,7 @@ fn main() -> ExitCode {
         Some("demo") => demo(&args[1..]),
         Some("build-widget") => widget::build().map(|_| ()),
         Some("dist") => dist::dist(),
+        Some("node-tools") => node_tools::ensure().map(|_| ()),
         Some("bench") => bench::run(&args[1..]),
         Some("soak") => soak(),
         Some("pg") => pg(),
@@ -146,6 +149,10 @@ pub(crate) fn ensure_system_packages(opts: &TestOptions) -> Result<()> {
         if !std::path::Path::new("/usr/bin/chromedriver").exists() {
             missing.push("chromium-driver");
         }
+        // The PHP token-minting snippet is run by the embed tests.
+        if !std::path::Path::new("/usr/bin/php").exists() {
+            missing.push("php-cli");
+        }
     }
     if missing.is_empty() {
         eprintln!("all present");
@@ -187,9 +194,15 @@ fn test(args: &[String]) -> Result<()> {
                 ]))
             },
         )
-        && p.step("system packages (PostgreSQL, Chromium, ChromeDriver)", || {
-            ensure_system_packages(&opts)
-        })
+        && p.step(
+            "system packages (PostgreSQL, Chromium, ChromeDriver, PHP)",
+            || ensure_system_packages(&opts),
+        )
+        && (!opts.browser
+            || p.step(
+                "node tools (tsc, vite, React, Vue) into target/tools/node",
+                || node_tools::ensure().map(|_| ()),
+            ))
         && p.step("cargo xtask build-widget (and its size budget)", || {
             // A size regression fails CI like any other: the budget is a promise to sellers (issue 5).
             let critical = widget::build()?;

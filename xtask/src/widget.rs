@@ -144,8 +144,15 @@ fn minify_loader(js: &str) -> String {
 }
 
 /// The loader with its `FILES` line filled in: each file's content-hashed name and SRI hash, which the
-/// loader checks every download against (so the loader's own SRI hash covers all four files).
-fn with_files(loader: &str, glue: &Built, wasm: &Built, css: &Built) -> Result<String> {
+/// loader checks every download against (so the loader's own SRI hash covers every file, the per-language
+/// strings files included).
+fn with_files(
+    loader: &str,
+    glue: &Built,
+    wasm: &Built,
+    css: &Built,
+    locales: &[(String, Built)],
+) -> Result<String> {
     let marker = "/*TRANCHE_FILES*/";
     let start = loader
         .find(marker)
@@ -154,9 +161,17 @@ fn with_files(loader: &str, glue: &Built, wasm: &Built, css: &Built) -> Result<S
         .find(";\n")
         .map(|i| start + i)
         .ok_or_else(|| anyhow!("loader FILES line does not end with `;`"))?;
+    let names: Vec<String> = locales
+        .iter()
+        .map(|(lang, f)| format!("{lang}: \"{}\"", f.path))
+        .collect();
+    let hashes: String = locales
+        .iter()
+        .map(|(lang, f)| format!(", \"i18n:{lang}\": \"{}\"", f.integrity))
+        .collect();
     let files = format!(
-        "{{ glue: \"{}\", wasm: \"{}\", css: \"{}\", integrity: {{ glue: \"{}\", wasm: \"{}\", css: \"{}\" }} }}",
-        glue.path, wasm.path, css.path, glue.integrity, wasm.integrity, css.integrity
+        "{{ glue: \"{}\", wasm: \"{}\", css: \"{}\", i18n: {{ {} }}, integrity: {{ glue: \"{}\", wasm: \"{}\", css: \"{}\"{hashes} }} }}",
+        glue.path, wasm.path, css.path, names.join(", "), glue.integrity, wasm.integrity, css.integrity
     );
     Ok(format!("{}{}{}", &loader[..start], files, &loader[end..]))
 }
@@ -179,6 +194,38 @@ fn wasm_rustflags(root: &Path) -> String {
     }
     flags.push_str(&format!(" --remap-path-prefix={}=tranche", root.display()));
     flags.trim().to_owned()
+}
+
+/// Each `assets/i18n/{lang}.json`, compacted, as `i18n-{lang}-{hash}.json` (English is in the wasm). Not on
+/// the critical path of an English page; a page in another language fetches its one file in parallel with
+/// the wasm.
+fn write_locales(dist: &Path, dir: &Path) -> Result<Vec<(String, Built)>> {
+    let mut locales = Vec::new();
+    let mut entries: Vec<PathBuf> = fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    entries.sort();
+    for path in entries {
+        let lang = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .filter(|s| s.len() == 2 && s.bytes().all(|b| b.is_ascii_lowercase()))
+            .ok_or_else(|| {
+                anyhow!(
+                    "{}: strings files are named by a two-letter language",
+                    path.display()
+                )
+            })?
+            .to_owned();
+        let value: serde_json::Value = serde_json::from_str(&fs::read_to_string(&path)?)
+            .with_context(|| format!("parsing {}", path.display()))?;
+        let compact = serde_json::to_string(&value)?;
+        let built = write_hashed(dist, "i18n", &format!("i18n-{lang}"), "json", compact.as_bytes())?;
+        locales.push((lang, built));
+    }
+    Ok(locales)
 }
 
 /// Builds the widget; returns the critical-path gzip size in bytes.
@@ -252,8 +299,10 @@ pub fn build() -> Result<u64> {
         minify_css(&fs::read_to_string(root.join("widget/assets/tranche.css"))?).as_bytes(),
     )?;
 
+    let locales = write_locales(&dist, &root.join("widget/assets/i18n"))?;
+
     let loader_src = minify_loader(&fs::read_to_string(root.join("widget/loader/tranche.js"))?);
-    let loader = with_files(&loader_src, &glue, &wasm, &css)?;
+    let loader = with_files(&loader_src, &glue, &wasm, &css, &locales)?;
     let (integrity, _) = sha384_sri(loader.as_bytes());
     let loader = write_served(
         &dist,
@@ -262,6 +311,12 @@ pub fn build() -> Result<u64> {
         integrity,
         loader.as_bytes(),
     )?;
+
+    // For front-end teams: TypeScript declarations and the Custom Elements Manifest, served beside the loader.
+    for name in ["tranche-checkout.d.ts", "custom-elements.json"] {
+        fs::copy(root.join("widget/types").join(name), dist.join(name))
+            .with_context(|| format!("copying widget/types/{name}"))?;
+    }
 
     let all = [loader, glue, wasm, css];
     let critical: u64 = all.iter().map(|f| f.gzip).sum();
@@ -275,9 +330,19 @@ pub fn build() -> Result<u64> {
             )
         })
         .collect();
+    let locale_entries: Vec<String> = locales
+        .iter()
+        .map(|(lang, f)| {
+            format!(
+                "    {{\"lang\": \"{lang}\", \"path\": \"{}\", \"integrity\": \"{}\", \"bytes\": {}, \"gzip_bytes\": {}}}",
+                f.path, f.integrity, f.bytes, f.gzip
+            )
+        })
+        .collect();
     let manifest = format!(
-        "{{\n  \"wasm_bindgen\": \"{version}\",\n  \"critical_path_gzip_bytes\": {critical},\n  \"critical_path_brotli_bytes\": {critical_br},\n  \"budget_gzip_bytes\": {CRITICAL_PATH_BUDGET},\n  \"files\": [\n{}\n  ]\n}}\n",
-        entries.join(",\n")
+        "{{\n  \"wasm_bindgen\": \"{version}\",\n  \"critical_path_gzip_bytes\": {critical},\n  \"critical_path_brotli_bytes\": {critical_br},\n  \"budget_gzip_bytes\": {CRITICAL_PATH_BUDGET},\n  \"files\": [\n{}\n  ],\n  \"locales\": [\n{}\n  ]\n}}\n",
+        entries.join(",\n"),
+        locale_entries.join(",\n")
     );
     fs::write(dist.join("manifest.json"), manifest)?;
 
@@ -354,10 +419,11 @@ mod tests {
             &built("g-1.js", "sha384-G"),
             &built("w-1.wasm", "sha384-W"),
             &built("c-1.css", "sha384-C"),
+            &[("de".into(), built("i18n-de-1.json", "sha384-D"))],
         )
         .unwrap();
         assert!(out.contains(
-            "const FILES = { glue: \"g-1.js\", wasm: \"w-1.wasm\", css: \"c-1.css\", integrity: { glue: \"sha384-G\", wasm: \"sha384-W\", css: \"sha384-C\" } };\n"
+            "const FILES = { glue: \"g-1.js\", wasm: \"w-1.wasm\", css: \"c-1.css\", i18n: { de: \"i18n-de-1.json\" }, integrity: { glue: \"sha384-G\", wasm: \"sha384-W\", css: \"sha384-C\", \"i18n:de\": \"sha384-D\" } };\n"
         ), "{out}");
         assert!(!out.contains("TRANCHE_FILES"));
         // Everything after the FILES line is the loader as written.

@@ -184,6 +184,10 @@ fn endpoints() -> [(&'static str, Vec<Endpoint>); 3] {
                 Endpoint::new("/sandbox/v1/tokens").post(sandbox::create_token),
                 Endpoint::new("/sandbox/fields").get(pages::sandbox_fields).page(),
                 Endpoint::new("/widget/v1/{file}").get(pages::widget_file).page(),
+                // After /widget/v1/: the moving URL keeps its short cache.
+                Endpoint::new("/widget/{version}/{file}")
+                    .get(pages::widget_versioned_file)
+                    .page(),
                 Endpoint::new("/pay/{token}").get(pages::pay_page).page(),
                 Endpoint::new("/healthz").get(ops::healthz),
                 Endpoint::new("/livez").get(ops::livez),

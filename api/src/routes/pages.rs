@@ -172,6 +172,8 @@ fn mime_of(name: &str) -> &'static str {
         Some("css") => "text/css; charset=utf-8",
         Some("json") => "application/json",
         Some("map") => "application/json",
+        // The element's TypeScript declarations (`tranche-checkout.d.ts`).
+        Some("ts") => "application/typescript; charset=utf-8",
         _ => "application/octet-stream",
     }
 }
@@ -187,9 +189,30 @@ fn accepts(accept: &AcceptEncoding, coding: &Encoding) -> bool {
         .is_some_and(|q| q > Quality::ZERO)
 }
 
-/// `GET /widget/v1/{file}`.
+/// The widget's release, as `tranche --version` prints it (semver, no `v`): `/widget/{WIDGET_VERSION}/` holds
+/// exactly the files this binary ships, so they never change under that URL.
+pub const WIDGET_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// `GET /widget/v1/{file}`: the moving URL. The loader and the manifest follow releases (5 minutes of
+/// cache); content-hashed files are immutable anyway.
 pub async fn widget_file(req: HttpRequest, file: web::Path<String>) -> ApiResult<HttpResponse> {
-    let name = file.into_inner();
+    serve_widget_file(&req, file.into_inner(), false).await
+}
+
+/// `GET /widget/{version}/{file}`: this release's files, every one immutable (a page pins the loader with
+/// SRI and it can never move). Any other version is 404: this binary cannot serve another release's bytes.
+pub async fn widget_versioned_file(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> ApiResult<HttpResponse> {
+    let (version, file) = path.into_inner();
+    if version != WIDGET_VERSION {
+        return Err(ApiError::NotFound("widget version"));
+    }
+    serve_widget_file(&req, file, true).await
+}
+
+async fn serve_widget_file(req: &HttpRequest, name: String, immutable: bool) -> ApiResult<HttpResponse> {
     // One path segment of safe characters: nothing can climb out of the folder. The `.gz`/`.br` copies
     // are reached through Accept-Encoding, not by name.
     if name.is_empty()
@@ -208,7 +231,7 @@ pub async fn widget_file(req: HttpRequest, file: web::Path<String>) -> ApiResult
     // The first precompressed copy (brotli, then gzip) the client accepts and the build wrote; else the plain
     // file. A missing or unparsable header means "no preference": the plain file. The SRI hash covers the
     // decoded bytes, so it holds for every encoding.
-    let accept = AcceptEncoding::parse(&req).unwrap_or_else(|_| AcceptEncoding(Vec::new()));
+    let accept = AcceptEncoding::parse(req).unwrap_or_else(|_| AcceptEncoding(Vec::new()));
     let mut served = None;
     for (coding, suffix) in PRECOMPRESSED.into_iter().filter(|(e, _)| accepts(&accept, e)) {
         if let Some(bytes) = files.read(&format!("{name}.{suffix}")).await {
@@ -223,7 +246,7 @@ pub async fn widget_file(req: HttpRequest, file: web::Path<String>) -> ApiResult
             None => return Err(ApiError::NotFound("file")),
         },
     };
-    let cache = if is_hashed(&name) {
+    let cache = if immutable || is_hashed(&name) {
         "public, max-age=31536000, immutable"
     } else {
         "public, max-age=300"
