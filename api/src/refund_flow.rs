@@ -19,6 +19,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::gateway::{RefundOutcome, RefundRequest};
 use crate::payment_flow::Answer;
 use crate::state::AppState;
+use crate::store::audit::{self, Actor};
 use crate::store::refunds::{self, RefundReason, RefundRow, RefundStatus};
 use crate::store::{invoices, payments};
 
@@ -102,13 +103,15 @@ fn replay(existing: &RefundRow, hash: &str) -> ApiResult<Answer> {
     }
 }
 
-/// Runs a seller's refund end to end and returns the answer to send (and store for replays).
+/// Runs a seller's refund end to end and returns the answer to send (and store for replays). `actor` (the
+/// seller's key) is named in the audit row of the refund's outcome.
 pub async fn refund(
     state: &AppState,
     seller_id: &str,
     payment_id: &str,
     key: &str,
     body: &RefundBody,
+    actor: Actor<'_>,
 ) -> ApiResult<Answer> {
     let hash = request_hash(payment_id, body);
     if let Some(existing) = refunds::by_key(state.db.pool(), seller_id, key).await? {
@@ -124,7 +127,7 @@ pub async fn refund(
         amount: held.amount,
     };
     match state.gateway.refund(&request).await {
-        Ok(outcome) => finalize(state, &held.id, &outcome).await,
+        Ok(outcome) => finalize(state, &held.id, &outcome, actor).await,
         Err(error) => {
             // Ambiguous: the refund may exist. Leave the hold; the reconciler asks the gateway later.
             tracing::warn!(refund_id = %held.id, %error, "gateway unavailable; refund left pending");
@@ -273,8 +276,13 @@ pub async fn abandon(state: &AppState, refund_id: &str) -> ApiResult<bool> {
 
 /// Applies a gateway outcome to a pending refund, exactly once: only the caller that moves the refund
 /// out of `pending` touches the payment and invoice and writes the outbox. The request path and the
-/// reconciler both end here.
-pub async fn finalize(state: &AppState, refund_id: &str, outcome: &RefundOutcome) -> ApiResult<Answer> {
+/// reconciler both end here (`actor`: the seller's key, or `system` for the reconciler).
+pub async fn finalize(
+    state: &AppState,
+    refund_id: &str,
+    outcome: &RefundOutcome,
+    actor: Actor<'_>,
+) -> ApiResult<Answer> {
     let (seller_id, invoice_id, payment_id) = refunds::owner(&state.db, refund_id)
         .await?
         .context("refund vanished")?;
@@ -342,6 +350,24 @@ pub async fn finalize(state: &AppState, refund_id: &str, outcome: &RefundOutcome
     };
     let body = answer_body(&settled)?;
     refunds::save_answer(&mut tx, refund_id, 201, &body).await?;
+    let action = match settled.status {
+        RefundStatus::Succeeded => "refund.succeeded",
+        _ => "refund.failed",
+    };
+    let entry = audit::Entry {
+        seller_id: &seller_id,
+        actor,
+        action,
+        object_id: refund_id,
+        changes: serde_json::json!({
+            "payment_id": payment_id,
+            "amount": settled.amount.to_string(),
+            "currency": settled.currency().code(),
+            "failure_code": settled.failure_code,
+        }),
+        at: now,
+    };
+    audit::record(&mut tx, &entry).await?;
     tx.commit().await?;
     // Deliveries were written with the event: wake the relay so the ERP hears of it at once.
     state.relay_wakeup.notify_one();

@@ -91,6 +91,8 @@ pub async fn send(
     };
     // The event and its email delivery commit with `sent_at`, or none of them does.
     crate::outbox::record(&mut tx, &seller.seller_id, &Event::InvoiceSent(event), now).await?;
+    let changes = serde_json::json!({"sent_to": sent_to, "link_id": link.id, "sent_at": rfc3339(now)});
+    crate::store::audit::record(&mut tx, &seller.audit("invoice.sent", &row.id, changes, now)).await?;
     tx.commit().await?;
     state.relay_wakeup.notify_one();
     Ok(HttpResponse::Accepted().json(InvoiceSentResponse {
