@@ -474,7 +474,8 @@ pub async fn create_link(
             format!("expires_in_seconds must be between 60 and {max}"),
         ));
     }
-    let link = crate::tokens::mint_link(&state, &seller.seller_id, &row.id, ttl).await?;
+    let link =
+        crate::tokens::mint_link(&state, &seller.seller_id, &row.id, ttl, Some(seller.actor())).await?;
     Ok(HttpResponse::Created().json(LinkCreated {
         id: link.id,
         invoice_id: row.id.clone(),
@@ -491,7 +492,7 @@ pub async fn revoke_link(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let revoked_at = crate::store::links::revoke(&state.db, &seller.seller_id, &id, now_ms())
+    let revoked_at = crate::store::links::revoke(&state.db, &seller.seller_id, &id, now_ms(), seller.actor())
         .await?
         .ok_or(ApiError::NotFound("checkout link"))?;
     Ok(HttpResponse::Ok().json(LinkRevoked {

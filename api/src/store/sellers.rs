@@ -200,14 +200,17 @@ pub async fn set_receipt_settings(
     seller_id: &str,
     subject: Option<&str>,
     intro: Option<&str>,
+    audit: &audit::Entry<'_>,
 ) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin_write().await?;
     sqlx::query("UPDATE sellers SET receipt_subject = $1, receipt_intro = $2 WHERE id = $3")
         .bind(subject)
         .bind(intro)
         .bind(seller_id)
-        .execute(&mut *db.writer().await?)
+        .execute(&mut *tx)
         .await?;
-    Ok(())
+    audit::record(&mut tx, audit).await?;
+    tx.commit().await
 }
 
 /// The seller's invoice-email overrides (each null: the built-in text).
@@ -235,7 +238,9 @@ pub async fn set_invoice_email_templates(
     subject: Option<&str>,
     text: Option<&str>,
     html: Option<&str>,
+    audit: &audit::Entry<'_>,
 ) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin_write().await?;
     sqlx::query(
         "UPDATE sellers SET invoice_email_subject = $1, invoice_email_text = $2, invoice_email_html = $3 WHERE id = $4",
     )
@@ -243,7 +248,8 @@ pub async fn set_invoice_email_templates(
     .bind(text)
     .bind(html)
     .bind(seller_id)
-    .execute(&mut *db.writer().await?)
+    .execute(&mut *tx)
     .await?;
-    Ok(())
+    audit::record(&mut tx, audit).await?;
+    tx.commit().await
 }
