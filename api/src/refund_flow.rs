@@ -121,6 +121,17 @@ pub async fn refund(
         Hold::Held { refund, charge_id } => (refund, charge_id),
         Hold::Answered(answer) => return Ok(answer),
     };
+    let Some(charge_id) = charge_id else {
+        // An offline payment (a cheque, a wire): its money goes back outside Tranche too (the cheque returned,
+        // a wire sent back), so no gateway is called and the refund is final now. A crash before this
+        // leaves the hold pending; the reconciler finds no gateway refund and releases it, as for any other.
+        let outcome = RefundOutcome::Succeeded {
+            refund_id: String::new(),
+            amount_minor: held.amount.minor_units(),
+            currency: held.currency().code().to_owned(),
+        };
+        return finalize_in(state, &held.id, &outcome, Via::Offline, actor).await;
+    };
     let request = RefundRequest {
         idempotency_key: held.id.clone(),
         charge_id,
@@ -137,10 +148,11 @@ pub async fn refund(
 }
 
 enum Hold {
-    /// A `pending` refund now holds its amount of the payment.
+    /// A `pending` refund now holds its amount of the payment. `charge_id` is the gateway charge to refund,
+    /// `None` for an offline payment (nothing to ask a gateway).
     Held {
         refund: Box<RefundRow>,
-        charge_id: String,
+        charge_id: Option<String>,
     },
     /// The same key raced in first: its stored answer.
     Answered(Answer),
@@ -169,7 +181,14 @@ async fn hold(
         .await?
         .ok_or(ApiError::NotFound("payment"))?;
     let charge_id = match (payment.status, &payment.gateway_charge_id) {
-        (PaymentStatus::Succeeded | PaymentStatus::PartiallyRefunded, Some(charge_id)) => charge_id.clone(),
+        (PaymentStatus::Succeeded | PaymentStatus::PartiallyRefunded, Some(charge_id)) => {
+            Some(charge_id.clone())
+        }
+        (PaymentStatus::Succeeded | PaymentStatus::PartiallyRefunded, None)
+            if payment.gateway == "offline" =>
+        {
+            None
+        }
         (status, _) => {
             tx.rollback().await?;
             return Err(ApiError::Conflict {
@@ -283,6 +302,23 @@ pub async fn finalize(
     outcome: &RefundOutcome,
     actor: Actor<'_>,
 ) -> ApiResult<Answer> {
+    finalize_in(state, refund_id, outcome, Via::Gateway, actor).await
+}
+
+/// How a refund's money went back: through the payment's gateway, or outside Tranche (offline payments).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Via {
+    Gateway,
+    Offline,
+}
+
+async fn finalize_in(
+    state: &AppState,
+    refund_id: &str,
+    outcome: &RefundOutcome,
+    via: Via,
+    actor: Actor<'_>,
+) -> ApiResult<Answer> {
     let (seller_id, invoice_id, payment_id) = refunds::owner(&state.db, refund_id)
         .await?
         .context("refund vanished")?;
@@ -326,6 +362,7 @@ pub async fn finalize(
                     refund.currency().code()
                 )));
             }
+            let gateway_refund_id = (via == Via::Gateway).then_some(gateway_refund_id.as_str());
             apply_success(&mut tx, refund, payment, invoice, gateway_refund_id, now).await?
         }
         RefundOutcome::Failed {
@@ -386,7 +423,7 @@ async fn apply_success(
     refund: RefundRow,
     mut payment: payments::PaymentRow,
     mut invoice: invoices::InvoiceRow,
-    gateway_refund_id: &str,
+    gateway_refund_id: Option<&str>,
     now: i64,
 ) -> ApiResult<RefundRow> {
     let refunded = payment
@@ -407,7 +444,7 @@ async fn apply_success(
         tx,
         &refund.id,
         RefundStatus::Succeeded,
-        Some(gateway_refund_id),
+        gateway_refund_id,
         None,
         now,
     )
@@ -429,7 +466,7 @@ async fn apply_success(
     invoice.status = after.status().as_str().to_owned();
     let mut succeeded = refund;
     succeeded.status = RefundStatus::Succeeded;
-    succeeded.gateway_refund_id = Some(gateway_refund_id.to_owned());
+    succeeded.gateway_refund_id = gateway_refund_id.map(str::to_owned);
     crate::outbox::record_refund_succeeded(tx, &succeeded, &payment, &invoice, now).await?;
     Ok(succeeded)
 }
