@@ -394,6 +394,15 @@ async fn terms_are_listed_edited_and_archived(backend: Backend) {
     let read: Value = app.get(&path, &seller.key).await.json().await.unwrap();
     assert_eq!(read, edited);
 
+    // An invoice issued under t0 keeps the terms it copied when t0 is edited again.
+    let before_edit = app.invoice(&seller, "USD", "100.00", Some(&ids[0])).await;
+    let r = app
+        .patch(&path, &seller.key, json!({"allow_partial": true}))
+        .await;
+    assert_eq!(r.status(), 200);
+    let (_, token) = app.link(&seller, before_edit["id"].as_str().unwrap()).await;
+    assert_eq!(app.checkout(&token).await["options"]["allow_partial"], false);
+
     // An invoice issued under t1, then t1 archived: the invoice keeps working.
     let inv = app.invoice(&seller, "USD", "300.00", Some(&ids[1])).await;
     let inv_id = inv["id"].as_str().unwrap();
