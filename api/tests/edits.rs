@@ -175,6 +175,23 @@ async fn bad_invoice_edits_are_refused_and_change_nothing(backend: Backend) {
             assert!(problem["field"].is_string(), "{body} {problem}");
         }
     }
+    // No body at all, or not JSON: as for every JSON endpoint.
+    for (content_type, body, status, code) in [
+        ("application/json", "", 400, "malformed_body"),
+        ("application/json", "{", 400, "malformed_body"),
+        ("text/plain", "{}", 415, "unsupported_media_type"),
+    ] {
+        let r = app
+            .client
+            .patch(app.url(&format!("/v1/invoices/{id}")))
+            .bearer_auth(&seller.key)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        expect_problem(r, status, code).await;
+    }
     assert_eq!(app.get_invoice(&seller, id).await, before);
 
     // A void invoice: nothing on it changes.
