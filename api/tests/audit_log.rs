@@ -488,3 +488,46 @@ async fn a_change_rolled_back_at_commit_leaves_no_audit_row() {
     assert_eq!(app.get_invoice(&seller, &inv_id).await, before);
     assert_eq!(all_rows(&app, &seller.key).await.len(), rows_before);
 }
+
+/// Concurrent edits of one invoice queue on its lock: each leaves one row, and the rows chain (each one's
+/// `before` is exactly one other's `after`), ending at the stored value.
+async fn concurrent_edits_chain_their_audit_rows(backend: Backend) {
+    let app = std::sync::Arc::new(spawn_app(backend).await);
+    let seller = app.seller("S").await;
+    let inv = app.invoice(&seller, "USD", "100.00", None).await;
+    let inv_id = id(&inv);
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let (app, key, path) = (app.clone(), seller.key.clone(), format!("/v1/invoices/{inv_id}"));
+        tasks.push(tokio::spawn(async move {
+            app.patch(&path, &key, json!({"memo": format!("note {i}")}))
+                .await
+                .status()
+        }));
+    }
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), 200);
+    }
+    let rows: Vec<Value> = all_rows(&app, &seller.key)
+        .await
+        .into_iter()
+        .filter(|r| r["object_id"] == inv_id.as_str() && r["action"] == "invoice.updated")
+        .collect();
+    assert_eq!(rows.len(), 16);
+    let mut next: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    for row in &rows {
+        let memo = &row["changes"]["memo"];
+        let before = memo["before"].as_str().unwrap_or("").to_owned();
+        let after = memo["after"].as_str().unwrap().to_owned();
+        assert!(
+            next.insert(before, after).is_none(),
+            "two edits saw the same memo: {rows:?}"
+        );
+    }
+    let mut at = String::new();
+    for _ in 0..16 {
+        at = next.remove(&at).expect("the chain continues");
+    }
+    assert_eq!(app.get_invoice(&seller, &inv_id).await["memo"], at.as_str());
+}
+both_backends!(concurrent_edits_chain_their_audit_rows);

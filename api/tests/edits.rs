@@ -475,6 +475,14 @@ async fn terms_are_listed_edited_and_archived(backend: Backend) {
         )
         .await;
     expect_problem(r, 409, "terms_archived").await;
+    let r = app
+        .patch(
+            &format!("/v1/customers/{}", seller.customer_id),
+            &seller.key,
+            json!({"terms_id": ids[1]}),
+        )
+        .await;
+    expect_problem(r, 409, "terms_archived").await;
     let other_inv = app.invoice(&seller, "USD", "50.00", None).await;
     let r = patch_invoice(
         &app,
