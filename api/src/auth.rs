@@ -90,9 +90,36 @@ pub fn last4(secret: &str) -> &str {
 pub struct Seller {
     pub seller_id: String,
     pub key_id: String,
+    /// The key's last four characters: the audit log's actor (`key:<last 4>`), never the key itself.
+    pub key_last4: String,
 }
 
 impl Seller {
+    /// The audit log's actor for this caller: its key, by the last four characters.
+    pub fn actor(&self) -> crate::store::audit::Actor<'_> {
+        crate::store::audit::Actor::Key {
+            last4: &self.key_last4,
+        }
+    }
+
+    /// An audit row of a change this seller made now.
+    pub fn audit<'a>(
+        &'a self,
+        action: &'static str,
+        object_id: &'a str,
+        changes: serde_json::Value,
+        at: i64,
+    ) -> crate::store::audit::Entry<'a> {
+        crate::store::audit::Entry {
+            seller_id: &self.seller_id,
+            actor: self.actor(),
+            action,
+            object_id,
+            changes,
+            at,
+        }
+    }
+
     /// Authenticates `key`. An expired key is refused exactly as an unknown one. A use is recorded on the
     /// key when its stored last use is a minute old (see `seller_keys::LAST_USED_PRECISION_MS`), so a busy
     /// key costs one write a minute, not one per request.
@@ -110,6 +137,7 @@ impl Seller {
         Ok(Seller {
             seller_id: key_auth.seller_id,
             key_id: key_auth.id,
+            key_last4: last4(key).to_owned(),
         })
     }
 }

@@ -68,7 +68,7 @@ pub async fn run(args: &[&str]) -> anyhow::Result<()> {
     println!("  Seller site embedding the widget (another origin): {site_origin}/");
     println!("  Demo ERP webhook receiver (verifies signatures, prints deliveries): {erp_url}");
     println!(
-        "  Receipt emails (no SMTP configured) are written to: {}",
+        "  Receipt and invoice emails (no SMTP configured) are written to: {}",
         app_receipts_dir.display()
     );
     if crate::routes::pages::integrity_of("tranche.js").is_none() {
@@ -76,6 +76,142 @@ pub async fn run(args: &[&str]) -> anyhow::Result<()> {
     }
     println!("\nTranche demo listening on port {port}. Ctrl-C stops it.");
     server.await.context("server task")?
+}
+
+/// `call` with an `Idempotency-Key` (payments and refunds require one).
+async fn call_once(
+    client: &reqwest::Client,
+    url: String,
+    bearer: &str,
+    key: &str,
+    body: Value,
+) -> anyhow::Result<Value> {
+    let response = client
+        .post(&url)
+        .bearer_auth(bearer)
+        .header("idempotency-key", key)
+        .json(&body)
+        .send()
+        .await?;
+    let status = response.status();
+    let value: Value = response.json().await?;
+    anyhow::ensure!(status.is_success(), "{url} answered {status}: {value}");
+    Ok(value)
+}
+
+/// What the seller operations in the demo need of the seeded data.
+struct Seeded<'a> {
+    client: &'a reqwest::Client,
+    base: &'a str,
+    key: &'a str,
+    customer_id: &'a str,
+    terms_id: &'a str,
+    issue: &'a str,
+    due: &'a str,
+}
+
+impl Seeded<'_> {
+    /// Seller operations through the real flow: an invoice paid in part by card and then refunded in part
+    /// (the gateway's refund, the balance reopening, `refund.succeeded` to the ERP receiver, the buyer's
+    /// email), and an invoice sent by email (a fresh pay link, written to the mail folder). Returns what to print.
+    async fn refund_and_send(&self) -> anyhow::Result<String> {
+        let (client, base, key) = (self.client, self.base, self.key);
+        let post = reqwest::Method::POST;
+        let invoice = call(
+            client,
+            post.clone(),
+            format!("{base}/v1/invoices"),
+            key,
+            json!({
+                "number": "INV-1005", "customer_id": self.customer_id, "currency": "USD",
+                "issue_date": self.issue, "due_date": self.due, "terms_id": self.terms_id,
+                "lines": [{"description": "Dock leveller service", "quantity": "1", "unit_price": "800.00"}],
+            }),
+        )
+        .await?;
+        let id = invoice["id"].as_str().context("invoice id")?;
+        let link = call(
+            client,
+            post.clone(),
+            format!("{base}/v1/invoices/{id}/checkout-links"),
+            key,
+            json!({}),
+        )
+        .await?;
+        let checkout = link["token"].as_str().context("checkout token")?;
+        let card = call(
+            client,
+            post.clone(),
+            format!("{base}/sandbox/v1/tokens"),
+            checkout,
+            json!({"card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2034, "cvc": "123"}}),
+        )
+        .await?;
+        let card = card["token"].as_str().context("card token")?;
+        let paid = call_once(
+            client,
+            format!("{base}/v1/checkout/payments"),
+            checkout,
+            "demo-inv-1005",
+            json!({"amount": "500.00", "payment_token": card}),
+        )
+        .await?;
+        let payment_id = paid["payment"]["id"].as_str().context("payment id")?;
+        let refund = call_once(
+            client,
+            format!("{base}/v1/payments/{payment_id}/refunds"),
+            key,
+            "demo-refund-1005",
+            json!({"amount": "200.00", "reason": "requested_by_customer"}),
+        )
+        .await?;
+        let after = call(
+            client,
+            reqwest::Method::GET,
+            format!("{base}/v1/invoices/{id}"),
+            key,
+            json!({}),
+        )
+        .await?;
+        let mut out = format!(
+            "
+  INV-1005 USD 800.00: the buyer paid 500.00 by card ({payment_id}); the seller refunded 200.00 \
+             ({}, {}):\n    balance now {} ({}); refund.succeeded went to the ERP receiver and the buyer's email\n",
+            refund["id"].as_str().unwrap_or("?"),
+            refund["status"].as_str().unwrap_or("?"),
+            after["balance_due"].as_str().unwrap_or("?"),
+            after["status"].as_str().unwrap_or("?"),
+        );
+        let list = call(
+            client,
+            reqwest::Method::GET,
+            format!("{base}/v1/invoices?limit=100"),
+            key,
+            json!({}),
+        )
+        .await?;
+        let to_send = list["data"]
+            .as_array()
+            .and_then(|all| all.iter().find(|i| i["number"] == "INV-1002"))
+            .and_then(|i| i["id"].as_str())
+            .context("INV-1002")?
+            .to_owned();
+        let sent = call(
+            client,
+            post,
+            format!("{base}/v1/invoices/{to_send}/send"),
+            key,
+            json!({}),
+        )
+        .await?;
+        out.push_str(&format!(
+            "  INV-1002 sent by email to {} with a fresh pay link {}\n  \
+             Who did what: curl -H \"authorization: Bearer {key}\" {base}/v1/audit-log\n",
+            sent["sent_to"].as_str().unwrap_or("?"),
+            sent["link"]["url"].as_str().unwrap_or("?"),
+        ));
+        Ok(out)
+    }
 }
 
 async fn call(
@@ -221,6 +357,16 @@ async fn seed(
             link["url"].as_str().unwrap_or("?")
         ));
     }
+    let ops = Seeded {
+        client: &client,
+        base,
+        key: &key,
+        customer_id,
+        terms_id,
+        issue: &issue,
+        due: &due,
+    };
+    out.push_str(&ops.refund_and_send().await?);
     // The card token is bound to one checkout: the example uses the first invoice's link.
     let first_token = embeds
         .first()

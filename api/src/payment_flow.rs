@@ -22,6 +22,7 @@ use crate::gateway::{
 };
 use crate::metrics::Metrics;
 use crate::state::{today, AppState};
+use crate::store::audit::{self, Actor};
 use crate::store::idempotency::{self, Saved};
 use crate::store::invoices;
 use crate::store::payments::{self, PaymentRow};
@@ -316,7 +317,7 @@ async fn charge_and_finalize(
             return pending_answer(&state.db, &payment.id).await;
         }
     };
-    finalize_held(state, &HeldPayment::of(payment), &outcome).await
+    finalize_held(state, &HeldPayment::of(payment), &outcome, Actor::Buyer).await
 }
 
 /// Answers a token that is unknown, spent, expired or made for another checkout: nothing is held or charged.
@@ -403,8 +404,14 @@ pub async fn abandon(state: &AppState, payment_id: &str) -> ApiResult<bool> {
 }
 
 /// Applies a gateway outcome to a pending payment, exactly once: only the caller that moves the payment
-/// out of `pending` updates the invoice and writes the outbox. Used by the request path and the reconciler.
-pub async fn finalize(state: &AppState, payment_id: &str, outcome: &ChargeOutcome) -> ApiResult<Answer> {
+/// out of `pending` updates the invoice and writes the outbox. Used by the request path and the reconciler;
+/// `actor` is who the audit log names (`buyer` on the request path, `system` for the reconciler).
+pub async fn finalize(
+    state: &AppState,
+    payment_id: &str,
+    outcome: &ChargeOutcome,
+    actor: Actor<'_>,
+) -> ApiResult<Answer> {
     let (seller_id, invoice_id) = payments::owner(&state.db, payment_id)
         .await?
         .context("payment vanished")?;
@@ -413,7 +420,7 @@ pub async fn finalize(state: &AppState, payment_id: &str, outcome: &ChargeOutcom
         seller_id: &seller_id,
         invoice_id: &invoice_id,
     };
-    finalize_held(state, &held, outcome).await
+    finalize_held(state, &held, outcome, actor).await
 }
 
 /// A pending payment and the invoice it holds (both fixed when the hold was written): what finalize
@@ -438,8 +445,9 @@ async fn finalize_held(
     state: &AppState,
     held: &HeldPayment<'_>,
     outcome: &ChargeOutcome,
+    actor: Actor<'_>,
 ) -> ApiResult<Answer> {
-    let answer = finalize_in_db(&state.db, &state.metrics, held, outcome).await?;
+    let answer = finalize_in_db(&state.db, &state.metrics, held, outcome, actor).await?;
     // Deliveries were written with the event: wake the relay so the ERP hears of it at once.
     state.relay_wakeup.notify_one();
     Ok(answer)
@@ -450,6 +458,7 @@ async fn finalize_in_db(
     metrics: &Metrics,
     held: &HeldPayment<'_>,
     outcome: &ChargeOutcome,
+    actor: Actor<'_>,
 ) -> ApiResult<Answer> {
     let payment_id = held.id;
     let mut tx = db.begin_write().await?;
@@ -499,8 +508,45 @@ async fn finalize_in_db(
             answer
         }
     };
+    record_outcome(&mut tx, held, outcome, actor, now).await?;
     tx.commit().await?;
     Ok(answer)
+}
+
+/// The audit row of a payment's outcome, in its finalize transaction (a pending charge, not yet final,
+/// writes none: its final outcome will).
+async fn record_outcome(
+    tx: &mut Tx,
+    held: &HeldPayment<'_>,
+    outcome: &ChargeOutcome,
+    actor: Actor<'_>,
+    now: i64,
+) -> ApiResult<()> {
+    let (action, changes) = match outcome {
+        ChargeOutcome::Succeeded {
+            amount_minor,
+            currency,
+            ..
+        } => (
+            "payment.succeeded",
+            serde_json::json!({"invoice_id": held.invoice_id, "amount_minor": amount_minor, "currency": currency}),
+        ),
+        ChargeOutcome::Declined { decline_code } => (
+            "payment.failed",
+            serde_json::json!({"invoice_id": held.invoice_id, "decline_code": decline_code}),
+        ),
+        ChargeOutcome::Pending { .. } => return Ok(()),
+    };
+    let entry = audit::Entry {
+        seller_id: held.seller_id,
+        actor,
+        action,
+        object_id: held.id,
+        changes,
+        at: now,
+    };
+    audit::record(tx, &entry).await?;
+    Ok(())
 }
 
 /// A decline: the payment fails with the gateway's code, and the 402 is saved for replays.

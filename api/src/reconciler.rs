@@ -8,6 +8,7 @@ use crate::gateway::ChargeOutcome;
 use crate::metrics::Metrics;
 use crate::payment_flow::finalize;
 use crate::state::AppState;
+use crate::store::audit::Actor;
 use crate::store::{payments, refunds};
 
 /// Most payments looked at per pass.
@@ -36,7 +37,7 @@ async fn refunds_pass(state: &AppState) -> anyhow::Result<usize> {
     let mut resolved = 0;
     for refund_id in due {
         let settled = match state.gateway.find_refund(&refund_id).await {
-            Ok(Some(outcome)) => crate::refund_flow::finalize(state, &refund_id, &outcome)
+            Ok(Some(outcome)) => crate::refund_flow::finalize(state, &refund_id, &outcome, Actor::System)
                 .await
                 .map(|answer| !answer.replayed),
             // The gateway never saw it: no money moved, so the hold is released.
@@ -93,7 +94,7 @@ async fn payments_pass(state: &AppState) -> anyhow::Result<usize> {
                 continue;
             }
         };
-        match finalize(state, &payment_id, &outcome).await {
+        match finalize(state, &payment_id, &outcome, Actor::System).await {
             Ok(_) => {
                 resolved += 1;
                 Metrics::inc(&state.metrics.reconciled);

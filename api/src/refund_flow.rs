@@ -19,6 +19,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::gateway::{RefundOutcome, RefundRequest};
 use crate::payment_flow::Answer;
 use crate::state::AppState;
+use crate::store::audit::{self, Actor};
 use crate::store::refunds::{self, RefundReason, RefundRow, RefundStatus};
 use crate::store::{invoices, payments};
 
@@ -102,13 +103,15 @@ fn replay(existing: &RefundRow, hash: &str) -> ApiResult<Answer> {
     }
 }
 
-/// Runs a seller's refund end to end and returns the answer to send (and store for replays).
+/// Runs a seller's refund end to end and returns the answer to send (and store for replays). `actor` (the
+/// seller's key) is named in the audit row of the refund's outcome.
 pub async fn refund(
     state: &AppState,
     seller_id: &str,
     payment_id: &str,
     key: &str,
     body: &RefundBody,
+    actor: Actor<'_>,
 ) -> ApiResult<Answer> {
     let hash = request_hash(payment_id, body);
     if let Some(existing) = refunds::by_key(state.db.pool(), seller_id, key).await? {
@@ -118,13 +121,24 @@ pub async fn refund(
         Hold::Held { refund, charge_id } => (refund, charge_id),
         Hold::Answered(answer) => return Ok(answer),
     };
+    let Some(charge_id) = charge_id else {
+        // An offline payment (a cheque, a wire): its money goes back outside Tranche too (the cheque returned,
+        // a wire sent back), so no gateway is called and the refund is final now. A crash before this
+        // leaves the hold pending; the reconciler finds no gateway refund and releases it, as for any other.
+        let outcome = RefundOutcome::Succeeded {
+            refund_id: String::new(),
+            amount_minor: held.amount.minor_units(),
+            currency: held.currency().code().to_owned(),
+        };
+        return finalize_in(state, &held.id, &outcome, Via::Offline, actor).await;
+    };
     let request = RefundRequest {
         idempotency_key: held.id.clone(),
         charge_id,
         amount: held.amount,
     };
     match state.gateway.refund(&request).await {
-        Ok(outcome) => finalize(state, &held.id, &outcome).await,
+        Ok(outcome) => finalize(state, &held.id, &outcome, actor).await,
         Err(error) => {
             // Ambiguous: the refund may exist. Leave the hold; the reconciler asks the gateway later.
             tracing::warn!(refund_id = %held.id, %error, "gateway unavailable; refund left pending");
@@ -134,10 +148,11 @@ pub async fn refund(
 }
 
 enum Hold {
-    /// A `pending` refund now holds its amount of the payment.
+    /// A `pending` refund now holds its amount of the payment. `charge_id` is the gateway charge to refund,
+    /// `None` for an offline payment (nothing to ask a gateway).
     Held {
         refund: Box<RefundRow>,
-        charge_id: String,
+        charge_id: Option<String>,
     },
     /// The same key raced in first: its stored answer.
     Answered(Answer),
@@ -166,7 +181,14 @@ async fn hold(
         .await?
         .ok_or(ApiError::NotFound("payment"))?;
     let charge_id = match (payment.status, &payment.gateway_charge_id) {
-        (PaymentStatus::Succeeded | PaymentStatus::PartiallyRefunded, Some(charge_id)) => charge_id.clone(),
+        (PaymentStatus::Succeeded | PaymentStatus::PartiallyRefunded, Some(charge_id)) => {
+            Some(charge_id.clone())
+        }
+        (PaymentStatus::Succeeded | PaymentStatus::PartiallyRefunded, None)
+            if payment.gateway == "offline" =>
+        {
+            None
+        }
         (status, _) => {
             tx.rollback().await?;
             return Err(ApiError::Conflict {
@@ -273,8 +295,30 @@ pub async fn abandon(state: &AppState, refund_id: &str) -> ApiResult<bool> {
 
 /// Applies a gateway outcome to a pending refund, exactly once: only the caller that moves the refund
 /// out of `pending` touches the payment and invoice and writes the outbox. The request path and the
-/// reconciler both end here.
-pub async fn finalize(state: &AppState, refund_id: &str, outcome: &RefundOutcome) -> ApiResult<Answer> {
+/// reconciler both end here (`actor`: the seller's key, or `system` for the reconciler).
+pub async fn finalize(
+    state: &AppState,
+    refund_id: &str,
+    outcome: &RefundOutcome,
+    actor: Actor<'_>,
+) -> ApiResult<Answer> {
+    finalize_in(state, refund_id, outcome, Via::Gateway, actor).await
+}
+
+/// How a refund's money went back: through the payment's gateway, or outside Tranche (offline payments).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Via {
+    Gateway,
+    Offline,
+}
+
+async fn finalize_in(
+    state: &AppState,
+    refund_id: &str,
+    outcome: &RefundOutcome,
+    via: Via,
+    actor: Actor<'_>,
+) -> ApiResult<Answer> {
     let (seller_id, invoice_id, payment_id) = refunds::owner(&state.db, refund_id)
         .await?
         .context("refund vanished")?;
@@ -318,6 +362,7 @@ pub async fn finalize(state: &AppState, refund_id: &str, outcome: &RefundOutcome
                     refund.currency().code()
                 )));
             }
+            let gateway_refund_id = (via == Via::Gateway).then_some(gateway_refund_id.as_str());
             apply_success(&mut tx, refund, payment, invoice, gateway_refund_id, now).await?
         }
         RefundOutcome::Failed {
@@ -342,6 +387,24 @@ pub async fn finalize(state: &AppState, refund_id: &str, outcome: &RefundOutcome
     };
     let body = answer_body(&settled)?;
     refunds::save_answer(&mut tx, refund_id, 201, &body).await?;
+    let action = match settled.status {
+        RefundStatus::Succeeded => "refund.succeeded",
+        _ => "refund.failed",
+    };
+    let entry = audit::Entry {
+        seller_id: &seller_id,
+        actor,
+        action,
+        object_id: refund_id,
+        changes: serde_json::json!({
+            "payment_id": payment_id,
+            "amount": settled.amount.to_string(),
+            "currency": settled.currency().code(),
+            "failure_code": settled.failure_code,
+        }),
+        at: now,
+    };
+    audit::record(&mut tx, &entry).await?;
     tx.commit().await?;
     // Deliveries were written with the event: wake the relay so the ERP hears of it at once.
     state.relay_wakeup.notify_one();
@@ -360,7 +423,7 @@ async fn apply_success(
     refund: RefundRow,
     mut payment: payments::PaymentRow,
     mut invoice: invoices::InvoiceRow,
-    gateway_refund_id: &str,
+    gateway_refund_id: Option<&str>,
     now: i64,
 ) -> ApiResult<RefundRow> {
     let refunded = payment
@@ -381,7 +444,7 @@ async fn apply_success(
         tx,
         &refund.id,
         RefundStatus::Succeeded,
-        Some(gateway_refund_id),
+        gateway_refund_id,
         None,
         now,
     )
@@ -403,7 +466,7 @@ async fn apply_success(
     invoice.status = after.status().as_str().to_owned();
     let mut succeeded = refund;
     succeeded.status = RefundStatus::Succeeded;
-    succeeded.gateway_refund_id = Some(gateway_refund_id.to_owned());
+    succeeded.gateway_refund_id = gateway_refund_id.map(str::to_owned);
     crate::outbox::record_refund_succeeded(tx, &succeeded, &payment, &invoice, now).await?;
     Ok(succeeded)
 }

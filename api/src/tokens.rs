@@ -347,6 +347,7 @@ pub async fn mint_link(
     seller_id: &str,
     invoice_id: &str,
     ttl_seconds: i64,
+    actor: Option<crate::store::audit::Actor<'_>>,
 ) -> anyhow::Result<MintedLink> {
     let now = now_ms();
     let id = new_id("lnk");
@@ -370,7 +371,7 @@ pub async fn mint_link(
         expires_at,
         created_at: now,
     };
-    links::insert(&state.db, &link)
+    links::insert(&state.db, &link, actor)
         .await
         .context("storing a checkout link")?;
     Ok(MintedLink {

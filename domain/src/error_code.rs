@@ -125,9 +125,9 @@ error_codes! {
     InvoiceVoid = "invoice_void", 409;
     /// Voiding an invoice that is already void.
     InvoiceAlreadyVoid = "invoice_already_void", 409;
-    /// Voiding an invoice with payments or discounts taken.
+    /// Voiding an invoice with payments or discounts taken, or editing its lines once anything was paid or credited.
     InvoiceHasPayments = "invoice_has_payments", 409;
-    /// Voiding an invoice while a payment on it is in progress.
+    /// Voiding an invoice, or editing its lines, while a payment on it is in progress.
     InvoiceHasPendingPayments = "invoice_has_pending_payments", 409;
     /// Sending an invoice that is paid in full.
     InvoiceAlreadyPaid = "invoice_already_paid", 409;
@@ -143,6 +143,10 @@ error_codes! {
     PaymentNotRefundable = "payment_not_refundable", 409;
     /// Rolling the secret key with a key that was already rolled: a newer key exists.
     KeyAlreadyRolled = "key_already_rolled", 409;
+    /// Editing a void invoice: nothing on it can change.
+    InvoiceNotEditable = "invoice_not_editable", 409;
+    /// An archived terms profile given to an invoice or customer, or edited.
+    TermsArchived = "terms_archived", 409;
 
     /// 413: the request body is too large.
     BodyTooLarge = "body_too_large", 413;

@@ -339,9 +339,10 @@ pub(crate) async fn transmit(state: &AppState, message: Message, payment_id: &st
 
 /// A fresh checkout link for the rest of the invoice.
 async fn pay_rest_link(state: &AppState, seller_id: &str, invoice_id: &str) -> anyhow::Result<String> {
-    // The one minting function the seller API uses too: same claims, same link row, same URL.
+    // The one minting function the seller API uses too: same claims, same link row, same URL. Not in the
+    // audit log: the relay's own link for a receipt, not a change the seller made.
     let ttl = state.settings.checkout_link_ttl_seconds;
-    Ok(crate::tokens::mint_link(state, seller_id, invoice_id, ttl)
+    Ok(crate::tokens::mint_link(state, seller_id, invoice_id, ttl, None)
         .await?
         .url)
 }

@@ -340,6 +340,10 @@ pub async fn create_endpoint(
         created_at: now,
     };
     endpoints::insert(&mut tx, &new).await?;
+    // The URL without its query (which may carry a token); never the signing secret or credentials.
+    let changes =
+        serde_json::json!({"kind": kind.as_str(), "url": url.split('?').next().unwrap_or_default()});
+    crate::store::audit::record(&mut tx, &seller.audit("erp_endpoint.created", &id, changes, now)).await?;
     tx.commit().await?;
     let row = EndpointRow {
         id,
@@ -395,6 +399,8 @@ pub async fn delete_endpoint(
         return Err(ApiError::NotFound("endpoint"));
     }
     deliveries::dead_letter_deleted(&mut tx, &id).await?;
+    let changes = serde_json::json!({"deleted_at": crate::db::rfc3339(now)});
+    crate::store::audit::record(&mut tx, &seller.audit("erp_endpoint.deleted", &id, changes, now)).await?;
     // Deliveries reference the endpoint, so the row stays (disabled) for their history.
     tx.commit().await?;
     Ok(HttpResponse::NoContent().finish())
@@ -513,7 +519,7 @@ pub async fn retry_delivery(
     // relay send it concurrently. The status condition is repeated so a delivery that was delivered
     // since the check above is not sent again.
     let now = now_ms();
-    if !deliveries::requeue(&state.db, &seller.seller_id, &id, now).await? {
+    if !deliveries::requeue(&state.db, &seller.seller_id, &id, now, seller.actor()).await? {
         if deliveries::status(&state.db, &id).await? == DeliveryStatus::Delivered {
             return Err(not_retryable());
         }
@@ -556,11 +562,14 @@ pub async fn put_receipt_settings(
             ));
         }
     }
+    let changes = serde_json::json!({"subject": body.subject, "intro": body.intro});
+    let audit = seller.audit("settings.receipts_updated", &seller.seller_id, changes, now_ms());
     sellers::set_receipt_settings(
         &state.db,
         &seller.seller_id,
         body.subject.as_deref(),
         body.intro.as_deref(),
+        &audit,
     )
     .await?;
     Ok(HttpResponse::NoContent().finish())

@@ -54,15 +54,15 @@ pub struct InvoiceRequest {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LineRequest {
-    description: String,
+    pub(crate) description: String,
     #[schema(pattern = r"^[0-9]+(\.[0-9]+)?$", example = "2")]
-    quantity: String,
+    pub(crate) quantity: String,
     /// In the invoice currency, at most its decimal places.
     #[schema(pattern = r"^[0-9]+(\.[0-9]+)?$", example = "400.00")]
-    unit_price: String,
+    pub(crate) unit_price: String,
     /// Percent, e.g. `"8.25"`.
     #[schema(pattern = r"^[0-9]+(\.[0-9]+)?$", example = "8.25")]
-    tax_rate: Option<String>,
+    pub(crate) tax_rate: Option<String>,
 }
 
 /// An invoice as the seller sees it.
@@ -77,6 +77,8 @@ pub struct InvoiceView {
     due_date: String,
     terms_id: Option<String>,
     external_ref: Option<String>,
+    /// A note for the seller's records (`PATCH /v1/invoices/{id}`).
+    memo: Option<String>,
     lines: Vec<LineView>,
     subtotal: String,
     tax: String,
@@ -88,6 +90,8 @@ pub struct InvoiceView {
     status: String,
     created_at: String,
     voided_at: Option<String>,
+    /// When the invoice was last sent by email (`POST /v1/invoices/{id}/send`); `null`: never.
+    sent_at: Option<String>,
 }
 
 /// Renders lines stored as minor units back to wire strings.
@@ -107,7 +111,7 @@ pub fn line_views(row: &InvoiceRow, lines: &[invoices::LineRow]) -> anyhow::Resu
         .collect()
 }
 
-async fn view(state: &AppState, row: &InvoiceRow) -> ApiResult<InvoiceView> {
+pub(crate) async fn view(state: &AppState, row: &InvoiceRow) -> ApiResult<InvoiceView> {
     let lines = invoices::lines(&state.db, &row.id).await?;
     Ok(InvoiceView {
         id: row.id.clone(),
@@ -119,6 +123,7 @@ async fn view(state: &AppState, row: &InvoiceRow) -> ApiResult<InvoiceView> {
         due_date: row.due_date.clone(),
         terms_id: row.terms_id.clone(),
         external_ref: row.external_ref.clone(),
+        memo: row.memo.clone(),
         lines: line_views(row, &lines)?,
         subtotal: row.money(row.subtotal_minor)?.to_string(),
         tax: row.money(row.tax_minor)?.to_string(),
@@ -134,6 +139,7 @@ async fn view(state: &AppState, row: &InvoiceRow) -> ApiResult<InvoiceView> {
             .to_owned(),
         created_at: rfc3339(row.created_at),
         voided_at: row.voided_at.map(rfc3339),
+        sent_at: row.sent_at.map(rfc3339),
     })
 }
 
@@ -148,13 +154,27 @@ async fn resolve_terms(
     let Some(id) = terms_id.or(customer_terms) else {
         return Ok(Terms::default().to_spec());
     };
-    terms::spec(&state.db, seller_id, id).await?.ok_or_else(|| {
-        ApiError::invalid(
+    usable_terms(state, seller_id, id).await
+}
+
+/// The spec of the seller's profile `id`, if it may be given to an invoice or customer: 400
+/// `unknown_reference` when it is not the seller's, 409 `terms_archived` when it is archived.
+pub(crate) async fn usable_terms(state: &AppState, seller_id: &str, id: &str) -> ApiResult<TermsSpec> {
+    match terms::usable(&state.db, seller_id, id).await? {
+        terms::Usable::Usable(spec) => Ok(spec),
+        terms::Usable::Archived => Err(ApiError::Conflict {
+            code: ErrorCode::TermsArchived,
+            detail: format!(
+                "The terms profile {} is archived: give another profile (a customer's own profile can be changed with PATCH /v1/customers/{{id}}).",
+                id.chars().take(100).collect::<String>()
+            ),
+        }),
+        terms::Usable::Unknown => Err(ApiError::invalid(
             ErrorCode::UnknownReference,
             "terms_id",
             "terms_id does not name one of your terms profiles",
-        )
-    })
+        )),
+    }
 }
 
 /// An invoice request that passed every check that needs no database: its number, reference, currency,
@@ -168,7 +188,7 @@ struct InvoiceDraft {
     amounts: InvoiceAmounts,
 }
 
-fn date(field: &'static str, value: &str, example: &str) -> ApiResult<Date> {
+pub(crate) fn date(field: &'static str, value: &str, example: &str) -> ApiResult<Date> {
     parse_date(value).ok_or_else(|| {
         ApiError::invalid(
             ErrorCode::InvalidField,
@@ -179,7 +199,7 @@ fn date(field: &'static str, value: &str, example: &str) -> ApiResult<Date> {
 }
 
 /// The field a line error names (`lines[2].quantity ...` -> `lines[2].quantity`).
-fn line_error_field(error: &tranche_domain::LineError) -> String {
+pub(crate) fn line_error_field(error: &tranche_domain::LineError) -> String {
     match error {
         tranche_domain::LineError::Total | tranche_domain::LineError::Count => "lines".to_owned(),
         other => other
@@ -288,7 +308,13 @@ pub async fn create(
         external_ref: draft.external_ref.as_deref(),
         created_at: now_ms(),
     };
-    if invoices::insert(&state.db, &new).await? == invoices::Inserted::NumberTaken {
+    let audit = seller.audit(
+        "invoice.created",
+        &id,
+        serde_json::json!({"number": draft.number, "total": draft.amounts.total.to_string(), "currency": draft.currency.code()}),
+        new.created_at,
+    );
+    if invoices::insert(&state.db, &new, &audit).await? == invoices::Inserted::NumberTaken {
         return Err(ApiError::Conflict {
             code: ErrorCode::InvoiceNumberTaken,
             detail: format!("You already have an invoice numbered {}.", draft.number),
@@ -401,7 +427,10 @@ pub async fn void(
             detail: detail.to_owned(),
         });
     }
-    invoices::void(&mut tx, &seller.seller_id, &row.id, now_ms()).await?;
+    let now = now_ms();
+    invoices::void(&mut tx, &seller.seller_id, &row.id, now).await?;
+    let changes = serde_json::json!({"status": {"before": row.status, "after": "void"}});
+    crate::store::audit::record(&mut tx, &seller.audit("invoice.voided", &row.id, changes, now)).await?;
     tx.commit().await?;
     let row = invoices::find(&state.db, &seller.seller_id, &id)
         .await?
@@ -445,7 +474,8 @@ pub async fn create_link(
             format!("expires_in_seconds must be between 60 and {max}"),
         ));
     }
-    let link = crate::tokens::mint_link(&state, &seller.seller_id, &row.id, ttl).await?;
+    let link =
+        crate::tokens::mint_link(&state, &seller.seller_id, &row.id, ttl, Some(seller.actor())).await?;
     Ok(HttpResponse::Created().json(LinkCreated {
         id: link.id,
         invoice_id: row.id.clone(),
@@ -462,7 +492,7 @@ pub async fn revoke_link(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let revoked_at = crate::store::links::revoke(&state.db, &seller.seller_id, &id, now_ms())
+    let revoked_at = crate::store::links::revoke(&state.db, &seller.seller_id, &id, now_ms(), seller.actor())
         .await?
         .ok_or(ApiError::NotFound("checkout link"))?;
     Ok(HttpResponse::Ok().json(LinkRevoked {

@@ -1,6 +1,8 @@
 //! HTTP routes. `configure` mounts them all; handlers are thin: parse, call the store or flow, render.
 
+pub mod audit;
 pub mod checkout;
+pub mod edits;
 pub mod invoices;
 pub mod offline;
 pub mod ops;
@@ -146,13 +148,22 @@ fn endpoints() -> [(&'static str, Vec<Endpoint>); 3] {
                 Endpoint::new("/customers")
                     .post(parties::create_customer)
                     .get(parties::list_customers),
-                Endpoint::new("/customers/{id}").get(parties::get_customer),
-                Endpoint::new("/terms").post(parties::create_terms),
-                Endpoint::new("/terms/{id}").get(parties::get_terms),
+                Endpoint::new("/customers/{id}")
+                    .get(parties::get_customer)
+                    .patch(edits::update_customer),
+                Endpoint::new("/terms")
+                    .post(parties::create_terms)
+                    .get(edits::list_terms),
+                Endpoint::new("/terms/{id}")
+                    .get(parties::get_terms)
+                    .patch(edits::update_terms),
+                Endpoint::new("/terms/{id}/archive").post(edits::archive_terms),
                 Endpoint::new("/invoices")
                     .post(invoices::create)
                     .get(invoices::list),
-                Endpoint::new("/invoices/{id}").get(invoices::get),
+                Endpoint::new("/invoices/{id}")
+                    .get(invoices::get)
+                    .patch(edits::update_invoice),
                 Endpoint::new("/invoices/{id}/void").post(invoices::void),
                 Endpoint::new("/invoices/{id}/send").post(sending::send),
                 Endpoint::new("/invoices/{id}/checkout-links").post(invoices::create_link),
@@ -176,6 +187,7 @@ fn endpoints() -> [(&'static str, Vec<Endpoint>); 3] {
                 Endpoint::new("/erp/deliveries/{id}/retry").post(erp::retry_delivery),
                 Endpoint::new("/settings/receipts").put(erp::put_receipt_settings),
                 Endpoint::new("/settings/invoice-email").put(sending::put_invoice_email_settings),
+                Endpoint::new("/audit-log").get(audit::list),
             ],
         ),
         (

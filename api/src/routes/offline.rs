@@ -187,6 +187,17 @@ pub async fn create_credit_note(
     crate::outbox::record_credit_note_created(&mut tx, &note, &invoice, now)
         .await
         .context("recording credit_note.created")?;
+    let changes = serde_json::json!({
+        "invoice_id": invoice.id,
+        "amount": note.amount.to_string(),
+        "currency": note.amount.currency().code(),
+        "reason": note.reason,
+    });
+    crate::store::audit::record(
+        &mut tx,
+        &seller.audit("credit_note.created", &note.id, changes, now),
+    )
+    .await?;
     tx.commit().await?;
     // Deliveries were written with the event: wake the relay so the ERP hears of it at once.
     state.relay_wakeup.notify_one();
@@ -581,6 +592,19 @@ pub async fn create_offline_payment(
     };
     let answer = serde_json::to_string(&view).context("serialising the answer")?;
     idempotency::finish(&mut tx, &payment.id, 201, &answer).await?;
+    let changes = serde_json::json!({
+        "invoice_id": invoice.id,
+        "amount": amount.to_string(),
+        "currency": amount.currency().code(),
+        "method": order.method.as_str(),
+        "reference": order.reference,
+        "received_on": view.received_on,
+    });
+    crate::store::audit::record(
+        &mut tx,
+        &seller.audit("payment.recorded_offline", &payment.id, changes, now),
+    )
+    .await?;
     tx.commit().await?;
     state.relay_wakeup.notify_one();
     Ok(HttpResponse::Created()

@@ -15,7 +15,7 @@ use crate::store::page::Listed;
 use crate::store::{seller_keys, sellers, terms as terms_store};
 use tranche_domain::wire::Problem;
 
-fn text(field: &'static str, value: &str, max: usize) -> ApiResult<String> {
+pub(crate) fn text(field: &'static str, value: &str, max: usize) -> ApiResult<String> {
     let value = value.trim();
     if value.is_empty() || value.chars().count() > max || value.chars().any(char::is_control) {
         return Err(ApiError::invalid(
@@ -183,7 +183,7 @@ impl From<CustomerRow> for CustomerView {
     }
 }
 
-fn valid_email(email: &str) -> bool {
+pub(crate) fn valid_email(email: &str) -> bool {
     let parts: Vec<&str> = email.split('@').collect();
     email.len() <= 254
         && parts.len() == 2
@@ -229,7 +229,7 @@ impl TryFrom<&CustomerRequest> for ValidCustomer {
 }
 
 /// The receipt language, `en` when absent.
-fn locale(value: Option<&str>) -> ApiResult<String> {
+pub(crate) fn locale(value: Option<&str>) -> ApiResult<String> {
     let locale = value.unwrap_or("en");
     if !["en", "de", "fr", "es"].contains(&locale) {
         return Err(ApiError::invalid(
@@ -250,13 +250,7 @@ pub async fn create_customer(
 ) -> ApiResult<HttpResponse> {
     let valid = ValidCustomer::try_from(&**body)?;
     if let Some(terms_id) = &valid.terms_id {
-        if !terms_store::exists(&state.db, &seller.seller_id, terms_id).await? {
-            return Err(ApiError::invalid(
-                ErrorCode::UnknownReference,
-                "terms_id",
-                "terms_id does not name one of your terms profiles",
-            ));
-        }
+        crate::routes::invoices::usable_terms(&state, &seller.seller_id, terms_id).await?;
     }
     let locale = locale(body.locale.as_deref())?;
     let customer = CustomerRow {
@@ -268,7 +262,13 @@ pub async fn create_customer(
         locale,
         created_at: now_ms(),
     };
-    customers::insert(&state.db, &seller.seller_id, &customer).await?;
+    let audit = seller.audit(
+        "customer.created",
+        &customer.id,
+        serde_json::json!({"name": customer.name}),
+        customer.created_at,
+    );
+    customers::insert(&state.db, &seller.seller_id, &customer, &audit).await?;
     Ok(HttpResponse::Created().json(CustomerView::from(customer)))
 }
 
@@ -304,14 +304,14 @@ pub async fn list_customers(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TermsRequest {
-    name: String,
-    allow_partial: bool,
+    pub(crate) name: String,
+    pub(crate) allow_partial: bool,
     #[serde(default)]
-    minimum_amounts: std::collections::BTreeMap<String, String>,
-    minimum_percent: Option<String>,
-    presets: Option<Vec<String>>,
-    preset_basis: Option<tranche_domain::PresetBasis>,
-    early_payment_discount: Option<tranche_domain::DiscountSpec>,
+    pub(crate) minimum_amounts: std::collections::BTreeMap<String, String>,
+    pub(crate) minimum_percent: Option<String>,
+    pub(crate) presets: Option<Vec<String>>,
+    pub(crate) preset_basis: Option<tranche_domain::PresetBasis>,
+    pub(crate) early_payment_discount: Option<tranche_domain::DiscountSpec>,
 }
 
 /// A terms profile as stored. The fields of `TermsSpec` are spelled out (not flattened) so the published
@@ -331,6 +331,8 @@ pub struct TermsView {
     #[serde(skip_serializing_if = "Option::is_none")]
     early_payment_discount: Option<tranche_domain::DiscountSpec>,
     created_at: String,
+    /// When the profile was archived (`POST /v1/terms/{id}/archive`); `null` while it can be given out.
+    archived_at: Option<String>,
 }
 
 impl From<terms_store::TermsRow> for TermsView {
@@ -346,15 +348,16 @@ impl From<terms_store::TermsRow> for TermsView {
             preset_basis: terms.preset_basis,
             early_payment_discount: terms.early_payment_discount,
             created_at: rfc3339(row.created_at),
+            archived_at: row.archived_at.map(rfc3339),
         }
     }
 }
 
 /// A terms request that passed validation: a name and the terms in their normalised form (what is stored is
 /// what the rules use).
-struct ValidTerms {
-    name: String,
-    spec: TermsSpec,
+pub(crate) struct ValidTerms {
+    pub(crate) name: String,
+    pub(crate) spec: TermsSpec,
 }
 
 impl TryFrom<TermsRequest> for ValidTerms {
@@ -392,8 +395,15 @@ pub async fn create_terms(
         name,
         spec,
         created_at: now_ms(),
+        archived_at: None,
     };
-    terms_store::insert(&state.db, &seller.seller_id, &row).await?;
+    let audit = seller.audit(
+        "terms.created",
+        &row.id,
+        serde_json::json!({"name": row.name}),
+        row.created_at,
+    );
+    terms_store::insert(&state.db, &seller.seller_id, &row, &audit).await?;
     Ok(HttpResponse::Created().json(TermsView::from(row)))
 }
 

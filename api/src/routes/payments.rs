@@ -25,6 +25,13 @@ pub struct SellerPaymentView {
     #[serde(flatten)]
     pub payment: PaymentView,
     pub invoice_id: String,
+    /// What refunds have given back so far (`0.00` when none).
+    #[schema(example = "25.00")]
+    pub amount_refunded: String,
+    /// Offline payments: the seller's reference (cheque number, wire reference); `null` otherwise.
+    pub reference: Option<String>,
+    /// Offline payments: the day the money arrived; `null` otherwise.
+    pub received_on: Option<String>,
     pub decline_code: Option<String>,
     pub gateway: String,
     pub gateway_charge_id: Option<String>,
@@ -74,9 +81,17 @@ async fn erp_posting(state: &AppState, payment_id: &str) -> ApiResult<ErpPosting
 }
 
 async fn seller_view(state: &AppState, row: &payments::PaymentRow) -> ApiResult<SellerPaymentView> {
+    let (reference, received_on) = if row.gateway == "offline" {
+        payments::offline_details(&state.db, &row.seller_id, &row.id).await?
+    } else {
+        (None, None)
+    };
     Ok(SellerPaymentView {
         payment: row.view(),
         invoice_id: row.invoice_id.clone(),
+        amount_refunded: row.amount_refunded.to_string(),
+        reference,
+        received_on,
         decline_code: row.decline_code.clone(),
         gateway: row.gateway.clone(),
         gateway_charge_id: row.gateway_charge_id.clone(),

@@ -33,7 +33,7 @@ pub async fn create(
     body: web::Json<JsonObject<RefundBody>>,
 ) -> ApiResult<HttpResponse> {
     let key = payment_flow::parse_key(req.headers().get("idempotency-key").map(|v| v.as_bytes()))?;
-    let answer = refund_flow::refund(&state, &seller.seller_id, &id, &key, &body).await?;
+    let answer = refund_flow::refund(&state, &seller.seller_id, &id, &key, &body, seller.actor()).await?;
     if answer.replayed {
         Metrics::inc(&state.metrics.idempotent_replays);
     }

@@ -129,7 +129,8 @@ pub async fn update(
         allowed_origins: patch.origins.as_deref(),
     };
     if change.name.is_some() || change.allowed_origins.is_some() {
-        sellers::update(&state.db, &seller.seller_id, &change).await?;
+        let now = state.clock().now_ms();
+        sellers::update(&state.db, &seller.seller_id, &change, seller.actor(), now).await?;
     }
     Ok(HttpResponse::Ok().json(seller_view(&state, &seller.seller_id).await?))
 }
@@ -198,7 +199,13 @@ pub async fn roll_key(
         last4: last4(&secret_key),
         created_at: now,
     };
-    match seller_keys::roll(&state.db, &seller.key_id, &new, old_key_expires_at).await? {
+    // The new key's last four only: the log never holds a secret.
+    let changes = serde_json::json!({
+        "new_key_last4": last4(&secret_key),
+        "old_key_expires_at": rfc3339(old_key_expires_at),
+    });
+    let audit = seller.audit("seller.key_rolled", &key_id, changes, now);
+    match seller_keys::roll(&state.db, &seller.key_id, &new, old_key_expires_at, &audit).await? {
         Rolled::Rolled => Ok(HttpResponse::Created().json(KeyRolled {
             old_key_expires_at: rfc3339(old_key_expires_at),
             secret_key,

@@ -65,7 +65,8 @@ pub async fn send(
     // Minted before the transaction: `mint_link` writes through its own connection, and SQLite has one
     // writer. A failure below leaves an unsent link that nobody has, which is harmless.
     let ttl = state.settings.checkout_link_ttl_seconds;
-    let link = crate::tokens::mint_link(&state, &seller.seller_id, &row.id, ttl).await?;
+    let link =
+        crate::tokens::mint_link(&state, &seller.seller_id, &row.id, ttl, Some(seller.actor())).await?;
     let now = state.clock().now_ms();
     let mut tx = state.db.begin_write().await?;
     // Read again under the lock: a payment or a void may have committed since the check above.
@@ -91,6 +92,8 @@ pub async fn send(
     };
     // The event and its email delivery commit with `sent_at`, or none of them does.
     crate::outbox::record(&mut tx, &seller.seller_id, &Event::InvoiceSent(event), now).await?;
+    let changes = serde_json::json!({"sent_to": sent_to, "link_id": link.id, "sent_at": rfc3339(now)});
+    crate::store::audit::record(&mut tx, &seller.audit("invoice.sent", &row.id, changes, now)).await?;
     tx.commit().await?;
     state.relay_wakeup.notify_one();
     Ok(HttpResponse::Accepted().json(InvoiceSentResponse {
@@ -168,12 +171,21 @@ pub async fn put_invoice_email_settings(
         invoice_email::validate(part, source)
             .map_err(|detail| ApiError::invalid(ErrorCode::InvalidTemplate, part.field(), detail))?;
     }
+    // Which parts are the seller's own now (the templates themselves can be long: the row says which).
+    let changes = serde_json::json!({
+        "subject": body.subject.is_some(),
+        "text": body.text.is_some(),
+        "html": body.html.is_some(),
+    });
+    let now = state.clock().now_ms();
+    let audit = seller.audit("settings.invoice_email_updated", &seller.seller_id, changes, now);
     sellers::set_invoice_email_templates(
         &state.db,
         &seller.seller_id,
         body.subject.as_deref(),
         body.text.as_deref(),
         body.html.as_deref(),
+        &audit,
     )
     .await?;
     Ok(HttpResponse::NoContent().finish())

@@ -1,6 +1,7 @@
 //! Customers of one seller.
 
-use crate::db::Db;
+use crate::db::{Db, Tx};
+use crate::store::audit;
 use crate::store::page::{Keyset, Rows};
 
 const COLUMNS: &str = "id, name, email, external_ref, terms_id, locale, created_at";
@@ -17,7 +18,14 @@ pub struct CustomerRow {
     pub created_at: i64,
 }
 
-pub async fn insert(db: &Db, seller_id: &str, customer: &CustomerRow) -> Result<(), sqlx::Error> {
+/// Inserts a customer, with its audit row, in one transaction.
+pub async fn insert(
+    db: &Db,
+    seller_id: &str,
+    customer: &CustomerRow,
+    audit: &audit::Entry<'_>,
+) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin_write().await?;
     sqlx::query(
         "INSERT INTO customers (id, seller_id, name, email, external_ref, terms_id, locale, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -30,7 +38,43 @@ pub async fn insert(db: &Db, seller_id: &str, customer: &CustomerRow) -> Result<
     .bind(&customer.terms_id)
     .bind(&customer.locale)
     .bind(customer.created_at)
-    .execute(&mut *db.writer().await?)
+    .execute(&mut *tx)
+    .await?;
+    audit::record(&mut tx, audit).await?;
+    tx.commit().await
+}
+
+/// One customer of one seller, locked for the rest of `tx` (an edit reads, compares and writes it).
+pub async fn lock(
+    db: &Db,
+    tx: &mut Tx,
+    seller_id: &str,
+    id: &str,
+) -> Result<Option<CustomerRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM customers WHERE id = $1 AND seller_id = $2{}",
+        db.for_update()
+    ))
+    .bind(id)
+    .bind(seller_id)
+    .fetch_optional(&mut **tx)
+    .await
+}
+
+/// Replaces a locked customer's editable fields (`id` and `created_at` of `customer` are not written).
+pub async fn update(tx: &mut Tx, seller_id: &str, customer: &CustomerRow) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE customers SET name = $1, email = $2, external_ref = $3, terms_id = $4, locale = $5 \
+         WHERE id = $6 AND seller_id = $7",
+    )
+    .bind(&customer.name)
+    .bind(&customer.email)
+    .bind(&customer.external_ref)
+    .bind(&customer.terms_id)
+    .bind(&customer.locale)
+    .bind(&customer.id)
+    .bind(seller_id)
+    .execute(&mut **tx)
     .await?;
     Ok(())
 }

@@ -484,7 +484,15 @@ pub async fn replay_state(db: &Db, seller_id: &str, id: &str) -> anyhow::Result<
 
 /// Makes a dead or failing delivery due now, unless a relay holds it (an attempt in flight) or it was
 /// delivered meanwhile; false when it was not requeued.
-pub async fn requeue(db: &Db, seller_id: &str, id: &str, now: i64) -> Result<bool, sqlx::Error> {
+/// A retry's audit row (`delivery.retried` by `actor`) commits with it.
+pub async fn requeue(
+    db: &Db,
+    seller_id: &str,
+    id: &str,
+    now: i64,
+    actor: super::audit::Actor<'_>,
+) -> Result<bool, sqlx::Error> {
+    let mut tx = db.begin_write().await?;
     let updated = sqlx::query(
         "UPDATE deliveries SET status = 'pending', next_attempt_at = $1, locked_until = NULL \
          WHERE id = $2 AND seller_id = $3 AND (locked_until IS NULL OR locked_until < $1) \
@@ -493,9 +501,23 @@ pub async fn requeue(db: &Db, seller_id: &str, id: &str, now: i64) -> Result<boo
     .bind(now)
     .bind(id)
     .bind(seller_id)
-    .execute(&mut *db.writer().await?)
+    .execute(&mut *tx)
     .await?;
-    Ok(updated.rows_affected() > 0)
+    if updated.rows_affected() == 0 {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    let entry = super::audit::Entry {
+        seller_id,
+        actor,
+        action: "delivery.retried",
+        object_id: id,
+        changes: serde_json::json!({}),
+        at: now,
+    };
+    super::audit::record(&mut tx, &entry).await?;
+    tx.commit().await?;
+    Ok(true)
 }
 
 pub async fn status(db: &Db, id: &str) -> anyhow::Result<DeliveryStatus> {

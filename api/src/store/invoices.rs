@@ -11,7 +11,7 @@ const COLUMNS: &str = "i.id, i.seller_id, i.customer_id, c.name AS customer_name
      c.external_ref AS customer_external_ref, i.terms_id, i.terms_spec, i.number, \
      i.currency, i.issue_date, i.due_date, i.subtotal_minor, i.tax_minor, i.total_minor, i.amount_paid_minor, \
      i.discount_taken_minor, i.amount_credited_minor, i.status, i.voided_at, i.created_at, i.updated_at, \
-     i.external_ref";
+     i.external_ref, i.memo, i.sent_at";
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct InvoiceRow {
@@ -42,6 +42,10 @@ pub struct InvoiceRow {
     pub updated_at: i64,
     /// The invoice's id in the seller's ERP (QuickBooks `TxnId`).
     pub external_ref: Option<String>,
+    /// A note for the seller's records (set by `PATCH /v1/invoices/{id}`).
+    pub memo: Option<String>,
+    /// When the invoice was last sent by email.
+    pub sent_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow, serde::Deserialize)]
@@ -325,8 +329,12 @@ pub enum Inserted {
     NumberTaken,
 }
 
-/// Inserts an open invoice and its lines in one transaction.
-pub async fn insert(db: &Db, invoice: &NewInvoice<'_>) -> Result<Inserted, sqlx::Error> {
+/// Inserts an open invoice, its lines and its audit row in one transaction.
+pub async fn insert(
+    db: &Db,
+    invoice: &NewInvoice<'_>,
+    audit: &super::audit::Entry<'_>,
+) -> Result<Inserted, sqlx::Error> {
     let terms_spec =
         serde_json::to_string(invoice.terms_spec).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
     let amounts = invoice.amounts;
@@ -360,12 +368,20 @@ pub async fn insert(db: &Db, invoice: &NewInvoice<'_>) -> Result<Inserted, sqlx:
             Err(e)
         };
     }
+    insert_lines(&mut tx, invoice.id, amounts).await?;
+    super::audit::record(&mut tx, audit).await?;
+    tx.commit().await?;
+    Ok(Inserted::Created)
+}
+
+/// Writes an invoice's lines from its computed amounts, positions from 0.
+async fn insert_lines(tx: &mut Tx, invoice_id: &str, amounts: &InvoiceAmounts) -> Result<(), sqlx::Error> {
     for (position, line) in amounts.lines.iter().enumerate() {
         sqlx::query(
             "INSERT INTO invoice_lines (invoice_id, position, description, quantity, unit_price_minor, tax_rate, amount_minor, tax_minor) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
-        .bind(invoice.id)
+        .bind(invoice_id)
         .bind(i64::try_from(position).unwrap_or(i64::MAX))
         .bind(&line.description)
         .bind(line.quantity.to_string())
@@ -373,11 +389,10 @@ pub async fn insert(db: &Db, invoice: &NewInvoice<'_>) -> Result<Inserted, sqlx:
         .bind(line.tax_rate.to_string())
         .bind(line.amount.minor_units())
         .bind(line.tax.minor_units())
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
     }
-    tx.commit().await?;
-    Ok(Inserted::Created)
+    Ok(())
 }
 
 /// Marks a locked invoice void (the caller checked it may be).
@@ -413,4 +428,84 @@ pub async fn sent_at(db: &Db, seller_id: &str, id: &str) -> Result<Option<i64>, 
             .fetch_optional(db.pool())
             .await?;
     Ok(row.and_then(|(at,)| at))
+}
+
+// Edits (`PATCH /v1/invoices/{id}`), kept apart from issuing: the handler locks the invoice, decides the new
+// values and calls these in the same transaction as the audit row.
+
+/// An invoice's editable fields, as they will be stored.
+pub struct EditedInvoice<'a> {
+    pub due_date: &'a str,
+    pub memo: Option<&'a str>,
+    pub external_ref: Option<&'a str>,
+    pub terms_id: Option<&'a str>,
+    /// The profile's spec copied at the edit, as at issue.
+    pub terms_spec: &'a TermsSpec,
+}
+
+/// Writes a locked invoice's editable fields.
+pub async fn update_fields(
+    tx: &mut Tx,
+    seller_id: &str,
+    id: &str,
+    edited: &EditedInvoice<'_>,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    let terms_spec =
+        serde_json::to_string(edited.terms_spec).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    sqlx::query(
+        "UPDATE invoices SET due_date = $1, memo = $2, external_ref = $3, terms_id = $4, terms_spec = $5, \
+         updated_at = $6 WHERE id = $7 AND seller_id = $8",
+    )
+    .bind(edited.due_date)
+    .bind(edited.memo)
+    .bind(edited.external_ref)
+    .bind(edited.terms_id)
+    .bind(terms_spec)
+    .bind(now)
+    .bind(id)
+    .bind(seller_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Replaces a locked invoice's lines and totals (the caller checked nothing is paid, credited or held).
+pub async fn replace_lines(
+    tx: &mut Tx,
+    seller_id: &str,
+    id: &str,
+    amounts: &InvoiceAmounts,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM invoice_lines WHERE invoice_id = $1")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    insert_lines(tx, id, amounts).await?;
+    sqlx::query(
+        "UPDATE invoices SET subtotal_minor = $1, tax_minor = $2, total_minor = $3, updated_at = $4 \
+         WHERE id = $5 AND seller_id = $6",
+    )
+    .bind(amounts.subtotal.minor_units())
+    .bind(amounts.tax.minor_units())
+    .bind(amounts.total.minor_units())
+    .bind(now)
+    .bind(id)
+    .bind(seller_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// How many payments on the invoice are not failed attempts (pending, succeeded or refunded): an invoice
+/// with any keeps its lines, as the ERP recorded payments against them.
+pub async fn payments_made(tx: &mut Tx, invoice_id: &str) -> Result<i64, sqlx::Error> {
+    let (n,): (i64,) = sqlx::query_as(
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM payments WHERE invoice_id = $1 AND status <> 'failed'",
+    )
+    .bind(invoice_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(n)
 }

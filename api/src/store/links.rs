@@ -1,6 +1,7 @@
 //! Checkout links: one row per minted token (its `jti`), so a link can be revoked at once.
 
 use crate::db::Db;
+use crate::store::audit::{self, Actor};
 
 /// A link to store.
 pub struct NewLink<'a> {
@@ -12,7 +13,10 @@ pub struct NewLink<'a> {
     pub created_at: i64,
 }
 
-pub async fn insert(db: &Db, link: &NewLink<'_>) -> Result<(), sqlx::Error> {
+/// Stores a link with its audit row (`checkout_link.created` by `actor`; never the token) in one transaction.
+/// `actor` is `None` for the relay's links in receipt emails: Tranche's own, not a change the seller made.
+pub async fn insert(db: &Db, link: &NewLink<'_>, actor: Option<Actor<'_>>) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin_write().await?;
     sqlx::query(
         "INSERT INTO checkout_links (id, seller_id, invoice_id, jti, expires_at, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6)",
@@ -23,35 +27,66 @@ pub async fn insert(db: &Db, link: &NewLink<'_>) -> Result<(), sqlx::Error> {
     .bind(link.jti)
     .bind(link.expires_at)
     .bind(link.created_at)
-    .execute(&mut *db.writer().await?)
+    .execute(&mut *tx)
     .await?;
-    Ok(())
+    let Some(actor) = actor else {
+        return tx.commit().await;
+    };
+    let entry = audit::Entry {
+        seller_id: link.seller_id,
+        actor,
+        action: "checkout_link.created",
+        object_id: link.id,
+        changes: serde_json::json!({"invoice_id": link.invoice_id, "expires_at": crate::db::rfc3339(link.expires_at)}),
+        at: link.created_at,
+    };
+    audit::record(&mut tx, &entry).await?;
+    tx.commit().await
 }
 
 /// Revokes one of the seller's links (a second revocation keeps the first time) and returns when it was
 /// revoked; `None` when the seller has no such link.
-pub async fn revoke(db: &Db, seller_id: &str, id: &str, now: i64) -> Result<Option<i64>, sqlx::Error> {
+/// The audit row (`checkout_link.revoked` by `actor`) commits with the revocation.
+pub async fn revoke(
+    db: &Db,
+    seller_id: &str,
+    id: &str,
+    now: i64,
+    actor: Actor<'_>,
+) -> Result<Option<i64>, sqlx::Error> {
+    let mut tx = db.begin_write().await?;
     let updated = sqlx::query(
         "UPDATE checkout_links SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2 AND seller_id = $3",
     )
     .bind(now)
     .bind(id)
     .bind(seller_id)
-    .execute(&mut *db.writer().await?)
+    .execute(&mut *tx)
     .await?;
     if updated.rows_affected() == 0 {
+        tx.rollback().await?;
         return Ok(None);
     }
     let (revoked_at,): (Option<i64>,) =
         sqlx::query_as("SELECT revoked_at FROM checkout_links WHERE id = $1 AND seller_id = $2")
             .bind(id)
             .bind(seller_id)
-            .fetch_one(db.pool())
+            .fetch_one(&mut *tx)
             .await?;
     // The UPDATE above just set it: a NULL here means the row changed under us, which is a storage fault.
-    revoked_at
-        .map(Some)
-        .ok_or_else(|| sqlx::Error::Protocol("revoked checkout link has no revoked_at".to_owned()))
+    let revoked_at = revoked_at
+        .ok_or_else(|| sqlx::Error::Protocol("revoked checkout link has no revoked_at".to_owned()))?;
+    let entry = audit::Entry {
+        seller_id,
+        actor,
+        action: "checkout_link.revoked",
+        object_id: id,
+        changes: serde_json::json!({"revoked_at": crate::db::rfc3339(revoked_at)}),
+        at: now,
+    };
+    audit::record(&mut tx, &entry).await?;
+    tx.commit().await?;
+    Ok(Some(revoked_at))
 }
 
 /// A link with what a checkout request needs of its seller, read in one query.

@@ -18,6 +18,8 @@ pub enum Listed {
     Endpoints,
     Deliveries,
     Refunds,
+    Terms,
+    AuditLog,
 }
 
 impl Listed {
@@ -29,6 +31,8 @@ impl Listed {
             Listed::Endpoints => "erp_endpoints",
             Listed::Deliveries => "deliveries",
             Listed::Refunds => "refunds",
+            Listed::Terms => "terms_profiles",
+            Listed::AuditLog => "audit_log",
         }
     }
 
@@ -41,6 +45,8 @@ impl Listed {
             Listed::Endpoints => "ERP endpoints",
             Listed::Deliveries => "deliveries",
             Listed::Refunds => "refunds",
+            Listed::Terms => "terms profiles",
+            Listed::AuditLog => "audit log entries",
         }
     }
 }

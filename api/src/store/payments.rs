@@ -319,6 +319,22 @@ pub async fn credit_invoice(
     Ok(())
 }
 
+/// An offline payment's seller reference and the date the money arrived, `(reference, received_on)`
+/// (both `None` for a gateway payment, or no such payment of the seller).
+pub async fn offline_details(
+    db: &Db,
+    seller_id: &str,
+    id: &str,
+) -> Result<(Option<String>, Option<String>), sqlx::Error> {
+    let row: Option<(Option<String>, Option<String>)> =
+        sqlx::query_as("SELECT reference, received_on FROM payments WHERE id = $1 AND seller_id = $2")
+            .bind(id)
+            .bind(seller_id)
+            .fetch_optional(db.pool())
+            .await?;
+    Ok(row.unwrap_or((None, None)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -150,6 +150,7 @@ pub async fn roll(
     caller_key_id: &str,
     new: &NewKey<'_>,
     old_expires_at: i64,
+    audit: &super::audit::Entry<'_>,
 ) -> Result<Rolled, sqlx::Error> {
     let mut tx = db.begin_write().await?;
     sellers::lock_seller(&mut tx, db, new.seller_id).await?;
@@ -171,6 +172,7 @@ pub async fn roll(
         .execute(&mut *tx)
         .await?;
     insert(&mut tx, new).await?;
+    super::audit::record(&mut tx, audit).await?;
     tx.commit().await?;
     Ok(Rolled::Rolled)
 }

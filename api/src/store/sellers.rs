@@ -2,6 +2,7 @@
 //! in [`super::seller_keys`].
 
 use crate::db::{Db, Tx};
+use crate::store::audit::{self, Actor, Changes};
 use crate::store::seller_keys::{self, NewKey};
 use crate::store::RowError;
 
@@ -39,6 +40,16 @@ pub async fn insert(db: &Db, seller: &NewSeller<'_>) -> Result<(), sqlx::Error> 
     .await?;
     seller_keys::insert(&mut tx, &seller.key).await?;
     insert_origins(&mut tx, seller.id, seller.allowed_origins).await?;
+    // Sellers are made by the operator (the API's operator token, the CLI, the demo's setup).
+    let entry = audit::Entry {
+        seller_id: seller.id,
+        actor: Actor::Operator,
+        action: "seller.created",
+        object_id: seller.id,
+        changes: serde_json::json!({"name": seller.name, "allowed_origins": seller.allowed_origins}),
+        at: seller.created_at,
+    };
+    audit::record(&mut tx, &entry).await?;
     tx.commit().await
 }
 
@@ -96,9 +107,30 @@ pub struct SellerChange<'a> {
 
 /// Applies `change` in one transaction, serialised on the seller's row; new `allowed_origins` replace the
 /// seller's rows in `seller_origins` in the same transaction, so the CORS check follows the change at once.
-pub async fn update(db: &Db, seller_id: &str, change: &SellerChange<'_>) -> Result<(), sqlx::Error> {
+/// The audit row (`seller.updated`, by `actor`, with before and after of what changed) is written in it too.
+pub async fn update(
+    db: &Db,
+    seller_id: &str,
+    change: &SellerChange<'_>,
+    actor: Actor<'_>,
+    now: i64,
+) -> Result<(), sqlx::Error> {
     let mut tx = db.begin_write().await?;
     lock_seller(&mut tx, db, seller_id).await?;
+    let (name_before, origins_before): (String, String) =
+        sqlx::query_as("SELECT name, allowed_origins FROM sellers WHERE id = $1")
+            .bind(seller_id)
+            .fetch_one(&mut *tx)
+            .await?;
+    let origins_before: Vec<String> = serde_json::from_str(&origins_before)
+        .map_err(|_| sqlx::Error::from(RowError::unknown("sellers.allowed_origins", &origins_before)))?;
+    let mut changes = Changes::new();
+    if let Some(name) = change.name {
+        changes.field("name", &name_before.as_str(), &name);
+    }
+    if let Some(origins) = change.allowed_origins {
+        changes.field("allowed_origins", &origins_before.as_slice(), &origins);
+    }
     if let Some(name) = change.name {
         sqlx::query("UPDATE sellers SET name = $1 WHERE id = $2")
             .bind(name)
@@ -118,6 +150,15 @@ pub async fn update(db: &Db, seller_id: &str, change: &SellerChange<'_>) -> Resu
             .await?;
         insert_origins(&mut tx, seller_id, origins).await?;
     }
+    let entry = audit::Entry {
+        seller_id,
+        actor,
+        action: "seller.updated",
+        object_id: seller_id,
+        changes: changes.into_value(),
+        at: now,
+    };
+    audit::record(&mut tx, &entry).await?;
     tx.commit().await
 }
 
@@ -159,14 +200,17 @@ pub async fn set_receipt_settings(
     seller_id: &str,
     subject: Option<&str>,
     intro: Option<&str>,
+    audit: &audit::Entry<'_>,
 ) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin_write().await?;
     sqlx::query("UPDATE sellers SET receipt_subject = $1, receipt_intro = $2 WHERE id = $3")
         .bind(subject)
         .bind(intro)
         .bind(seller_id)
-        .execute(&mut *db.writer().await?)
+        .execute(&mut *tx)
         .await?;
-    Ok(())
+    audit::record(&mut tx, audit).await?;
+    tx.commit().await
 }
 
 /// The seller's invoice-email overrides (each null: the built-in text).
@@ -194,7 +238,9 @@ pub async fn set_invoice_email_templates(
     subject: Option<&str>,
     text: Option<&str>,
     html: Option<&str>,
+    audit: &audit::Entry<'_>,
 ) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin_write().await?;
     sqlx::query(
         "UPDATE sellers SET invoice_email_subject = $1, invoice_email_text = $2, invoice_email_html = $3 WHERE id = $4",
     )
@@ -202,7 +248,8 @@ pub async fn set_invoice_email_templates(
     .bind(text)
     .bind(html)
     .bind(seller_id)
-    .execute(&mut *db.writer().await?)
+    .execute(&mut *tx)
     .await?;
-    Ok(())
+    audit::record(&mut tx, audit).await?;
+    tx.commit().await
 }

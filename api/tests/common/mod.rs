@@ -188,6 +188,16 @@ impl TestApp {
             .unwrap()
     }
 
+    pub async fn patch(&self, path: &str, bearer: &str, body: Value) -> Response {
+        self.client
+            .patch(self.url(path))
+            .bearer_auth(bearer)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn get(&self, path: &str, bearer: &str) -> Response {
         self.client
             .get(self.url(path))
