@@ -21,6 +21,26 @@ fn tranche() -> Command {
     command
 }
 
+/// Starts `command` with its stdout read line by line on a thread (stderr dropped), so a test can wait for a
+/// line with a timeout.
+fn spawn_with_lines(command: &mut Command) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (lines_tx, lines) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (child, lines)
+}
+
 fn run(args: &[&str]) -> (bool, String, String) {
     let out = tranche().args(args).output().unwrap();
     (
@@ -114,29 +134,18 @@ async fn json_log_lines_from_a_handler_carry_the_request_id_and_trace_id() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let mut child = tranche()
-        .arg("serve")
-        .env("TRANCHE_ADDR", format!("127.0.0.1:{port}"))
-        .env(
-            "TRANCHE_DATABASE_URL",
-            format!("sqlite://{}", dir.join("t.db").display()),
-        )
-        .env("TRANCHE_METRICS_ADDR", "127.0.0.1:0")
-        .env("TRANCHE_LOG_FORMAT", "json")
-        .env("TRANCHE_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (lines_tx, lines) = std::sync::mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if lines_tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let (mut child, lines) = spawn_with_lines(
+        tranche()
+            .arg("serve")
+            .env("TRANCHE_ADDR", format!("127.0.0.1:{port}"))
+            .env(
+                "TRANCHE_DATABASE_URL",
+                format!("sqlite://{}", dir.join("t.db").display()),
+            )
+            .env("TRANCHE_METRICS_ADDR", "127.0.0.1:0")
+            .env("TRANCHE_LOG_FORMAT", "json")
+            .env("TRANCHE_LOG", "info"),
+    );
     let client = reqwest::Client::new();
     let started = Instant::now();
     while client
@@ -244,25 +253,14 @@ async fn the_lone_binary_serves_a_payable_hosted_page() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let mut child = lone(&["demo"])
-        .env("TRANCHE_ADDR", format!("127.0.0.1:{port}"))
-        .env("TRANCHE_METRICS_ADDR", "127.0.0.1:0")
-        .env("TRANCHE_DEMO_SITE_ADDR", "127.0.0.1:0")
-        .env("TRANCHE_DEMO_ERP_ADDR", "127.0.0.1:0")
-        .env("TRANCHE_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (lines_tx, lines) = std::sync::mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if lines_tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let (mut child, lines) = spawn_with_lines(
+        lone(&["demo"])
+            .env("TRANCHE_ADDR", format!("127.0.0.1:{port}"))
+            .env("TRANCHE_METRICS_ADDR", "127.0.0.1:0")
+            .env("TRANCHE_DEMO_SITE_ADDR", "127.0.0.1:0")
+            .env("TRANCHE_DEMO_ERP_ADDR", "127.0.0.1:0")
+            .env("TRANCHE_LOG", "warn"),
+    );
     let base = format!("http://127.0.0.1:{port}");
     let mut link = None;
     let deadline = Instant::now() + Duration::from_secs(60);
