@@ -43,6 +43,8 @@ pub enum ScheduleError {
     Amount(usize),
     #[error("installments[{0}].due_date must be on or after the issue date")]
     DueBeforeIssue(usize),
+    #[error("installments[{0}].due_date must be a date such as 2026-12-01")]
+    DueDate(usize),
     #[error("installments[{0}].due_date must not be before the installment before it")]
     DueDateOrder(usize),
     #[error("{total} cannot be split into these installments in {currency}'s smallest unit: installment {number} would be zero")]
@@ -54,6 +56,25 @@ pub enum ScheduleError {
 }
 
 impl ScheduleError {
+    /// The problem code the API answers with.
+    pub fn code(&self) -> crate::ErrorCode {
+        use crate::ErrorCode;
+        match self {
+            ScheduleError::PercentSum(_) => ErrorCode::SchedulePercentsNot100,
+            ScheduleError::AmountSum { .. } => ErrorCode::InstallmentsSumMismatch,
+            ScheduleError::DueBeforeIssue(_) => ErrorCode::InstallmentDueBeforeIssue,
+            ScheduleError::Unsplittable { .. } => ErrorCode::ScheduleUnsplittable,
+            ScheduleError::Empty
+            | ScheduleError::TooMany
+            | ScheduleError::Percent(_)
+            | ScheduleError::Due(_)
+            | ScheduleError::DueOrder(_)
+            | ScheduleError::Amount(_)
+            | ScheduleError::DueDate(_)
+            | ScheduleError::DueDateOrder(_) => ErrorCode::InvalidSchedule,
+        }
+    }
+
     /// The request field the error is about: `schedule` for terms, `installments` for an invoice.
     pub fn field(&self) -> &'static str {
         match self {
@@ -66,6 +87,7 @@ impl ScheduleError {
             | ScheduleError::AmountSum { .. }
             | ScheduleError::Amount(_)
             | ScheduleError::DueBeforeIssue(_)
+            | ScheduleError::DueDate(_)
             | ScheduleError::DueDateOrder(_)
             | ScheduleError::Unsplittable { .. } => "installments",
         }
@@ -373,7 +395,7 @@ impl Plan {
             .map(|(i, s)| {
                 let amount =
                     Money::parse(&s.amount, total.currency()).map_err(|_| ScheduleError::Amount(i))?;
-                let due = crate::wire::parse_date(&s.due_date).ok_or(ScheduleError::DueBeforeIssue(i))?;
+                let due = crate::wire::parse_date(&s.due_date).ok_or(ScheduleError::DueDate(i))?;
                 Ok((amount, due))
             })
             .collect::<Result<Vec<_>, ScheduleError>>()?;

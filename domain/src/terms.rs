@@ -108,6 +108,15 @@ pub enum TermsError {
 }
 
 impl TermsError {
+    /// The problem code: `invalid_terms`, or the plan's and late fee's own codes.
+    pub fn code(&self) -> crate::ErrorCode {
+        match self {
+            TermsError::Schedule(e) => e.code(),
+            TermsError::Dunning(DunningError::FeeBothWays) => crate::ErrorCode::LateFeeBothWays,
+            _ => crate::ErrorCode::InvalidTerms,
+        }
+    }
+
     /// The request field the error is about.
     pub fn field(&self) -> &'static str {
         match self {

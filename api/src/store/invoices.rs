@@ -315,6 +315,8 @@ pub struct NewInvoice<'a> {
     pub amounts: &'a InvoiceAmounts,
     pub external_ref: Option<&'a str>,
     pub created_at: i64,
+    /// The payment plan, if the invoice has one (issue 16); stored in the same transaction.
+    pub plan: Option<&'a tranche_domain::Plan>,
 }
 
 /// What became of an insert.
@@ -375,6 +377,9 @@ pub async fn insert(db: &Db, invoice: &NewInvoice<'_>) -> Result<Inserted, sqlx:
         .bind(line.tax.minor_units())
         .execute(&mut *tx)
         .await?;
+    }
+    if let Some(plan) = invoice.plan {
+        super::installments::insert(&mut tx, invoice.seller_id, invoice.id, plan).await?;
     }
     tx.commit().await?;
     Ok(Inserted::Created)

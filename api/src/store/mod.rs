@@ -6,6 +6,7 @@ pub mod customers;
 pub mod deliveries;
 pub mod endpoints;
 pub mod idempotency;
+pub mod installments;
 pub mod invoices;
 pub mod links;
 pub mod outbox;
