@@ -1,4 +1,4 @@
-//! Command line: `tranche serve | migrate | seller create --name N [--origin URL]... | demo`.
+//! Command line: `tranche serve | migrate | seller create --name N [--origin URL]... | scheduler run --as-of DATE | demo`.
 
 use std::process::ExitCode;
 
@@ -8,7 +8,8 @@ use crate::config::Settings;
 use crate::db::Db;
 use crate::startup::Application;
 
-const USAGE: &str = "usage: tranche <serve | migrate | seller create --name NAME [--origin URL]... | demo>";
+const USAGE: &str =
+    "usage: tranche <serve | migrate | seller create --name NAME [--origin URL]... | scheduler run --as-of DATE | demo>";
 
 pub fn main() -> ExitCode {
     init_tracing();
@@ -54,9 +55,26 @@ async fn run(args: &[String]) -> anyhow::Result<()> {
             Ok(())
         }
         ["seller", "create", rest @ ..] => seller_create(rest).await,
+        ["scheduler", "run", "--as-of", date] => scheduler_run(date).await,
         ["demo", rest @ ..] => crate::demo::run(rest).await,
         _ => anyhow::bail!("{USAGE}"),
     }
+}
+
+/// One scheduler pass as of `date`; the logic is `scheduler::run_as_of`.
+async fn scheduler_run(date: &str) -> anyhow::Result<()> {
+    let settings = Settings::load()?;
+    let app = Application::build(Settings {
+        addr: "127.0.0.1:0".to_owned(),
+        ..settings
+    })
+    .await?;
+    let report = crate::scheduler::run_as_of(app.state(), date).await?;
+    println!(
+        "scheduler pass as of {date}: {} invoices looked at, {} reminders queued, {} superseded, {} installments missed",
+        report.invoices, report.reminders_sent, report.reminders_superseded, report.installments_missed
+    );
+    Ok(())
 }
 
 async fn seller_create(rest: &[&str]) -> anyhow::Result<()> {

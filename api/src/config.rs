@@ -32,6 +32,9 @@ pub struct Settings {
     /// Default and maximum lifetime of checkout links.
     pub checkout_link_ttl_seconds: i64,
     pub checkout_link_max_ttl_seconds: i64,
+    /// How often the scheduler (payment-plan reminders, missed installments) runs a pass; 0 turns the
+    /// in-server loop off (`tranche scheduler run` still works). Passes are idempotent across nodes.
+    pub scheduler_interval_ms: u64,
     /// Ed25519 signing keys for checkout tokens. Empty: a key is generated and kept in the database.
     pub signing_keys: Vec<SigningKeyConfig>,
     /// Extra public keys accepted for verification only (keys being rotated out).
@@ -247,6 +250,7 @@ impl Default for Settings {
             max_connections: 16,
             checkout_link_ttl_seconds: 7 * 24 * 3600,
             checkout_link_max_ttl_seconds: 90 * 24 * 3600,
+            scheduler_interval_ms: 60_000,
             signing_keys: Vec::new(),
             verification_keys: Vec::new(),
             sandbox: SandboxSettings::default(),
@@ -334,6 +338,9 @@ impl Settings {
         }
         if let Some(v) = var("TRANCHE_SANDBOX_ACH_SETTLE_SECONDS") {
             self.sandbox.ach_settle_seconds = v.parse().context("TRANCHE_SANDBOX_ACH_SETTLE_SECONDS")?;
+        }
+        if let Some(v) = var("TRANCHE_SCHEDULER_INTERVAL_MS") {
+            self.scheduler_interval_ms = v.parse().context("TRANCHE_SCHEDULER_INTERVAL_MS")?;
         }
         if let Some(v) = var("TRANCHE_MAX_CONNECTIONS") {
             self.max_connections = v.parse().context("TRANCHE_MAX_CONNECTIONS")?;

@@ -95,6 +95,21 @@ pub struct InvoiceView {
     /// With a payment plan: each installment, what it has received and its status today.
     #[serde(skip_serializing_if = "Option::is_none")]
     installments: Option<Vec<tranche_domain::InstallmentView>>,
+    /// Reminders the scheduler sent for this invoice, oldest first (absent when none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    reminders_sent: Vec<ReminderSentView>,
+}
+
+/// One reminder sent (DESIGN 11).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ReminderSentView {
+    installment: i64,
+    /// `before_due` or `after_due`.
+    kind: String,
+    offset_days: i64,
+    /// The scheduler's date for the pass that sent it.
+    sent_on: String,
+    created_at: String,
 }
 
 /// Renders lines stored as minor units back to wire strings.
@@ -142,6 +157,17 @@ async fn view(state: &AppState, row: &InvoiceRow) -> ApiResult<InvoiceView> {
         created_at: rfc3339(row.created_at),
         voided_at: row.voided_at.map(rfc3339),
         installments: installment_views(state, row).await?,
+        reminders_sent: crate::store::reminders::sent(&state.db, &row.seller_id, &row.id)
+            .await?
+            .into_iter()
+            .map(|r| ReminderSentView {
+                installment: r.installment,
+                kind: r.kind,
+                offset_days: r.offset_days,
+                sent_on: r.as_of,
+                created_at: rfc3339(r.created_at),
+            })
+            .collect(),
     })
 }
 

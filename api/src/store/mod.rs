@@ -13,6 +13,7 @@ pub mod outbox;
 pub mod page;
 pub mod payments;
 pub mod refunds;
+pub mod reminders;
 pub mod sandbox;
 pub mod seller_keys;
 pub mod sellers;
