@@ -45,6 +45,7 @@ use crate::routes;
         crate::erp::routes::list_deliveries,
         crate::erp::routes::retry_delivery,
         crate::erp::routes::put_receipt_settings,
+        routes::alerts::list,
         routes::ops::healthz,
         routes::ops::livez,
         routes::ops::readyz,

@@ -1,5 +1,6 @@
 //! HTTP routes. `configure` mounts them all; handlers are thin: parse, call the store or flow, render.
 
+pub mod alerts;
 pub mod checkout;
 pub mod invoices;
 pub mod offline;
@@ -176,6 +177,7 @@ fn endpoints() -> [(&'static str, Vec<Endpoint>); 3] {
                 Endpoint::new("/erp/deliveries/{id}/retry").post(erp::retry_delivery),
                 Endpoint::new("/settings/receipts").put(erp::put_receipt_settings),
                 Endpoint::new("/settings/invoice-email").put(sending::put_invoice_email_settings),
+                Endpoint::new("/alerts").get(alerts::list),
             ],
         ),
         (
