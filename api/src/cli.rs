@@ -71,8 +71,8 @@ async fn scheduler_run(date: &str) -> anyhow::Result<()> {
     .await?;
     let report = crate::scheduler::run_as_of(app.state(), date).await?;
     println!(
-        "scheduler pass as of {date}: {} invoices looked at, {} reminders queued, {} superseded, {} installments missed",
-        report.invoices, report.reminders_sent, report.reminders_superseded, report.installments_missed
+        "scheduler pass as of {date}: {} invoices looked at, {} reminders queued, {} superseded, {} installments missed, {} late fees applied",
+        report.invoices, report.reminders_sent, report.reminders_superseded, report.installments_missed, report.fees_applied
     );
     Ok(())
 }

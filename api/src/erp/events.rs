@@ -21,10 +21,11 @@ pub enum EventType {
     CreditNoteCreated,
     InvoiceReminder,
     InstallmentMissed,
+    InvoiceLateFeeApplied,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 7] = [
+    pub const ALL: [EventType; 8] = [
         EventType::PaymentSucceeded,
         EventType::InvoicePaid,
         EventType::RefundSucceeded,
@@ -32,6 +33,7 @@ impl EventType {
         EventType::CreditNoteCreated,
         EventType::InvoiceReminder,
         EventType::InstallmentMissed,
+        EventType::InvoiceLateFeeApplied,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -43,6 +45,7 @@ impl EventType {
             EventType::CreditNoteCreated => "credit_note.created",
             EventType::InvoiceReminder => "invoice.reminder",
             EventType::InstallmentMissed => "installment.missed",
+            EventType::InvoiceLateFeeApplied => "invoice.late_fee_applied",
         }
     }
 
@@ -229,6 +232,24 @@ pub struct InstallmentMissed {
     pub missed_on: String,
 }
 
+/// `invoice.late_fee_applied`: the scheduler added a late fee to an invoice (total and balance rose).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvoiceLateFeeApplied {
+    /// The fee (decimal string).
+    pub amount: String,
+    /// The day the terms put the fee on (`YYYY-MM-DD`).
+    pub applied_on: String,
+    pub currency: String,
+    pub fee_id: String,
+    /// The installment whose lateness it is for (1 without a plan).
+    pub installment: u32,
+    pub invoice_balance_after: String,
+    pub invoice_external_ref: Option<String>,
+    pub invoice_id: String,
+    pub invoice_number: String,
+    pub invoice_total_after: String,
+}
+
 /// Any event, with what the outbox needs to store it. Serialises as the event's own fields (untagged):
 /// the type travels beside it, in `outbox.event_type` and the envelope's `type`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -243,6 +264,7 @@ pub enum Event {
     CreditNoteCreated(CreditNoteCreated),
     InvoiceReminder(InvoiceReminder),
     InstallmentMissed(InstallmentMissed),
+    InvoiceLateFeeApplied(InvoiceLateFeeApplied),
 }
 
 impl Event {
@@ -255,6 +277,7 @@ impl Event {
             Event::CreditNoteCreated(_) => EventType::CreditNoteCreated,
             Event::InvoiceReminder(_) => EventType::InvoiceReminder,
             Event::InstallmentMissed(_) => EventType::InstallmentMissed,
+            Event::InvoiceLateFeeApplied(_) => EventType::InvoiceLateFeeApplied,
         }
     }
 
@@ -268,6 +291,7 @@ impl Event {
             Event::CreditNoteCreated(e) => &e.credit_note_id,
             Event::InvoiceReminder(e) => &e.reminder_id,
             Event::InstallmentMissed(e) => &e.invoice_id,
+            Event::InvoiceLateFeeApplied(e) => &e.fee_id,
         }
     }
 
@@ -286,6 +310,7 @@ impl Event {
             EventType::CreditNoteCreated => Event::CreditNoteCreated(serde_json::from_str(payload)?),
             EventType::InvoiceReminder => Event::InvoiceReminder(serde_json::from_str(payload)?),
             EventType::InstallmentMissed => Event::InstallmentMissed(serde_json::from_str(payload)?),
+            EventType::InvoiceLateFeeApplied => Event::InvoiceLateFeeApplied(serde_json::from_str(payload)?),
         })
     }
 }

@@ -98,6 +98,18 @@ pub struct InvoiceView {
     /// Reminders the scheduler sent for this invoice, oldest first (absent when none).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     reminders_sent: Vec<ReminderSentView>,
+    /// Late fees added to the total, in the order they were applied (absent when none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    fees: Vec<FeeView>,
+}
+
+/// One late fee (DESIGN 11).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct FeeView {
+    amount: String,
+    /// The day the terms put it on.
+    applied_at: String,
+    installment: i64,
 }
 
 /// One reminder sent (DESIGN 11).
@@ -168,6 +180,17 @@ async fn view(state: &AppState, row: &InvoiceRow) -> ApiResult<InvoiceView> {
                 created_at: rfc3339(r.created_at),
             })
             .collect(),
+        fees: crate::store::fees::of_invoice(&state.db, &row.seller_id, &row.id)
+            .await?
+            .into_iter()
+            .map(|f| {
+                Ok(FeeView {
+                    amount: row.money(f.amount_minor)?.to_string(),
+                    applied_at: f.applied_on,
+                    installment: f.installment,
+                })
+            })
+            .collect::<anyhow::Result<_>>()?,
     })
 }
 

@@ -14,8 +14,9 @@ use time::{Date, Duration};
 use tranche_domain::wire::format_date;
 use tranche_domain::{InstallmentStatus, Money, Plan, ReminderKind};
 
-use crate::erp::events::{Event, InstallmentMissed, InvoiceReminder};
+use crate::erp::events::{Event, InstallmentMissed, InvoiceLateFeeApplied, InvoiceReminder};
 use crate::state::AppState;
+use crate::store::fees::{self, NewFee};
 use crate::store::reminders::{self, Mark, NewMark, Outcome};
 use crate::store::{installments, invoices};
 
@@ -31,6 +32,7 @@ pub struct PassReport {
     pub reminders_sent: usize,
     pub reminders_superseded: usize,
     pub installments_missed: usize,
+    pub fees_applied: usize,
 }
 
 /// Why an `--as-of` date is refused.
@@ -106,7 +108,7 @@ async fn invoice_pass(
     report: &mut PassReport,
 ) -> anyhow::Result<()> {
     let mut tx = state.db.begin_write().await?;
-    let Some(invoice) = invoices::lock(&state.db, &mut tx, seller_id, invoice_id).await? else {
+    let Some(mut invoice) = invoices::lock(&state.db, &mut tx, seller_id, invoice_id).await? else {
         return Ok(());
     };
     if !matches!(invoice.status.as_str(), "open" | "partially_paid") {
@@ -150,6 +152,46 @@ async fn invoice_pass(
                 });
                 crate::outbox::record(&mut tx, seller_id, &event, now).await?;
                 report.installments_missed += 1;
+            }
+        }
+    }
+    if let Some(late_fee) = terms.late_fee() {
+        for s in states.iter().filter(|s| s.status == InstallmentStatus::Overdue) {
+            for (seq, on) in (1u32..).zip(late_fee.fee_dates(s.due_date, as_of)) {
+                // Of what is open on the installment only: fees never compound on fees.
+                let Some(fee) = late_fee.fee(s.open()) else { break };
+                let total_after = invoice
+                    .money(invoice.total_minor)?
+                    .checked_add(&fee)
+                    .context("a late fee beyond the largest amount")?;
+                let applied_on = format_date(on);
+                let new = NewFee {
+                    seller_id,
+                    invoice_id,
+                    installment: s.number,
+                    seq,
+                    amount_minor: fee.minor_units(),
+                    applied_on: &applied_on,
+                    now,
+                };
+                let Some(fee_id) = fees::apply(&mut tx, &new).await? else {
+                    continue;
+                };
+                invoice.total_minor = total_after.minor_units();
+                let event = Event::InvoiceLateFeeApplied(InvoiceLateFeeApplied {
+                    amount: fee.to_string(),
+                    applied_on,
+                    currency: invoice.currency.clone(),
+                    fee_id,
+                    installment: s.number,
+                    invoice_balance_after: invoice.money(invoice.balance_due_minor())?.to_string(),
+                    invoice_external_ref: invoice.external_ref.clone(),
+                    invoice_id: invoice.id.clone(),
+                    invoice_number: invoice.number.clone(),
+                    invoice_total_after: total_after.to_string(),
+                });
+                crate::outbox::record(&mut tx, seller_id, &event, now).await?;
+                report.fees_applied += 1;
             }
         }
     }
@@ -215,11 +257,12 @@ async fn invoice_pass(
     Ok(())
 }
 
-/// An invoice without a plan as a one-installment plan: its total, due on its due date.
+/// An invoice without a plan as a one-installment plan: its lines and tax (not its fees: a fee is never
+/// charged on a fee), due on its due date.
 fn single(invoice: &invoices::InvoiceRow) -> anyhow::Result<Plan> {
     let issue = tranche_domain::wire::parse_date(&invoice.issue_date).context("stored issue date")?;
     let due = tranche_domain::wire::parse_date(&invoice.due_date).context("stored due date")?;
-    let total: Money = invoice.money(invoice.total_minor)?;
+    let total: Money = invoice.money(invoice.subtotal_minor + invoice.tax_minor)?;
     Plan::new(total, issue, vec![(total, due.max(issue))]).context("an invoice as one installment")
 }
 

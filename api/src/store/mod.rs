@@ -6,6 +6,7 @@ pub mod credit_notes;
 pub mod customers;
 pub mod deliveries;
 pub mod endpoints;
+pub mod fees;
 pub mod idempotency;
 pub mod installments;
 pub mod invoices;
