@@ -214,7 +214,7 @@ async fn bad_plans_are_refused_and_change_nothing(backend: Backend) {
     let body = expect_problem(
         app.post("/v1/terms", &seller.key, terms).await,
         400,
-        "schedule_percents_not_100",
+        "schedule_percent_sum",
     )
     .await;
     assert_eq!(body["field"], "schedule");

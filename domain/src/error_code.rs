@@ -78,7 +78,7 @@ error_codes! {
     /// A payment plan is invalid (empty, too many installments, due dates out of order, an unreadable part).
     InvalidSchedule = "invalid_schedule", 400;
     /// A terms schedule's percents do not sum to exactly 100.
-    SchedulePercentsNot100 = "schedule_percents_not_100", 400;
+    SchedulePercentSum = "schedule_percent_sum", 400;
     /// An invoice's installments do not sum to its total.
     InstallmentsSumMismatch = "installments_sum_mismatch", 400;
     /// An installment is due before the invoice's issue date.

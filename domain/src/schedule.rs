@@ -60,7 +60,7 @@ impl ScheduleError {
     pub fn code(&self) -> crate::ErrorCode {
         use crate::ErrorCode;
         match self {
-            ScheduleError::PercentSum(_) => ErrorCode::SchedulePercentsNot100,
+            ScheduleError::PercentSum(_) => ErrorCode::SchedulePercentSum,
             ScheduleError::AmountSum { .. } => ErrorCode::InstallmentsSumMismatch,
             ScheduleError::DueBeforeIssue(_) => ErrorCode::InstallmentDueBeforeIssue,
             ScheduleError::Unsplittable { .. } => ErrorCode::ScheduleUnsplittable,
