@@ -46,6 +46,7 @@ use crate::routes;
         crate::erp::routes::retry_delivery,
         crate::erp::routes::put_receipt_settings,
         routes::alerts::list,
+        routes::reminder_settings::put,
         routes::ops::healthz,
         routes::ops::livez,
         routes::ops::readyz,

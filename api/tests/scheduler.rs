@@ -254,3 +254,56 @@ async fn two_schedulers_at_once_send_each_reminder_once() {
     let _ = invoices;
     drop(b);
 }
+
+async fn put_template(app: &TestApp, key: &str, body: Value) -> reqwest::Response {
+    app.client
+        .put(app.url("/v1/settings/reminder-email"))
+        .bearer_auth(key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A seller's own reminder template is used for its buyers only; a broken one is refused and saves nothing.
+async fn a_sellers_own_reminder_template_is_used(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    let app = app(backend, Some(sink.port)).await;
+    let seller = app.seller("Northwind").await;
+    let other = app.seller("Other").await;
+    let r = put_template(
+        &app,
+        &seller.key,
+        json!({"subject": "Zahlung {{ invoice_number }}", "text": "Bitte {{ amount_due }} bis {{ due_date }}: {{ pay_url }}"}),
+    )
+    .await;
+    assert_eq!(r.status(), 204, "{}", r.text().await.unwrap());
+    let r = put_template(&app, &seller.key, json!({"text": "{{ amount_dew }}"})).await;
+    let problem = common::expect_problem(r, 400, "invalid_template").await;
+    assert_eq!(problem["field"], "text");
+    let r = put_template(&app, &seller.key, json!({"text": "x", "html": "y"})).await;
+    common::expect_problem(r, 400, "unknown_field").await;
+    let (_, issue) = planned_invoice(&app, &seller).await;
+    planned_invoice(&app, &other).await;
+    assert_eq!(counts(pass(&app, issue).await), report(2, 0, 0));
+    let mails = common::eventually(
+        "two reminder emails",
+        std::time::Duration::from_secs(20),
+        || async {
+            let mails = sink.messages();
+            (mails.len() >= 2).then_some(mails)
+        },
+    )
+    .await;
+    let custom = mails
+        .iter()
+        .filter(|m| m.data.contains("Bitte 300.00 USD bis"))
+        .count();
+    let builtin = mails
+        .iter()
+        .filter(|m| m.data.contains("Installment 1 of invoice"))
+        .count();
+    assert_eq!((custom, builtin), (1, 1), "{mails:?}");
+    assert!(mails.iter().any(|m| m.data.contains("Subject: Zahlung INV-")));
+}
+both_backends!(a_sellers_own_reminder_template_is_used);

@@ -12,7 +12,19 @@ use tranche_domain::format::format_amount;
 
 use crate::erp::events::InvoiceReminder;
 use crate::state::AppState;
-use crate::store::{customers, sellers};
+use crate::store::customers;
+
+/// The placeholders a template may use: the documented set, nothing else (a typo is refused when saved).
+pub const PLACEHOLDERS: [&str; 8] = [
+    "invoice_number",
+    "installment",
+    "amount_due",
+    "due_date",
+    "overdue",
+    "pay_url",
+    "seller_name",
+    "customer_name",
+];
 
 /// What the templates are rendered with.
 #[derive(Debug, Clone, Serialize)]
@@ -49,12 +61,48 @@ fn builtin(locale: &str) -> (&'static str, &'static str) {
     }
 }
 
-/// Renders `(subject, text)`; the subject is one line whatever the template produced.
-pub fn render(values: &Values, locale: &str) -> anyhow::Result<(String, String)> {
+fn environment<'source>() -> Environment<'source> {
     let mut env = Environment::new();
     // A placeholder that is not set is an error, never an empty string in a buyer's email.
     env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env
+}
+
+/// Checks a seller's template (`field` is `subject` or `text`): it compiles and uses only [`PLACEHOLDERS`].
+pub fn validate(field: &str, source: &str) -> Result<(), String> {
+    let env = environment();
+    let template = env.template_from_str(source).map_err(|e| {
+        format!(
+            "{field} does not compile: {}",
+            e.detail().unwrap_or("syntax error")
+        )
+    })?;
+    let mut unknown: Vec<String> = template
+        .undeclared_variables(false)
+        .into_iter()
+        .filter(|v| !PLACEHOLDERS.contains(&v.as_str()))
+        .collect();
+    unknown.sort();
+    match unknown.first() {
+        Some(first) => Err(format!(
+            "{field} uses the unknown placeholder `{first}`; the placeholders are {}",
+            PLACEHOLDERS.join(", ")
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Renders `(subject, text)`, each the seller's override when there is one, else the built-in text in the
+/// customer's language; the subject is one line whatever the template produced.
+pub fn render(
+    values: &Values,
+    locale: &str,
+    custom_subject: Option<&str>,
+    custom_text: Option<&str>,
+) -> anyhow::Result<(String, String)> {
+    let env = environment();
     let (subject, text) = builtin(locale);
+    let (subject, text) = (custom_subject.unwrap_or(subject), custom_text.unwrap_or(text));
     let subject = env
         .render_str(subject, values)
         .context("rendering the reminder subject")?;
@@ -66,7 +114,7 @@ pub fn render(values: &Values, locale: &str) -> anyhow::Result<(String, String)>
 
 /// Delivers the email of one `invoice.reminder` event.
 pub async fn send(state: &AppState, seller_id: &str, event: &InvoiceReminder) -> anyhow::Result<()> {
-    let seller = sellers::invoice_email_templates(&state.db, seller_id).await?;
+    let seller = crate::store::reminders::templates(&state.db, seller_id).await?;
     let locale = customers::customer_locale(&state.db, &event.customer_id).await?;
     let customer_name = crate::store::invoices::find(&state.db, seller_id, &event.invoice_id)
         .await?
@@ -86,7 +134,12 @@ pub async fn send(state: &AppState, seller_id: &str, event: &InvoiceReminder) ->
         seller_name: seller.name.clone(),
         customer_name: customer_name.clone(),
     };
-    let (subject, text) = render(&values, &locale)?;
+    let (subject, text) = render(
+        &values,
+        &locale,
+        seller.subject.as_deref(),
+        seller.text.as_deref(),
+    )?;
     let from = crate::erp::receipts::from_address(state);
     let message = Message::builder()
         .from(Mailbox::new(
@@ -112,6 +165,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn builtins_validate_and_typos_are_refused() {
+        for locale in ["en", "de", "fr", "es"] {
+            let (subject, text) = builtin(locale);
+            validate("subject", subject).unwrap();
+            validate("text", text).unwrap();
+        }
+        assert!(validate("text", "{{ amount_dew }}")
+            .unwrap_err()
+            .contains("amount_dew"));
+        assert!(validate("subject", "{% if %}")
+            .unwrap_err()
+            .contains("does not compile"));
+    }
+
+    #[test]
     fn every_language_renders_both_kinds() {
         for (locale, word) in [
             ("en", "Installment"),
@@ -131,7 +199,7 @@ mod tests {
                     seller_name: "Northwind".into(),
                     customer_name: "Acme".into(),
                 };
-                let (subject, text) = render(&values, locale).unwrap();
+                let (subject, text) = render(&values, locale, None, None).unwrap();
                 assert!(subject.contains("INV-7") && !subject.contains('\n'), "{subject}");
                 assert!(
                     text.contains(word)

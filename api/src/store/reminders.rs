@@ -116,3 +116,36 @@ pub async fn candidates(db: &Db, after: &str, limit: i64) -> Result<Vec<(String,
     .fetch_all(db.pool())
     .await
 }
+
+/// The seller's name and reminder email overrides (`None`: the built-in text).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ReminderTemplates {
+    pub name: String,
+    pub subject: Option<String>,
+    pub text: Option<String>,
+}
+
+pub async fn templates(db: &Db, seller_id: &str) -> Result<ReminderTemplates, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT name, reminder_email_subject AS subject, reminder_email_text AS text FROM sellers WHERE id = $1",
+    )
+    .bind(seller_id)
+    .fetch_one(db.pool())
+    .await
+}
+
+/// Replaces the seller's reminder templates (`None` restores the built-in text).
+pub async fn set_templates(
+    db: &Db,
+    seller_id: &str,
+    subject: Option<&str>,
+    text: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE sellers SET reminder_email_subject = $1, reminder_email_text = $2 WHERE id = $3")
+        .bind(subject)
+        .bind(text)
+        .bind(seller_id)
+        .execute(&mut *db.writer().await?)
+        .await?;
+    Ok(())
+}
