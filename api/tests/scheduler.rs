@@ -307,3 +307,44 @@ async fn a_sellers_own_reminder_template_is_used(backend: Backend) {
     assert!(mails.iter().any(|m| m.data.contains("Subject: Zahlung INV-")));
 }
 both_backends!(a_sellers_own_reminder_template_is_used);
+
+/// `tranche scheduler run --as-of DATE` through the real binary: a date beyond 400 days fails with a clear
+/// message and writes nothing; a date in range runs one pass on the same database and says what it did.
+async fn the_cli_runs_one_pass_and_refuses_far_dates(backend: Backend) {
+    let app = app(backend, None).await;
+    let seller = app.seller("Northwind").await;
+    let (_, issue) = planned_invoice(&app, &seller).await;
+    let dir = std::env::temp_dir().join(format!("tranche-cli-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let run = |date: String| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_tranche"))
+            .args(["scheduler", "run", "--as-of", &date])
+            .current_dir(&dir)
+            .env("TRANCHE_CONFIG", dir.join("tranche.toml"))
+            .env("TRANCHE_DATABASE_URL", &app.database_url)
+            .env("TRANCHE_METRICS_ADDR", "127.0.0.1:0")
+            .env("TRANCHE_LOG", "warn")
+            .output()
+            .unwrap()
+    };
+    let far = run(tranche_domain::wire::format_date(issue + Duration::days(401)));
+    assert!(!far.status.success());
+    let stderr = String::from_utf8_lossy(&far.stderr);
+    assert!(
+        stderr.contains("--as-of") && stderr.contains("400 days"),
+        "{stderr}"
+    );
+    assert_eq!(app.sql_count("SELECT COUNT(*) FROM invoice_reminders").await, 0);
+    // Blocking here is fine: the test's server runs on the other worker thread.
+    let ok = run(tranche_domain::wire::format_date(issue));
+    let stdout = String::from_utf8_lossy(&ok.stdout);
+    assert!(
+        ok.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(stdout.contains("1 reminders queued"), "{stdout}");
+    assert_eq!(app.sql_count("SELECT COUNT(*) FROM invoice_reminders").await, 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+both_backends!(the_cli_runs_one_pass_and_refuses_far_dates);
