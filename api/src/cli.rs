@@ -1,4 +1,5 @@
-//! The command line, by clap: `tranche serve | migrate | seller create | config check | demo`, each with
+//! The command line, by clap: `tranche serve | migrate | seller create | config check | health |
+//! scheduler run | demo`, each with
 //! `--help`, and `tranche --version`. Settings never come from flags: they are layered in `config.rs`
 //! (defaults < `tranche.toml` < `TRANCHE_*`), so a flag cannot drift from the environment variable a
 //! container sets.
@@ -36,6 +37,9 @@ enum Command {
     /// Inspect the settings.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Time-based rules (payment-plan reminders, missed installments, late fees).
+    #[command(subcommand)]
+    Scheduler(SchedulerCommand),
     /// Ask the server on TRANCHE_ADDR for /readyz (the database answers); exit 0 when ready, 1 otherwise.
     /// For container health checks, where no HTTP client is installed.
     Health,
@@ -55,6 +59,16 @@ enum SellerCommand {
         /// An origin allowed to embed the checkout (`https://shop.example`); repeat for several.
         #[arg(long = "origin", value_name = "URL")]
         origins: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SchedulerCommand {
+    /// Run one scheduler pass as of DATE (YYYY-MM-DD), for backfills and tests; passes are idempotent, so
+    /// running one again (or beside the server's own) sends nothing twice. At most 400 days from today.
+    Run {
+        #[arg(long = "as-of", value_name = "DATE")]
+        as_of: String,
     },
 }
 
@@ -102,8 +116,25 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Config(ConfigCommand::Check) => return config_check(),
         Command::Demo => crate::demo::run(&[]).await?,
         Command::Health => return health().await,
+        Command::Scheduler(SchedulerCommand::Run { as_of }) => scheduler_run(&as_of).await?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One scheduler pass as of `date`; the logic is `scheduler::run_as_of`.
+async fn scheduler_run(date: &str) -> anyhow::Result<()> {
+    let settings = Settings::load()?;
+    let app = Application::build(Settings {
+        addr: "127.0.0.1:0".to_owned(),
+        ..settings
+    })
+    .await?;
+    let report = crate::scheduler::run_as_of(app.state(), date).await?;
+    println!(
+        "scheduler pass as of {date}: {} invoices looked at, {} reminders queued, {} superseded, {} installments missed, {} late fees applied",
+        report.invoices, report.reminders_sent, report.reminders_superseded, report.installments_missed, report.fees_applied
+    );
+    Ok(())
 }
 
 async fn seller_create(name: &str, origins: &[String]) -> anyhow::Result<()> {

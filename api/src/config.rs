@@ -35,6 +35,9 @@ pub struct Settings {
     /// Default and maximum lifetime of checkout links.
     pub checkout_link_ttl_seconds: i64,
     pub checkout_link_max_ttl_seconds: i64,
+    /// How often the scheduler (payment-plan reminders, missed installments) runs a pass; 0 turns the
+    /// in-server loop off (`tranche scheduler run` still works). Passes are idempotent across nodes.
+    pub scheduler_interval_ms: u64,
     /// Ed25519 signing keys for checkout tokens. Empty: a key is generated and kept in the database.
     pub signing_keys: Vec<SigningKeyConfig>,
     /// Extra public keys accepted for verification only (keys being rotated out).
@@ -255,6 +258,7 @@ impl Default for Settings {
             max_connections: 16,
             checkout_link_ttl_seconds: 7 * 24 * 3600,
             checkout_link_max_ttl_seconds: 90 * 24 * 3600,
+            scheduler_interval_ms: 60_000,
             signing_keys: Vec::new(),
             verification_keys: Vec::new(),
             sandbox: SandboxSettings::default(),
@@ -385,6 +389,11 @@ const VARIABLES: &[(&str, &str, Kind)] = &[
         Kind::Number,
     ),
     ("TRANCHE_MAX_BODY_BYTES", "max_body_bytes", Kind::Number),
+    (
+        "TRANCHE_SCHEDULER_INTERVAL_MS",
+        "scheduler_interval_ms",
+        Kind::Number,
+    ),
     (
         "TRANCHE_ERP_ATTEMPT_TIMEOUT_MS",
         "erp.attempt_timeout_ms",

@@ -29,6 +29,7 @@ pub mod reconciler;
 pub mod refund_flow;
 pub mod request_id;
 pub mod routes;
+pub mod scheduler;
 pub mod secret_box;
 pub mod seller_site;
 pub mod startup;

@@ -52,6 +52,8 @@ use crate::routes;
         crate::erp::routes::list_deliveries,
         crate::erp::routes::retry_delivery,
         crate::erp::routes::put_receipt_settings,
+        routes::alerts::list,
+        routes::reminder_settings::put,
         routes::ops::healthz,
         routes::ops::livez,
         routes::ops::readyz,
@@ -62,6 +64,9 @@ use crate::routes;
         events::RefundSucceeded,
         events::InvoiceSent,
         events::CreditNoteCreated,
+        events::InvoiceReminder,
+        events::InstallmentMissed,
+        events::InvoiceLateFeeApplied,
     )),
     modifiers(&SecuritySchemes, &ProblemResponses, &OperationIds)
 )]
@@ -76,6 +81,9 @@ fn event_schema(event: EventType) -> &'static str {
         EventType::RefundSucceeded => "RefundSucceeded",
         EventType::InvoiceSent => "InvoiceSent",
         EventType::CreditNoteCreated => "CreditNoteCreated",
+        EventType::InvoiceReminder => "InvoiceReminder",
+        EventType::InstallmentMissed => "InstallmentMissed",
+        EventType::InvoiceLateFeeApplied => "InvoiceLateFeeApplied",
     }
 }
 

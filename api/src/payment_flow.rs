@@ -21,7 +21,7 @@ use crate::gateway::{
     decline_advice, ChargeOutcome, ChargeRequest, GatewayError, MethodSummary, TokenBinding,
 };
 use crate::metrics::Metrics;
-use crate::state::{today, AppState};
+use crate::state::AppState;
 use crate::store::audit::{self, Actor};
 use crate::store::idempotency::{self, Saved};
 use crate::store::invoices;
@@ -212,7 +212,13 @@ async fn hold(state: &AppState, attempt: &Attempt<'_>) -> ApiResult<Hold> {
     let totals = invoice.totals(pending)?;
     let terms = invoice.terms()?;
     let body = attempt.body;
-    let accepted = match Rules::new(&totals, &terms, today()).check_str(body.amount, body.currency) {
+    let today = state.clock().today();
+    // With a payment plan, exactly the installment due is payable even below the minimum (issue 16).
+    let plan = crate::store::installments::plan_in(&mut tx, &invoice).await?;
+    let settled = crate::store::installments::settled(&invoice)?;
+    let due = plan.and_then(|plan| plan.amount_due(settled, today));
+    let rules = Rules::new(&totals, &terms, today).with_installment(due);
+    let accepted = match rules.check_str(body.amount, body.currency) {
         Ok(accepted) => accepted,
         Err(rejected) => {
             tx.rollback().await?;

@@ -99,6 +99,8 @@ impl Application {
         self.background
             .push(tokio::spawn(crate::erp::relay::run(self.state.clone())));
         self.background
+            .push(tokio::spawn(crate::scheduler::run(self.state.clone())));
+        self.background
             .push(tokio::spawn(crate::rate_limit::RateLimits::prune_forever(
                 self.state.rate_limits.clone(),
             )));

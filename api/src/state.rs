@@ -62,6 +62,14 @@ impl Clock {
         crate::db::now_ms().saturating_add(self.offset_ms.load(Ordering::Relaxed))
     }
 
+    /// Today's date (UTC) on this clock: what every date rule reads (payment plans, discounts, the scheduler),
+    /// so a test that moves the clock moves the calendar with it.
+    pub fn today(&self) -> time::Date {
+        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.now_ms()) * 1_000_000)
+            .map(|t| t.date())
+            .unwrap_or_else(|_| today())
+    }
+
     /// Moves this clock (and every clone of it) `ms` milliseconds forward; negative values are ignored.
     pub fn advance(&self, ms: i64) {
         self.offset_ms.fetch_add(ms.max(0), Ordering::Relaxed);

@@ -75,6 +75,18 @@ error_codes! {
     InvalidLines = "invalid_lines", 400;
     /// A terms profile is invalid (`field` names the term).
     InvalidTerms = "invalid_terms", 400;
+    /// A payment plan is invalid (empty, too many installments, due dates out of order, an unreadable part).
+    InvalidSchedule = "invalid_schedule", 400;
+    /// A terms schedule's percents do not sum to exactly 100.
+    SchedulePercentSum = "schedule_percent_sum", 400;
+    /// An invoice's installments do not sum to its total.
+    InstallmentsSumMismatch = "installments_sum_mismatch", 400;
+    /// An installment is due before the invoice's issue date.
+    InstallmentDueBeforeIssue = "installment_due_before_issue", 400;
+    /// The currency's minor unit cannot split the total into the plan (some installment would be zero).
+    ScheduleUnsplittable = "schedule_unsplittable", 400;
+    /// A late fee names both a percent and fixed amounts.
+    LateFeeBothWays = "late_fee_both_ways", 400;
     /// An id in the body (customer, terms) does not name one of the seller's own.
     UnknownReference = "unknown_reference", 400;
     /// A payment or refund without an `Idempotency-Key` header.

@@ -12,6 +12,8 @@ pub mod money;
 pub mod percent;
 pub mod refund;
 pub mod rules;
+pub mod schedule;
+pub mod schedule_dunning;
 pub mod terms;
 pub mod wire;
 
@@ -24,6 +26,13 @@ pub use refund::{check_refund, refundable, status_after_refunds, RefundRejected}
 pub use rules::{
     check_amount, payment_options, AcceptedAmount, AmountRejected, DiscountOffer, InvoiceStatus,
     InvoiceTotals, NotPayable, PaymentOptions, PresetOption, Rules, TotalsError,
+};
+pub use schedule::{
+    split_by_percents, Installment, InstallmentDue, InstallmentDueView, InstallmentSpec, InstallmentState,
+    InstallmentStatus, InstallmentView, Plan, ScheduleError, SchedulePartSpec, ScheduleTemplate,
+};
+pub use schedule_dunning::{
+    DunningError, LateFee, LateFeeSpec, ReminderDue, ReminderKind, Reminders, RemindersSpec,
 };
 pub use terms::{DiscountSpec, EarlyPaymentDiscount, PresetBasis, Terms, TermsError, TermsSpec};
 pub use time::Date;

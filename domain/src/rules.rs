@@ -14,6 +14,7 @@ use crate::currency::Currency;
 use crate::error_code::ErrorCode;
 use crate::money::{Money, MoneyError};
 use crate::percent::Percent;
+use crate::schedule::InstallmentDue;
 use crate::terms::{PresetBasis, Terms};
 
 /// Where an invoice stands. Derived from its amounts (and the void flag), never set by hand.
@@ -432,6 +433,9 @@ pub struct PaymentOptions {
     pub full_balance: Money,
     pub presets: Vec<PresetOption>,
     pub discount: Option<DiscountOffer>,
+    /// With a payment plan: the installment to pay next. Paying exactly its open amount is always
+    /// accepted, even below the minimum (DESIGN 11).
+    pub installment: Option<InstallmentDue>,
 }
 
 /// The rules for one invoice on one day, resolved once and then asked about amounts.
@@ -442,6 +446,7 @@ pub struct Rules {
     minimum: Money,
     available: Money,
     discount: Option<DiscountOffer>,
+    installment: Option<InstallmentDue>,
 }
 
 impl Rules {
@@ -485,7 +490,16 @@ impl Rules {
             minimum,
             available,
             discount,
+            installment: None,
         }
+    }
+
+    /// The same rules for an invoice with a payment plan whose next installment is `due`
+    /// ([`crate::Plan::amount_due`]). An installment in another currency or with nothing open is ignored.
+    pub fn with_installment(self, due: Option<InstallmentDue>) -> Rules {
+        let currency = self.invoice.currency();
+        let installment = due.filter(|d| d.amount_due.currency() == currency && !d.amount_due.is_zero());
+        Rules { installment, ..self }
     }
 
     /// Why the invoice takes no payment now, if it does not.
@@ -541,7 +555,8 @@ impl Rules {
         let remaining_after = balance_after_pending
             .checked_sub(&amount)
             .unwrap_or_else(|_| Money::zero(currency));
-        if remaining_after.is_zero() {
+        // The installment due is the amount the seller asked for: never refused as too small or partial.
+        if remaining_after.is_zero() || self.installment.is_some_and(|i| i.amount_due == amount) {
             return Ok(AcceptedAmount {
                 amount,
                 discount: Money::zero(currency),
@@ -620,6 +635,7 @@ impl Rules {
             full_balance: self.available,
             presets,
             discount: self.discount,
+            installment: self.installment,
         })
     }
 }

@@ -6,6 +6,8 @@ use serde::{Deserialize, Serialize};
 use crate::currency::Currency;
 use crate::money::{Money, MoneyError};
 use crate::percent::{Percent, PercentError};
+use crate::schedule::{ScheduleError, SchedulePartSpec, ScheduleTemplate};
+use crate::schedule_dunning::{DunningError, LateFee, LateFeeSpec, Reminders, RemindersSpec};
 
 /// Most preset buttons a profile may define (they must fit on a phone screen).
 pub const MAX_PRESETS: usize = 8;
@@ -75,6 +77,11 @@ pub struct Terms {
     presets: Vec<Percent>,
     preset_basis: PresetBasis,
     discount: Option<EarlyPaymentDiscount>,
+    /// Payment plan, reminders and late fees (DESIGN 11); none of them changes which amounts are payable
+    /// except through the plan's "installment due".
+    schedule: Option<ScheduleTemplate>,
+    reminders: Option<Reminders>,
+    late_fee: Option<LateFee>,
 }
 
 /// Why a terms specification is refused. `field()` names the offending field for the API's problem body.
@@ -94,9 +101,22 @@ pub enum TermsError {
     DiscountPercent,
     #[error("early_payment_discount.within_days must be at most {MAX_DISCOUNT_DAYS}")]
     DiscountDays,
+    #[error("{0}")]
+    Schedule(ScheduleError),
+    #[error("{0}")]
+    Dunning(DunningError),
 }
 
 impl TermsError {
+    /// The problem code: `invalid_terms`, or the plan's and late fee's own codes.
+    pub fn code(&self) -> crate::ErrorCode {
+        match self {
+            TermsError::Schedule(e) => e.code(),
+            TermsError::Dunning(DunningError::FeeBothWays) => crate::ErrorCode::LateFeeBothWays,
+            _ => crate::ErrorCode::InvalidTerms,
+        }
+    }
+
     /// The request field the error is about.
     pub fn field(&self) -> &'static str {
         match self {
@@ -104,6 +124,8 @@ impl TermsError {
             TermsError::MinimumPercent(_) => "minimum_percent",
             TermsError::Preset(_) | TermsError::Presets => "presets",
             TermsError::DiscountPercent | TermsError::DiscountDays => "early_payment_discount",
+            TermsError::Schedule(_) => "schedule",
+            TermsError::Dunning(e) => e.field(),
         }
     }
 }
@@ -122,6 +144,9 @@ impl Default for Terms {
             presets,
             preset_basis: PresetBasis::Balance,
             discount: None,
+            schedule: None,
+            reminders: None,
+            late_fee: None,
         }
     }
 }
@@ -150,6 +175,28 @@ impl Terms {
         self.discount
     }
 
+    pub fn schedule(&self) -> Option<&ScheduleTemplate> {
+        self.schedule.as_ref()
+    }
+    pub fn reminders(&self) -> Option<&Reminders> {
+        self.reminders.as_ref()
+    }
+    pub fn late_fee(&self) -> Option<&LateFee> {
+        self.late_fee.as_ref()
+    }
+
+    /// The part of the spec the amount rules read: what the checkout's `rules.terms` carries. The plan,
+    /// reminders and late fees travel separately (the plan as the invoice's installments), so a widget
+    /// built before them still reads the terms it must mirror.
+    pub fn to_rules_spec(&self) -> TermsSpec {
+        TermsSpec {
+            schedule: None,
+            reminders: None,
+            late_fee: None,
+            ..self.to_spec()
+        }
+    }
+
     /// The wire/storage form of these terms.
     pub fn to_spec(&self) -> TermsSpec {
         TermsSpec {
@@ -166,6 +213,9 @@ impl Terms {
                 percent: d.percent.to_string(),
                 within_days: d.within_days,
             }),
+            schedule: self.schedule.as_ref().map(ScheduleTemplate::to_spec),
+            reminders: self.reminders.as_ref().map(Reminders::to_spec),
+            late_fee: self.late_fee.as_ref().map(LateFee::to_spec),
         }
     }
 }
@@ -190,6 +240,13 @@ pub struct TermsSpec {
     pub preset_basis: Option<PresetBasis>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub early_payment_discount: Option<DiscountSpec>,
+    /// Payment plan: percents summing to 100, each due `on_issue` or `due_in_days` after issue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<Vec<SchedulePartSpec>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reminders: Option<RemindersSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub late_fee: Option<LateFeeSpec>,
 }
 
 /// Wire form of [`EarlyPaymentDiscount`].
@@ -243,6 +300,24 @@ impl TryFrom<&TermsSpec> for Terms {
                 EarlyPaymentDiscount::new(percent, d.within_days)
             })
             .transpose()?;
+        let schedule = spec
+            .schedule
+            .as_deref()
+            .map(ScheduleTemplate::from_spec)
+            .transpose()
+            .map_err(TermsError::Schedule)?;
+        let reminders = spec
+            .reminders
+            .as_ref()
+            .map(Reminders::from_spec)
+            .transpose()
+            .map_err(TermsError::Dunning)?;
+        let late_fee = spec
+            .late_fee
+            .as_ref()
+            .map(LateFee::from_spec)
+            .transpose()
+            .map_err(TermsError::Dunning)?;
         Ok(Terms {
             allow_partial: spec.allow_partial,
             minimum_amounts,
@@ -250,6 +325,9 @@ impl TryFrom<&TermsSpec> for Terms {
             presets,
             preset_basis: spec.preset_basis.unwrap_or_default(),
             discount,
+            schedule,
+            reminders,
+            late_fee,
         })
     }
 }

@@ -10,6 +10,7 @@ use crate::currency::Currency;
 use crate::error_code::ErrorCode;
 use crate::money::Money;
 use crate::rules::{AmountRejected, InvoiceStatus, InvoiceTotals, NotPayable, PaymentOptions, TotalsError};
+use crate::schedule::{InstallmentDue, InstallmentDueView, InstallmentView};
 use crate::terms::{Terms, TermsError, TermsSpec};
 
 /// `GET /v1/checkout`: everything the widget shows and every input it needs to run the rules itself.
@@ -56,6 +57,9 @@ pub struct InvoiceView {
     pub amount_credited: String,
     pub balance_due: String,
     pub status: InvoiceStatus,
+    /// With a payment plan (DESIGN 11): each installment, what it has received and its status today.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub installments: Option<Vec<InstallmentView>>,
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -80,6 +84,9 @@ pub struct OptionsView {
     pub presets: Vec<PresetView>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub discount: Option<DiscountView>,
+    /// With a payment plan: the installment to pay next; paying exactly `amount_due` is always accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub installment: Option<InstallmentDueView>,
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -125,6 +132,7 @@ impl From<&PaymentOptions> for OptionsView {
                 amount: d.amount.to_string(),
                 available_until: format_date(d.available_until),
             }),
+            installment: o.installment.as_ref().map(InstallmentDueView::from),
         }
     }
 }
@@ -206,6 +214,9 @@ pub struct RulesInput {
     pub issue_date: String,
     pub today: String,
     pub terms: TermsSpec,
+    /// With a payment plan: the installment due, which the rules accept even below the minimum.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub installment: Option<InstallmentDueView>,
 }
 
 /// Why [`RulesInput`] cannot be turned back into rule values.
@@ -233,8 +244,27 @@ impl RulesInput {
             voided: invoice.voided(),
             issue_date: format_date(invoice.issue_date()),
             today: format_date(today),
-            terms: terms.to_spec(),
+            terms: terms.to_rules_spec(),
+            installment: None,
         }
+    }
+
+    /// The same inputs with the plan's installment due.
+    pub fn with_installment(self, due: Option<&InstallmentDue>) -> RulesInput {
+        RulesInput {
+            installment: due.map(InstallmentDueView::from),
+            ..self
+        }
+    }
+
+    /// The installment due, as the API had it (`None` without a plan, or when it does not parse).
+    pub fn installment_due(&self) -> Option<InstallmentDue> {
+        let view = self.installment.as_ref()?;
+        Some(InstallmentDue {
+            number: view.number,
+            due_date: parse_date(&view.due_date)?,
+            amount_due: Money::parse(&view.amount_due, self.currency).ok()?,
+        })
     }
 
     /// Rebuilds `(invoice, terms, today)` exactly as the API had them.

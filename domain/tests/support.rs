@@ -45,6 +45,9 @@ impl T {
             presets: Some(vec![]),
             preset_basis: None,
             early_payment_discount: None,
+            schedule: None,
+            reminders: None,
+            late_fee: None,
         })
     }
     pub fn full_only() -> T {

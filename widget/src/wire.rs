@@ -12,7 +12,10 @@ use tranche_domain::wire::{
     CheckoutView, DiscountView, GatewayView, InvoiceBalanceView, InvoiceView, LineView, OptionsView,
     PaymentRequest, PaymentResponse, PaymentStatus, PaymentView, PresetView, Problem, RulesInput, SellerView,
 };
-use tranche_domain::{Currency, DiscountSpec, InvoiceStatus, NotPayable, PresetBasis, TermsSpec};
+use tranche_domain::{
+    Currency, DiscountSpec, InstallmentDueView, InstallmentStatus, InstallmentView, InvoiceStatus,
+    NotPayable, PresetBasis, TermsSpec,
+};
 
 /// A parsed JSON value: the browser's `JSON.parse` result in the widget, `serde_json::Value` in tests.
 pub trait Json: Sized {
@@ -120,7 +123,13 @@ macro_rules! by_name {
         }
     )+};
 }
-by_name!(InvoiceStatus, NotPayable, PaymentStatus, PresetBasis);
+by_name!(
+    InvoiceStatus,
+    NotPayable,
+    PaymentStatus,
+    PresetBasis,
+    InstallmentStatus
+);
 
 impl FromJson for Currency {
     fn from_json<J: Json>(value: &J) -> Option<Self> {
@@ -169,7 +178,20 @@ object!(InvoiceView {
     discount_taken,
     amount_credited,
     balance_due,
+    status,
+    installments
+});
+object!(InstallmentView {
+    number,
+    due_date,
+    amount,
+    amount_paid,
     status
+});
+object!(InstallmentDueView {
+    number,
+    due_date,
+    amount_due
 });
 object!(LineView {
     description,
@@ -185,7 +207,8 @@ object!(OptionsView {
     maximum,
     full_balance,
     presets,
-    discount
+    discount,
+    installment
 });
 object!(PresetView {
     percent,
@@ -223,7 +246,8 @@ object!(RulesInput {
     voided,
     issue_date,
     today,
-    terms
+    terms,
+    installment
 });
 object!(PaymentResponse { payment, invoice });
 object!(InvoiceBalanceView {
@@ -259,6 +283,10 @@ impl FromJson for TermsSpec {
             presets: field(o, "presets")?,
             preset_basis: field(o, "preset_basis")?,
             early_payment_discount: field(o, "early_payment_discount")?,
+            // The checkout's terms carry only what the amount rules read (`Terms::to_rules_spec`).
+            schedule: None,
+            reminders: None,
+            late_fee: None,
         })
     }
 }

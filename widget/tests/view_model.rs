@@ -34,6 +34,9 @@ fn terms() -> TermsSpec {
             percent: "2".into(),
             within_days: 10,
         }),
+        schedule: None,
+        reminders: None,
+        late_fee: None,
     }
 }
 
@@ -83,6 +86,7 @@ fn checkout(f: Fixture, locale: &str) -> Checkout {
             amount_credited: zero.to_string(),
             balance_due: inv.balance_due().to_string(),
             status: inv.status(),
+            installments: None,
         },
         options: options.as_ref().ok().map(OptionsView::from),
         not_payable: options.as_ref().err().copied(),

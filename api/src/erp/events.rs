@@ -19,15 +19,21 @@ pub enum EventType {
     RefundSucceeded,
     InvoiceSent,
     CreditNoteCreated,
+    InvoiceReminder,
+    InstallmentMissed,
+    InvoiceLateFeeApplied,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 5] = [
+    pub const ALL: [EventType; 8] = [
         EventType::PaymentSucceeded,
         EventType::InvoicePaid,
         EventType::RefundSucceeded,
         EventType::InvoiceSent,
         EventType::CreditNoteCreated,
+        EventType::InvoiceReminder,
+        EventType::InstallmentMissed,
+        EventType::InvoiceLateFeeApplied,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -37,6 +43,9 @@ impl EventType {
             EventType::RefundSucceeded => "refund.succeeded",
             EventType::InvoiceSent => "invoice.sent",
             EventType::CreditNoteCreated => "credit_note.created",
+            EventType::InvoiceReminder => "invoice.reminder",
+            EventType::InstallmentMissed => "installment.missed",
+            EventType::InvoiceLateFeeApplied => "invoice.late_fee_applied",
         }
     }
 
@@ -48,7 +57,7 @@ impl EventType {
 
     /// Whether the event sends the buyer an email (a receipt, or the invoice itself).
     pub fn emails_buyer(self) -> bool {
-        self.moves_money() || self == EventType::InvoiceSent
+        self.moves_money() || matches!(self, EventType::InvoiceSent | EventType::InvoiceReminder)
     }
 }
 
@@ -185,6 +194,62 @@ pub struct CreditNoteCreated {
     pub reason: String,
 }
 
+/// `invoice.reminder`: the scheduler reminded the buyer of an amount due (before or after its due date);
+/// the email channel sends it with a fresh checkout link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct InvoiceReminder {
+    /// What is open on the installment (or the invoice, without a plan): decimal string.
+    pub amount_due: String,
+    pub currency: String,
+    pub customer_id: String,
+    pub due_date: String,
+    /// The installment's number; 1 for an invoice without a plan.
+    pub installment: u32,
+    pub invoice_id: String,
+    pub invoice_number: String,
+    /// `before_due` or `after_due`.
+    pub kind: String,
+    /// Days before or after the due date, as the terms say.
+    pub offset_days: u32,
+    pub reminder_id: String,
+    /// The scheduler's date for the pass that decided it.
+    pub sent_on: String,
+    /// The address the email goes to.
+    pub sent_to: String,
+}
+
+/// `installment.missed`: an installment of a payment plan passed its due date not fully paid.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct InstallmentMissed {
+    /// What is still open on it: decimal string.
+    pub amount_open: String,
+    pub currency: String,
+    pub due_date: String,
+    pub installment: u32,
+    pub invoice_external_ref: Option<String>,
+    pub invoice_id: String,
+    pub invoice_number: String,
+    pub missed_on: String,
+}
+
+/// `invoice.late_fee_applied`: the scheduler added a late fee to an invoice (total and balance rose).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct InvoiceLateFeeApplied {
+    /// The fee (decimal string).
+    pub amount: String,
+    /// The day the terms put the fee on (`YYYY-MM-DD`).
+    pub applied_on: String,
+    pub currency: String,
+    pub fee_id: String,
+    /// The installment whose lateness it is for (1 without a plan).
+    pub installment: u32,
+    pub invoice_balance_after: String,
+    pub invoice_external_ref: Option<String>,
+    pub invoice_id: String,
+    pub invoice_number: String,
+    pub invoice_total_after: String,
+}
+
 /// Any event, with what the outbox needs to store it. Serialises as the event's own fields (untagged):
 /// the type travels beside it, in `outbox.event_type` and the envelope's `type`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -197,6 +262,9 @@ pub enum Event {
     RefundSucceeded(Box<RefundSucceeded>),
     InvoiceSent(InvoiceSent),
     CreditNoteCreated(CreditNoteCreated),
+    InvoiceReminder(InvoiceReminder),
+    InstallmentMissed(InstallmentMissed),
+    InvoiceLateFeeApplied(InvoiceLateFeeApplied),
 }
 
 impl Event {
@@ -207,6 +275,9 @@ impl Event {
             Event::RefundSucceeded(_) => EventType::RefundSucceeded,
             Event::InvoiceSent(_) => EventType::InvoiceSent,
             Event::CreditNoteCreated(_) => EventType::CreditNoteCreated,
+            Event::InvoiceReminder(_) => EventType::InvoiceReminder,
+            Event::InstallmentMissed(_) => EventType::InstallmentMissed,
+            Event::InvoiceLateFeeApplied(_) => EventType::InvoiceLateFeeApplied,
         }
     }
 
@@ -218,6 +289,9 @@ impl Event {
             Event::RefundSucceeded(e) => &e.refund_id,
             Event::InvoiceSent(e) => &e.invoice_id,
             Event::CreditNoteCreated(e) => &e.credit_note_id,
+            Event::InvoiceReminder(e) => &e.reminder_id,
+            Event::InstallmentMissed(e) => &e.invoice_id,
+            Event::InvoiceLateFeeApplied(e) => &e.fee_id,
         }
     }
 
@@ -234,6 +308,9 @@ impl Event {
             EventType::RefundSucceeded => Event::RefundSucceeded(serde_json::from_str(payload)?),
             EventType::InvoiceSent => Event::InvoiceSent(serde_json::from_str(payload)?),
             EventType::CreditNoteCreated => Event::CreditNoteCreated(serde_json::from_str(payload)?),
+            EventType::InvoiceReminder => Event::InvoiceReminder(serde_json::from_str(payload)?),
+            EventType::InstallmentMissed => Event::InstallmentMissed(serde_json::from_str(payload)?),
+            EventType::InvoiceLateFeeApplied => Event::InvoiceLateFeeApplied(serde_json::from_str(payload)?),
         })
     }
 }

@@ -144,10 +144,19 @@ pub fn payment_body(receipt: &PaymentSucceeded) -> Result<String, MappingError> 
         .into_iter()
         .rev()
         .collect();
-    let note = format!(
-        "Tranche payment {payment_id} for invoice {}",
-        receipt.invoice_number
-    );
+    // An early-payment discount settles part of the invoice without cash: the Payment carries the cash
+    // (TotalAmt, the linked line) and names the discount, so the bookkeeper can book it as a sales
+    // discount (docs/decisions/plans.md).
+    let note = match receipt.discount.as_deref() {
+        Some(discount) => format!(
+            "Tranche payment {payment_id} for invoice {}; early-payment discount {discount} {} taken",
+            receipt.invoice_number, receipt.currency
+        ),
+        None => format!(
+            "Tranche payment {payment_id} for invoice {}",
+            receipt.invoice_number
+        ),
+    };
     // Serialised from a struct, not through `json!`: a `Value` would parse the raw amounts into `f64`
     // (`"1000.00"` became `1000.0`, and large amounts lost cents).
     let body = QboPayment {

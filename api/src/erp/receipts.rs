@@ -227,6 +227,9 @@ pub async fn send(state: &AppState, claimed: &Claimed) -> anyhow::Result<()> {
         Event::InvoiceSent(sent) => {
             return crate::erp::invoice_email::send(state, &claimed.seller_id, &sent).await
         }
+        Event::InvoiceReminder(reminder) => {
+            return crate::scheduler::reminder_email::send(state, &claimed.seller_id, &reminder).await
+        }
         // `fan_out` writes receipt emails for payments and refunds only.
         other => anyhow::bail!("no receipt for a {} event", other.event_type()),
     };

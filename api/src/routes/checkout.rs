@@ -12,7 +12,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::metrics::Metrics;
 use crate::payment_flow;
 use crate::routes::invoices::line_views;
-use crate::state::{today, AppState};
+use crate::state::AppState;
 use crate::store::{invoices, payments, RowError};
 
 /// Builds the buyer's view of an invoice (also used by the hosted page).
@@ -27,8 +27,11 @@ pub async fn build_view(state: &AppState, checkout: &Checkout) -> ApiResult<Chec
         .ok_or(ApiError::NotFound("invoice"))?;
     let totals = row.totals(pending_minor)?;
     let terms = row.terms()?;
-    let today = today();
-    let rules = Rules::new(&totals, &terms, today);
+    let today = state.clock().today();
+    let plan = crate::store::installments::plan(&state.db, &row).await?;
+    let settled = crate::store::installments::settled(&row)?;
+    let due = plan.as_ref().and_then(|p| p.amount_due(settled, today));
+    let rules = Rules::new(&totals, &terms, today).with_installment(due);
     let (options, not_payable) = match rules.options(&terms) {
         Ok(options) => (Some(OptionsView::from(&options)), None),
         Err(reason) => (None, Some(reason)),
@@ -56,6 +59,12 @@ pub async fn build_view(state: &AppState, checkout: &Checkout) -> ApiResult<Chec
             status: InvoiceStatus::parse(&row.status).ok_or_else(|| {
                 anyhow::Error::new(RowError::UnknownStatus("invoices.status", row.status.clone()))
             })?,
+            installments: plan.as_ref().map(|p| {
+                p.states(settled, today)
+                    .iter()
+                    .map(tranche_domain::InstallmentView::from)
+                    .collect()
+            }),
         },
         options,
         not_payable,
@@ -65,7 +74,7 @@ pub async fn build_view(state: &AppState, checkout: &Checkout) -> ApiResult<Chec
             fields_url: format!("{}/sandbox/fields", state.public_base),
             fields_origin: state.public_base.clone(),
         },
-        rules: RulesInput::new(&totals, &terms, today),
+        rules: RulesInput::new(&totals, &terms, today).with_installment(due.as_ref()),
     })
 }
 

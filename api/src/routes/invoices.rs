@@ -49,6 +49,10 @@ pub struct InvoiceRequest {
     /// The invoice's id in your ERP (QuickBooks `TxnId`), echoed in receipts and ERP postings.
     external_ref: Option<String>,
     lines: Vec<LineRequest>,
+    /// A payment plan for this invoice (DESIGN 11): amounts summing to the total, due on or after the
+    /// issue date. Takes precedence over a schedule in the terms; with a plan, the stored `due_date` is
+    /// the last installment's.
+    installments: Option<Vec<tranche_domain::InstallmentSpec>>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -92,6 +96,36 @@ pub struct InvoiceView {
     voided_at: Option<String>,
     /// When the invoice was last sent by email (`POST /v1/invoices/{id}/send`); `null`: never.
     sent_at: Option<String>,
+    /// With a payment plan: each installment, what it has received and its status today.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    installments: Option<Vec<tranche_domain::InstallmentView>>,
+    /// Reminders the scheduler sent for this invoice, oldest first (absent when none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    reminders_sent: Vec<ReminderSentView>,
+    /// Late fees added to the total, in the order they were applied (absent when none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    fees: Vec<FeeView>,
+}
+
+/// One late fee (DESIGN 11).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct FeeView {
+    amount: String,
+    /// The day the terms put it on.
+    applied_at: String,
+    installment: i64,
+}
+
+/// One reminder sent (DESIGN 11).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ReminderSentView {
+    installment: i64,
+    /// `before_due` or `after_due`.
+    kind: String,
+    offset_days: i64,
+    /// The scheduler's date for the pass that sent it.
+    sent_on: String,
+    created_at: String,
 }
 
 /// Renders lines stored as minor units back to wire strings.
@@ -140,7 +174,68 @@ pub(crate) async fn view(state: &AppState, row: &InvoiceRow) -> ApiResult<Invoic
         created_at: rfc3339(row.created_at),
         voided_at: row.voided_at.map(rfc3339),
         sent_at: row.sent_at.map(rfc3339),
+        installments: installment_views(state, row).await?,
+        reminders_sent: crate::store::reminders::sent(&state.db, &row.seller_id, &row.id)
+            .await?
+            .into_iter()
+            .map(|r| ReminderSentView {
+                installment: r.installment,
+                kind: r.kind,
+                offset_days: r.offset_days,
+                sent_on: r.as_of,
+                created_at: rfc3339(r.created_at),
+            })
+            .collect(),
+        fees: crate::store::fees::of_invoice(&state.db, &row.seller_id, &row.id)
+            .await?
+            .into_iter()
+            .map(|f| {
+                Ok(FeeView {
+                    amount: row.money(f.amount_minor)?.to_string(),
+                    applied_at: f.applied_on,
+                    installment: f.installment,
+                })
+            })
+            .collect::<anyhow::Result<_>>()?,
     })
+}
+
+/// The invoice's installments as the seller sees them, `None` without a plan.
+async fn installment_views(
+    state: &AppState,
+    row: &InvoiceRow,
+) -> ApiResult<Option<Vec<tranche_domain::InstallmentView>>> {
+    let Some(plan) = crate::store::installments::plan(&state.db, row).await? else {
+        return Ok(None);
+    };
+    let settled = crate::store::installments::settled(row)?;
+    Ok(Some(
+        plan.states(settled, state.clock().today())
+            .iter()
+            .map(tranche_domain::InstallmentView::from)
+            .collect(),
+    ))
+}
+
+/// The plan of a new invoice: its own `installments`, else its terms' schedule, else none. A problem
+/// with the plan's own code when it does not fit the total, the issue date or the currency.
+fn new_plan(
+    body: &InvoiceRequest,
+    draft: &InvoiceDraft,
+    terms_spec: &TermsSpec,
+) -> ApiResult<Option<tranche_domain::Plan>> {
+    let refuse = |e: tranche_domain::ScheduleError| ApiError::invalid(e.code(), e.field(), e.to_string());
+    if let Some(spec) = &body.installments {
+        let plan =
+            tranche_domain::Plan::from_spec(draft.amounts.total, draft.issue_date, spec).map_err(refuse)?;
+        return Ok(Some(plan));
+    }
+    let terms =
+        Terms::try_from(terms_spec).map_err(|e| ApiError::Internal(anyhow::anyhow!("stored terms: {e}")))?;
+    terms
+        .schedule()
+        .map(|s| s.plan(draft.amounts.total, draft.issue_date).map_err(refuse))
+        .transpose()
 }
 
 /// Terms for a new invoice: its own `terms_id`, else the customer's, else the defaults. Copied onto the
@@ -293,6 +388,11 @@ pub async fn create(
         customer_terms.as_deref(),
     )
     .await?;
+    let plan = new_plan(&body, &draft, &terms_spec)?;
+    let due_date = plan
+        .as_ref()
+        .and_then(tranche_domain::Plan::last_due_date)
+        .unwrap_or(draft.due_date);
     let id = new_id("inv");
     let new = invoices::NewInvoice {
         id: &id,
@@ -303,10 +403,11 @@ pub async fn create(
         number: &draft.number,
         currency: draft.currency,
         issue_date: format_date(draft.issue_date),
-        due_date: format_date(draft.due_date),
+        due_date: format_date(due_date),
         amounts: &draft.amounts,
         external_ref: draft.external_ref.as_deref(),
         created_at: now_ms(),
+        plan: plan.as_ref(),
     };
     let audit = seller.audit(
         "invoice.created",

@@ -1,5 +1,6 @@
 //! HTTP routes. `configure` mounts them all; handlers are thin: parse, call the store or flow, render.
 
+pub mod alerts;
 pub mod audit;
 pub mod checkout;
 pub mod edits;
@@ -11,6 +12,7 @@ pub mod pages;
 pub mod parties;
 pub mod payments;
 pub mod refunds;
+pub mod reminder_settings;
 pub mod sandbox;
 pub mod seller;
 pub mod sending;
@@ -187,6 +189,8 @@ fn endpoints() -> [(&'static str, Vec<Endpoint>); 3] {
                 Endpoint::new("/erp/deliveries/{id}/retry").post(erp::retry_delivery),
                 Endpoint::new("/settings/receipts").put(erp::put_receipt_settings),
                 Endpoint::new("/settings/invoice-email").put(sending::put_invoice_email_settings),
+                Endpoint::new("/settings/reminder-email").put(reminder_settings::put),
+                Endpoint::new("/alerts").get(alerts::list),
                 Endpoint::new("/audit-log").get(audit::list),
             ],
         ),

@@ -68,6 +68,11 @@ impl Page {
         self.limit
     }
 
+    /// The raw `starting_after`, for a list whose cursor is not one table's row (`/v1/alerts`).
+    pub fn starting_after(&self) -> Option<&str> {
+        self.starting_after.as_deref()
+    }
+
     /// Where the page starts in `list`: the top, or after the seller's object `starting_after`. An id that is
     /// unknown, another seller's or of another kind answers the same 400, so it tells nothing about others.
     pub async fn keyset(&self, db: &Db, seller_id: &str, list: Listed) -> ApiResult<Keyset> {

@@ -312,6 +312,10 @@ pub struct TermsRequest {
     pub(crate) presets: Option<Vec<String>>,
     pub(crate) preset_basis: Option<tranche_domain::PresetBasis>,
     pub(crate) early_payment_discount: Option<tranche_domain::DiscountSpec>,
+    /// Payment plan (DESIGN 11): percents summing to 100, each due `on_issue` or `due_in_days`.
+    pub(crate) schedule: Option<Vec<tranche_domain::SchedulePartSpec>>,
+    pub(crate) reminders: Option<tranche_domain::RemindersSpec>,
+    pub(crate) late_fee: Option<tranche_domain::LateFeeSpec>,
 }
 
 /// A terms profile as stored. The fields of `TermsSpec` are spelled out (not flattened) so the published
@@ -330,6 +334,12 @@ pub struct TermsView {
     preset_basis: Option<tranche_domain::PresetBasis>,
     #[serde(skip_serializing_if = "Option::is_none")]
     early_payment_discount: Option<tranche_domain::DiscountSpec>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    schedule: Option<Vec<tranche_domain::SchedulePartSpec>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reminders: Option<tranche_domain::RemindersSpec>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    late_fee: Option<tranche_domain::LateFeeSpec>,
     created_at: String,
     /// When the profile was archived (`POST /v1/terms/{id}/archive`); `null` while it can be given out.
     archived_at: Option<String>,
@@ -347,6 +357,9 @@ impl From<terms_store::TermsRow> for TermsView {
             presets: terms.presets,
             preset_basis: terms.preset_basis,
             early_payment_discount: terms.early_payment_discount,
+            schedule: terms.schedule,
+            reminders: terms.reminders,
+            late_fee: terms.late_fee,
             created_at: rfc3339(row.created_at),
             archived_at: row.archived_at.map(rfc3339),
         }
@@ -372,9 +385,12 @@ impl TryFrom<TermsRequest> for ValidTerms {
             presets: body.presets,
             preset_basis: body.preset_basis,
             early_payment_discount: body.early_payment_discount,
+            schedule: body.schedule,
+            reminders: body.reminders,
+            late_fee: body.late_fee,
         };
-        let terms = Terms::try_from(&spec)
-            .map_err(|e| ApiError::invalid(ErrorCode::InvalidTerms, e.field(), e.to_string()))?;
+        let terms =
+            Terms::try_from(&spec).map_err(|e| ApiError::invalid(e.code(), e.field(), e.to_string()))?;
         Ok(ValidTerms {
             name,
             spec: terms.to_spec(),

@@ -319,6 +319,8 @@ pub struct NewInvoice<'a> {
     pub amounts: &'a InvoiceAmounts,
     pub external_ref: Option<&'a str>,
     pub created_at: i64,
+    /// The payment plan, if the invoice has one (issue 16); stored in the same transaction.
+    pub plan: Option<&'a tranche_domain::Plan>,
 }
 
 /// What became of an insert.
@@ -369,6 +371,9 @@ pub async fn insert(
         };
     }
     insert_lines(&mut tx, invoice.id, amounts).await?;
+    if let Some(plan) = invoice.plan {
+        super::installments::insert(&mut tx, invoice.seller_id, invoice.id, plan).await?;
+    }
     super::audit::record(&mut tx, audit).await?;
     tx.commit().await?;
     Ok(Inserted::Created)

@@ -1,18 +1,22 @@
 //! Storage rows and the queries that read and write them. Rows are the database's shape (minor units,
 //! unix milliseconds); handlers turn them into wire types. Every query takes the seller id it is scoped to.
 
+pub mod alerts;
 pub mod audit;
 pub mod credit_notes;
 pub mod customers;
 pub mod deliveries;
 pub mod endpoints;
+pub mod fees;
 pub mod idempotency;
+pub mod installments;
 pub mod invoices;
 pub mod links;
 pub mod outbox;
 pub mod page;
 pub mod payments;
 pub mod refunds;
+pub mod reminders;
 pub mod sandbox;
 pub mod seller_keys;
 pub mod sellers;
