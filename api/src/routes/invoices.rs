@@ -256,7 +256,7 @@ async fn resolve_terms(
 /// `unknown_reference` when it is not the seller's, 409 `terms_archived` when it is archived.
 pub(crate) async fn usable_terms(state: &AppState, seller_id: &str, id: &str) -> ApiResult<TermsSpec> {
     match terms::usable(&state.db, seller_id, id).await? {
-        terms::Usable::Usable(spec) => Ok(spec),
+        terms::Usable::Usable(spec) => Ok(*spec),
         terms::Usable::Archived => Err(ApiError::Conflict {
             code: ErrorCode::TermsArchived,
             detail: format!(

@@ -92,7 +92,8 @@ pub async fn lock(db: &Db, tx: &mut Tx, seller_id: &str, id: &str) -> Result<Opt
 /// A profile as something new may be given it: usable, archived, or not the seller's.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Usable {
-    Usable(TermsSpec),
+    /// Boxed: the spec (with a payment plan, reminders and late fee) dwarfs the other variants.
+    Usable(Box<TermsSpec>),
     Archived,
     Unknown,
 }
@@ -102,7 +103,7 @@ pub async fn usable(db: &Db, seller_id: &str, id: &str) -> Result<Usable, sqlx::
     Ok(match find(db, seller_id, id).await? {
         None => Usable::Unknown,
         Some(row) if row.archived_at.is_some() => Usable::Archived,
-        Some(row) => Usable::Usable(row.spec),
+        Some(row) => Usable::Usable(Box::new(row.spec)),
     })
 }
 
