@@ -89,28 +89,38 @@ fn environment<'source>() -> Environment<'source> {
 
 /// Checks a seller's template: it compiles and uses only [`PLACEHOLDERS`]. The error is for the seller.
 pub fn validate(part: Part, source: &str) -> Result<(), String> {
-    let env = environment();
-    let template = env.template_from_named_str(part.name(), source).map_err(|e| {
+    check_template(&environment(), part.name(), part.field(), source, &PLACEHOLDERS)
+}
+
+/// A seller's template `source` (for the part called `field` in errors, compiled as `name` so the
+/// environment picks its escaping) compiles in `env` and names only `placeholders`. Shared by every
+/// seller-editable email (invoices, reminders); the error is for the seller.
+pub fn check_template(
+    env: &Environment<'_>,
+    name: &str,
+    field: &str,
+    source: &str,
+    placeholders: &[&str],
+) -> Result<(), String> {
+    let template = env.template_from_named_str(name, source).map_err(|e| {
         format!(
-            "{} does not compile: {}",
-            part.field(),
+            "{field} does not compile: {}",
             e.detail().unwrap_or("syntax error")
         )
     })?;
     let mut unknown: Vec<String> = template
         .undeclared_variables(false)
         .into_iter()
-        .filter(|v| !PLACEHOLDERS.contains(&v.as_str()))
+        .filter(|v| !placeholders.contains(&v.as_str()))
         .collect();
     unknown.sort();
-    if let Some(first) = unknown.first() {
-        return Err(format!(
-            "{} uses the unknown placeholder `{first}`; the placeholders are {}",
-            part.field(),
-            PLACEHOLDERS.join(", ")
-        ));
+    match unknown.first() {
+        Some(first) => Err(format!(
+            "{field} uses the unknown placeholder `{first}`; the placeholders are {}",
+            placeholders.join(", ")
+        )),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// The built-in template of a part in the customer's language (en when it is none of de, fr, es).

@@ -70,26 +70,7 @@ fn environment<'source>() -> Environment<'source> {
 
 /// Checks a seller's template (`field` is `subject` or `text`): it compiles and uses only [`PLACEHOLDERS`].
 pub fn validate(field: &str, source: &str) -> Result<(), String> {
-    let env = environment();
-    let template = env.template_from_str(source).map_err(|e| {
-        format!(
-            "{field} does not compile: {}",
-            e.detail().unwrap_or("syntax error")
-        )
-    })?;
-    let mut unknown: Vec<String> = template
-        .undeclared_variables(false)
-        .into_iter()
-        .filter(|v| !PLACEHOLDERS.contains(&v.as_str()))
-        .collect();
-    unknown.sort();
-    match unknown.first() {
-        Some(first) => Err(format!(
-            "{field} uses the unknown placeholder `{first}`; the placeholders are {}",
-            PLACEHOLDERS.join(", ")
-        )),
-        None => Ok(()),
-    }
+    crate::erp::invoice_email::check_template(&environment(), field, field, source, &PLACEHOLDERS)
 }
 
 /// Renders `(subject, text)`, each the seller's override when there is one, else the built-in text in the
