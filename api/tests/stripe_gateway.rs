@@ -16,14 +16,48 @@ use tranche_api::config::GatewayKind;
 use tranche_api::masking::Secret;
 
 async fn stripe_app(backend: Backend, fake: &FakeStripe) -> TestApp {
+    stripe_app_timing(backend, fake, 1_000).await
+}
+
+const WEBHOOK_SECRET: &str = "whsec_test_fake";
+
+async fn stripe_app_timing(backend: Backend, fake: &FakeStripe, timeout_ms: u64) -> TestApp {
     let base = fake.base.clone();
     spawn_app_with(backend, move |s| {
         s.gateway = GatewayKind::Stripe;
         s.stripe.secret_key = Some(Secret::new("sk_test_fakefakefake123"));
+        s.stripe.webhook_secret = Some(Secret::new(WEBHOOK_SECRET));
         s.stripe.api_base = base;
-        s.stripe.timeout_ms = 1_000;
+        s.stripe.timeout_ms = timeout_ms;
     })
     .await
+}
+
+/// `Stripe-Signature` for `payload` at `t` (seconds) under `secret`, as Stripe computes it.
+fn stripe_signature(secret: &str, t: i64, payload: &str) -> String {
+    use hmac::Mac;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{t}.{payload}").as_bytes());
+    let sig: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("t={t},v1={sig}")
+}
+
+/// Posts a webhook signed `age_seconds` ago (by the app's clock) under `secret`.
+async fn webhook(app: &TestApp, payload: &str, secret: &str, age_seconds: i64) -> reqwest::Response {
+    let t = app.state.clock().now_ms() / 1000 - age_seconds;
+    app.client
+        .post(app.url("/v1/gateways/stripe/webhook"))
+        .header("Stripe-Signature", stripe_signature(secret, t, payload))
+        .header("Content-Type", "application/json")
+        .body(payload.to_owned())
+        .send()
+        .await
+        .unwrap()
 }
 
 /// A seller, an invoice and a checkout token: `(seller, invoice id, checkout token)`.
@@ -397,3 +431,171 @@ async fn stripe_settings_refuse_a_malformed_key() {
         );
     }
 }
+
+async fn stripe_fake_spec_validated_webhooks_settle_a_bank_debit_once(backend: Backend) {
+    let fake = FakeStripe::start().await;
+    let app = stripe_app(backend, &fake).await;
+    let (seller, invoice_id, token) = checkout(&app, "USD", "500.00").await;
+    assert_eq!(
+        app.pay(&token, &key(), "200.00", "pm_bank_w1").await.status(),
+        201
+    );
+    let pi_id = fake.intents()[0]["id"].as_str().unwrap().to_owned();
+    fake.settle(&pi_id);
+    let event = fake.event("payment_intent.succeeded", fake.intents()[0].clone());
+    // Forged (another secret) and stale (older than 5 minutes) are refused, and change nothing.
+    expect_problem(
+        webhook(&app, &event, "whsec_forged", 0).await,
+        400,
+        "webhook_signature_invalid",
+    )
+    .await;
+    expect_problem(
+        webhook(&app, &event, WEBHOOK_SECRET, 301).await,
+        400,
+        "webhook_signature_invalid",
+    )
+    .await;
+    let tampered = event.replace("\"amount\":20000", "\"amount\":1");
+    let r = app
+        .client
+        .post(app.url("/v1/gateways/stripe/webhook"))
+        .header(
+            "Stripe-Signature",
+            stripe_signature(WEBHOOK_SECRET, app.state.clock().now_ms() / 1000, &event),
+        )
+        .body(tampered)
+        .send()
+        .await
+        .unwrap();
+    expect_problem(r, 400, "webhook_signature_invalid").await;
+    assert_eq!(app.get_invoice(&seller, &invoice_id).await["amount_paid"], "0.00");
+    // Valid: the debit settles. Replayed: nothing more.
+    for _ in 0..2 {
+        let r = webhook(&app, &event, WEBHOOK_SECRET, 10).await;
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    }
+    assert_eq!(
+        app.get_invoice(&seller, &invoice_id).await["amount_paid"],
+        "200.00"
+    );
+    assert_eq!(app.sql_count("SELECT COUNT(*) FROM outbox").await, 1);
+    // A failure arriving after the success (out of order) changes nothing either.
+    let mut failed = fake.intents()[0].clone();
+    failed["status"] = json!("requires_payment_method");
+    let late = fake.event("payment_intent.payment_failed", failed);
+    assert_eq!(webhook(&app, &late, WEBHOOK_SECRET, 0).await.status(), 200);
+    assert_eq!(
+        app.get_invoice(&seller, &invoice_id).await["amount_paid"],
+        "200.00"
+    );
+    fake.assert_no_violations();
+}
+both_backends!(stripe_fake_spec_validated_webhooks_settle_a_bank_debit_once);
+
+async fn stripe_fake_spec_validated_webhook_fails_a_bank_debit(backend: Backend) {
+    let fake = FakeStripe::start().await;
+    let app = stripe_app(backend, &fake).await;
+    let (seller, invoice_id, token) = checkout(&app, "USD", "500.00").await;
+    assert_eq!(
+        app.pay(&token, &key(), "200.00", "pm_bank_w2").await.status(),
+        201
+    );
+    let mut intent = fake.intents()[0].clone();
+    intent["status"] = json!("requires_payment_method");
+    intent["last_payment_error"] = json!({"type": "card_error", "code": "payment_method_not_available", "decline_code": "insufficient_funds"});
+    let event = fake.event("payment_intent.payment_failed", intent);
+    assert_eq!(webhook(&app, &event, WEBHOOK_SECRET, 0).await.status(), 200);
+    assert_eq!(app.sql_text("SELECT status FROM payments").await, "failed");
+    assert_eq!(
+        app.checkout(&token).await["options"]["maximum"],
+        "500.00",
+        "hold released"
+    );
+    assert_eq!(app.get_invoice(&seller, &invoice_id).await["amount_paid"], "0.00");
+    fake.assert_no_violations();
+}
+both_backends!(stripe_fake_spec_validated_webhook_fails_a_bank_debit);
+
+async fn stripe_fake_spec_validated_webhook_before_the_api_finalizes(backend: Backend) {
+    let fake = FakeStripe::start().await;
+    let app = stripe_app_timing(backend, &fake, 5_000).await;
+    let (seller, invoice_id, token) = checkout(&app, "USD", "500.00").await;
+    // Stripe charges and holds its answer; the webhook arrives first.
+    fake.fail_next(
+        "post",
+        "/v1/payment_intents",
+        Fault::ApplyThenStall(Duration::from_millis(1500)),
+    );
+    let pay = {
+        let (client, url, token) = (
+            app.client.clone(),
+            app.url("/v1/checkout/payments"),
+            token.clone(),
+        );
+        tokio::spawn(async move {
+            client
+                .post(url)
+                .bearer_auth(token)
+                .header("idempotency-key", "early-webhook")
+                .json(&json!({"amount": "100.00", "payment_token": "pm_visa_early"}))
+                .send()
+                .await
+                .unwrap()
+        })
+    };
+    let intent = common::eventually("the charge at Stripe", Duration::from_secs(5), || {
+        let fake = fake.clone();
+        async move { fake.intents().first().cloned() }
+    })
+    .await;
+    let event = fake.event("payment_intent.succeeded", intent);
+    assert_eq!(webhook(&app, &event, WEBHOOK_SECRET, 0).await.status(), 200);
+    assert_eq!(
+        app.get_invoice(&seller, &invoice_id).await["amount_paid"],
+        "100.00"
+    );
+    let r = pay.await.unwrap();
+    assert_eq!(r.status(), 201);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["payment"]["status"], "succeeded");
+    // Counted once.
+    assert_eq!(
+        app.get_invoice(&seller, &invoice_id).await["amount_paid"],
+        "100.00"
+    );
+    assert_eq!(app.sql_count("SELECT COUNT(*) FROM outbox").await, 1);
+    fake.assert_no_violations();
+}
+both_backends!(stripe_fake_spec_validated_webhook_before_the_api_finalizes);
+
+async fn stripe_fake_spec_validated_charge_refunded_webhook_settles_a_refund(backend: Backend) {
+    let fake = FakeStripe::start().await;
+    let app = stripe_app(backend, &fake).await;
+    let (seller, invoice_id, token) = checkout(&app, "USD", "500.00").await;
+    let body: Value = app
+        .pay(&token, &key(), "100.00", "pm_visa_r")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let payment_id = body["payment"]["id"].as_str().unwrap().to_owned();
+    fake.fail_next(
+        "post",
+        "/v1/refunds",
+        Fault::ApplyThenStall(Duration::from_secs(3)),
+    );
+    let pending = refund(&app, &seller, &payment_id, json!({"amount": "25.00"})).await;
+    assert_eq!(pending["status"], "pending");
+    let event = fake.event("charge.refunded", fake.charge_of(&fake.intents()[0]));
+    for _ in 0..2 {
+        assert_eq!(webhook(&app, &event, WEBHOOK_SECRET, 0).await.status(), 200);
+    }
+    assert_eq!(
+        app.get_invoice(&seller, &invoice_id).await["amount_paid"],
+        "75.00"
+    );
+    assert_eq!(app.sql_text("SELECT status FROM refunds").await, "succeeded");
+    fake.assert_no_violations();
+}
+both_backends!(stripe_fake_spec_validated_charge_refunded_webhook_settles_a_refund);

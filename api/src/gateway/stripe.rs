@@ -157,7 +157,7 @@ impl StripeGateway {
 
     /// Stripe's PaymentIntent, as an outcome; `asked` is `(minor, currency)` when known, to refuse a
     /// PaymentIntent for something else.
-    fn intent_outcome(intent: &Value, asked: Option<(i64, &str)>) -> Result<ChargeOutcome, GatewayError> {
+    pub fn intent_outcome(intent: &Value, asked: Option<(i64, &str)>) -> Result<ChargeOutcome, GatewayError> {
         let id = text(intent, "id").unwrap_or_default();
         let amount = intent.get("amount").and_then(Value::as_i64).unwrap_or(-1);
         let currency = text(intent, "currency").unwrap_or_default().to_ascii_uppercase();

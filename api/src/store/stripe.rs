@@ -125,3 +125,22 @@ pub async fn intent_of_refund(db: &Db, refund_id: &str) -> Result<Option<String>
     .await?;
     Ok(row.and_then(|(id,)| id))
 }
+
+/// The pending refunds of a payment (a `charge.refunded` webhook settles them).
+pub async fn pending_refunds_of(db: &Db, payment_id: &str) -> Result<Vec<String>, sqlx::Error> {
+    let rows: Vec<(String,)> =
+        sqlx::query_as("SELECT id FROM refunds WHERE payment_id = $1 AND status = 'pending' ORDER BY id")
+            .bind(payment_id)
+            .fetch_all(db.pool())
+            .await?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
+}
+
+/// Whether `payment_id` is a payment made through Stripe.
+pub async fn is_stripe_payment(db: &Db, payment_id: &str) -> Result<bool, sqlx::Error> {
+    let row: Option<(String,)> = sqlx::query_as("SELECT gateway FROM payments WHERE id = $1")
+        .bind(payment_id)
+        .fetch_optional(db.pool())
+        .await?;
+    Ok(row.is_some_and(|(gateway,)| gateway == "stripe"))
+}

@@ -119,6 +119,37 @@ impl FakeStripe {
         intent["amount_received"] = intent["amount"].clone();
     }
 
+    /// A Stripe event of `kind` about `object`, built from Stripe's fixture and checked against the spec's
+    /// `event` schema (a shape violation is recorded like a bad request).
+    pub fn event(&self, kind: &str, object: Value) -> String {
+        let mut event = fixture(self, "event");
+        let n = {
+            let mut state = self.state.lock().unwrap();
+            state.counter += 1;
+            state.counter
+        };
+        event["id"] = json!(format!("evt_fake{n}"));
+        event["type"] = json!(kind);
+        event["data"] = json!({"object": object});
+        event["api_version"] = json!("2025-09-30.clover");
+        let schema = json!({"$ref": "#/components/schemas/event"});
+        for e in self.spec.check("event", &schema, &event) {
+            self.violation(format!("fake's event breaks the spec: {e}"));
+        }
+        event.to_string()
+    }
+
+    /// Stripe's Charge fixture for a PaymentIntent (what `charge.refunded` carries).
+    pub fn charge_of(&self, intent: &Value) -> Value {
+        let mut charge = fixture(self, "charge");
+        charge["id"] = intent["latest_charge"].clone();
+        charge["payment_intent"] = intent["id"].clone();
+        charge["amount"] = intent["amount"].clone();
+        charge["currency"] = intent["currency"].clone();
+        charge["refunded"] = json!(true);
+        charge
+    }
+
     fn violation(&self, what: String) {
         eprintln!("fake Stripe: {what}");
         self.state.lock().unwrap().violations.push(what);
