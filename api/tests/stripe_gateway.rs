@@ -599,3 +599,38 @@ async fn stripe_fake_spec_validated_charge_refunded_webhook_settles_a_refund(bac
     fake.assert_no_violations();
 }
 both_backends!(stripe_fake_spec_validated_charge_refunded_webhook_settles_a_refund);
+
+async fn stripe_fake_spec_validated_3ds_and_amount_mismatch_move_no_money(backend: Backend) {
+    let fake = FakeStripe::start().await;
+    let app = stripe_app(backend, &fake).await;
+    let (seller, invoice_id, token) = checkout(&app, "USD", "500.00").await;
+    // 3-D Secure: this checkout cannot run Stripe's next action yet, so it is declined with Stripe's code.
+    let body = expect_problem(
+        app.pay(&token, &key(), "100.00", "pm_threeds_1").await,
+        402,
+        "payment_declined",
+    )
+    .await;
+    assert_eq!(body["decline_code"], "authentication_required");
+    // A PaymentIntent for another amount than asked is refused: pending, never credited, not even by the
+    // reconciler.
+    let r = app.pay(&token, &key(), "100.00", "pm_mismatch_1").await;
+    assert_eq!(r.status(), 201);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["payment"]["status"], "pending");
+    app.state
+        .clock()
+        .advance(app.state.settings.reconciler.grace_seconds * 1000);
+    assert_eq!(tranche_api::reconciler::pass(&app.state).await.unwrap(), 0);
+    let inv = app.get_invoice(&seller, &invoice_id).await;
+    assert_eq!(inv["amount_paid"], "0.00");
+    assert_eq!(
+        app.sql_text(
+            "SELECT status FROM payments WHERE method_last4 = '4242' ORDER BY created_at DESC LIMIT 1"
+        )
+        .await,
+        "pending"
+    );
+    fake.assert_no_violations();
+}
+both_backends!(stripe_fake_spec_validated_3ds_and_amount_mismatch_move_no_money);

@@ -538,6 +538,8 @@ fn scenario(pm: &str) -> (&'static str, Option<(&'static str, &'static str)>) {
         "declined" => decline("generic_decline"),
         "bank" => ("us_bank_account", None),
         "threeds" => ("card", None),
+        // Answers a PaymentIntent for one minor unit more than asked (a gateway bug or a tampered proxy).
+        "mismatch" => ("card", None),
         "visa" => ("card", None),
         _ => ("missing", None),
     }
@@ -620,6 +622,9 @@ fn apply(
                 _ => "succeeded",
             };
             pi["status"] = json!(status);
+            if pm.starts_with("pm_mismatch") {
+                pi["amount"] = json!(pi["amount"].as_i64().unwrap() + 1);
+            }
             if status == "succeeded" {
                 pi["amount_received"] = pi["amount"].clone();
                 pi["latest_charge"] = json!(format!("ch_fake{n}"));
