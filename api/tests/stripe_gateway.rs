@@ -634,3 +634,57 @@ async fn stripe_fake_spec_validated_3ds_and_amount_mismatch_move_no_money(backen
     fake.assert_no_violations();
 }
 both_backends!(stripe_fake_spec_validated_3ds_and_amount_mismatch_move_no_money);
+
+/// The webhook has no seller key: what it touches is decided by Stripe's signed PaymentIntent id, mapped to the
+/// payment that made it. An event for seller A's PaymentIntent whose metadata names seller B's payment settles
+/// A's payment only; one naming no payment of ours, or a payment not made through Stripe, changes nothing.
+async fn stripe_webhook_cannot_reach_another_sellers_payment(backend: Backend) {
+    let fake = FakeStripe::start().await;
+    let app = stripe_app(backend, &fake).await;
+    let (seller_a, invoice_a, token_a) = checkout(&app, "USD", "500.00").await;
+    let (seller_b, invoice_b, token_b) = checkout(&app, "USD", "500.00").await;
+    assert_eq!(
+        app.pay(&token_a, &key(), "200.00", "pm_bank_a").await.status(),
+        201
+    );
+    let body: Value = app
+        .pay(&token_b, &key(), "200.00", "pm_bank_b")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let payment_b = body["payment"]["id"].as_str().unwrap().to_owned();
+    let pi_a = fake.intents()[0]["id"].as_str().unwrap().to_owned();
+    fake.settle(&pi_a);
+    let mut intent = fake.intents()[0].clone();
+    intent["metadata"]["tranche_payment_id"] = json!(payment_b);
+    let event = fake.event("payment_intent.succeeded", intent);
+    assert_eq!(webhook(&app, &event, WEBHOOK_SECRET, 0).await.status(), 200);
+    assert_eq!(
+        app.get_invoice(&seller_a, &invoice_a).await["amount_paid"],
+        "200.00"
+    );
+    assert_eq!(
+        app.get_invoice(&seller_b, &invoice_b).await["amount_paid"],
+        "0.00"
+    );
+    // A PaymentIntent Tranche never made, naming a payment that does not exist: acknowledged, ignored.
+    let mut stranger = fake.intents()[1].clone();
+    stranger["id"] = json!("pi_someone_else");
+    stranger["status"] = json!("succeeded");
+    stranger["amount_received"] = stranger["amount"].clone();
+    stranger["metadata"]["tranche_payment_id"] = json!("pay_nonexistent");
+    let event = fake.event("payment_intent.succeeded", stranger);
+    assert_eq!(webhook(&app, &event, WEBHOOK_SECRET, 0).await.status(), 200);
+    assert_eq!(
+        app.get_invoice(&seller_b, &invoice_b).await["amount_paid"],
+        "0.00"
+    );
+    assert_eq!(
+        app.sql_count("SELECT COUNT(*) FROM payments WHERE status = 'succeeded'")
+            .await,
+        1
+    );
+    fake.assert_no_violations();
+}
+both_backends!(stripe_webhook_cannot_reach_another_sellers_payment);
