@@ -16,7 +16,7 @@ use crate::masking::Secret;
 pub struct Settings {
     /// `development` (default) or `production`, which refuses unsafe settings (see `production`).
     pub environment: crate::production::Environment,
-    /// The payment gateway. Only the sandbox exists in this version.
+    /// The payment gateway: `sandbox` (default) or `stripe` (then `stripe` below must hold a secret key).
     pub gateway: GatewayKind,
     /// Reverse proxies whose `Forwarded`/`X-Forwarded-For` headers are believed (CIDRs). Empty: the TCP
     /// peer is the client.
@@ -43,6 +43,8 @@ pub struct Settings {
     /// Extra public keys accepted for verification only (keys being rotated out).
     pub verification_keys: Vec<VerificationKeyConfig>,
     pub sandbox: SandboxSettings,
+    /// Stripe's keys and API address, read when `gateway` is `stripe` (DESIGN section 13).
+    pub stripe: StripeSettings,
     pub reconciler: ReconcilerSettings,
     /// Largest accepted JSON body, in bytes.
     pub max_body_bytes: usize,
@@ -154,15 +156,16 @@ pub enum GatewayKind {
     /// The built-in test-mode gateway (Stripe's test card numbers; charges nothing real).
     #[default]
     Sandbox,
+    /// Stripe PaymentIntents over Stripe's HTTP API (`gateway::stripe`).
+    Stripe,
 }
 
 impl GatewayKind {
     pub fn parse(value: &str) -> anyhow::Result<GatewayKind> {
         match value.trim().to_ascii_lowercase().as_str() {
             "sandbox" => Ok(GatewayKind::Sandbox),
-            other => anyhow::bail!(
-                "TRANCHE_GATEWAY must be sandbox (the only gateway in this version), not {other:?}"
-            ),
+            "stripe" => Ok(GatewayKind::Stripe),
+            other => anyhow::bail!("TRANCHE_GATEWAY must be sandbox or stripe, not {other:?}"),
         }
     }
 }
@@ -236,6 +239,70 @@ pub struct SandboxSettings {
     pub ach_settle_seconds: i64,
 }
 
+/// Stripe (`TRANCHE_STRIPE_*`). The keys are checked when the Stripe gateway is built
+/// ([`StripeSettings::secret_key_mode`]) and by production mode, not when settings are read, so
+/// `config check` can show every problem at once.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StripeSettings {
+    /// `sk_test_...` or `sk_live_...` (a restricted `rk_` key is not accepted: the connector needs
+    /// PaymentIntents, PaymentMethods and Refunds, and a restricted key's scope cannot be checked here).
+    pub secret_key: Option<Secret>,
+    /// `pk_test_...`/`pk_live_...`, handed to the widget for Stripe.js.
+    pub publishable_key: Option<String>,
+    /// `whsec_...`: verifies `Stripe-Signature` on `POST /v1/gateways/stripe/webhook`.
+    pub webhook_secret: Option<Secret>,
+    /// Stripe's API address. Operator-chosen (tests point it at a local fake), never seller-chosen.
+    pub api_base: String,
+    /// Timeout of one HTTP attempt to Stripe; a timed-out charge is left to the reconciler.
+    pub timeout_ms: u64,
+}
+
+impl Default for StripeSettings {
+    fn default() -> Self {
+        StripeSettings {
+            secret_key: None,
+            publishable_key: None,
+            webhook_secret: None,
+            api_base: "https://api.stripe.com".to_owned(),
+            timeout_ms: 30_000,
+        }
+    }
+}
+
+/// Whether a Stripe secret key moves real money.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StripeMode {
+    Test,
+    Live,
+}
+
+impl StripeSettings {
+    /// The secret key's mode, or why it is unusable: missing, or not shaped `sk_test_`/`sk_live_` followed
+    /// by letters and digits (a pasted publishable key, a truncated or quoted value).
+    pub fn secret_key_mode(&self) -> anyhow::Result<StripeMode> {
+        let key = self
+            .secret_key
+            .as_ref()
+            .filter(|k| !k.is_empty())
+            .context("TRANCHE_STRIPE_SECRET_KEY is required with TRANCHE_GATEWAY=stripe")?
+            .expose();
+        let (mode, rest) = if let Some(rest) = key.strip_prefix("sk_test_") {
+            (StripeMode::Test, rest)
+        } else if let Some(rest) = key.strip_prefix("sk_live_") {
+            (StripeMode::Live, rest)
+        } else {
+            anyhow::bail!(
+                "TRANCHE_STRIPE_SECRET_KEY must start with sk_test_ or sk_live_ (a Stripe secret key)"
+            )
+        };
+        if rest.len() < 8 || !rest.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            anyhow::bail!("TRANCHE_STRIPE_SECRET_KEY is not a Stripe secret key: after sk_test_/sk_live_ come letters and digits only");
+        }
+        Ok(mode)
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ReconcilerSettings {
@@ -262,6 +329,7 @@ impl Default for Settings {
             signing_keys: Vec::new(),
             verification_keys: Vec::new(),
             sandbox: SandboxSettings::default(),
+            stripe: StripeSettings::default(),
             reconciler: ReconcilerSettings::default(),
             max_body_bytes: 64 * 1024,
             erp: ErpSettings::default(),
@@ -350,7 +418,7 @@ const VARIABLES: &[(&str, &str, Kind)] = &[
         "environment",
         Kind::OneOf(&["development", "production"]),
     ),
-    ("TRANCHE_GATEWAY", "gateway", Kind::OneOf(&["sandbox"])),
+    ("TRANCHE_GATEWAY", "gateway", Kind::OneOf(&["sandbox", "stripe"])),
     ("TRANCHE_TRUSTED_PROXIES", "trusted_proxies", Kind::Cidrs),
     (
         "TRANCHE_FORWARDED_HEADER",
@@ -373,6 +441,19 @@ const VARIABLES: &[(&str, &str, Kind)] = &[
         Kind::Number,
     ),
     ("TRANCHE_SANDBOX_LATENCY_MS", "sandbox.latency_ms", Kind::Number),
+    ("TRANCHE_STRIPE_SECRET_KEY", "stripe.secret_key", Kind::Text),
+    (
+        "TRANCHE_STRIPE_PUBLISHABLE_KEY",
+        "stripe.publishable_key",
+        Kind::Text,
+    ),
+    (
+        "TRANCHE_STRIPE_WEBHOOK_SECRET",
+        "stripe.webhook_secret",
+        Kind::Text,
+    ),
+    ("TRANCHE_STRIPE_API_BASE", "stripe.api_base", Kind::Text),
+    ("TRANCHE_STRIPE_TIMEOUT_MS", "stripe.timeout_ms", Kind::Number),
     (
         "TRANCHE_SANDBOX_ACH_SETTLE_SECONDS",
         "sandbox.ach_settle_seconds",
@@ -730,6 +811,12 @@ mod tests {
             }),
             master_key: Some(Secret::new("k")),
             metrics_addr: Some("a".into()),
+            stripe: StripeSettings {
+                secret_key: Some(Secret::new("sk_test_x")),
+                publishable_key: Some("pk_test_x".into()),
+                webhook_secret: Some(Secret::new("whsec_x")),
+                ..StripeSettings::default()
+            },
             ..Settings::default()
         };
         fn leaves(prefix: &str, value: &serde_json::Value, out: &mut Vec<String>) {

@@ -45,6 +45,7 @@ use crate::routes;
         routes::checkout::view,
         routes::checkout::pay,
         routes::sandbox::create_token,
+        routes::stripe_webhook::receive,
         crate::erp::routes::create_endpoint,
         crate::erp::routes::list_endpoints,
         crate::erp::routes::get_endpoint,

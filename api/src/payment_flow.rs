@@ -166,15 +166,19 @@ pub async fn pay(
             binding: &binding,
             method: &method,
         };
-        let (payment, amount) = match hold(state, &attempt).await? {
-            Hold::Held { payment, amount } => (payment, amount),
+        let (payment, amount, invoice_number) = match hold(state, &attempt).await? {
+            Hold::Held {
+                payment,
+                amount,
+                invoice_number,
+            } => (payment, amount, invoice_number),
             Hold::Answered(answer) => return Ok(answer),
             Hold::TokenRefused => match refuse_token(state, checkout, key, &hash, last_try).await? {
                 Some(answer) => return Ok(answer),
                 None => continue,
             },
         };
-        return charge_and_finalize(state, &payment, body.payment_token, amount).await;
+        return charge_and_finalize(state, &payment, body.payment_token, amount, invoice_number).await;
     }
     Err(token_invalid())
 }
@@ -193,7 +197,11 @@ struct Attempt<'a> {
 enum Hold {
     /// A `pending` payment now holds `amount` of the balance, and the token is spent on it.
     /// (Boxed: the row is large beside the other variants.)
-    Held { payment: Box<PaymentRow>, amount: Money },
+    Held {
+        payment: Box<PaymentRow>,
+        amount: Money,
+        invoice_number: String,
+    },
     /// The same key raced in first: its stored answer.
     Answered(Answer),
     /// The token was spent, expired or bound elsewhere by the time it was claimed.
@@ -272,6 +280,7 @@ async fn hold(state: &AppState, attempt: &Attempt<'_>) -> ApiResult<Hold> {
     Ok(Hold::Held {
         payment: Box::new(payment),
         amount: accepted.amount,
+        invoice_number: invoice.number,
     })
 }
 
@@ -306,11 +315,15 @@ async fn charge_and_finalize(
     payment: &PaymentRow,
     payment_token: &str,
     amount: Money,
+    invoice_number: String,
 ) -> ApiResult<Answer> {
     let request = ChargeRequest {
         idempotency_key: payment.id.clone(),
         payment_token: payment_token.to_owned(),
         amount,
+        seller_id: payment.seller_id.clone(),
+        invoice_id: payment.invoice_id.clone(),
+        invoice_number,
     };
     let outcome = match state.gateway.charge(&request).await {
         Ok(outcome) => outcome,

@@ -41,6 +41,10 @@ pub enum Finding {
     SmtpWithoutTls,
     OperatorTokenTooShort(usize),
     MasterKeyMissing,
+    /// `TRANCHE_GATEWAY=stripe` with a secret key that is missing, malformed or a test key.
+    StripeKey(String),
+    /// `TRANCHE_GATEWAY=stripe` without `TRANCHE_STRIPE_WEBHOOK_SECRET`: bank debits would never settle.
+    StripeWebhookSecretMissing,
 }
 
 impl fmt::Display for Finding {
@@ -68,6 +72,10 @@ impl fmt::Display for Finding {
             ),
             Finding::MasterKeyMissing => f.write_str(
                 "TRANCHE_MASTER_KEY is not set: secrets at rest (webhook secrets, connector credentials, signing keys) would be stored unencrypted",
+            ),
+            Finding::StripeKey(why) => f.write_str(why),
+            Finding::StripeWebhookSecretMissing => f.write_str(
+                "TRANCHE_STRIPE_WEBHOOK_SECRET is not set: Stripe's webhooks (bank debits settling, refunds) could not be verified",
             ),
         }
     }
@@ -101,7 +109,41 @@ pub fn findings(settings: &Settings) -> Vec<Finding> {
     if settings.master_key.is_none() {
         found.push(Finding::MasterKeyMissing);
     }
+    if settings.gateway == crate::config::GatewayKind::Stripe {
+        match settings.stripe.secret_key_mode() {
+            Ok(crate::config::StripeMode::Live) => {}
+            Ok(crate::config::StripeMode::Test) => found.push(Finding::StripeKey(
+                "TRANCHE_STRIPE_SECRET_KEY is a test key (sk_test_): production takes real payments only with sk_live_"
+                    .to_owned(),
+            )),
+            Err(why) => found.push(Finding::StripeKey(why.to_string())),
+        }
+        if settings
+            .stripe
+            .webhook_secret
+            .as_ref()
+            .is_none_or(|s| s.is_empty())
+        {
+            found.push(Finding::StripeWebhookSecretMissing);
+        }
+    }
     found
+}
+
+/// Outside production, the one Stripe setting worth a warning: a live key moves real money from a server
+/// that has not been through production's checks.
+pub fn warnings(settings: &Settings) -> Vec<String> {
+    let live = settings.gateway == crate::config::GatewayKind::Stripe
+        && matches!(
+            settings.stripe.secret_key_mode(),
+            Ok(crate::config::StripeMode::Live)
+        );
+    if live && settings.environment != Environment::Production {
+        return vec![
+            "TRANCHE_STRIPE_SECRET_KEY is a live key (sk_live_) but TRANCHE_ENV is not production: real money moves without production's checks".to_owned(),
+        ];
+    }
+    Vec::new()
 }
 
 /// In production, an error naming every finding; otherwise `Ok`.
@@ -237,6 +279,49 @@ mod tests {
             }),
             vec![Finding::SandboxGateway]
         );
+    }
+
+    #[test]
+    fn stripe_keys_are_checked_by_mode() {
+        use crate::config::StripeSettings;
+        let stripe = |key: &str| Settings {
+            gateway: GatewayKind::Stripe,
+            stripe: StripeSettings {
+                secret_key: Some(Secret::new(key)),
+                webhook_secret: Some(Secret::new("whsec_abc")),
+                ..StripeSettings::default()
+            },
+            ..hardened()
+        };
+        assert_eq!(findings(&stripe("sk_live_abcdefgh1234")), vec![]);
+        let test_key = findings(&stripe("sk_test_abcdefgh1234"));
+        assert!(
+            matches!(&test_key[..], [Finding::StripeKey(why)] if why.contains("test key")),
+            "{test_key:?}"
+        );
+        for bad in [
+            "pk_live_abcdefgh1234",
+            "sk_live_",
+            "sk_live_abc def gh",
+            "\"sk_live_abcdefgh\"",
+        ] {
+            let found = findings(&stripe(bad));
+            assert!(matches!(&found[..], [Finding::StripeKey(_)]), "{bad}: {found:?}");
+            assert!(
+                !found[0].to_string().contains("abcdefgh"),
+                "the key is never printed"
+            );
+        }
+        let mut no_webhook = stripe("sk_live_abcdefgh1234");
+        no_webhook.stripe.webhook_secret = None;
+        assert_eq!(findings(&no_webhook), vec![Finding::StripeWebhookSecretMissing]);
+        // A live key outside production warns; in production, or a test key, it does not.
+        let mut dev = stripe("sk_live_abcdefgh1234");
+        dev.environment = Environment::Development;
+        assert_eq!(warnings(&dev).len(), 1);
+        assert!(warnings(&stripe("sk_live_abcdefgh1234")).is_empty());
+        dev.stripe.secret_key = Some(Secret::new("sk_test_abcdefgh1234"));
+        assert!(warnings(&dev).is_empty());
     }
 
     #[test]

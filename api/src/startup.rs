@@ -41,13 +41,23 @@ impl Application {
         );
         let keys = KeyRing::load(&settings, &db, &secrets, public_base.clone()).await?;
         let sandbox = Arc::new(SandboxGateway::new(db.clone(), settings.sandbox.clone()));
+        for warning in crate::production::warnings(&settings) {
+            tracing::warn!("{warning}");
+        }
+        let gateway: Arc<dyn crate::gateway::Gateway> = match settings.gateway {
+            crate::config::GatewayKind::Sandbox => sandbox.clone(),
+            crate::config::GatewayKind::Stripe => Arc::new(
+                crate::gateway::stripe::StripeGateway::new(db.clone(), &settings.stripe)
+                    .context("the Stripe gateway")?,
+            ),
+        };
         let http = crate::outbound::client(&settings)?;
         let rate_limits = Arc::new(crate::rate_limit::RateLimits::new(&settings.rate_limits));
         let smtp = crate::erp::receipts::transport(settings.smtp.as_ref())?.map(Arc::new);
         let state = AppState {
             db,
             keys: Arc::new(keys),
-            gateway: sandbox.clone(),
+            gateway,
             sandbox,
             settings: Arc::new(settings),
             public_base,

@@ -103,6 +103,8 @@ error_codes! {
     StartingAfterNotFound = "starting_after_not_found", 400;
     /// An email template that does not compile or uses a placeholder not documented (`field` names the part).
     InvalidTemplate = "invalid_template", 400;
+    /// A gateway webhook whose signature is missing, forged or older than the 5-minute tolerance.
+    WebhookSignatureInvalid = "webhook_signature_invalid", 400;
 
     // 401: who is calling is not known.
     /// Missing or invalid seller secret key.

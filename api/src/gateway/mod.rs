@@ -9,6 +9,7 @@
 //! payments with one token exactly one holds it and reaches [`Gateway::charge`].
 
 pub mod sandbox;
+pub mod stripe;
 
 use async_trait::async_trait;
 use tranche_domain::Money;
@@ -56,6 +57,11 @@ pub struct ChargeRequest {
     pub idempotency_key: String,
     pub payment_token: String,
     pub amount: Money,
+    /// What the charge is for, sent as the gateway's metadata (Stripe's dashboard shows it, and its
+    /// search finds the charge by `tranche_payment_id` after a crash).
+    pub seller_id: String,
+    pub invoice_id: String,
+    pub invoice_number: String,
 }
 
 /// What the gateway says about a charge.
@@ -162,6 +168,14 @@ pub fn decline_advice(decline_code: &str) -> (&'static str, &'static str) {
         "incorrect_cvc" => (
             "The security code is incorrect.",
             "Check the 3 or 4 digit code on the card and try again.",
+        ),
+        "authentication_required" => (
+            "The card issuer asked for authentication (3-D Secure), which this checkout cannot complete yet.",
+            "Use another card, or pay by bank account.",
+        ),
+        "amount_too_precise" => (
+            "The card processor accepts this currency only in amounts whose last decimal is 0.",
+            "Round the amount to two decimal places and try again.",
         ),
         "account_closed" => (
             "The bank account is closed.",

@@ -16,6 +16,7 @@ pub mod reminder_settings;
 pub mod sandbox;
 pub mod seller;
 pub mod sending;
+pub mod stripe_webhook;
 
 use actix_web::dev::{AppService, HttpServiceFactory};
 use actix_web::http::Method;
@@ -145,6 +146,7 @@ fn endpoints() -> [(&'static str, Vec<Endpoint>); 3] {
             "/v1",
             vec![
                 Endpoint::new("/sellers").post(parties::create_seller),
+                Endpoint::new("/gateways/stripe/webhook").post(stripe_webhook::receive),
                 Endpoint::new("/seller").get(seller::get).patch(seller::update),
                 Endpoint::new("/seller/keys/roll").post(seller::roll_key),
                 Endpoint::new("/customers")

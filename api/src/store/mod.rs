@@ -21,6 +21,7 @@ pub mod sandbox;
 pub mod seller_keys;
 pub mod sellers;
 pub mod signing_keys;
+pub mod stripe;
 pub mod terms;
 
 /// Whether the database answers (readiness probes).
