@@ -259,10 +259,11 @@ pub struct DiscountSpec {
     pub within_days: u32,
 }
 
-impl TryFrom<&TermsSpec> for Terms {
-    type Error = TermsError;
-
-    fn try_from(spec: &TermsSpec) -> Result<Terms, TermsError> {
+impl Terms {
+    /// Only what decides which amounts are payable (what the checkout view's `rules.terms` carries): the
+    /// plan, reminders and late fee are left out. The widget resolves its rules with this, so the parsing
+    /// of plans and dunning, which only the API needs, is not compiled into the budgeted wasm.
+    pub fn payable(spec: &TermsSpec) -> Result<Terms, TermsError> {
         let mut minimum_amounts = Vec::with_capacity(spec.minimum_amounts.len());
         for (code, amount) in &spec.minimum_amounts {
             let currency = Currency::parse(code).map_err(|e| TermsError::MinimumCurrency(e.code))?;
@@ -300,6 +301,26 @@ impl TryFrom<&TermsSpec> for Terms {
                 EarlyPaymentDiscount::new(percent, d.within_days)
             })
             .transpose()?;
+        Ok(Terms {
+            allow_partial: spec.allow_partial,
+            minimum_amounts,
+            minimum_percent: minimum_percent.filter(|p| !p.is_zero()),
+            presets,
+            preset_basis: spec.preset_basis.unwrap_or_default(),
+            discount,
+            schedule: None,
+            reminders: None,
+            late_fee: None,
+        })
+    }
+}
+
+impl TryFrom<&TermsSpec> for Terms {
+    type Error = TermsError;
+
+    /// Every term, the plan, reminders and late fee included (what the API stores).
+    fn try_from(spec: &TermsSpec) -> Result<Terms, TermsError> {
+        let payable = Terms::payable(spec)?;
         let schedule = spec
             .schedule
             .as_deref()
@@ -319,15 +340,10 @@ impl TryFrom<&TermsSpec> for Terms {
             .transpose()
             .map_err(TermsError::Dunning)?;
         Ok(Terms {
-            allow_partial: spec.allow_partial,
-            minimum_amounts,
-            minimum_percent: minimum_percent.filter(|p| !p.is_zero()),
-            presets,
-            preset_basis: spec.preset_basis.unwrap_or_default(),
-            discount,
             schedule,
             reminders,
             late_fee,
+            ..payable
         })
     }
 }

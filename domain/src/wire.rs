@@ -281,7 +281,8 @@ impl RulesInput {
             parse_date(&self.issue_date).ok_or(RulesInputError::Date("issue_date"))?,
         )?
         .with_credited(money("amount_credited", &self.amount_credited)?)?;
-        let terms = Terms::try_from(&self.terms)?;
+        // The checkout's terms never carry a plan (`Terms::to_rules_spec`): only the payable part is read.
+        let terms = Terms::payable(&self.terms)?;
         let today = parse_date(&self.today).ok_or(RulesInputError::Date("today"))?;
         Ok((invoice, terms, today))
     }
