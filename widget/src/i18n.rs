@@ -336,6 +336,13 @@ fn english(key: Key) -> &'static str {
             MinimumHint => "Minimum {amount}",
             FieldsLoading => "Loading secure payment fields…",
             FieldsTitle => "Secure payment fields",
+            Plan => "Payment plan",
+            InstallmentCol => "Installment",
+            Status => "Status",
+            Upcoming => "Upcoming",
+            DueNow => "Due now",
+            Overdue => "Overdue",
+            PayInstallment => "Pay installment {number}",
     }
 }
 
@@ -431,10 +438,18 @@ pub enum Key {
     FieldsTitle,
     /// A success answer that could not be read, and the invoice does not show the payment yet.
     Unconfirmed,
+    /// The payment plan (DESIGN 11): its table, the installment statuses, the installment choice.
+    Plan,
+    InstallmentCol,
+    Status,
+    Upcoming,
+    DueNow,
+    Overdue,
+    PayInstallment,
 }
 
 impl Key {
-    pub const ALL: [Key; 51] = [
+    pub const ALL: [Key; 58] = [
         Key::Invoice,
         Key::Issued,
         Key::Due,
@@ -486,6 +501,13 @@ impl Key {
         Key::FieldsLoading,
         Key::FieldsTitle,
         Key::Unconfirmed,
+        Key::Plan,
+        Key::InstallmentCol,
+        Key::Status,
+        Key::Upcoming,
+        Key::DueNow,
+        Key::Overdue,
+        Key::PayInstallment,
     ];
 }
 
