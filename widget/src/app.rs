@@ -357,7 +357,7 @@ fn grid(
         .collect_view();
     let [a, b, c, d] = head;
     view! {
-        <table class=part part=part>
+        <table class="lines" part=part>
             {caption.map(|t| view! { <caption>{t}</caption> })}
             <thead><tr>
                 <th scope="col">{a}</th>
