@@ -1,5 +1,6 @@
 //! A payment plan in the buyer's browser (issue 16, DESIGN 11): the widget lists the installments, offers
-//! the installment due first, and takes it although it is below the terms' minimum, as the API does.
+//! the installment due first, and takes it although it is below the terms' minimum, as the API does; on the
+//! seller's site (embed) and on the hosted page of the emailed link.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use serde_json::json;
@@ -62,7 +63,7 @@ async fn a_thirty_forty_thirty_plan_is_listed_and_its_installment_paid_below_the
     .await
     .unwrap();
     let token = link["token"].as_str().unwrap().to_owned();
-    h.open_site(vec![("Invoice E2E-PLAN".into(), token)])
+    h.open_site(vec![("Invoice E2E-PLAN".into(), token.clone())])
         .await
         .unwrap();
 
@@ -122,5 +123,24 @@ async fn a_thirty_forty_thirty_plan_is_listed_and_its_installment_paid_below_the
         .await
         .unwrap();
     assert!(h.console_errors().await.unwrap().is_empty(), "no console errors");
+
+    // The emailed link's hosted page, fresh from the API: installment 1 paid, installment 2 ($400.00, also
+    // below the minimum) offered first and paid.
+    h.open(&format!("{}/pay/{token}", h.api)).await.unwrap();
+    h.shadow_text(0, &row(1), "Paid").await.unwrap();
+    h.shadow_text(0, &row(2), "Due now").await.unwrap();
+    h.shadow_text(0, "[data-testid=installment]", "Pay installment 2 · $400.00")
+        .await
+        .unwrap();
+    h.shadow_text(0, "[data-testid=continue]", "$400.00")
+        .await
+        .unwrap();
+    h.click(0, "[data-testid=continue]").await.unwrap();
+    h.pay_with_card(0, "4242424242424242").await.unwrap();
+    h.expect_paid(0, "$400.00", "$700.00", "$300.00").await.unwrap();
+    h.shadow_text(0, &row(2), "Paid").await.unwrap();
+    h.shadow_text(0, &row(3), "Due now").await.unwrap();
+    let state = h.invoice_state(&id).await.unwrap();
+    assert_eq!(state["installments"][1]["status"], "paid", "{state}");
     h.close().await;
 }
