@@ -285,16 +285,23 @@ fn Summary(checkout: RwSignal<Option<Checkout>, LocalStorage>) -> impl IntoView 
                 .lines
                 .iter()
                 .map(|line| {
-                    view! {
-                        <tr>
-                            <td>{line.description.clone()}</td>
-                            <td class="num">{c.input_text(&line.quantity)}</td>
-                            <td class="num">{c.money(&line.unit_price)}</td>
-                            <td class="num">{c.money(&line.amount)}</td>
-                        </tr>
-                    }
+                    [
+                        line.description.clone(),
+                        c.input_text(&line.quantity),
+                        c.money(&line.unit_price),
+                        c.money(&line.amount),
+                    ]
                 })
-                .collect_view();
+                .collect();
+            let plan = c.plan_rows();
+            let plan = (!plan.is_empty()).then(|| {
+                grid(
+                    "plan",
+                    Some(l.t(Key::Plan)),
+                    [Key::InstallmentCol, Key::Due, Key::Amount, Key::Status].map(|k| l.t(k)),
+                    plan,
+                )
+            });
             let discount_row = (!inv.discount_taken.trim_start_matches(['0', '.']).is_empty()).then(|| {
                 view! { <div class="row"><dt>{l.t(Key::Discounts)}</dt><dd>{c.money(&inv.discount_taken)}</dd></div> }
             });
@@ -307,15 +314,12 @@ fn Summary(checkout: RwSignal<Option<Checkout>, LocalStorage>) -> impl IntoView 
                     </p>
                     <span class=format!("status status-{}", inv.status.as_str()) part="status">{c.status_label()}</span>
                 </header>
-                <table class="lines" part="lines">
-                    <thead><tr>
-                        <th scope="col">{l.t(Key::Description)}</th>
-                        <th scope="col" class="num">{l.t(Key::Quantity)}</th>
-                        <th scope="col" class="num">{l.t(Key::UnitPrice)}</th>
-                        <th scope="col" class="num">{l.t(Key::Amount)}</th>
-                    </tr></thead>
-                    <tbody>{lines}</tbody>
-                </table>
+                {grid(
+                    "lines",
+                    None,
+                    [Key::Description, Key::Quantity, Key::UnitPrice, Key::Amount].map(|k| l.t(k)),
+                    lines,
+                )}
                 <dl class="totals" part="totals">
                     <div class="row"><dt>{l.t(Key::Subtotal)}</dt><dd>{c.money(&inv.subtotal)}</dd></div>
                     <div class="row"><dt>{l.t(Key::Tax)}</dt><dd>{c.money(&inv.tax)}</dd></div>
@@ -324,8 +328,45 @@ fn Summary(checkout: RwSignal<Option<Checkout>, LocalStorage>) -> impl IntoView 
                     {discount_row}
                     <div class="row strong"><dt>{l.t(Key::BalanceDue)}</dt><dd data-testid="balance-due">{c.money(&inv.balance_due)}</dd></div>
                 </dl>
+                {plan}
             })
         })
+    }
+}
+
+/// A table of four columns with headers (the invoice lines, the payment plan): one view for both, so the
+/// plan costs the download almost nothing. The first column is text, the others right-aligned.
+fn grid(
+    part: &'static str,
+    caption: Option<&'static str>,
+    head: [&'static str; 4],
+    rows: Vec<[String; 4]>,
+) -> impl IntoView {
+    let rows = rows
+        .into_iter()
+        .map(|[a, b, c, d]| {
+            view! {
+                <tr>
+                    <td>{a}</td>
+                    <td class="num">{b}</td>
+                    <td class="num">{c}</td>
+                    <td class="num">{d}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    let [a, b, c, d] = head;
+    view! {
+        <table class="lines" part=part>
+            {caption.map(|t| view! { <caption>{t}</caption> })}
+            <thead><tr>
+                <th scope="col">{a}</th>
+                <th scope="col" class="num">{b}</th>
+                <th scope="col" class="num">{c}</th>
+                <th scope="col" class="num">{d}</th>
+            </tr></thead>
+            <tbody>{rows}</tbody>
+        </table>
     }
 }
 
@@ -460,40 +501,30 @@ fn Chooser(
         return ().into_any();
     };
     let l = c.locale;
-    let presets = c
-        .presets()
+    // The installment due (with a plan), the presets and the full balance: one view for all of them.
+    let choices = c
+        .choices()
         .into_iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let amount = p.amount.clone();
-            let text = c.input_text(&amount);
-            let reason = p.reason.clone().unwrap_or_default();
+        .map(|(which, testid, p)| {
+            let text = c.input_text(&p.amount);
+            let pressed = which.clone();
+            let part = match which {
+                Choice::Preset(_) => "preset",
+                Choice::Full => "preset full",
+                _ => "preset installment",
+            };
             view! {
-                <button type="button" class="choice" part="preset"
-                    data-testid=format!("preset-{}", p.percent)
+                <button type="button" class="choice" part=part
+                    data-testid=testid
                     disabled=!p.enabled
-                    title=reason
-                    aria-pressed=move || (choice.get() == Choice::Preset(i)).to_string()
-                    on:click=move |_| { choice.set(Choice::Preset(i)); input.set(text.clone()); }>
-                    {p.label.clone()}
+                    title=p.reason.unwrap_or_default()
+                    aria-pressed=move || (choice.get() == pressed).to_string()
+                    on:click=move |_| { choice.set(which.clone()); input.set(text.clone()); }>
+                    {p.label}
                 </button>
             }
         })
         .collect_view();
-    let full_text = c
-        .options()
-        .map(|o| c.input_text(&o.full_balance.to_string()))
-        .unwrap_or_default();
-    let full_label = c
-        .options()
-        .map(|o| {
-            format!(
-                "{} · {}",
-                l.t(Key::FullBalance),
-                c.money(&o.full_balance.to_string())
-            )
-        })
-        .unwrap_or_default();
     let discount = c.discount_offer().map(|(amount, text)| {
         let value = c.input_text(&amount);
         view! {
@@ -508,8 +539,17 @@ fn Chooser(
     // Effects run after mount: the amount input exists and takes input from here on.
     Effect::new(move |_| dom::mark("tranche:interactive"));
     let allow_partial = c.options().is_some_and(|o| o.allow_partial);
-    if input.get_untracked().is_empty() {
-        input.set(full_text.clone());
+    // A fresh chooser (first load, "pay another part") starts on the installment due, else the full balance;
+    // a choice this checkout no longer offers (the installment was paid) falls back the same way.
+    let current = choice.get_untracked();
+    if input.get_untracked().is_empty()
+        || (current != Choice::Custom && c.evaluate(&current, "").amount.is_none())
+    {
+        let first = c.default_choice();
+        if let Some(amount) = c.evaluate(&first, "").amount {
+            input.set(c.input_text(&amount));
+        }
+        choice.set(first);
     }
     view! {
         <section class="amounts" part="amounts">
@@ -517,12 +557,7 @@ fn Chooser(
             <fieldset>
                 <legend>{l.t(Key::ChooseAmount)}</legend>
                 <div class="presets" part="presets">
-                    {presets}
-                    <button type="button" class="choice" part="preset full" data-testid="full"
-                        aria-pressed=move || (choice.get() == Choice::Full).to_string()
-                        on:click=move |_| { choice.set(Choice::Full); input.set(full_text.clone()); }>
-                        {full_label}
-                    </button>
+                    {choices}
                     {discount}
                 </div>
                 <label class="field" for="tranche-amount">{l.t(Key::OtherAmount)}

@@ -65,10 +65,17 @@ impl Locale {
 
     /// `"1234.50"` in `currency` -> `"$1,234.50"` / `"1.234,50 $"` / `"1 234,50 $US"` (what `Intl` says).
     pub fn money(self, canonical: &str, currency: Currency) -> String {
+        // In the browser `Intl` always answers; were it ever to fail, the number and the code still say it
+        // (the stand-in's tables stay out of the wasm).
         #[cfg(target_arch = "wasm32")]
-        if let Some(text) = intl::money(self.tag(), canonical, currency) {
-            return text;
-        }
+        return intl::money(self.tag(), canonical, currency).unwrap_or_else(|| {
+            format!(
+                "{} {}",
+                tranche_domain::format::format_amount(canonical, self.tag()),
+                currency.code()
+            )
+        });
+        #[cfg(not(target_arch = "wasm32"))]
         stand_in::money(self, canonical, currency)
     }
 
@@ -88,9 +95,8 @@ impl Locale {
             return iso.to_owned();
         }
         #[cfg(target_arch = "wasm32")]
-        if let Some(text) = intl::date(self.tag(), iso) {
-            return text;
-        }
+        return intl::date(self.tag(), iso).unwrap_or_else(|| iso.to_owned());
+        #[cfg(not(target_arch = "wasm32"))]
         stand_in::date(self, iso)
     }
 
@@ -243,7 +249,9 @@ mod intl {
 }
 
 /// What `Intl` prints for en/de/fr/es, for the native tests (the browser never runs this unless `Intl`
-/// fails); other locales get the number with the code.
+/// fails); other locales get the number with the code. Native only: the wasm falls back to the plain
+/// number and code (or the ISO date), so these tables cost the download nothing.
+#[cfg(not(target_arch = "wasm32"))]
 mod stand_in {
     use super::Locale;
     use tranche_domain::format::format_amount;
@@ -336,6 +344,13 @@ fn english(key: Key) -> &'static str {
             MinimumHint => "Minimum {amount}",
             FieldsLoading => "Loading secure payment fields…",
             FieldsTitle => "Secure payment fields",
+            Plan => "Payment plan",
+            InstallmentCol => "Installment",
+            Status => "Status",
+            Upcoming => "Upcoming",
+            DueNow => "Due now",
+            Overdue => "Overdue",
+            PayInstallment => "Pay installment {number}",
     }
 }
 
@@ -431,10 +446,18 @@ pub enum Key {
     FieldsTitle,
     /// A success answer that could not be read, and the invoice does not show the payment yet.
     Unconfirmed,
+    /// The payment plan (DESIGN 11): its table, the installment statuses, the installment choice.
+    Plan,
+    InstallmentCol,
+    Status,
+    Upcoming,
+    DueNow,
+    Overdue,
+    PayInstallment,
 }
 
 impl Key {
-    pub const ALL: [Key; 51] = [
+    pub const ALL: [Key; 58] = [
         Key::Invoice,
         Key::Issued,
         Key::Due,
@@ -486,6 +509,13 @@ impl Key {
         Key::FieldsLoading,
         Key::FieldsTitle,
         Key::Unconfirmed,
+        Key::Plan,
+        Key::InstallmentCol,
+        Key::Status,
+        Key::Upcoming,
+        Key::DueNow,
+        Key::Overdue,
+        Key::PayInstallment,
     ];
 }
 

@@ -4,7 +4,9 @@
 
 use tranche_domain::format::{format_amount, parse_localized};
 use tranche_domain::wire::{CheckoutView, InvoiceBalanceView, PaymentResponse, PaymentStatus, Problem};
-use tranche_domain::{Currency, ErrorCode, InvoiceStatus, Money, NotPayable, PaymentOptions, Rules, Terms};
+use tranche_domain::{
+    Currency, ErrorCode, InstallmentStatus, InvoiceStatus, Money, NotPayable, PaymentOptions, Rules, Terms,
+};
 
 use crate::i18n::{Key, Locale};
 use crate::wire::{Fields, Out};
@@ -12,6 +14,8 @@ use crate::wire::{Fields, Out};
 /// What the buyer picked in the amount chooser.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Choice {
+    /// The plan's installment due (DESIGN 11), offered first.
+    Installment,
     Preset(usize),
     Full,
     Discount,
@@ -64,7 +68,9 @@ pub enum ReadOnly {
 impl Checkout {
     pub fn new(view: CheckoutView, locale: Locale) -> Checkout {
         let rules = view.rules.resolve().ok().map(|(invoice, terms, today)| {
-            let rules = Rules::new(&invoice, &terms, today);
+            // With a plan, the installment due is accepted even below the minimum, exactly as the API does.
+            // With a plan, the installment due is accepted even below the minimum, exactly as the API does.
+            let rules = Rules::new(&invoice, &terms, today).with_installment(view.rules.installment_due());
             (rules, terms)
         });
         Checkout { view, locale, rules }
@@ -142,6 +148,81 @@ impl Checkout {
             .collect()
     }
 
+    /// The amount chooser's buttons, in order: the installment due first (with a plan), the presets, the
+    /// full balance. One list so the widget renders them with one view (the download budget).
+    pub fn choices(&self) -> Vec<(Choice, String, PresetButton)> {
+        let Some(o) = self.options() else {
+            return Vec::new();
+        };
+        let button = |amount: String, label: String| PresetButton {
+            percent: String::new(),
+            label: format!("{label} · {}", self.money(&amount)),
+            amount,
+            enabled: true,
+            reason: None,
+        };
+        let mut out: Vec<_> = o
+            .installment
+            .map(|i| {
+                let label = self
+                    .locale
+                    .t(Key::PayInstallment)
+                    .replace("{number}", &i.number.to_string());
+                (
+                    Choice::Installment,
+                    "installment".into(),
+                    button(i.amount_due.to_string(), label),
+                )
+            })
+            .into_iter()
+            .collect();
+        out.extend(
+            self.presets()
+                .into_iter()
+                .enumerate()
+                .map(|(i, p)| (Choice::Preset(i), format!("preset-{}", p.percent), p)),
+        );
+        out.push((
+            Choice::Full,
+            "full".into(),
+            button(o.full_balance.to_string(), self.locale.t(Key::FullBalance).into()),
+        ));
+        out
+    }
+
+    /// What the chooser starts on: the installment due when there is one, else the full balance.
+    pub fn default_choice(&self) -> Choice {
+        match self.options().and_then(|o| o.installment) {
+            Some(_) => Choice::Installment,
+            None => Choice::Full,
+        }
+    }
+
+    /// The plan as table rows: number, due date, amount, status (a word, never a colour alone).
+    pub fn plan_rows(&self) -> Vec<[String; 4]> {
+        let l = self.locale;
+        self.view
+            .invoice
+            .installments
+            .iter()
+            .flatten()
+            .map(|i| {
+                let status = l.t(match i.status {
+                    InstallmentStatus::Upcoming => Key::Upcoming,
+                    InstallmentStatus::Due => Key::DueNow,
+                    InstallmentStatus::Overdue => Key::Overdue,
+                    InstallmentStatus::Paid => Key::StatusPaid,
+                });
+                [
+                    i.number.to_string(),
+                    l.date(&i.due_date),
+                    self.money(&i.amount),
+                    status.into(),
+                ]
+            })
+            .collect()
+    }
+
     /// `"Minimum $50.00"`, when partial payments are possible.
     pub fn minimum_hint(&self) -> Option<String> {
         let o = self.options()?;
@@ -191,6 +272,10 @@ impl Checkout {
             return Evaluation::default();
         };
         let canonical = match choice {
+            Choice::Installment => self
+                .options()
+                .and_then(|o| o.installment)
+                .map(|i| i.amount_due.to_string()),
             Choice::Preset(i) => self.presets().get(*i).map(|p| p.amount.clone()),
             Choice::Full => self.options().map(|o| o.full_balance.to_string()),
             Choice::Discount => self
@@ -320,6 +405,30 @@ impl Checkout {
         invoice.amount_paid = response.invoice.amount_paid.clone();
         invoice.balance_due = response.invoice.balance_due.clone();
         invoice.status = response.invoice.status;
+        // The plan fills in order (DESIGN 11): what this payment settled goes to the earliest open
+        // installments, so the summary shows them paid without a reload.
+        let currency = invoice.currency;
+        let minor = |s: &str| Money::parse(s, currency).map_or(0, |m| m.minor_units());
+        let mut settled = minor(&response.invoice.amount_paid) - minor(&self.view.invoice.amount_paid);
+        for i in invoice.installments.iter_mut().flatten() {
+            let take = (minor(&i.amount) - minor(&i.amount_paid)).clamp(0, settled.max(0));
+            settled -= take;
+            let paid = minor(&i.amount_paid) + take;
+            if let Ok(m) = Money::from_minor_units(paid, currency) {
+                i.amount_paid = m.to_string();
+            }
+            if paid >= minor(&i.amount) {
+                i.status = InstallmentStatus::Paid;
+            }
+        }
+        // The next one to pay becomes due once the ones before it are paid.
+        let plan = invoice.installments.iter_mut().flatten();
+        let mut open = plan.filter(|i| i.status != InstallmentStatus::Paid);
+        if let Some(i) = open.find(|i| i.status != InstallmentStatus::Overdue) {
+            if i.status == InstallmentStatus::Upcoming {
+                i.status = InstallmentStatus::Due;
+            }
+        }
         if !next.view.payments.iter().any(|p| p.id == response.payment.id) {
             next.view.payments.push(response.payment.clone());
         }

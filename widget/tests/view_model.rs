@@ -8,7 +8,8 @@ use tranche_domain::wire::{
     PaymentResponse, PaymentStatus, PaymentView, Problem, RulesInput, SellerView,
 };
 use tranche_domain::{
-    payment_options, Currency, DiscountSpec, ErrorCode, InvoiceTotals, Money, Terms, TermsSpec,
+    payment_options, Currency, DiscountSpec, ErrorCode, InstallmentDue, InstallmentDueView,
+    InstallmentStatus, InstallmentView, InvoiceTotals, Money, Terms, TermsSpec,
 };
 use tranche_widget::i18n::Locale;
 use tranche_widget::model::{Checkout, Choice, Next, ReadOnly};
@@ -52,6 +53,11 @@ fn usd() -> Fixture {
 }
 
 fn checkout(f: Fixture, locale: &str) -> Checkout {
+    checkout_with(f, locale, |_| {})
+}
+
+/// `checkout`, with the view changed (e.g. given a payment plan) before it goes over the wire.
+fn checkout_with(f: Fixture, locale: &str, edit: impl FnOnce(&mut CheckoutView)) -> Checkout {
     let c = Currency::parse(f.currency).unwrap();
     let zero = Money::zero(c);
     let inv = InvoiceTotals::new(
@@ -98,6 +104,8 @@ fn checkout(f: Fixture, locale: &str) -> Checkout {
         },
         rules: RulesInput::new(&inv, &terms, today),
     };
+    let mut view = view;
+    edit(&mut view);
     // The widget gets this over the wire: prove it survives JSON.
     let json = serde_json::to_string(&view).unwrap();
     let parsed: serde_json::Value = serde_json::from_str(&json).unwrap();
@@ -466,4 +474,122 @@ fn after_a_payment_the_summary_agrees_with_the_confirmation() {
     full.invoice.balance_due = "0.00".into();
     full.invoice.status = tranche_domain::InvoiceStatus::Paid;
     assert_eq!(c.after_payment(&full).status_label(), "Paid");
+}
+
+/// A 30/40/30 plan on $1,000.00 with a $50.00 / 10% minimum: installment 1 is $300.00 due, then
+/// $400.00 and $300.00 upcoming. `due` is the installment amount the API says is due now.
+fn with_plan(due: &'static str) -> impl FnOnce(&mut CheckoutView) {
+    move |view: &mut CheckoutView| {
+        let row = |number, date: &str, amount: &str, status| InstallmentView {
+            number,
+            due_date: date.into(),
+            amount: amount.into(),
+            amount_paid: "0.00".into(),
+            status,
+        };
+        view.invoice.installments = Some(vec![
+            row(1, "2026-11-25", "300.00", InstallmentStatus::Due),
+            row(2, "2026-12-25", "400.00", InstallmentStatus::Upcoming),
+            row(3, "2027-01-25", "300.00", InstallmentStatus::Upcoming),
+        ]);
+        let due = InstallmentDue {
+            number: 1,
+            due_date: parse_date("2026-11-25").unwrap(),
+            amount_due: Money::parse(due, Currency::parse("USD").unwrap()).unwrap(),
+        };
+        view.rules = view.rules.clone().with_installment(Some(&due));
+        view.options.as_mut().unwrap().installment = Some(InstallmentDueView::from(&due));
+    }
+}
+
+#[test]
+fn the_installment_due_is_accepted_below_the_minimum_and_one_cent_less_is_not() {
+    // $40.00 due (say, the rest of installment 1) is below the $100.00 minimum (10% of $1,000.00).
+    let c = checkout_with(usd(), "en", with_plan("40.00"));
+    assert_eq!(
+        c.default_choice(),
+        Choice::Installment,
+        "offered first and selected"
+    );
+    let e = c.evaluate(&Choice::Installment, "");
+    assert_eq!(e.amount.as_deref(), Some("40.00"), "{e:?}");
+    assert_eq!(e.remaining_after.as_deref(), Some("$960.00"));
+    // Typed by hand, the same amount is just as payable (the server would accept it too).
+    assert_eq!(
+        c.evaluate(&Choice::Custom, "40.00").amount.as_deref(),
+        Some("40.00")
+    );
+    // One cent less is an ordinary partial payment, below the minimum: refused, as the server would.
+    let e = c.evaluate(&Choice::Custom, "39.99");
+    assert_eq!(e.error.map(|(code, _)| code), Some(ErrorCode::AmountBelowMinimum));
+    // Without the plan the same $40.00 is refused: the plan is what makes it payable.
+    let plain = checkout(usd(), "en");
+    assert_eq!(
+        plain
+            .evaluate(&Choice::Custom, "40.00")
+            .error
+            .map(|(code, _)| code),
+        Some(ErrorCode::AmountBelowMinimum)
+    );
+    assert_eq!(plain.default_choice(), Choice::Full);
+}
+
+#[test]
+fn the_plan_is_listed_and_the_installment_is_the_first_choice() {
+    let c = checkout_with(usd(), "en", with_plan("300.00"));
+    let rows = c.plan_rows();
+    assert_eq!(
+        rows[0],
+        [
+            "1".to_owned(),
+            "Nov 25, 2026".into(),
+            "$300.00".into(),
+            "Due now".into()
+        ]
+    );
+    assert_eq!(rows[1][3], "Upcoming");
+    assert_eq!(rows.len(), 3);
+    let choices = c.choices();
+    assert_eq!(choices[0].0, Choice::Installment);
+    assert_eq!(choices[0].1, "installment");
+    assert_eq!(choices[0].2.label, "Pay installment 1 · $300.00");
+    assert_eq!(choices.last().unwrap().0, Choice::Full);
+    // In German, through the same formatting as the rest of the widget.
+    let de = checkout_with(usd(), "de", with_plan("300.00"));
+    assert_eq!(de.choices()[0].2.label, "Rate 1 zahlen · 300,00\u{a0}$");
+    assert_eq!(de.plan_rows()[1][3], "Anstehend");
+    // Without a plan: no rows, no installment choice.
+    assert!(checkout(usd(), "en").plan_rows().is_empty());
+    assert_ne!(checkout(usd(), "en").choices()[0].0, Choice::Installment);
+}
+
+#[test]
+fn paying_the_installment_shows_it_paid_and_the_next_one_due() {
+    let c = checkout_with(usd(), "en", with_plan("300.00"));
+    let response = PaymentResponse {
+        payment: payment("pay_1", "300.00", PaymentStatus::Succeeded),
+        invoice: InvoiceBalanceView {
+            id: "inv_1".into(),
+            amount_paid: "300.00".into(),
+            balance_due: "700.00".into(),
+            status: tranche_domain::InvoiceStatus::PartiallyPaid,
+        },
+    };
+    let rows = c.after_payment(&response).plan_rows();
+    let statuses: Vec<&str> = rows.iter().map(|r| r[3].as_str()).collect();
+    assert_eq!(statuses, ["Paid", "Due now", "Upcoming"]);
+    // A pending payment (nothing settled yet) changes no installment.
+    let mut pending = response.clone();
+    pending.invoice.amount_paid = "0.00".into();
+    let rows = c.after_payment(&pending).plan_rows();
+    assert_eq!(rows[0][3], "Due now");
+    // A payment spilling over fills installment 2 in part: it stays due.
+    let mut more = response;
+    more.invoice.amount_paid = "500.00".into();
+    let next = c.after_payment(&more);
+    assert_eq!(
+        next.view.invoice.installments.as_ref().unwrap()[1].amount_paid,
+        "200.00"
+    );
+    assert_eq!(next.plan_rows()[1][3], "Due now");
 }

@@ -1,0 +1,146 @@
+//! A payment plan in the buyer's browser (issue 16, DESIGN 11): the widget lists the installments, offers
+//! the installment due first, and takes it although it is below the terms' minimum, as the API does; on the
+//! seller's site (embed) and on the hosted page of the emailed link.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use serde_json::json;
+use tranche_e2e::{post, skip, Harness};
+
+/// `YYYY-MM-DD`, `days` from today (UTC), without a date crate: the civil-from-days algorithm
+/// (H. Hinnant). The API's clock is the real one here, so "today" is the machine's.
+fn date(days: i64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let z = now.div_euclid(86_400) + days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thirty_forty_thirty_plan_is_listed_and_its_installment_paid_below_the_minimum() {
+    if skip() {
+        return;
+    }
+    let h = Harness::start().await.unwrap();
+    // A $500.00 minimum: the $300.00 first installment is below it, so only the installment rule lets
+    // it through (client and server alike).
+    let terms = post(
+        &h.http,
+        &format!("{}/v1/terms", h.api),
+        &h.key,
+        json!({"name": "30/40/30", "allow_partial": true, "minimum_amounts": {"USD": "500.00"},
+               "schedule": [{"percent": "30", "due": "on_issue"}, {"percent": "40", "due_in_days": 30},
+                            {"percent": "30", "due_in_days": 60}]}),
+    )
+    .await
+    .unwrap();
+    let invoice = post(
+        &h.http,
+        &format!("{}/v1/invoices", h.api),
+        &h.key,
+        json!({"number": "E2E-PLAN", "customer_id": h.customer_id, "currency": "USD", "issue_date": date(0),
+               "due_date": date(60), "terms_id": terms["id"],
+               "lines": [{"description": "Shelving", "quantity": "1", "unit_price": "1000.00"}]}),
+    )
+    .await
+    .unwrap();
+    let id = invoice["id"].as_str().unwrap().to_owned();
+    let link = post(
+        &h.http,
+        &format!("{}/v1/invoices/{id}/checkout-links", h.api),
+        &h.key,
+        json!({}),
+    )
+    .await
+    .unwrap();
+    let token = link["token"].as_str().unwrap().to_owned();
+    h.open_site(vec![("Invoice E2E-PLAN".into(), token.clone())])
+        .await
+        .unwrap();
+
+    // The plan: a table with a caption and column headers; each status is a word, not a colour.
+    let row = |n: usize| format!("table[part=plan] tbody tr:nth-child({n})");
+    h.shadow_text(0, &row(1), "$300.00").await.unwrap();
+    h.shadow_text(0, &row(1), "Due now").await.unwrap();
+    h.shadow_text(0, &row(2), "$400.00").await.unwrap();
+    h.shadow_text(0, &row(2), "Upcoming").await.unwrap();
+    h.shadow_text(0, &row(3), "$300.00").await.unwrap();
+    h.shadow_text(0, "table[part=plan] caption", "Payment plan")
+        .await
+        .unwrap();
+    let headers = h
+        .browser
+        .execute(
+            "return [...document.querySelector('tranche-checkout').shadowRoot
+                .querySelectorAll('table[part=plan] thead th[scope=col]')].map(th => th.textContent)",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(headers, json!(["Installment", "Due", "Amount", "Status"]));
+
+    // The first choice is the installment due, selected, and the amount field holds it.
+    let first = h.shadow(0, "[part~=presets] button:first-child").await.unwrap();
+    assert_eq!(
+        first.attr("data-testid").await.unwrap().as_deref(),
+        Some("installment")
+    );
+    assert!(first.text().await.unwrap().contains("Pay installment 1"));
+    assert_eq!(first.attr("aria-pressed").await.unwrap().as_deref(), Some("true"));
+    h.shadow_text(0, "[data-testid=continue]", "$300.00")
+        .await
+        .unwrap();
+    h.shadow_text(0, "[data-testid=remaining]", "$700.00")
+        .await
+        .unwrap();
+    h.screenshot("plan-installment-first").await;
+
+    // Paid although below the $500.00 minimum; the summary shows installment 1 paid, the next one due.
+    h.click(0, "[data-testid=continue]").await.unwrap();
+    h.pay_with_card(0, "4242424242424242").await.unwrap();
+    h.expect_paid(0, "$300.00", "$300.00", "$700.00").await.unwrap();
+    h.shadow_text(0, &row(1), "Paid").await.unwrap();
+    h.shadow_text(0, &row(2), "Due now").await.unwrap();
+    let state = h.invoice_state(&id).await.unwrap();
+    assert_eq!(state["installments"][0]["status"], "paid", "{state}");
+    assert_eq!(state["installments"][1]["status"], "due", "{state}");
+
+    // Paying another part starts on installment 2.
+    h.click(0, "[data-testid=pay-again]").await.unwrap();
+    h.shadow_text(0, "[data-testid=installment]", "Pay installment 2")
+        .await
+        .unwrap();
+    h.shadow_text(0, "[data-testid=continue]", "$400.00")
+        .await
+        .unwrap();
+    assert!(h.console_errors().await.unwrap().is_empty(), "no console errors");
+
+    // The emailed link's hosted page, fresh from the API: installment 1 paid, installment 2 ($400.00, also
+    // below the minimum) offered first and paid.
+    h.open(&format!("{}/pay/{token}", h.api)).await.unwrap();
+    h.shadow_text(0, &row(1), "Paid").await.unwrap();
+    h.shadow_text(0, &row(2), "Due now").await.unwrap();
+    h.shadow_text(0, "[data-testid=installment]", "Pay installment 2 · $400.00")
+        .await
+        .unwrap();
+    h.shadow_text(0, "[data-testid=continue]", "$400.00")
+        .await
+        .unwrap();
+    h.click(0, "[data-testid=continue]").await.unwrap();
+    h.pay_with_card(0, "4242424242424242").await.unwrap();
+    h.expect_paid(0, "$400.00", "$700.00", "$300.00").await.unwrap();
+    h.shadow_text(0, &row(2), "Paid").await.unwrap();
+    h.shadow_text(0, &row(3), "Due now").await.unwrap();
+    let state = h.invoice_state(&id).await.unwrap();
+    assert_eq!(state["installments"][1]["status"], "paid", "{state}");
+    h.close().await;
+}
