@@ -13,7 +13,10 @@ use sha2::{Digest, Sha384};
 use crate::{compress, sh};
 
 /// gzip bytes a buyer downloads before the widget works: loader + glue + wasm + CSS.
-pub const CRITICAL_PATH_BUDGET: u64 = 150_000;
+/// 150,000 from issue 5 until payment plans (issue 16): the installment rules the widget must run (so it accepts
+/// what the API accepts) and the plan table took it to 154,011. Raised to 155,000 on 2026-11-30 as a recorded
+/// debt (docs/decisions.md, "Widget size after payment plans"): the next widget work brings it back under 150,000.
+pub const CRITICAL_PATH_BUDGET: u64 = 155_000;
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 
 pub fn dist_dir() -> PathBuf {
