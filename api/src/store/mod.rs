@@ -15,6 +15,7 @@ pub mod links;
 pub mod outbox;
 pub mod page;
 pub mod payments;
+pub mod reconcile;
 pub mod refunds;
 pub mod reminders;
 pub mod sandbox;

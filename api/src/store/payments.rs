@@ -216,24 +216,12 @@ pub async fn insert_offline(
 
 /// Ids of pending payments whose reconcile time has come, most overdue first.
 pub async fn due_for_reconcile(db: &Db, now: i64, limit: i64) -> Result<Vec<String>, sqlx::Error> {
-    let rows: Vec<(String,)> = sqlx::query_as(
-        "SELECT id FROM payments WHERE status = 'pending' AND reconcile_after <= $1 ORDER BY reconcile_after LIMIT $2",
-    )
-    .bind(now)
-    .bind(limit)
-    .fetch_all(db.pool())
-    .await?;
-    Ok(rows.into_iter().map(|(id,)| id).collect())
+    super::reconcile::due(db, super::reconcile::Queue::Payments, now, limit).await
 }
 
 /// Asks the reconciler to look at a still-pending payment again at `at`.
 pub async fn reconcile_later(db: &Db, id: &str, at: i64) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE payments SET reconcile_after = $1 WHERE id = $2 AND status = 'pending'")
-        .bind(at)
-        .bind(id)
-        .execute(&mut *db.writer().await?)
-        .await?;
-    Ok(())
+    super::reconcile::later(db, super::reconcile::Queue::Payments, id, at).await
 }
 
 /// Releases the hold of a payment the gateway never saw (`failed`, `not_charged`). `true` only for the
