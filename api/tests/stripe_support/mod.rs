@@ -264,8 +264,10 @@ impl Spec {
             return value;
         }
         match (value, schema.get("type").and_then(Value::as_str)) {
+            // Stripe's amounts are integers of minor units. None of the operations the connector calls has a
+            // `number` parameter, so no form value is ever read as a float here: one would stay a string and
+            // fail validation.
             (Value::String(s), Some("integer")) => s.parse::<i64>().map_or(Value::String(s), Value::from),
-            (Value::String(s), Some("number")) => s.parse::<f64>().map_or(Value::String(s), Value::from),
             (Value::String(s), Some("boolean")) => match s.as_str() {
                 "true" => Value::Bool(true),
                 "false" => Value::Bool(false),
