@@ -98,6 +98,17 @@ async fn fees_fire_on_their_days_and_never_twice(backend: Backend) {
             .await,
         4
     );
+    // The buyer sees the fees on the invoice: the checkout view's total is lines, tax and fees.
+    let (_, token) = app.link(&seller, &id).await;
+    let view = app.checkout(&token).await;
+    assert_eq!(
+        (
+            view["invoice"]["late_fees"].as_str(),
+            view["invoice"]["total"].as_str()
+        ),
+        (Some("21.00"), Some("1021.00")),
+        "{view}"
+    );
     // The buyer pays everything, fees included: the invoice closes.
     pay(&app, &seller, &id, "721.00").await;
     let seen = app.get_invoice(&seller, &id).await;

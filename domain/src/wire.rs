@@ -50,6 +50,9 @@ pub struct InvoiceView {
     pub lines: Vec<LineView>,
     pub subtotal: String,
     pub tax: String,
+    /// Late fees the terms added to the total (DESIGN 11), `0.00` when none: the buyer sees why the total is
+    /// more than the lines and their tax.
+    pub late_fees: String,
     pub total: String,
     pub amount_paid: String,
     pub discount_taken: String,

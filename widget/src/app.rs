@@ -302,6 +302,10 @@ fn Summary(checkout: RwSignal<Option<Checkout>, LocalStorage>) -> impl IntoView 
                     plan,
                 )
             });
+            // Only when the terms added a fee: most invoices never carry one.
+            let fees_row = (!inv.late_fees.trim_start_matches(['0', '.']).is_empty()).then(|| {
+                view! { <div class="row"><dt>{l.t(Key::LateFees)}</dt><dd data-testid="late-fees">{c.money(&inv.late_fees)}</dd></div> }
+            });
             let discount_row = (!inv.discount_taken.trim_start_matches(['0', '.']).is_empty()).then(|| {
                 view! { <div class="row"><dt>{l.t(Key::Discounts)}</dt><dd>{c.money(&inv.discount_taken)}</dd></div> }
             });
@@ -323,6 +327,7 @@ fn Summary(checkout: RwSignal<Option<Checkout>, LocalStorage>) -> impl IntoView 
                 <dl class="totals" part="totals">
                     <div class="row"><dt>{l.t(Key::Subtotal)}</dt><dd>{c.money(&inv.subtotal)}</dd></div>
                     <div class="row"><dt>{l.t(Key::Tax)}</dt><dd>{c.money(&inv.tax)}</dd></div>
+                    {fees_row}
                     <div class="row"><dt>{l.t(Key::Total)}</dt><dd>{c.money(&inv.total)}</dd></div>
                     <div class="row"><dt>{l.t(Key::AmountPaid)}</dt><dd data-testid="amount-paid">{c.money(&inv.amount_paid)}</dd></div>
                     {discount_row}

@@ -302,6 +302,7 @@ fn english(key: Key) -> &'static str {
             Amount => "Amount",
             Subtotal => "Subtotal",
             Tax => "Tax",
+            LateFees => "Late fees",
             Total => "Total",
             AmountPaid => "Amount paid",
             Discounts => "Discounts taken",
@@ -403,6 +404,7 @@ pub enum Key {
     Amount,
     Subtotal,
     Tax,
+    LateFees,
     Total,
     AmountPaid,
     Discounts,
@@ -457,7 +459,7 @@ pub enum Key {
 }
 
 impl Key {
-    pub const ALL: [Key; 58] = [
+    pub const ALL: [Key; 59] = [
         Key::Invoice,
         Key::Issued,
         Key::Due,
@@ -467,6 +469,7 @@ impl Key {
         Key::Amount,
         Key::Subtotal,
         Key::Tax,
+        Key::LateFees,
         Key::Total,
         Key::AmountPaid,
         Key::Discounts,

@@ -173,6 +173,7 @@ object!(InvoiceView {
     lines,
     subtotal,
     tax,
+    late_fees,
     total,
     amount_paid,
     discount_taken,

@@ -86,6 +86,7 @@ fn checkout_with(f: Fixture, locale: &str, edit: impl FnOnce(&mut CheckoutView))
             lines: vec![],
             subtotal: f.total.into(),
             tax: zero.to_string(),
+            late_fees: zero.to_string(),
             total: f.total.into(),
             amount_paid: f.paid.into(),
             discount_taken: zero.to_string(),

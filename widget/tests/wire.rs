@@ -18,7 +18,7 @@ fn checkout_json() -> Value {
                 {"description": "Widgets", "quantity": "2", "unit_price": "400.00", "tax_rate": "25",
                  "amount": "800.00", "tax": "200.00"}
             ],
-            "subtotal": "800.00", "tax": "200.00", "total": "1000.00", "amount_paid": "250.00",
+            "subtotal": "800.00", "tax": "200.00", "late_fees": "0.00", "total": "1000.00", "amount_paid": "250.00",
             "discount_taken": "0.00", "amount_credited": "0.00", "balance_due": "750.00", "status": "partially_paid"
         },
         "options": {

@@ -50,6 +50,10 @@ pub async fn build_view(state: &AppState, checkout: &Checkout) -> ApiResult<Chec
             lines: line_views(&row, &lines)?,
             subtotal: row.money(row.subtotal_minor)?.to_string(),
             tax: row.money(row.tax_minor)?.to_string(),
+            // The CHECK `subtotal + tax + fees = total` makes this the fees' sum without reading them.
+            late_fees: row
+                .money(row.total_minor - row.subtotal_minor - row.tax_minor)?
+                .to_string(),
             total: totals.total().to_string(),
             amount_paid: totals.amount_paid().to_string(),
             discount_taken: totals.discount_taken().to_string(),
