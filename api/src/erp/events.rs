@@ -55,6 +55,12 @@ impl EventType {
         matches!(self, EventType::PaymentSucceeded | EventType::RefundSucceeded)
     }
 
+    /// Whether QuickBooks books the event: money taken or given back, and a late fee (a new line on the QBO
+    /// invoice, so that payments of the fee can be applied to it).
+    pub fn posts_to_quickbooks(self) -> bool {
+        self.moves_money() || self == EventType::InvoiceLateFeeApplied
+    }
+
     /// Whether the event sends the buyer an email (a receipt, or the invoice itself).
     pub fn emails_buyer(self) -> bool {
         self.moves_money() || matches!(self, EventType::InvoiceSent | EventType::InvoiceReminder)

@@ -6,6 +6,7 @@
 pub mod events;
 pub mod invoice_email;
 pub mod quickbooks;
+pub mod quickbooks_fee;
 pub mod quickbooks_oauth;
 pub mod receipts;
 pub mod relay;
@@ -29,8 +30,9 @@ pub async fn fan_out(
     for (endpoint_id, kind) in endpoints::active(tx, seller_id).await? {
         let kind = match kind {
             EndpointKind::Webhook => DeliveryKind::Webhook,
-            // QuickBooks takes money movements only (a Payment, or a RefundReceipt); webhooks get every event.
-            EndpointKind::Quickbooks if !event_type.moves_money() => continue,
+            // QuickBooks takes money movements (a Payment, a RefundReceipt) and late fees (a line on the
+            // invoice); webhooks get every event.
+            EndpointKind::Quickbooks if !event_type.posts_to_quickbooks() => continue,
             EndpointKind::Quickbooks => DeliveryKind::Quickbooks,
         };
         deliveries::insert(tx, seller_id, event_id, Some(&endpoint_id), kind, now).await?;

@@ -15,6 +15,10 @@ pub enum MappingError {
     MissingInvoiceRef,
     #[error("the receipt payload is incomplete: {0}")]
     Incomplete(&'static str),
+    #[error("the QuickBooks endpoint has no late_fee_item_id (the ItemRef of a late fee's invoice line); register it again with one")]
+    MissingLateFeeItem,
+    #[error("QuickBooks answered the invoice read with something else than an Invoice: {0}")]
+    UnexpectedInvoice(&'static str),
     #[error("the QuickBooks endpoint has no refund_account_id and refund_item_id (RefundReceipt's DepositToAccountRef and ItemRef); register it again with both")]
     MissingRefundRefs,
 }
@@ -28,14 +32,20 @@ fn tail(text: &str, n: usize) -> String {
 /// The URL a RefundReceipt is posted to: the endpoint's payment URL (`.../v3/company/{realm}/payment`)
 /// with its last segment `refundreceipt`, keeping any query (`minorversion`).
 pub fn refund_receipt_url(payment_url: &str) -> Option<String> {
+    sibling_url(payment_url, "refundreceipt")
+}
+
+/// The endpoint's payment URL with its last segment replaced by `tail` (`invoice`, `invoice/42`), keeping
+/// any query (`minorversion`): every QBO entity of the company lives beside `payment`.
+pub fn sibling_url(payment_url: &str, tail: &str) -> Option<String> {
     let (path, query) = match payment_url.split_once('?') {
         Some((path, query)) => (path, Some(query)),
         None => (payment_url, None),
     };
     let base = path.strip_suffix("/payment")?;
     Some(match query {
-        Some(query) => format!("{base}/refundreceipt?{query}"),
-        None => format!("{base}/refundreceipt"),
+        Some(query) => format!("{base}/{tail}?{query}"),
+        None => format!("{base}/{tail}"),
     })
 }
 
@@ -99,22 +109,22 @@ struct QboRefundReceipt<'a> {
 
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
-struct QboSalesLine<'a> {
-    amount: Box<RawValue>,
-    description: &'a str,
-    detail_type: &'a str,
-    sales_item_line_detail: QboSalesItemLineDetail<'a>,
+pub(crate) struct QboSalesLine<'a> {
+    pub(crate) amount: Box<RawValue>,
+    pub(crate) description: &'a str,
+    pub(crate) detail_type: &'a str,
+    pub(crate) sales_item_line_detail: QboSalesItemLineDetail<'a>,
 }
 
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
-struct QboSalesItemLineDetail<'a> {
-    item_ref: QboRef<'a>,
-    qty: u32,
-    unit_price: Box<RawValue>,
+pub(crate) struct QboSalesItemLineDetail<'a> {
+    pub(crate) item_ref: QboRef<'a>,
+    pub(crate) qty: u32,
+    pub(crate) unit_price: Box<RawValue>,
 }
 
-fn number(decimal: &str) -> Result<Box<RawValue>, MappingError> {
+pub(crate) fn number(decimal: &str) -> Result<Box<RawValue>, MappingError> {
     // The decimal strings come from `Money`'s Display: digits and one point, valid JSON numbers.
     if decimal.is_empty() || !decimal.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
         return Err(MappingError::Incomplete("amount"));
@@ -192,8 +202,8 @@ struct QboPayment<'a> {
 }
 
 #[derive(Serialize)]
-struct QboRef<'a> {
-    value: &'a str,
+pub(crate) struct QboRef<'a> {
+    pub(crate) value: &'a str,
 }
 
 #[derive(Serialize)]

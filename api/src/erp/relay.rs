@@ -21,7 +21,8 @@ use rand::Rng;
 use tokio::task::JoinSet;
 
 use crate::db::{now_ms, rfc3339};
-use crate::erp::events::{Envelope, Event};
+use crate::erp::events::{Envelope, Event, InvoiceLateFeeApplied};
+use crate::erp::quickbooks_fee::{self, FeeUpdate};
 use crate::erp::quickbooks_oauth::{self, TokenError};
 use crate::erp::{quickbooks, receipts, signature};
 use crate::masking::Secret;
@@ -325,10 +326,13 @@ async fn quickbooks(state: &AppState, claimed: &Claimed) -> Outcome {
                 Err(error) => return dead(error.to_string()),
             }
         }
-        // `fan_out` gives QuickBooks money movements only.
+        Ok(Event::InvoiceLateFeeApplied(fee)) => {
+            return late_fee(state, claimed, url, endpoint_id, &fee).await;
+        }
+        // `fan_out` gives QuickBooks money movements and late fees only.
         Ok(other) => {
             return dead(format!(
-                "QuickBooks takes payments and refunds only, not {}",
+                "QuickBooks takes payments, refunds and late fees only, not {}",
                 other.event_type()
             ))
         }
@@ -351,20 +355,118 @@ async fn quickbooks(state: &AppState, claimed: &Claimed) -> Outcome {
             .body(body.clone())
             .send()
     };
-    let token = match quickbooks_oauth::access_token(state, endpoint_id, None).await {
-        Ok(token) => token,
-        Err(error) => return token_failure(error),
-    };
-    let first = post(token.clone()).await;
-    // An access token can be revoked before it expires: one refresh and one retry, never more.
-    if matches!(&first, Ok(response) if response.status().as_u16() == 401) {
-        let fresh = match quickbooks_oauth::access_token(state, endpoint_id, Some(&token)).await {
-            Ok(fresh) => fresh,
-            Err(error) => return token_failure(error),
-        };
-        return classify(claimed, post(fresh).await);
+    match with_token(state, endpoint_id, post).await {
+        Ok(result) => classify(claimed, result),
+        Err(outcome) => outcome,
     }
-    classify(claimed, first)
+}
+
+/// Sends a request with the endpoint's own access token. An access token can be revoked before it
+/// expires: one refresh and one retry on 401, never more.
+async fn with_token<F, Fut>(
+    state: &AppState,
+    endpoint_id: &str,
+    send: F,
+) -> Result<Result<reqwest::Response, reqwest::Error>, Outcome>
+where
+    F: Fn(Secret) -> Fut,
+    Fut: std::future::Future<Output = Result<reqwest::Response, reqwest::Error>>,
+{
+    let token = quickbooks_oauth::access_token(state, endpoint_id, None)
+        .await
+        .map_err(token_failure)?;
+    let first = send(token.clone()).await;
+    if matches!(&first, Ok(response) if response.status().as_u16() == 401) {
+        let fresh = quickbooks_oauth::access_token(state, endpoint_id, Some(&token))
+            .await
+            .map_err(token_failure)?;
+        return Ok(send(fresh).await);
+    }
+    Ok(first)
+}
+
+/// A late fee: read the QBO invoice, then post a sparse update adding the fee's line
+/// ([`quickbooks_fee`]). A concurrent change in QuickBooks makes the update stale (Intuit answers 400,
+/// error 5010): the attempt is retried, and the retry reads the invoice again.
+async fn late_fee(
+    state: &AppState,
+    claimed: &Claimed,
+    payment_url: &str,
+    endpoint_id: &str,
+    fee: &InvoiceLateFeeApplied,
+) -> Outcome {
+    let dead = |error: String| Outcome::Dead { status: None, error };
+    let item = match endpoints::late_fee_item(&state.db, &claimed.seller_id, endpoint_id).await {
+        Ok(Some(Some(item))) => item,
+        Ok(_) => return dead(quickbooks::MappingError::MissingLateFeeItem.to_string()),
+        Err(error) => {
+            tracing::warn!(delivery_id = %claimed.id, %error, "reading the endpoint's late fee item");
+            return Outcome::Retry {
+                status: None,
+                error: "temporarily unavailable".to_owned(),
+                after_ms: None,
+            };
+        }
+    };
+    let qbo_id = match quickbooks_fee::invoice_id(fee) {
+        Ok(id) => id,
+        Err(error) => return dead(error.to_string()),
+    };
+    let (Some(read_url), Some(update_url)) = (
+        quickbooks::sibling_url(payment_url, &format!("invoice/{qbo_id}")),
+        quickbooks::sibling_url(payment_url, "invoice"),
+    ) else {
+        return dead("the endpoint URL does not end in /payment".to_owned());
+    };
+    let read_url = match destination(state, claimed, &read_url).await {
+        Ok(url) => url,
+        Err(outcome) => return outcome,
+    };
+    let update_url = match destination(state, claimed, &update_url).await {
+        Ok(url) => url,
+        Err(outcome) => return outcome,
+    };
+    let read = |token: Secret| {
+        state
+            .http
+            .get(read_url.clone())
+            .bearer_auth(token.expose())
+            .header("accept", "application/json")
+            .send()
+    };
+    let response = match with_token(state, endpoint_id, read).await {
+        Ok(Ok(response)) if response.status().is_success() => response,
+        Ok(other) => return classify(claimed, other),
+        Err(outcome) => return outcome,
+    };
+    let text = match response.text().await {
+        Ok(text) => text,
+        Err(error) => return classify(claimed, Err(error)),
+    };
+    let (body, sync_token) = match quickbooks_fee::update(&text, fee, &item) {
+        Ok(FeeUpdate::AlreadyPosted) => return Outcome::Delivered { status: Some(200) },
+        Ok(FeeUpdate::Post { body, sync_token }) => (body, sync_token),
+        Err(error) => return dead(error.to_string()),
+    };
+    // Intuit answers a repeated `requestid` with its first answer: after a stale-token refusal the retry
+    // must be a new request. One id per (delivery, invoice version): the same update is deduplicated, an
+    // update of a newer version is not (and an update that landed is seen on the read, above).
+    let request_id = format!("{}-{sync_token}", claimed.id);
+    let post = |token: Secret| {
+        state
+            .http
+            .post(update_url.clone())
+            .bearer_auth(token.expose())
+            .header("content-type", "application/json")
+            .header("accept", "application/json")
+            .query(&[("requestid", request_id.as_str())])
+            .body(body.clone())
+            .send()
+    };
+    match with_token(state, endpoint_id, post).await {
+        Ok(result) => classify(claimed, result),
+        Err(outcome) => outcome,
+    }
 }
 
 fn token_failure(error: TokenError) -> Outcome {

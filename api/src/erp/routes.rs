@@ -46,6 +46,9 @@ pub struct EndpointRequest {
     /// QuickBooks only: the id of the item a refund's line names (RefundReceipt's `ItemRef`), e.g. a
     /// "Refunds" service item. Without it, refunds are not posted to QuickBooks.
     refund_item_id: Option<String>,
+    /// QuickBooks only: the id of the item a late fee's invoice line names (e.g. a "Late fee" service item).
+    /// Without it, late fees are not posted to QuickBooks.
+    late_fee_item_id: Option<String>,
 }
 
 /// A QuickBooks endpoint's credentials, validated.
@@ -57,6 +60,7 @@ struct QuickBooksCredentials<'a> {
     token_url: String,
     refund_account_id: Option<&'a str>,
     refund_item_id: Option<&'a str>,
+    late_fee_item_id: Option<&'a str>,
 }
 
 fn required<'a, T>(value: &'a Option<T>, field: &str) -> ApiResult<&'a T> {
@@ -91,6 +95,7 @@ fn credentials(kind: EndpointKind, body: &EndpointRequest) -> ApiResult<Option<Q
             ("token_url", body.token_url.is_some()),
             ("refund_account_id", body.refund_account_id.is_some()),
             ("refund_item_id", body.refund_item_id.is_some()),
+            ("late_fee_item_id", body.late_fee_item_id.is_some()),
         ];
         if let Some((field, _)) = extra.iter().find(|(_, present)| *present) {
             return Err(ApiError::invalid(
@@ -139,6 +144,7 @@ fn credentials(kind: EndpointKind, body: &EndpointRequest) -> ApiResult<Option<Q
     for (field, value) in [
         ("refund_account_id", &body.refund_account_id),
         ("refund_item_id", &body.refund_item_id),
+        ("late_fee_item_id", &body.late_fee_item_id),
     ] {
         if let Some(id) = value {
             if id.is_empty() || id.len() > 32 || !id.bytes().all(|b| b.is_ascii_digit()) {
@@ -158,6 +164,7 @@ fn credentials(kind: EndpointKind, body: &EndpointRequest) -> ApiResult<Option<Q
         token_url,
         refund_account_id: body.refund_account_id.as_deref(),
         refund_item_id: body.refund_item_id.as_deref(),
+        late_fee_item_id: body.late_fee_item_id.as_deref(),
     }))
 }
 
@@ -337,6 +344,7 @@ pub async fn create_endpoint(
         token_url: quickbooks.as_ref().map(|q| q.token_url.as_str()),
         refund_account_id: quickbooks.as_ref().and_then(|q| q.refund_account_id),
         refund_item_id: quickbooks.as_ref().and_then(|q| q.refund_item_id),
+        late_fee_item_id: quickbooks.as_ref().and_then(|q| q.late_fee_item_id),
         created_at: now,
     };
     endpoints::insert(&mut tx, &new).await?;

@@ -75,6 +75,7 @@ pub struct NewEndpoint<'a> {
     pub token_url: Option<&'a str>,
     pub refund_account_id: Option<&'a str>,
     pub refund_item_id: Option<&'a str>,
+    pub late_fee_item_id: Option<&'a str>,
     pub created_at: i64,
 }
 
@@ -91,8 +92,8 @@ pub async fn count_active(tx: &mut Tx, seller_id: &str) -> Result<i64, sqlx::Err
 pub async fn insert(tx: &mut Tx, new: &NewEndpoint<'_>) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO erp_endpoints (id, seller_id, kind, url, signing_secret, realm_id, client_id, client_secret, \
-         refresh_token, token_url, created_at, refund_account_id, refund_item_id) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+         refresh_token, token_url, created_at, refund_account_id, refund_item_id, late_fee_item_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
     )
     .bind(new.id)
     .bind(new.seller_id)
@@ -107,6 +108,7 @@ pub async fn insert(tx: &mut Tx, new: &NewEndpoint<'_>) -> Result<(), sqlx::Erro
     .bind(new.created_at)
     .bind(new.refund_account_id)
     .bind(new.refund_item_id)
+    .bind(new.late_fee_item_id)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -125,6 +127,22 @@ pub async fn refund_refs(
     .bind(seller_id)
     .fetch_optional(db.pool())
     .await
+}
+
+/// The `late_fee_item_id` of a QuickBooks endpoint (the item a late fee's invoice line names): `None` when
+/// the endpoint is gone, `Some(None)` when it has no item.
+pub async fn late_fee_item(
+    db: &Db,
+    seller_id: &str,
+    endpoint_id: &str,
+) -> Result<Option<Option<String>>, sqlx::Error> {
+    let row: Option<(Option<String>,)> =
+        sqlx::query_as("SELECT late_fee_item_id FROM erp_endpoints WHERE id = $1 AND seller_id = $2")
+            .bind(endpoint_id)
+            .bind(seller_id)
+            .fetch_optional(db.pool())
+            .await?;
+    Ok(row.map(|(item,)| item))
 }
 
 /// A page of the seller's endpoints (deleted ones too, disabled), newest first.
