@@ -130,6 +130,9 @@ pub struct Harness {
     driver_url: String,
     /// The API's database and receipts live here (scanned for card data by the tests).
     pub data_dir: PathBuf,
+    /// The running API's state: its one clock (tests move the calendar with [`Harness::advance_days`]) and
+    /// what the scheduler's pass needs.
+    pub state: tranche_api::state::AppState,
     /// Reserved before the seller is created (its origin goes into `allowed_origins`).
     site_listener: std::sync::Mutex<Option<TcpListener>>,
     _profile: TempDir,
@@ -157,6 +160,7 @@ impl Harness {
         settings.receipts_dir = tmp.join("receipts").display().to_string();
         let app = Application::build(settings).await?;
         let api = format!("http://127.0.0.1:{}", app.port());
+        let state = app.state().clone();
         tokio::spawn(app.run_until_stopped());
 
         let site_listener = free_listener();
@@ -205,6 +209,7 @@ impl Harness {
             _profile: profile,
             site_listener: std::sync::Mutex::new(Some(site_listener)),
             data_dir: tmp.clone(),
+            state,
         })
     }
 
@@ -369,6 +374,40 @@ impl Harness {
             .ok()
             .and_then(|v| v.as_array().cloned())
             .unwrap_or_default()
+    }
+
+    /// Moves the API's clock `days` forward: payments, the plan's statuses and the widget's "today" (which
+    /// the API sends it) all follow.
+    pub fn advance_days(&self, days: i64) {
+        self.state.clock().advance(days * 86_400_000);
+    }
+
+    /// Runs axe-core (installed by `cargo xtask node-tools`) over the page, or over the elements `include`
+    /// selects, shadow roots included, with the WCAG 2.0/2.1 A and AA rules; returns each violation as
+    /// `{id, impact, help, targets}`. A missing axe-core is an error, never a pass.
+    pub async fn axe_violations(&self, include: Option<&str>) -> Result<Vec<Value>> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../target/tools/node/node_modules/axe-core/axe.min.js");
+        let source = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {} (run cargo xtask node-tools)", path.display()))?;
+        self.browser.execute(&source, vec![]).await?;
+        let result = self
+            .browser
+            .execute_async(
+                "const [include, done] = arguments;
+                 const context = include ? {include: [include]} : document;
+                 axe.run(context, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']},
+                                   resultTypes: ['violations']})
+                   .then(r => done(r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+                                                          targets: v.nodes.map(n => n.target)}))))
+                   .catch(e => done({error: String(e)}));",
+                vec![json!(include)],
+            )
+            .await?;
+        match result {
+            Value::Array(violations) => Ok(violations),
+            other => bail!("axe did not run: {other}"),
+        }
     }
 
     pub async fn open(&self, url: &str) -> Result<()> {

@@ -200,7 +200,7 @@ fn test(args: &[String]) -> Result<()> {
         )
         && (!opts.browser
             || p.step(
-                "node tools (tsc, vite, React, Vue) into target/tools/node",
+                "node tools (tsc, vite, React, Vue, axe-core) into target/tools/node",
                 || node_tools::ensure().map(|_| ()),
             ))
         && p.step("cargo xtask build-widget (and its size budget)", || {

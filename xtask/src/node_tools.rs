@@ -1,6 +1,7 @@
 //! Node tools the tests use, installed with npm into `target/tools/node` from the pinned
 //! `xtask/node/package.json` and `package-lock.json`: `tsc` (type-checks the widget's `.d.ts`) and `vite`
-//! with React and Vue (builds the framework embed examples). npm itself comes from Debian when missing.
+//! with React and Vue (builds the framework embed examples), and axe-core (the browser tests' accessibility
+//! scans). npm itself comes from Debian when missing.
 
 use std::fs;
 use std::path::PathBuf;
