@@ -9,8 +9,8 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
-use common::{eventually, fast, spawn_app_with, Backend, TestApp};
+use actix_web::{web, HttpRequest, HttpResponse};
+use common::{eventually, fast, spawn_app_with, stand_in, Backend, TestApp};
 use serde_json::{json, Value};
 
 const VISA: &str = "4242424242424242";
@@ -36,11 +36,9 @@ impl Erp {
 
 /// One server playing the seller's webhook receiver and Intuit (OAuth token endpoint, Payment API).
 async fn erp_server(erp: Arc<Erp>) -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
     let data = web::Data::new(erp);
-    let server = HttpServer::new(move || {
-        App::new().app_data(data.clone()).default_service(web::to(
+    let (port, _) = stand_in::serve_any(move |app| {
+        app.app_data(data.clone()).default_service(web::to(
             |request: HttpRequest, body: web::Bytes, erp: web::Data<Arc<Erp>>| async move {
                 let path = request.path().to_owned();
                 if path == "/oauth2/v1/tokens/bearer" {
@@ -52,14 +50,8 @@ async fn erp_server(erp: Arc<Erp>) -> u16 {
                 erp.requests.lock().unwrap().push((path, value));
                 HttpResponse::Ok().json(json!({"Payment": {"Id": "1"}}))
             },
-        ))
-    })
-    .workers(1)
-    .disable_signals()
-    .listen(listener)
-    .unwrap()
-    .run();
-    tokio::spawn(server);
+        ));
+    });
     port
 }
 

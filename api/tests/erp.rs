@@ -9,10 +9,11 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use actix_web::{web, HttpRequest, HttpResponse};
 use common::smtp::{text_body, SmtpSink};
 use common::{
-    eventually, expect_problem, fast, postgres_url, spawn_app_on, spawn_app_with, Backend, SellerCtx, TestApp,
+    eventually, expect_problem, fast, postgres_url, spawn_app_on, spawn_app_with, stand_in, Backend,
+    SellerCtx, TestApp,
 };
 use serde_json::{json, Value};
 use tranche_api::config::Settings;
@@ -90,22 +91,12 @@ impl Receiver {
             default: Mutex::new((200, None)),
         });
         let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
-        let port = listener.local_addr().unwrap().port();
         let data = web::Data::new(inbox.clone());
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(data.clone())
+        let (port, handle) = stand_in::serve(listener, move |app| {
+            app.app_data(data.clone())
                 .app_data(web::PayloadConfig::new(1 << 20))
-                .default_service(web::to(record))
-        })
-        .workers(1)
-        .disable_signals()
-        .shutdown_timeout(1)
-        .listen(listener)
-        .unwrap()
-        .run();
-        let handle = server.handle();
-        tokio::spawn(server);
+                .default_service(web::to(record));
+        });
         Receiver { port, inbox, handle }
     }
 

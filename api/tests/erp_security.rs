@@ -11,10 +11,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use actix_web::{web, HttpRequest, HttpResponse};
 use base64::Engine;
 use common::smtp::SmtpSink;
-use common::{eventually, expect_problem, fast, spawn_app_with, Backend, SellerCtx, TestApp};
+use common::{eventually, expect_problem, fast, spawn_app_with, stand_in, Backend, SellerCtx, TestApp};
 use serde_json::{json, Value};
 use tranche_api::config::Settings;
 use tranche_api::masking::Secret;
@@ -128,24 +128,13 @@ impl IntuitStandIn {
             refresh_token: Mutex::new(refresh_token.to_owned()),
             ..IntuitState::default()
         });
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
         let data = web::Data::new(state.clone());
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(data.clone())
+        let (port, handle) = stand_in::serve_any(move |app| {
+            app.app_data(data.clone())
                 .route("/oauth2/v1/tokens/bearer", web::post().to(intuit_token))
                 .route("/v3/company/{realm}/payment", web::post().to(intuit_payment))
-                .default_service(web::to(intuit_unknown))
-        })
-        .workers(1)
-        .disable_signals()
-        .shutdown_timeout(1)
-        .listen(listener)
-        .unwrap()
-        .run();
-        let handle = server.handle();
-        tokio::spawn(server);
+                .default_service(web::to(intuit_unknown));
+        });
         IntuitStandIn { port, state, handle }
     }
 
@@ -1088,11 +1077,9 @@ struct LiveReceiver {
 impl LiveReceiver {
     async fn start() -> LiveReceiver {
         let hits: Arc<Mutex<Vec<LiveHit>>> = Arc::new(Mutex::new(Vec::new()));
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
         let data = web::Data::new(hits.clone());
-        let server = HttpServer::new(move || {
-            App::new().app_data(data.clone()).default_service(web::to(
+        let (port, handle) = stand_in::serve_any(move |app| {
+            app.app_data(data.clone()).default_service(web::to(
                 |request: HttpRequest, body: web::Bytes, hits: web::Data<Arc<Mutex<Vec<LiveHit>>>>| async move {
                     let headers = request
                         .headers()
@@ -1105,16 +1092,8 @@ impl LiveReceiver {
                     });
                     HttpResponse::Ok().finish()
                 },
-            ))
-        })
-        .workers(1)
-        .disable_signals()
-        .shutdown_timeout(1)
-        .listen(listener)
-        .unwrap()
-        .run();
-        let handle = server.handle();
-        tokio::spawn(server);
+            ));
+        });
         LiveReceiver { port, hits, handle }
     }
 

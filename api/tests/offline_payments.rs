@@ -9,8 +9,10 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
-use common::{eventually, expect_problem, fast, spawn_app, spawn_app_with, Backend, SellerCtx, TestApp};
+use actix_web::{web, HttpRequest, HttpResponse};
+use common::{
+    eventually, expect_problem, fast, spawn_app, spawn_app_with, stand_in, Backend, SellerCtx, TestApp,
+};
 use serde_json::{json, Value};
 
 fn today() -> String {
@@ -292,25 +294,16 @@ struct Receiver {
 }
 
 async fn receiver(state: Arc<Receiver>) -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
     let data = web::Data::new(state);
-    let server = HttpServer::new(move || {
-        App::new().app_data(data.clone()).default_service(web::to(
+    let (port, _) = stand_in::serve_any(move |app| {
+        app.app_data(data.clone()).default_service(web::to(
             |_request: HttpRequest, body: web::Bytes, state: web::Data<Arc<Receiver>>| async move {
                 let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
                 state.bodies.lock().unwrap().push(value);
                 HttpResponse::Ok().json(json!({"ok": true}))
             },
-        ))
-    })
-    .workers(1)
-    .disable_signals()
-    .shutdown_timeout(1)
-    .listen(listener)
-    .unwrap()
-    .run();
-    tokio::spawn(server);
+        ));
+    });
     port
 }
 

@@ -15,8 +15,8 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
-use common::{eventually, fast, spawn_app_with, Backend, SellerCtx, TestApp};
+use actix_web::{web, HttpRequest, HttpResponse};
+use common::{eventually, fast, spawn_app_with, stand_in, Backend, SellerCtx, TestApp};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use time::Duration as Days;
@@ -143,11 +143,9 @@ impl Intuit {
 }
 
 async fn intuit(state: Arc<Mutex<Intuit>>) -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
     let data = web::Data::new(state);
-    let server = HttpServer::new(move || {
-        App::new().app_data(data.clone()).default_service(web::to(
+    let (port, _) = stand_in::serve_any(move |app| {
+        app.app_data(data.clone()).default_service(web::to(
             |request: HttpRequest, body: web::Bytes, intuit: web::Data<Arc<Mutex<Intuit>>>| async move {
                 let path = request.path().to_owned();
                 if path == "/oauth2/v1/tokens/bearer" {
@@ -205,15 +203,8 @@ async fn intuit(state: Arc<Mutex<Intuit>>) -> u16 {
                     }
                 }
             },
-        ))
-    })
-    .workers(1)
-    .disable_signals()
-    .shutdown_timeout(1)
-    .listen(listener)
-    .unwrap()
-    .run();
-    tokio::spawn(server);
+        ));
+    });
     port
 }
 

@@ -9,9 +9,11 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use actix_web::{web, HttpRequest, HttpResponse};
 use common::smtp::{text_body, SmtpSink};
-use common::{eventually, expect_problem, fast, spawn_app, spawn_app_with, Backend, SellerCtx, TestApp};
+use common::{
+    eventually, expect_problem, fast, spawn_app, spawn_app_with, stand_in, Backend, SellerCtx, TestApp,
+};
 use serde_json::{json, Value};
 
 const VISA: &str = "4242424242424242";
@@ -696,11 +698,9 @@ impl Erp {
 /// that add up to `TotalAmt`, `CustomerRef`, a `YYYY-MM-DD` `TxnDate`, `PaymentRefNum` of at most 21
 /// characters, and the `requestid` that makes a retried post idempotent.
 async fn erp_server(erp: Arc<Erp>) -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
     let data = web::Data::new(erp);
-    let server = HttpServer::new(move || {
-        App::new().app_data(data.clone()).default_service(web::to(
+    let (port, _) = stand_in::serve_any(move |app| {
+        app.app_data(data.clone()).default_service(web::to(
             |request: HttpRequest, body: web::Bytes, erp: web::Data<Arc<Erp>>| async move {
                 let path = request.path().to_owned();
                 if path == "/oauth2/v1/tokens/bearer" {
@@ -785,15 +785,8 @@ async fn erp_server(erp: Arc<Erp>) -> u16 {
                 }
                 HttpResponse::Ok().json(json!({"ok": true}))
             },
-        ))
-    })
-    .workers(1)
-    .disable_signals()
-    .shutdown_timeout(1)
-    .listen(listener)
-    .unwrap()
-    .run();
-    tokio::spawn(server);
+        ));
+    });
     port
 }
 
