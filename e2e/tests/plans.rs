@@ -34,27 +34,7 @@ async fn a_thirty_forty_thirty_plan_is_listed_and_its_installment_paid_below_the
     let h = Harness::start().await.unwrap();
     // A $500.00 minimum: the $300.00 first installment is below it, so only the installment rule lets
     // it through (client and server alike).
-    let terms = post(
-        &h.http,
-        &format!("{}/v1/terms", h.api),
-        &h.key,
-        json!({"name": "30/40/30", "allow_partial": true, "minimum_amounts": {"USD": "500.00"},
-               "schedule": [{"percent": "30", "due": "on_issue"}, {"percent": "40", "due_in_days": 30},
-                            {"percent": "30", "due_in_days": 60}]}),
-    )
-    .await
-    .unwrap();
-    let invoice = post(
-        &h.http,
-        &format!("{}/v1/invoices", h.api),
-        &h.key,
-        json!({"number": "E2E-PLAN", "customer_id": h.customer_id, "currency": "USD", "issue_date": date(0),
-               "due_date": date(60), "terms_id": terms["id"],
-               "lines": [{"description": "Shelving", "quantity": "1", "unit_price": "1000.00"}]}),
-    )
-    .await
-    .unwrap();
-    let id = invoice["id"].as_str().unwrap().to_owned();
+    let id = plan_invoice(&h, "E2E-PLAN", json!({"minimum_amounts": {"USD": "500.00"}})).await;
     let link = post(
         &h.http,
         &format!("{}/v1/invoices/{id}/checkout-links", h.api),
@@ -160,29 +140,9 @@ async fn a_thirty_forty_thirty_plan_is_paid_across_three_dates_in_the_hosted_pag
         return;
     }
     let h = Harness::start().await.unwrap();
-    let terms = post(
-        &h.http,
-        &format!("{}/v1/terms", h.api),
-        &h.key,
-        json!({"name": "30/40/30 with reminders and a fee", "allow_partial": true,
-               "schedule": [{"percent": "30", "due": "on_issue"}, {"percent": "40", "due_in_days": 30},
-                            {"percent": "30", "due_in_days": 60}],
-               "reminders": {"before_due_days": [3], "after_due_days": [1]},
-               "late_fee": {"grace_days": 5, "fixed": {"USD": "25.00"}}}),
-    )
-    .await
-    .unwrap();
-    let invoice = post(
-        &h.http,
-        &format!("{}/v1/invoices", h.api),
-        &h.key,
-        json!({"number": "E2E-3DATES", "customer_id": h.customer_id, "currency": "USD", "issue_date": date(0),
-               "due_date": date(60), "terms_id": terms["id"],
-               "lines": [{"description": "Shelving", "quantity": "1", "unit_price": "1000.00"}]}),
-    )
-    .await
-    .unwrap();
-    let id = invoice["id"].as_str().unwrap().to_owned();
+    let extra = json!({"reminders": {"before_due_days": [3], "after_due_days": [1]},
+                       "late_fee": {"grace_days": 5, "fixed": {"USD": "25.00"}}});
+    let id = plan_invoice(&h, "E2E-3DATES", extra).await;
     let row = |n: usize| format!("table[part=plan] tbody tr:nth-child({n})");
     // Day 0: installment 1.
     open_fresh_link(&h, &id).await;
@@ -313,4 +273,30 @@ async fn axe_clean(h: &Harness, when: &str) {
         violations.is_empty(),
         "axe on the hosted page ({when}): {violations:#?}"
     );
+}
+
+/// A $1,000.00 invoice issued today on 30/40/30 terms (due on issue, in 30 and in 60 days) with `extra`
+/// terms fields; returns its id.
+async fn plan_invoice(h: &Harness, number: &str, extra: serde_json::Value) -> String {
+    let mut terms = json!({"name": format!("30/40/30 for {number}"), "allow_partial": true,
+        "schedule": [{"percent": "30", "due": "on_issue"}, {"percent": "40", "due_in_days": 30},
+                     {"percent": "30", "due_in_days": 60}]});
+    terms
+        .as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    let terms = post(&h.http, &format!("{}/v1/terms", h.api), &h.key, terms)
+        .await
+        .unwrap();
+    let invoice = post(
+        &h.http,
+        &format!("{}/v1/invoices", h.api),
+        &h.key,
+        json!({"number": number, "customer_id": h.customer_id, "currency": "USD", "issue_date": date(0),
+               "due_date": date(60), "terms_id": terms["id"],
+               "lines": [{"description": "Shelving", "quantity": "1", "unit_price": "1000.00"}]}),
+    )
+    .await
+    .unwrap();
+    invoice["id"].as_str().unwrap().to_owned()
 }

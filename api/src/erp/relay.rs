@@ -343,22 +343,30 @@ async fn quickbooks(state: &AppState, claimed: &Claimed) -> Outcome {
         Err(outcome) => return outcome,
     };
     // Only this endpoint's own credentials: there is no other token to fall back to.
-    let post = |token: Secret| {
-        state
-            .http
-            .post(url.clone())
-            .bearer_auth(token.expose())
-            .header("content-type", "application/json")
-            .header("accept", "application/json")
-            // Intuit deduplicates by request id: the same delivery never posts twice.
-            .query(&[("requestid", claimed.id.as_str())])
-            .body(body.clone())
-            .send()
-    };
+    // Intuit deduplicates by request id: the same delivery never posts twice.
+    let post = |token: Secret| qbo_post(state, &url, &token, &claimed.id, &body).send();
     match with_token(state, endpoint_id, post).await {
         Ok(result) => classify(claimed, result),
         Err(outcome) => outcome,
     }
+}
+
+/// A JSON post to QuickBooks with the endpoint's token and Intuit's idempotency `requestid`.
+fn qbo_post(
+    state: &AppState,
+    url: &reqwest::Url,
+    token: &Secret,
+    request_id: &str,
+    body: &str,
+) -> reqwest::RequestBuilder {
+    state
+        .http
+        .post(url.clone())
+        .bearer_auth(token.expose())
+        .header("content-type", "application/json")
+        .header("accept", "application/json")
+        .query(&[("requestid", request_id)])
+        .body(body.to_owned())
 }
 
 /// Sends a request with the endpoint's own access token. An access token can be revoked before it
@@ -452,17 +460,7 @@ async fn late_fee(
     // must be a new request. One id per (delivery, invoice version): the same update is deduplicated, an
     // update of a newer version is not (and an update that landed is seen on the read, above).
     let request_id = format!("{}-{sync_token}", claimed.id);
-    let post = |token: Secret| {
-        state
-            .http
-            .post(update_url.clone())
-            .bearer_auth(token.expose())
-            .header("content-type", "application/json")
-            .header("accept", "application/json")
-            .query(&[("requestid", request_id.as_str())])
-            .body(body.clone())
-            .send()
-    };
+    let post = |token: Secret| qbo_post(state, &update_url, &token, &request_id, &body).send();
     match with_token(state, endpoint_id, post).await {
         Ok(result) => classify(claimed, result),
         Err(outcome) => outcome,
