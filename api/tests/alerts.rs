@@ -6,10 +6,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{eventually, expect_problem, fast, spawn_app_with, Backend, SellerCtx, TestApp};
+use common::{eventually, expect_problem, fast, spawn_app_with, Backend, TestApp};
 use serde_json::{json, Value};
 
-const VISA: &str = "4242424242424242";
 const DAY_MS: i64 = 86_400_000;
 
 /// A port nothing listens on, for a webhook endpoint whose deliveries die.
@@ -19,15 +18,6 @@ fn closed_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
-}
-
-async fn pay(app: &TestApp, seller: &SellerCtx, invoice_id: &str, amount: &str) {
-    let (_, token) = app.link(seller, invoice_id).await;
-    let card = app.card_token_for(&token, VISA).await;
-    let r = app
-        .pay(&token, &uuid::Uuid::now_v7().to_string(), amount, &card)
-        .await;
-    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
 }
 
 async fn alerts(app: &TestApp, key: &str, query: &str) -> Value {
@@ -67,7 +57,7 @@ async fn alerts_list_what_needs_attention(backend: Backend) {
         .is_empty());
 
     // A deposit paid (its webhook dies: nothing listens), then the second half missed.
-    pay(&app, &seller, &planned_id, "50.00").await;
+    app.pay_invoice(&seller, &planned_id, "50.00").await;
     let app_ref = &app;
     eventually("a dead delivery", Duration::from_secs(10), || async move {
         let n = app_ref
@@ -147,7 +137,7 @@ async fn alerts_list_what_needs_attention(backend: Backend) {
     .await;
 
     // Paid up: the invoice alerts go; the dead delivery stays until it is retried.
-    pay(&app, &seller, &planned_id, "50.00").await;
+    app.pay_invoice(&seller, &planned_id, "50.00").await;
     let left = alerts(&app, &seller.key, "").await;
     let kinds: Vec<&str> = left["data"]
         .as_array()

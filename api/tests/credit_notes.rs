@@ -7,10 +7,8 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use actix_web::{web, HttpRequest, HttpResponse};
 use common::{
     eventually, expect_problem, fast, spawn_app, spawn_app_with, stand_in, Backend, SellerCtx, TestApp,
 };
@@ -400,32 +398,8 @@ both_backends!(a_credit_and_a_payment_race_for_the_last_balance);
 // ---------------------------------------------------------------------------------------------------
 // The ERP hears of it: `credit_note.created` at a webhook receiver, nothing for QuickBooks or email.
 
-#[derive(Default)]
-struct Receiver {
-    bodies: Mutex<Vec<(String, Value)>>,
-}
-
-async fn receiver(state: Arc<Receiver>) -> u16 {
-    let data = web::Data::new(state);
-    let (port, _) = stand_in::serve_any(move |app| {
-        app.app_data(data.clone()).default_service(web::to(
-            |request: HttpRequest, body: web::Bytes, state: web::Data<Arc<Receiver>>| async move {
-                let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-                state
-                    .bodies
-                    .lock()
-                    .unwrap()
-                    .push((request.path().to_owned(), value));
-                HttpResponse::Ok().json(json!({"ok": true}))
-            },
-        ));
-    });
-    port
-}
-
 async fn the_erp_hears_of_a_credit_note(backend: Backend) {
-    let state = Arc::new(Receiver::default());
-    let port = receiver(state.clone()).await;
+    let (state, port) = stand_in::Recorder::start();
     let app = spawn_app_with(backend, |s| fast(s, &[100, 200, 400])).await;
     let seller = app.seller("Northwind").await;
     let r = app
@@ -453,7 +427,7 @@ async fn the_erp_hears_of_a_credit_note(backend: Backend) {
         "the credit note webhooks",
         Duration::from_secs(10),
         || async move {
-            let bodies = state_ref.bodies.lock().unwrap().clone();
+            let bodies = state_ref.requests();
             let created = bodies.iter().find(|(_, b)| b["type"] == "credit_note.created")?;
             let paid = bodies.iter().find(|(_, b)| b["type"] == "invoice.paid")?;
             Some((created.1.clone(), paid.1.clone()))

@@ -6,57 +6,17 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::{web, HttpRequest, HttpResponse};
 use common::{eventually, fast, spawn_app_with, stand_in, Backend, TestApp};
 use serde_json::{json, Value};
 
 const VISA: &str = "4242424242424242";
 const REALM: &str = "4620816365";
 
-/// Every `(path, body)` the fake ERP received.
-#[derive(Default)]
-struct Erp {
-    requests: Mutex<Vec<(String, Value)>>,
-}
-
-impl Erp {
-    fn bodies(&self, path_end: &str) -> Vec<Value> {
-        self.requests
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(p, _)| p.ends_with(path_end))
-            .map(|(_, b)| b.clone())
-            .collect()
-    }
-}
-
-/// One server playing the seller's webhook receiver and Intuit (OAuth token endpoint, Payment API).
-async fn erp_server(erp: Arc<Erp>) -> u16 {
-    let data = web::Data::new(erp);
-    let (port, _) = stand_in::serve_any(move |app| {
-        app.app_data(data.clone()).default_service(web::to(
-            |request: HttpRequest, body: web::Bytes, erp: web::Data<Arc<Erp>>| async move {
-                let path = request.path().to_owned();
-                if path == "/oauth2/v1/tokens/bearer" {
-                    return HttpResponse::Ok().json(json!({
-                        "access_token": "at-1", "expires_in": 3600, "refresh_token": "rt-2",
-                        "x_refresh_token_expires_in": 8_726_400, "token_type": "bearer"}));
-                }
-                let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-                erp.requests.lock().unwrap().push((path, value));
-                HttpResponse::Ok().json(json!({"Payment": {"Id": "1"}}))
-            },
-        ));
-    });
-    port
-}
-
-async fn setup(backend: Backend, erp: Arc<Erp>) -> (TestApp, common::SellerCtx, String) {
-    let port = erp_server(erp).await;
+async fn setup(backend: Backend) -> (TestApp, common::SellerCtx, String, Arc<stand_in::Recorder>) {
+    let (erp, port) = stand_in::Recorder::start();
     let app = spawn_app_with(backend, |s| fast(s, &[100, 200, 400])).await;
     let seller = app.seller("Northwind").await;
     let base = format!("http://127.0.0.1:{port}");
@@ -76,7 +36,7 @@ async fn setup(backend: Backend, erp: Arc<Erp>) -> (TestApp, common::SellerCtx, 
                    "early_payment_discount": {"percent": "2", "within_days": 10}}),
         )
         .await;
-    (app, seller, terms)
+    (app, seller, terms, erp)
 }
 
 async fn pay(app: &TestApp, token: &str, amount: &str) -> Value {
@@ -89,8 +49,7 @@ async fn pay(app: &TestApp, token: &str, amount: &str) -> Value {
 }
 
 async fn a_discounted_payment_closes_the_invoice_and_reaches_the_erp(backend: Backend) {
-    let erp = Arc::new(Erp::default());
-    let (app, seller, terms) = setup(backend, erp.clone()).await;
+    let (app, seller, terms, erp) = setup(backend).await;
     let invoice = app
         .invoice_with(
             &seller,
@@ -153,8 +112,7 @@ async fn a_discounted_payment_closes_the_invoice_and_reaches_the_erp(backend: Ba
 both_backends!(a_discounted_payment_closes_the_invoice_and_reaches_the_erp);
 
 async fn after_the_window_the_same_amount_takes_no_discount(backend: Backend) {
-    let erp = Arc::new(Erp::default());
-    let (app, seller, terms) = setup(backend, erp.clone()).await;
+    let (app, seller, terms, erp) = setup(backend).await;
     let invoice = app
         .invoice_with(
             &seller,

@@ -6,24 +6,13 @@
 
 mod common;
 
-use common::{spawn_app_on, spawn_app_with, Backend, SellerCtx, TestApp};
+use common::{spawn_app_on, spawn_app_with, Backend, TestApp};
 use serde_json::{json, Value};
 use time::{Date, Duration};
 use tranche_api::scheduler;
 
-const VISA: &str = "4242424242424242";
-
 async fn app(backend: Backend) -> TestApp {
     spawn_app_with(backend, |s| s.scheduler_interval_ms = 0).await
-}
-
-async fn pay(app: &TestApp, seller: &SellerCtx, invoice_id: &str, amount: &str) {
-    let (_, token) = app.link(seller, invoice_id).await;
-    let card = app.card_token_for(&token, VISA).await;
-    let r = app
-        .pay(&token, &uuid::Uuid::now_v7().to_string(), amount, &card)
-        .await;
-    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
 }
 
 async fn fees_applied(app: &TestApp, day: Date) -> usize {
@@ -64,7 +53,7 @@ async fn fees_fire_on_their_days_and_never_twice(backend: Backend) {
     let issue = tranche_domain::wire::parse_date(invoice["issue_date"].as_str().unwrap()).unwrap();
     let day = |n: i64| issue + Duration::days(n);
     let date = |n: i64| tranche_domain::wire::format_date(issue + Duration::days(n));
-    pay(&app, &seller, &id, "300.00").await;
+    app.pay_invoice(&seller, &id, "300.00").await;
     // Installment 2 (400.00) is due on day 30; grace 5 days: the first fee is on day 36.
     assert_eq!(fees_applied(&app, day(35)).await, 0);
     assert_eq!(fees_applied(&app, day(36)).await, 1);
@@ -110,7 +99,7 @@ async fn fees_fire_on_their_days_and_never_twice(backend: Backend) {
         "{view}"
     );
     // The buyer pays everything, fees included: the invoice closes.
-    pay(&app, &seller, &id, "721.00").await;
+    app.pay_invoice(&seller, &id, "721.00").await;
     let seen = app.get_invoice(&seller, &id).await;
     assert_eq!(seen["status"], "paid");
     assert_eq!(fees_applied(&app, day(300)).await, 0);

@@ -6,10 +6,8 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use actix_web::{web, HttpRequest, HttpResponse};
 use common::{
     eventually, expect_problem, fast, spawn_app, spawn_app_with, stand_in, Backend, SellerCtx, TestApp,
 };
@@ -288,28 +286,8 @@ async fn bad_offline_payments_change_nothing(backend: Backend) {
 }
 both_backends!(bad_offline_payments_change_nothing);
 
-#[derive(Default)]
-struct Receiver {
-    bodies: Mutex<Vec<Value>>,
-}
-
-async fn receiver(state: Arc<Receiver>) -> u16 {
-    let data = web::Data::new(state);
-    let (port, _) = stand_in::serve_any(move |app| {
-        app.app_data(data.clone()).default_service(web::to(
-            |_request: HttpRequest, body: web::Bytes, state: web::Data<Arc<Receiver>>| async move {
-                let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-                state.bodies.lock().unwrap().push(value);
-                HttpResponse::Ok().json(json!({"ok": true}))
-            },
-        ));
-    });
-    port
-}
-
 async fn the_erp_hears_of_an_offline_payment(backend: Backend) {
-    let state = Arc::new(Receiver::default());
-    let port = receiver(state.clone()).await;
+    let (state, port) = stand_in::Recorder::start();
     let app = spawn_app_with(backend, |s| fast(s, &[100, 200, 400])).await;
     let seller = app.seller("Northwind").await;
     let r = app
@@ -334,12 +312,9 @@ async fn the_erp_hears_of_an_offline_payment(backend: Backend) {
     let state_ref = &state;
     let hook = eventually("the payment webhook", Duration::from_secs(10), || async move {
         state_ref
-            .bodies
-            .lock()
-            .unwrap()
-            .iter()
+            .bodies("/hooks")
+            .into_iter()
             .find(|b| b["type"] == "payment.succeeded")
-            .cloned()
     })
     .await;
     let data = &hook["data"];

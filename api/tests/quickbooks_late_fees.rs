@@ -22,7 +22,6 @@ use serde_json::{json, Value};
 use time::Duration as Days;
 use tranche_api::scheduler;
 
-const VISA: &str = "4242424242424242";
 const REALM: &str = "4620816365";
 const QBO_INVOICE: &str = "145";
 
@@ -268,13 +267,7 @@ async fn setup(backend: Backend, item: Option<&str>, qbo_ref: &str) -> Setup {
 
 impl Setup {
     async fn pay(&self, amount: &str) {
-        let (_, token) = self.app.link(&self.seller, &self.invoice_id).await;
-        let card = self.app.card_token_for(&token, VISA).await;
-        let r = self
-            .app
-            .pay(&token, &uuid::Uuid::now_v7().to_string(), amount, &card)
-            .await;
-        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+        self.app.pay_invoice(&self.seller, &self.invoice_id, amount).await;
     }
 
     /// The scheduler's pass on day `n` after issue; returns the fees it applied.

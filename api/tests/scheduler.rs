@@ -12,8 +12,6 @@ use serde_json::{json, Value};
 use time::{Date, Duration};
 use tranche_api::scheduler::{self, PassReport};
 
-const VISA: &str = "4242424242424242";
-
 fn terms() -> Value {
     json!({
         "name": "30/40/30 with reminders",
@@ -45,15 +43,6 @@ async fn planned_invoice(app: &TestApp, seller: &SellerCtx) -> (String, Date) {
     (invoice["id"].as_str().unwrap().to_owned(), issue)
 }
 
-async fn pay(app: &TestApp, seller: &SellerCtx, invoice_id: &str, amount: &str) {
-    let (_, token) = app.link(seller, invoice_id).await;
-    let card = app.card_token_for(&token, VISA).await;
-    let r = app
-        .pay(&token, &uuid::Uuid::now_v7().to_string(), amount, &card)
-        .await;
-    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
-}
-
 async fn pass(app: &TestApp, day: Date) -> PassReport {
     scheduler::pass(&app.state, day).await.unwrap()
 }
@@ -79,7 +68,7 @@ async fn reminders_fire_on_their_days_and_never_twice(backend: Backend) {
         report(0, 0, 0),
         "re-run: nothing twice"
     );
-    pay(&app, &seller, &id, "300.00").await;
+    app.pay_invoice(&seller, &id, "300.00").await;
     // Installment 2 is due on day 30: nothing until day 27.
     assert_eq!(counts(pass(&app, day(26)).await), report(0, 0, 0));
     assert_eq!(counts(pass(&app, day(27)).await), report(1, 0, 0));
@@ -97,7 +86,7 @@ async fn reminders_fire_on_their_days_and_never_twice(backend: Backend) {
     assert_eq!(counts(pass(&app, day(37)).await), report(1, 0, 0));
     assert_eq!(counts(pass(&app, day(38)).await), report(0, 0, 0));
     // Paid up: on schedule again, so no overdue reminder; the next is 3 days before day 60.
-    pay(&app, &seller, &id, "400.00").await;
+    app.pay_invoice(&seller, &id, "400.00").await;
     assert_eq!(counts(pass(&app, day(45)).await), report(0, 0, 0));
     assert_eq!(counts(pass(&app, day(57)).await), report(1, 0, 0));
     let seen = app.get_invoice(&seller, &id).await;
@@ -149,7 +138,7 @@ async fn a_backfill_sends_only_the_latest_reminder(backend: Backend) {
     let app = app(backend, None).await;
     let seller = app.seller("Northwind").await;
     let (id, issue) = planned_invoice(&app, &seller).await;
-    pay(&app, &seller, &id, "300.00").await;
+    app.pay_invoice(&seller, &id, "300.00").await;
     // The scheduler was down from day 0 to day 45: one after-due reminder (7 days), the older offsets
     // recorded as superseded, never sent late; the missed installment announced once.
     let r = pass(&app, issue + Duration::days(45)).await;

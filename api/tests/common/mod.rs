@@ -336,6 +336,18 @@ impl TestApp {
             .unwrap()
     }
 
+    /// A buyer pays `amount` of the invoice by card through a fresh checkout link, a fresh idempotency key
+    /// and the Visa test card; the payment must be accepted (201). Returns the answer's body.
+    pub async fn pay_invoice(&self, seller: &SellerCtx, invoice_id: &str, amount: &str) -> Value {
+        let (_, token) = self.link(seller, invoice_id).await;
+        let card = self.card_token_for(&token, "4242424242424242").await;
+        let r = self
+            .pay(&token, &uuid::Uuid::now_v7().to_string(), amount, &card)
+            .await;
+        assert_eq!(r.status(), 201, "paying {amount}");
+        r.json().await.unwrap()
+    }
+
     pub async fn pay(&self, checkout_token: &str, key: &str, amount: &str, payment_token: &str) -> Response {
         self.client
             .post(self.url("/v1/checkout/payments"))

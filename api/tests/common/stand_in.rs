@@ -31,3 +31,51 @@ where
 {
     serve(std::net::TcpListener::bind("127.0.0.1:0").unwrap(), configure)
 }
+
+/// A receiver that records every request's path and JSON body (`null` when not JSON) and answers 200. It
+/// also answers Intuit's OAuth token path with a fresh token, so one recorder can play a seller's webhook
+/// receiver and a QuickBooks company at once (for tests that check what arrived, not Intuit's rules).
+#[derive(Default)]
+pub struct Recorder {
+    requests: std::sync::Mutex<Vec<(String, serde_json::Value)>>,
+}
+
+impl Recorder {
+    /// Starts one on a free port: the recorder and its port.
+    pub fn start() -> (std::sync::Arc<Recorder>, u16) {
+        let recorder = std::sync::Arc::new(Recorder::default());
+        let data = web::Data::new(recorder.clone());
+        let (port, _) = serve_any(move |app| {
+            app.app_data(data.clone()).default_service(web::to(
+                |request: actix_web::HttpRequest,
+                 body: web::Bytes,
+                 recorder: web::Data<std::sync::Arc<Recorder>>| async move {
+                    let path = request.path().to_owned();
+                    if path == "/oauth2/v1/tokens/bearer" {
+                        return actix_web::HttpResponse::Ok().json(serde_json::json!({
+                            "access_token": "at-1", "expires_in": 3600, "refresh_token": "rt-2",
+                            "x_refresh_token_expires_in": 8_726_400, "token_type": "bearer"}));
+                    }
+                    let value = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+                    recorder.requests.lock().unwrap().push((path, value));
+                    actix_web::HttpResponse::Ok().json(serde_json::json!({"ok": true}))
+                },
+            ));
+        });
+        (recorder, port)
+    }
+
+    /// Every `(path, body)` so far, in arrival order.
+    pub fn requests(&self) -> Vec<(String, serde_json::Value)> {
+        self.requests.lock().unwrap().clone()
+    }
+
+    /// The bodies of the requests whose path ends with `path_end`.
+    pub fn bodies(&self, path_end: &str) -> Vec<serde_json::Value> {
+        self.requests()
+            .into_iter()
+            .filter(|(p, _)| p.ends_with(path_end))
+            .map(|(_, b)| b)
+            .collect()
+    }
+}
