@@ -6,77 +6,17 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use common::fake_erp::FakeErp;
 use common::{eventually, fast, spawn_app_with, Backend, TestApp};
 use serde_json::{json, Value};
 
 const VISA: &str = "4242424242424242";
-const REALM: &str = "4620816365";
-
-/// Every `(path, body)` the fake ERP received.
-#[derive(Default)]
-struct Erp {
-    requests: Mutex<Vec<(String, Value)>>,
-}
-
-impl Erp {
-    fn bodies(&self, path_end: &str) -> Vec<Value> {
-        self.requests
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(p, _)| p.ends_with(path_end))
-            .map(|(_, b)| b.clone())
-            .collect()
-    }
-}
-
-/// One server playing the seller's webhook receiver and Intuit (OAuth token endpoint, Payment API).
-async fn erp_server(erp: Arc<Erp>) -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let data = web::Data::new(erp);
-    let server = HttpServer::new(move || {
-        App::new().app_data(data.clone()).default_service(web::to(
-            |request: HttpRequest, body: web::Bytes, erp: web::Data<Arc<Erp>>| async move {
-                let path = request.path().to_owned();
-                if path == "/oauth2/v1/tokens/bearer" {
-                    return HttpResponse::Ok().json(json!({
-                        "access_token": "at-1", "expires_in": 3600, "refresh_token": "rt-2",
-                        "x_refresh_token_expires_in": 8_726_400, "token_type": "bearer"}));
-                }
-                let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-                erp.requests.lock().unwrap().push((path, value));
-                HttpResponse::Ok().json(json!({"Payment": {"Id": "1"}}))
-            },
-        ))
-    })
-    .workers(1)
-    .disable_signals()
-    .listen(listener)
-    .unwrap()
-    .run();
-    tokio::spawn(server);
-    port
-}
-
-async fn setup(backend: Backend, erp: Arc<Erp>) -> (TestApp, common::SellerCtx, String) {
-    let port = erp_server(erp).await;
+async fn setup(backend: Backend, erp: &FakeErp) -> (TestApp, common::SellerCtx, String) {
     let app = spawn_app_with(backend, |s| fast(s, &[100, 200, 400])).await;
     let seller = app.seller("Northwind").await;
-    let base = format!("http://127.0.0.1:{port}");
-    for body in [
-        json!({"kind": "webhook", "url": format!("{base}/hooks")}),
-        json!({"kind": "quickbooks", "url": format!("{base}/v3/company/{REALM}/payment"),
-               "token_url": format!("{base}/oauth2/v1/tokens/bearer"), "realm_id": REALM,
-               "client_id": "cid", "client_secret": "csecret", "refresh_token": "rt-1"}),
-    ] {
-        let r = app.post("/v1/erp/endpoints", &seller.key, body).await;
-        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
-    }
+    erp.connect(&app, &seller).await;
     let terms = app
         .terms(
             &seller,
@@ -97,8 +37,8 @@ async fn pay(app: &TestApp, token: &str, amount: &str) -> Value {
 }
 
 async fn a_discounted_payment_closes_the_invoice_and_reaches_the_erp(backend: Backend) {
-    let erp = Arc::new(Erp::default());
-    let (app, seller, terms) = setup(backend, erp.clone()).await;
+    let erp = FakeErp::start().await;
+    let (app, seller, terms) = setup(backend, &erp).await;
     let invoice = app
         .invoice_with(
             &seller,
@@ -161,8 +101,8 @@ async fn a_discounted_payment_closes_the_invoice_and_reaches_the_erp(backend: Ba
 both_backends!(a_discounted_payment_closes_the_invoice_and_reaches_the_erp);
 
 async fn after_the_window_the_same_amount_takes_no_discount(backend: Backend) {
-    let erp = Arc::new(Erp::default());
-    let (app, seller, terms) = setup(backend, erp.clone()).await;
+    let erp = FakeErp::start().await;
+    let (app, seller, terms) = setup(backend, &erp).await;
     let invoice = app
         .invoice_with(
             &seller,
