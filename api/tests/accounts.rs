@@ -723,3 +723,143 @@ async fn the_erp_gets_one_payment_linked_to_each_invoice(backend: Backend) {
     );
 }
 both_backends!(the_erp_gets_one_payment_linked_to_each_invoice);
+
+/// A refund of an account payment names the allocation it comes out of (required with several), gives back
+/// at most that allocation's unrefunded part, and reopens only that invoice.
+async fn refunds_come_out_of_one_allocation(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let seller = app.seller("S").await;
+    let a = app.invoice(&seller, "USD", "100.00", None).await;
+    let b = app.invoice(&seller, "USD", "60.00", None).await;
+    let (_, token) = app.account_link(&seller, &seller.customer_id).await;
+    let method = card(&app, &token).await;
+    let paid: Value = app
+        .pay_account(
+            &token,
+            "refund-me",
+            &method,
+            json!([{"invoice_id": id(&a), "amount": "100.00"}, {"invoice_id": id(&b), "amount": "30.00"}]),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let payment_id = paid["payment"]["id"].as_str().unwrap().to_owned();
+    let refund = |key: &'static str, body: Value| {
+        let (app, seller, payment_id) = (&app, &seller, payment_id.clone());
+        async move {
+            app.client
+                .post(app.url(&format!("/v1/payments/{payment_id}/refunds")))
+                .bearer_auth(&seller.key)
+                .header("idempotency-key", key)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    // Which allocation must be said, and must be one of the payment's.
+    expect_problem(
+        refund("r0", json!({"amount": "5.00"})).await,
+        400,
+        "invalid_field",
+    )
+    .await;
+    let stranger = app.invoice(&seller, "USD", "10.00", None).await;
+    expect_problem(
+        refund("r1", json!({"amount": "5.00", "invoice_id": id(&stranger)})).await,
+        400,
+        "invalid_field",
+    )
+    .await;
+    // At most the allocation, though the payment (130.00) has more.
+    let body = expect_problem(
+        refund("r2", json!({"amount": "30.01", "invoice_id": id(&b)})).await,
+        422,
+        "refund_exceeds_payment",
+    )
+    .await;
+    assert_eq!(body["maximum"], "30.00");
+    // Another seller cannot refund it at all.
+    let other = app.seller("B").await;
+    let r = app
+        .client
+        .post(app.url(&format!("/v1/payments/{payment_id}/refunds")))
+        .bearer_auth(&other.key)
+        .header("idempotency-key", "r3")
+        .json(&json!({"amount": "1.00", "invoice_id": id(&b)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) FROM refunds").await,
+        0,
+        "refusals change nothing"
+    );
+    // 10.00 of b's allocation: b reopens by 10.00, a is untouched.
+    let r = refund("r4", json!({"amount": "10.00", "invoice_id": id(&b)})).await;
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    assert_eq!(app.get_invoice(&seller, &id(&b)).await["amount_paid"], "20.00");
+    assert_eq!(app.get_invoice(&seller, &id(&a)).await["amount_paid"], "100.00");
+    // Without an amount: the rest of b's allocation (20.00), not the rest of the payment.
+    let r = refund("r5", json!({"invoice_id": id(&b)})).await;
+    assert_eq!(r.status(), 201);
+    let rest: Value = r.json().await.unwrap();
+    assert_eq!(rest["amount"], "20.00");
+    assert_eq!(rest["invoice_id"], id(&b));
+    assert_eq!(app.get_invoice(&seller, &id(&b)).await["amount_paid"], "0.00");
+    expect_problem(
+        refund("r6", json!({"amount": "0.01", "invoice_id": id(&b)})).await,
+        422,
+        "refund_exceeds_payment",
+    )
+    .await;
+    assert_eq!(
+        count(
+            &app,
+            &format!(
+                "SELECT amount_refunded_minor FROM payment_allocations WHERE invoice_id = '{}'",
+                id(&b)
+            )
+        )
+        .await,
+        3_000
+    );
+    assert_eq!(
+        count(
+            &app,
+            &format!("SELECT amount_refunded_minor FROM payments WHERE id = '{payment_id}'")
+        )
+        .await,
+        3_000
+    );
+    let payment: Value = app
+        .get(&format!("/v1/payments/{payment_id}"), &seller.key)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(payment["status"], "partially_refunded");
+    // A single-invoice payment's refund may name only its own invoice.
+    let (_, checkout) = app.link(&seller, &id(&stranger)).await;
+    let single_card = app.card_token_for(&checkout, VISA).await;
+    let single: Value = app
+        .pay(&checkout, "single", "10.00", &single_card)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let single_id = single["payment"]["id"].as_str().unwrap();
+    let r = app
+        .client
+        .post(app.url(&format!("/v1/payments/{single_id}/refunds")))
+        .bearer_auth(&seller.key)
+        .header("idempotency-key", "s1")
+        .json(&json!({"amount": "1.00", "invoice_id": id(&a)}))
+        .send()
+        .await
+        .unwrap();
+    expect_problem(r, 400, "invalid_field").await;
+}
+both_backends!(refunds_come_out_of_one_allocation);

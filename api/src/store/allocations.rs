@@ -126,3 +126,39 @@ pub async fn is_allocated(
     .await?;
     Ok(n > 0)
 }
+
+/// What pending refunds hold of one allocation (its payment's refunds for that invoice).
+pub async fn pending_refunds_minor(
+    tx: &mut Tx,
+    payment_id: &str,
+    invoice_id: &str,
+) -> Result<i64, sqlx::Error> {
+    let (sum,): (i64,) = sqlx::query_as(
+        "SELECT CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) FROM refunds \
+         WHERE payment_id = $1 AND invoice_id = $2 AND status = 'pending'",
+    )
+    .bind(payment_id)
+    .bind(invoice_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(sum)
+}
+
+/// Sets what refunds gave back of one allocation (in the refund's finalize transaction; a CHECK holds it
+/// to the allocation's amount).
+pub async fn record_refund(
+    tx: &mut Tx,
+    payment_id: &str,
+    invoice_id: &str,
+    refunded: Money,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE payment_allocations SET amount_refunded_minor = $1 WHERE payment_id = $2 AND invoice_id = $3",
+    )
+    .bind(refunded.minor_units())
+    .bind(payment_id)
+    .bind(invoice_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
