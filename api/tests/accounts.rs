@@ -863,3 +863,56 @@ async fn refunds_come_out_of_one_allocation(backend: Backend) {
     expect_problem(r, 400, "invalid_field").await;
 }
 both_backends!(refunds_come_out_of_one_allocation);
+
+/// A declined charge credits no invoice and releases every hold; a payment the gateway never saw (its request
+/// died between hold and charge) is released by the reconciler with its holds, and its key runs afresh.
+async fn declined_and_never_charged_account_payments_release_every_hold(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let seller = app.seller("S").await;
+    let a = app.invoice(&seller, "USD", "100.00", None).await;
+    let b = app.invoice(&seller, "USD", "200.00", None).await;
+    let (_, token) = app.account_link(&seller, &seller.customer_id).await;
+    let both =
+        json!([{"invoice_id": id(&a), "amount": "100.00"}, {"invoice_id": id(&b), "amount": "200.00"}]);
+    let declined = app.card_token_for(&token, "4000000000000002").await;
+    let body = expect_problem(
+        app.pay_account(&token, "declined", &declined, both.clone()).await,
+        402,
+        "payment_declined",
+    )
+    .await;
+    assert_eq!(body["decline_code"], "card_declined");
+    assert_eq!(app.get_invoice(&seller, &id(&a)).await["amount_paid"], "0.00");
+    let failed = app
+        .sql_text("SELECT changes FROM audit_log WHERE action = 'payment.failed'")
+        .await;
+    assert!(failed.contains(&id(&b)), "{failed}");
+
+    // Charged, then lost: make the gateway forget the charge, as if the request died before it.
+    let lost = app.card_token_for(&token, "4000000000000259").await;
+    let r = app.pay_account(&token, "died", &lost, both.clone()).await;
+    assert_eq!(r.status(), 201);
+    sqlx::query("DELETE FROM sandbox_charges")
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
+    app.state
+        .clock()
+        .advance(app.state.settings.reconciler.grace_seconds * 1000);
+    assert_eq!(tranche_api::reconciler::pass(&app.state).await.unwrap(), 1);
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) FROM payments WHERE status = 'pending'").await,
+        0
+    );
+    // Every hold is released: the whole balance of both is payable again, with the same key and token.
+    let r = app.pay_account(&token, "died", &lost, both).await;
+    assert_eq!(r.status(), 201);
+    let retried: Value = r.json().await.unwrap();
+    let status = retried["payment"]["status"].as_str().unwrap().to_owned();
+    assert!(status == "succeeded" || status == "pending", "{retried}");
+    if status == "succeeded" {
+        assert_eq!(app.get_invoice(&seller, &id(&a)).await["status"], "paid");
+        assert_eq!(app.get_invoice(&seller, &id(&b)).await["status"], "paid");
+    }
+}
+both_backends!(declined_and_never_charged_account_payments_release_every_hold);
