@@ -20,7 +20,7 @@ const INVALID_TOKEN: ApiError = ApiError::Unauthorized {
     detail: "This checkout link is invalid, expired or revoked. Ask the seller for a new link.",
 };
 
-fn bearer(req: &HttpRequest) -> Option<&str> {
+pub(crate) fn bearer(req: &HttpRequest) -> Option<&str> {
     req.headers()
         .get(actix_web::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -28,7 +28,7 @@ fn bearer(req: &HttpRequest) -> Option<&str> {
         .map(str::trim)
 }
 
-fn state(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
+pub(crate) fn state(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
     req.app_data::<web::Data<AppState>>()
         .cloned()
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("application state missing")))
@@ -168,7 +168,7 @@ pub struct Checkout {
     /// Read with the link (one query instead of three per request): the view shows it, and
     /// `allowed_origins` (JSON text) decides cross-origin calls.
     pub seller_name: String,
-    allowed_origins: String,
+    pub(crate) allowed_origins: String,
 }
 
 impl Checkout {
@@ -204,10 +204,19 @@ impl Checkout {
 
 /// A browser call must come from the API's own origin (hosted page) or one the seller registered.
 fn check_origin(state: &AppState, checkout: &Checkout, origin: &str) -> Result<(), ApiError> {
+    check_origin_among(state, &checkout.allowed_origins, origin)
+}
+
+/// [`check_origin`] against a seller's `allowed_origins` (JSON text): also what account calls check.
+pub(crate) fn check_origin_among(
+    state: &AppState,
+    allowed_origins: &str,
+    origin: &str,
+) -> Result<(), ApiError> {
     if origin == crate::cors::origin_of(&state.public_base) {
         return Ok(());
     }
-    let origins: Vec<String> = serde_json::from_str(&checkout.allowed_origins).unwrap_or_default();
+    let origins: Vec<String> = serde_json::from_str(allowed_origins).unwrap_or_default();
     if origins.iter().any(|o| o == origin) {
         Ok(())
     } else {

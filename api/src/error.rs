@@ -48,6 +48,13 @@ pub enum ApiError {
     /// The path exists but not with this method; `allow` lists the methods it takes.
     #[error("method not allowed")]
     MethodNotAllowed { allow: String },
+    /// A refusal about one invoice of several a request names (an account payment's allocations): the
+    /// inner problem, with `invoice_id` set.
+    #[error("invoice {invoice_id}: {error}")]
+    ForInvoice {
+        invoice_id: String,
+        error: Box<ApiError>,
+    },
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -132,6 +139,11 @@ impl ApiError {
                 "Method not allowed",
                 format!("This path takes {allow}."),
             ),
+            ApiError::ForInvoice { invoice_id, error } => {
+                let mut p = error.problem();
+                p.invoice_id = Some(invoice_id.clone());
+                p
+            }
             ApiError::Internal(_) => Problem::new(
                 ErrorCode::InternalError,
                 "Internal server error",

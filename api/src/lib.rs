@@ -5,6 +5,8 @@
 //! Run it with `cargo run -p tranche-api -- serve`; test it with `cargo test -p tranche-api`
 //! (set `TRANCHE_TEST_POSTGRES_URL` to also run every test on PostgreSQL).
 
+pub mod account_auth;
+pub mod account_flow;
 pub mod auth;
 pub mod cli;
 pub mod client_ip;

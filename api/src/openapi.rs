@@ -44,6 +44,10 @@ use crate::routes;
         routes::offline::create_offline_payment,
         routes::checkout::view,
         routes::checkout::pay,
+        routes::account::create_link,
+        routes::account::revoke_link,
+        routes::account::view,
+        routes::account::pay,
         routes::sandbox::create_token,
         routes::stripe_webhook::receive,
         crate::erp::routes::create_endpoint,
@@ -61,6 +65,7 @@ use crate::routes;
     ),
     components(schemas(
         events::PaymentSucceeded,
+        events::ReceiptAllocation,
         events::InvoicePaid,
         events::RefundSucceeded,
         events::InvoiceSent,
@@ -188,6 +193,13 @@ impl Modify for SecuritySchemes {
             "checkout_token",
             bearer("JWT", "A checkout token (EdDSA JWT) for one invoice"),
         );
+        components.add_security_scheme(
+            "account_token",
+            bearer(
+                "JWT",
+                "An account token (EdDSA JWT) for every open invoice of one customer",
+            ),
+        );
     }
 }
 
@@ -241,7 +253,10 @@ impl Modify for ProblemResponses {
                 if op.security.as_ref().is_some_and(|s| !s.is_empty()) {
                     add("401", "Missing or invalid credentials");
                 }
-                if path.starts_with("/v1/checkout") {
+                if path.starts_with("/v1/checkout")
+                    || path.starts_with("/v1/account/")
+                    || path == "/v1/account"
+                {
                     add("403", "Origin not in the seller's allowed_origins");
                     add("429", "Rate limited; see Retry-After");
                 }

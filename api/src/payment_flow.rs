@@ -104,7 +104,7 @@ fn request_hash(invoice_id: &str, body: &PaymentOrder<'_>) -> String {
     hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn replay_or_conflict(record: &idempotency::Record, hash: &str) -> ApiResult<Answer> {
+pub(crate) fn replay_or_conflict(record: &idempotency::Record, hash: &str) -> ApiResult<Answer> {
     if record.request_hash != hash {
         // 422, not 400: the request is well-formed but conflicts with the key's first use.
         return Err(ApiError::Unprocessable {
@@ -122,7 +122,7 @@ fn replay_or_conflict(record: &idempotency::Record, hash: &str) -> ApiResult<Ans
     }
 }
 
-fn key_in_use() -> ApiError {
+pub(crate) fn key_in_use() -> ApiError {
     ApiError::Conflict {
         code: ErrorCode::IdempotencyKeyInUse,
         detail: "A request with this Idempotency-Key is still being processed; retry shortly.".to_owned(),
@@ -216,17 +216,9 @@ async fn hold(state: &AppState, attempt: &Attempt<'_>) -> ApiResult<Hold> {
     let invoice = invoices::lock(&state.db, &mut tx, &checkout.seller_id, &checkout.invoice_id)
         .await?
         .ok_or(ApiError::NotFound("invoice"))?;
-    let pending = invoices::pending_minor(&mut tx, &invoice.id).await?;
-    let totals = invoice.totals(pending)?;
-    let terms = invoice.terms()?;
     let body = attempt.body;
     let today = state.clock().today();
-    // With a payment plan, exactly the installment due is payable even below the minimum (issue 16).
-    let plan = crate::store::installments::plan_in(&mut tx, &invoice).await?;
-    let settled = crate::store::installments::settled(&invoice)?;
-    let due = plan.and_then(|plan| plan.amount_due(settled, today));
-    let rules = Rules::new(&totals, &terms, today).with_installment(due);
-    let accepted = match rules.check_str(body.amount, body.currency) {
+    let accepted = match check_amount(&mut tx, &invoice, today, body.amount, body.currency).await? {
         Ok(accepted) => accepted,
         Err(rejected) => {
             tx.rollback().await?;
@@ -282,6 +274,28 @@ async fn hold(state: &AppState, attempt: &Attempt<'_>) -> ApiResult<Hold> {
         amount: accepted.amount,
         invoice_number: invoice.number,
     })
+}
+
+/// Runs one invoice's amount rules on a requested amount, under the invoice's lock in `tx`: the holds of
+/// pending payments, the terms, the installment due. The one check of an amount against one invoice: the
+/// single-invoice checkout and each allocation of an account payment run it, so a rule added here applies
+/// to both.
+pub async fn check_amount(
+    tx: &mut Tx,
+    invoice: &invoices::InvoiceRow,
+    today: tranche_domain::Date,
+    amount: &str,
+    currency: Option<&str>,
+) -> ApiResult<Result<AcceptedAmount, tranche_domain::AmountRejected>> {
+    let pending = invoices::pending_minor(tx, &invoice.id).await?;
+    let totals = invoice.totals(pending)?;
+    let terms = invoice.terms()?;
+    // With a payment plan, exactly the installment due is payable even below the minimum (issue 16).
+    let plan = crate::store::installments::plan_in(tx, invoice).await?;
+    let settled = crate::store::installments::settled(invoice)?;
+    let due = plan.and_then(|plan| plan.amount_due(settled, today));
+    let rules = Rules::new(&totals, &terms, today).with_installment(due);
+    Ok(rules.check_str(amount, currency))
 }
 
 /// The `pending` payment row a hold inserts, timed by the app's clock.
@@ -359,7 +373,7 @@ async fn refuse_token(
     Ok(None)
 }
 
-fn token_invalid() -> ApiError {
+pub(crate) fn token_invalid() -> ApiError {
     ApiError::invalid(
         ErrorCode::PaymentTokenInvalid,
         "payment_token",
@@ -382,7 +396,7 @@ async fn pending_answer(db: &Db, payment_id: &str) -> ApiResult<Answer> {
     Ok(fresh(201, body))
 }
 
-fn fresh(status: u16, body: String) -> Answer {
+pub(crate) fn fresh(status: u16, body: String) -> Answer {
     Answer {
         status,
         body,
@@ -390,7 +404,7 @@ fn fresh(status: u16, body: String) -> Answer {
     }
 }
 
-fn success_body(payment: &PaymentRow, invoice: &invoices::InvoiceRow) -> anyhow::Result<String> {
+pub(crate) fn success_body(payment: &PaymentRow, invoice: &invoices::InvoiceRow) -> anyhow::Result<String> {
     let response = PaymentResponse {
         payment: payment.view(),
         invoice: InvoiceBalanceView {
@@ -434,6 +448,10 @@ pub async fn finalize(
     let (seller_id, invoice_id) = payments::owner(&state.db, payment_id)
         .await?
         .context("payment vanished")?;
+    // An account payment credits every invoice it was allocated to, not its row's first invoice.
+    if crate::store::allocations::is_allocated(state.db.pool(), payment_id).await? {
+        return crate::account_flow::finalize(state, &seller_id, payment_id, outcome, actor).await;
+    }
     let held = HeldPayment {
         id: payment_id,
         seller_id: &seller_id,

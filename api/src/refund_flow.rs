@@ -19,6 +19,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::gateway::{RefundOutcome, RefundRequest};
 use crate::payment_flow::Answer;
 use crate::state::AppState;
+use crate::store::allocations::{self, Allocation};
 use crate::store::audit::{self, Actor};
 use crate::store::refunds::{self, RefundReason, RefundRow, RefundStatus};
 use crate::store::{invoices, payments};
@@ -31,6 +32,10 @@ pub struct RefundBody {
     #[schema(example = "25.00")]
     pub amount: Option<String>,
     pub reason: Option<RefundReason>,
+    /// For an account payment (paid several invoices): the invoice whose allocation is refunded. Required
+    /// when the payment has more than one allocation; the refund is at most that allocation's unrefunded
+    /// part. For a single-invoice payment it may only name that invoice.
+    pub invoice_id: Option<String>,
 }
 
 /// A refund as the seller sees it (the 201 answer, `GET /v1/refunds/{id}` and list entries).
@@ -79,7 +84,50 @@ fn request_hash(payment_id: &str, body: &RefundBody) -> String {
         hasher.update(part.as_bytes());
         hasher.update([0u8]);
     }
+    // Only when given, so the fingerprints of refunds made before accounts stay as stored.
+    if let Some(invoice_id) = &body.invoice_id {
+        hasher.update(b"invoice_id\0");
+        hasher.update(invoice_id.as_bytes());
+    }
     hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The invoice a refund of `payment` is for: the payment's own for a single-invoice payment; for an account
+/// payment the allocation `asked` names (required when it has several).
+fn refunded_invoice(
+    payment: &payments::PaymentRow,
+    allocations: &[Allocation],
+    asked: Option<&str>,
+) -> ApiResult<String> {
+    let not_allocated = |id: &str| {
+        ApiError::invalid(
+            ErrorCode::InvalidField,
+            "invoice_id",
+            format!(
+                "This payment paid no invoice {}.",
+                id.chars().take(100).collect::<String>()
+            ),
+        )
+    };
+    if allocations.is_empty() {
+        return match asked {
+            Some(id) if id != payment.invoice_id => Err(not_allocated(id)),
+            _ => Ok(payment.invoice_id.clone()),
+        };
+    }
+    match (asked, allocations) {
+        (Some(id), _) => allocations
+            .iter()
+            .find(|a| a.invoice_id == id)
+            .map(|a| a.invoice_id.clone())
+            .ok_or_else(|| not_allocated(id)),
+        (None, [only]) => Ok(only.invoice_id.clone()),
+        (None, _) => Err(ApiError::invalid(
+            ErrorCode::InvalidField,
+            "invoice_id",
+            "This payment paid several invoices: name the invoice_id whose allocation is refunded.",
+        )),
+    }
 }
 
 /// The answer for a key already used: its stored answer, or why it cannot be given.
@@ -168,11 +216,13 @@ async fn hold(
     hash: &str,
     body: &RefundBody,
 ) -> ApiResult<Hold> {
-    // The invoice id never changes: read it unlocked, then lock in the one order every writer uses.
-    let invoice_id = payments::find(&state.db, seller_id, payment_id)
+    // The invoice id never changes (nor do allocations): read it unlocked, then lock in the one order
+    // every writer uses.
+    let found = payments::find(&state.db, seller_id, payment_id)
         .await?
-        .ok_or(ApiError::NotFound("payment"))?
-        .invoice_id;
+        .ok_or(ApiError::NotFound("payment"))?;
+    let allocated = allocations::of_payment(state.db.pool(), seller_id, payment_id).await?;
+    let invoice_id = refunded_invoice(&found, &allocated, body.invoice_id.as_deref())?;
     let mut tx = state.db.begin_write().await?;
     invoices::lock(&state.db, &mut tx, seller_id, &invoice_id)
         .await?
@@ -203,8 +253,27 @@ async fn hold(
     let currency = payment.currency();
     let pending = Money::from_minor_units(refunds::pending_minor(&mut tx, payment_id).await?, currency)
         .context("pending refunds out of range")?;
-    let left = refundable(payment.amount, payment.amount_refunded, pending)
+    let mut left = refundable(payment.amount, payment.amount_refunded, pending)
         .context("refunds exceed their payment")?;
+    // An allocation gives back at most what it paid of its invoice, less its refunds made and pending
+    // (read under the payment's lock, which every refund of it takes).
+    if !allocated.is_empty() {
+        let allocation = allocations::of_payment(&mut *tx, seller_id, payment_id)
+            .await?
+            .into_iter()
+            .find(|a| a.invoice_id == invoice_id)
+            .context("allocation vanished")?;
+        let pending_here = Money::from_minor_units(
+            allocations::pending_refunds_minor(&mut tx, payment_id, &invoice_id).await?,
+            currency,
+        )
+        .context("pending refunds out of range")?;
+        let allocation_left = refundable(allocation.amount, allocation.amount_refunded, pending_here)
+            .context("refunds exceed their allocation")?;
+        if allocation_left.minor_units() < left.minor_units() {
+            left = allocation_left;
+        }
+    }
     let amount = match check_refund(body.amount.as_deref(), left) {
         Ok(amount) => amount,
         Err(rejected) => {
@@ -431,10 +500,27 @@ async fn apply_success(
         .checked_add(&refund.amount)
         .context("refund total out of range")?;
     let status = status_after_refunds(payment.amount, refunded);
-    let discount_released = if status == PaymentStatus::Refunded {
-        payment.discount
-    } else {
-        Money::zero(payment.currency())
+    // An account payment's refund comes out of one allocation: that allocation's discount goes back when
+    // the allocation is refunded in full, and its refunded total moves with the payment's.
+    let allocation = allocations::of_payment(&mut **tx, &payment.seller_id, &payment.id)
+        .await?
+        .into_iter()
+        .find(|a| a.invoice_id == invoice.id);
+    let discount_released = match &allocation {
+        Some(a) => {
+            let allocation_refunded = a
+                .amount_refunded
+                .checked_add(&refund.amount)
+                .context("allocation refund total out of range")?;
+            allocations::record_refund(tx, &payment.id, &a.invoice_id, allocation_refunded).await?;
+            if allocation_refunded == a.amount {
+                a.discount
+            } else {
+                Money::zero(payment.currency())
+            }
+        }
+        None if status == PaymentStatus::Refunded => payment.discount,
+        None => Money::zero(payment.currency()),
     };
     let after = invoice
         .totals(0)?

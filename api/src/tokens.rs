@@ -20,6 +20,10 @@ use crate::store::{links, signing_keys};
 
 /// Audience of every checkout token.
 pub const AUDIENCE: &str = "tranche-checkout";
+/// Audience of every account token (one customer's open invoices): a different kind of token, so a
+/// checkout token is refused where an account token is needed and the reverse, by the signature check
+/// itself and again by the link table each kind is looked up in.
+pub const ACCOUNT_AUDIENCE: &str = "tranche-account";
 /// Longest token accepted before any parsing.
 const MAX_TOKEN_LEN: usize = 2048;
 
@@ -231,23 +235,36 @@ impl KeyRing {
         jsonwebtoken::encode(&header, claims, &self.signer.key).context("signing checkout token")
     }
 
-    /// Verifies signature, algorithm and claims, answering from the cache of verified tokens when it can.
-    /// Database checks (revocation) are the caller's, on every request.
+    /// Verifies signature, algorithm and claims of a checkout token, answering from the cache of verified
+    /// tokens when it can. Database checks (revocation) are the caller's, on every request.
     pub fn verify(&self, token: &str) -> Result<CheckoutClaims, TokenError> {
+        self.verify_for(token, AUDIENCE)
+    }
+
+    /// As [`KeyRing::verify`], for an account token (`aud` [`ACCOUNT_AUDIENCE`]; `sub` is the customer).
+    pub fn verify_account(&self, token: &str) -> Result<CheckoutClaims, TokenError> {
+        self.verify_for(token, ACCOUNT_AUDIENCE)
+    }
+
+    fn verify_for(&self, token: &str, audience: &str) -> Result<CheckoutClaims, TokenError> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(TokenError::Malformed);
         }
         let key = VerifiedTokens::key(token);
         if let Some(claims) = self.verified.get(&key, now_ms() / 1000) {
+            // The cache holds both kinds: a token verified as one kind is never accepted as the other.
+            if claims.aud != audience {
+                return Err(TokenError::Invalid("wrong audience".to_owned()));
+            }
             return Ok(claims);
         }
-        let claims = self.verify_uncached(token)?;
+        let claims = self.verify_uncached(token, audience)?;
         self.verified.put(key, claims.clone());
         Ok(claims)
     }
 
     /// The full check: structure, header, signature with a pinned algorithm, required claims and times.
-    fn verify_uncached(&self, token: &str) -> Result<CheckoutClaims, TokenError> {
+    fn verify_uncached(&self, token: &str, audience: &str) -> Result<CheckoutClaims, TokenError> {
         if token.len() > MAX_TOKEN_LEN || token.split('.').count() != 3 {
             return Err(TokenError::Malformed);
         }
@@ -265,7 +282,7 @@ impl KeyRing {
         validation.algorithms = vec![Algorithm::EdDSA];
         validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
         validation.set_issuer(&[self.issuer.as_str()]);
-        validation.set_audience(&[AUDIENCE]);
+        validation.set_audience(&[audience]);
         validation.validate_nbf = true;
         validation.validate_exp = true;
         validation.leeway = LEEWAY_SECONDS.unsigned_abs();
@@ -408,6 +425,48 @@ pub async fn link_url(state: &AppState, seller_id: &str, link_id: &str) -> anyho
     Ok(Some(format!("{}/pay/{token}", state.public_base)))
 }
 
+/// Mints an account token for one customer of one seller and stores its link (`POST
+/// /v1/customers/{id}/account-links`). The caller checked the customer is the seller's and the TTL.
+pub async fn mint_account_link(
+    state: &AppState,
+    seller_id: &str,
+    customer_id: &str,
+    ttl_seconds: i64,
+    actor: crate::store::audit::Actor<'_>,
+) -> anyhow::Result<MintedLink> {
+    let now = now_ms();
+    let id = new_id("alk");
+    let jti = new_id("jti");
+    let expires_at = now + ttl_seconds * 1000;
+    let token = state.keys.mint(&CheckoutClaims {
+        iss: state.keys.issuer().to_owned(),
+        aud: ACCOUNT_AUDIENCE.to_owned(),
+        sub: customer_id.to_owned(),
+        sid: seller_id.to_owned(),
+        jti: jti.clone(),
+        iat: now / 1000,
+        nbf: now / 1000,
+        exp: expires_at / 1000,
+    })?;
+    let link = crate::store::account_links::NewAccountLink {
+        id: &id,
+        seller_id,
+        customer_id,
+        jti: &jti,
+        expires_at,
+        created_at: now,
+    };
+    crate::store::account_links::insert(&state.db, &link, actor)
+        .await
+        .context("storing an account link")?;
+    Ok(MintedLink {
+        id,
+        url: format!("{}/account/{token}", state.public_base),
+        token,
+        expires_at,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -430,6 +489,22 @@ mod tests {
             iat: now,
             nbf: now - 1,
             exp: now + exp_offset_s,
+        }
+    }
+
+    #[test]
+    fn a_token_of_one_kind_is_refused_as_the_other_cached_or_not() {
+        let keys = ring();
+        let checkout = keys.mint(&claims(600)).unwrap();
+        let mut account_claims = claims(600);
+        account_claims.aud = ACCOUNT_AUDIENCE.into();
+        let account = keys.mint(&account_claims).unwrap();
+        // First uncached, then again once each is cached under its own kind.
+        for _ in 0..2 {
+            assert!(keys.verify_account(&checkout).is_err());
+            assert!(keys.verify(&account).is_err());
+            assert!(keys.verify(&checkout).is_ok());
+            assert!(keys.verify_account(&account).is_ok());
         }
     }
 

@@ -1098,7 +1098,11 @@ async fn allow_headers_match_the_openapi_document() {
         if methods.iter().any(|m| m == "GET") {
             methods.push("HEAD".into());
         }
-        if path == "/v1/checkout" || path.starts_with("/v1/checkout/") {
+        if path == "/v1/checkout"
+            || path.starts_with("/v1/checkout/")
+            || path == "/v1/account"
+            || path.starts_with("/v1/account/")
+        {
             methods.push("OPTIONS".into());
         }
         methods.sort();

@@ -6,29 +6,17 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use common::{eventually, fast, spawn_app_with, stand_in, Backend, TestApp};
+use common::fake_erp::FakeErp;
+use common::{eventually, fast, spawn_app_with, Backend, TestApp};
 use serde_json::{json, Value};
 
 const VISA: &str = "4242424242424242";
-const REALM: &str = "4620816365";
-
-async fn setup(backend: Backend) -> (TestApp, common::SellerCtx, String, Arc<stand_in::Recorder>) {
-    let (erp, port) = stand_in::Recorder::start();
+async fn setup(backend: Backend, erp: &FakeErp) -> (TestApp, common::SellerCtx, String) {
     let app = spawn_app_with(backend, |s| fast(s, &[100, 200, 400])).await;
     let seller = app.seller("Northwind").await;
-    let base = format!("http://127.0.0.1:{port}");
-    for body in [
-        json!({"kind": "webhook", "url": format!("{base}/hooks")}),
-        json!({"kind": "quickbooks", "url": format!("{base}/v3/company/{REALM}/payment"),
-               "token_url": format!("{base}/oauth2/v1/tokens/bearer"), "realm_id": REALM,
-               "client_id": "cid", "client_secret": "csecret", "refresh_token": "rt-1"}),
-    ] {
-        let r = app.post("/v1/erp/endpoints", &seller.key, body).await;
-        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
-    }
+    erp.connect(&app, &seller).await;
     let terms = app
         .terms(
             &seller,
@@ -36,7 +24,7 @@ async fn setup(backend: Backend) -> (TestApp, common::SellerCtx, String, Arc<sta
                    "early_payment_discount": {"percent": "2", "within_days": 10}}),
         )
         .await;
-    (app, seller, terms, erp)
+    (app, seller, terms)
 }
 
 async fn pay(app: &TestApp, token: &str, amount: &str) -> Value {
@@ -49,7 +37,8 @@ async fn pay(app: &TestApp, token: &str, amount: &str) -> Value {
 }
 
 async fn a_discounted_payment_closes_the_invoice_and_reaches_the_erp(backend: Backend) {
-    let (app, seller, terms, erp) = setup(backend).await;
+    let erp = FakeErp::start().await;
+    let (app, seller, terms) = setup(backend, &erp).await;
     let invoice = app
         .invoice_with(
             &seller,
@@ -112,7 +101,8 @@ async fn a_discounted_payment_closes_the_invoice_and_reaches_the_erp(backend: Ba
 both_backends!(a_discounted_payment_closes_the_invoice_and_reaches_the_erp);
 
 async fn after_the_window_the_same_amount_takes_no_discount(backend: Backend) {
-    let (app, seller, terms, erp) = setup(backend).await;
+    let erp = FakeErp::start().await;
+    let (app, seller, terms) = setup(backend, &erp).await;
     let invoice = app
         .invoice_with(
             &seller,

@@ -16,6 +16,7 @@ pub mod schedule;
 pub mod schedule_dunning;
 pub mod terms;
 pub mod wire;
+mod wire_account;
 
 pub use currency::{Currency, UnknownCurrency};
 pub use error_code::ErrorCode;

@@ -13,6 +13,8 @@ use crate::rules::{AmountRejected, InvoiceStatus, InvoiceTotals, NotPayable, Pay
 use crate::schedule::{InstallmentDue, InstallmentDueView, InstallmentView};
 use crate::terms::{Terms, TermsError, TermsSpec};
 
+pub use crate::wire_account::*;
+
 /// `GET /v1/checkout`: everything the widget shows and every input it needs to run the rules itself.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -355,6 +357,9 @@ pub struct Problem {
     /// What the buyer can do next, for declines.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub advice: Option<String>,
+    /// The invoice a refusal is about, when a request names several (an account payment's allocations).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invoice_id: Option<String>,
 }
 
 impl Problem {
@@ -385,6 +390,7 @@ impl Problem {
             currency: None,
             decline_code: None,
             advice: None,
+            invoice_id: None,
         }
     }
 

@@ -257,7 +257,7 @@ object!(InvoiceBalanceView {
     balance_due,
     status
 });
-object!(Problem { type_uri = "type", title, status, detail, code, request_id, field, minimum, maximum, currency, decline_code, advice });
+object!(Problem { type_uri = "type", title, status, detail, code, request_id, field, minimum, maximum, currency, decline_code, advice, invoice_id });
 
 impl FromJson for TermsSpec {
     /// Strict, like the API: a term this widget does not know would change the rules it must mirror.

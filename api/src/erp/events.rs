@@ -88,6 +88,12 @@ impl std::fmt::Display for EventType {
 /// `payment.succeeded`: a cash receipt, written when a payment succeeds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PaymentSucceeded {
+    /// What the payment paid of each invoice: one entry for a single-invoice payment, one per invoice
+    /// for an account payment (DESIGN 12), so consumers read one shape. Then the `invoice_*` fields above
+    /// describe the first allocated invoice by id, and `amount` is the one charge, the allocations' sum.
+    /// Absent in events written before accounts (read as none).
+    #[serde(default)]
+    pub allocations: Vec<ReceiptAllocation>,
     /// Decimal string in the currency's minor-unit precision, e.g. `"250.00"`.
     pub amount: String,
     pub currency: String,
@@ -104,6 +110,21 @@ pub struct PaymentSucceeded {
     pub method: PaymentMethod,
     pub paid_at: String,
     pub payment_id: String,
+}
+
+/// One invoice's part of a payment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ReceiptAllocation {
+    /// Decimal string: the cash this payment applied to the invoice.
+    pub amount: String,
+    /// The early-payment discount taken on this invoice with it (decimal string), or null.
+    pub discount: Option<String>,
+    /// The invoice's balance after this payment (decimal string).
+    pub invoice_balance_after: String,
+    /// The invoice's id in the seller's ERP (QuickBooks `TxnId`), as on the invoice.
+    pub invoice_external_ref: Option<String>,
+    pub invoice_id: String,
+    pub invoice_number: String,
 }
 
 /// The paying customer, as the receipt names them.

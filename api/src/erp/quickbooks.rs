@@ -157,15 +157,23 @@ pub fn payment_body(receipt: &PaymentSucceeded) -> Result<String, MappingError> 
     // An early-payment discount settles part of the invoice without cash: the Payment carries the cash
     // (TotalAmt, the linked line) and names the discount, so the bookkeeper can book it as a sales
     // discount (docs/decisions/plans.md).
+    // An account payment names every invoice it paid.
+    let invoices = if receipt.allocations.len() > 1 {
+        let numbers: Vec<&str> = receipt
+            .allocations
+            .iter()
+            .map(|a| a.invoice_number.as_str())
+            .collect();
+        format!("invoices {}", numbers.join(", "))
+    } else {
+        format!("invoice {}", receipt.invoice_number)
+    };
     let note = match receipt.discount.as_deref() {
         Some(discount) => format!(
-            "Tranche payment {payment_id} for invoice {}; early-payment discount {discount} {} taken",
-            receipt.invoice_number, receipt.currency
+            "Tranche payment {payment_id} for {invoices}; early-payment discount {discount} {} taken",
+            receipt.currency
         ),
-        None => format!(
-            "Tranche payment {payment_id} for invoice {}",
-            receipt.invoice_number
-        ),
+        None => format!("Tranche payment {payment_id} for {invoices}"),
     };
     // Serialised from a struct, not through `json!`: a `Value` would parse the raw amounts into `f64`
     // (`"1000.00"` became `1000.0`, and large amounts lost cents).
@@ -178,15 +186,40 @@ pub fn payment_body(receipt: &PaymentSucceeded) -> Result<String, MappingError> 
         txn_date: paid_at.get(..10).unwrap_or(paid_at),
         payment_ref_num: &ref_num,
         private_note: &note,
-        line: [QboLine {
-            amount: number(amount)?,
+        line: lines(receipt, invoice_ref)?,
+    };
+    serde_json::to_string(&body).map_err(|_| MappingError::Incomplete("amount"))
+}
+
+/// One `Line` per invoice the payment paid, each linked to that invoice (`LinkedTxn`, `TxnType: Invoice`)
+/// with its allocation as `Amount`; QuickBooks applies the Payment's `TotalAmt` (the one charge) across them.
+/// A receipt without allocations (written before accounts) is one line for the whole amount, as before.
+fn lines<'a>(receipt: &'a PaymentSucceeded, invoice_ref: &'a str) -> Result<Vec<QboLine<'a>>, MappingError> {
+    if receipt.allocations.is_empty() {
+        return Ok(vec![QboLine {
+            amount: number(&receipt.amount)?,
             linked_txn: [QboLinkedTxn {
                 txn_id: invoice_ref,
                 txn_type: "Invoice",
             }],
-        }],
-    };
-    serde_json::to_string(&body).map_err(|_| MappingError::Incomplete("amount"))
+        }]);
+    }
+    receipt
+        .allocations
+        .iter()
+        .map(|a| {
+            Ok(QboLine {
+                amount: number(&a.amount)?,
+                linked_txn: [QboLinkedTxn {
+                    txn_id: a
+                        .invoice_external_ref
+                        .as_deref()
+                        .ok_or(MappingError::MissingInvoiceRef)?,
+                    txn_type: "Invoice",
+                }],
+            })
+        })
+        .collect()
 }
 
 #[derive(Serialize)]
@@ -198,7 +231,7 @@ struct QboPayment<'a> {
     txn_date: &'a str,
     payment_ref_num: &'a str,
     private_note: &'a str,
-    line: [QboLine<'a>; 1],
+    line: Vec<QboLine<'a>>,
 }
 
 #[derive(Serialize)]
@@ -250,6 +283,7 @@ mod tests {
             },
             paid_at: "2026-11-23T10:00:00Z".to_owned(),
             payment_id: "pay_0193aaaabbbbccccddddeeeeffff0000".to_owned(),
+            allocations: Vec::new(),
         }
     }
 
@@ -275,6 +309,36 @@ mod tests {
         assert_eq!(v["CustomerRef"]["value"], "58");
         assert_eq!(v["PaymentRefNum"].as_str().unwrap().len(), 21);
         assert_eq!(v["TxnDate"], "2026-11-23");
+    }
+
+    #[test]
+    fn an_allocated_payment_is_one_line_per_invoice() {
+        use crate::erp::events::ReceiptAllocation;
+        let allocation = |id: &str, reference: Option<&str>, amount: &str| ReceiptAllocation {
+            invoice_id: id.to_owned(),
+            invoice_number: format!("N-{id}"),
+            invoice_external_ref: reference.map(str::to_owned),
+            amount: amount.to_owned(),
+            discount: None,
+            invoice_balance_after: "0.00".to_owned(),
+        };
+        let mut receipt = receipt("90071992547409.93", Some("58"), Some("145"));
+        receipt.allocations = vec![
+            allocation("inv_1", Some("145"), "90071992547400.00"),
+            allocation("inv_2", Some("146"), "9.93"),
+        ];
+        let body = payment_body(&receipt).unwrap();
+        assert!(body.contains("\"TotalAmt\":90071992547409.93"), "{body}");
+        assert!(body.contains("\"Amount\":90071992547400.00"), "{body}");
+        assert!(body.contains("\"Amount\":9.93"), "{body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["Line"].as_array().unwrap().len(), 2);
+        assert_eq!(
+            v["Line"][1]["LinkedTxn"][0],
+            json!({"TxnId": "146", "TxnType": "Invoice"})
+        );
+        receipt.allocations[1].invoice_external_ref = None;
+        assert_eq!(payment_body(&receipt), Err(MappingError::MissingInvoiceRef));
     }
 
     #[test]

@@ -379,6 +379,7 @@ mod tests {
             },
             paid_at: "2026-11-23T10:00:00Z".to_owned(),
             payment_id: "pay_1".to_owned(),
+            allocations: Vec::new(),
         }
     }
 

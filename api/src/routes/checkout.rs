@@ -17,12 +17,53 @@ use crate::store::{invoices, payments, RowError};
 
 /// Builds the buyer's view of an invoice (also used by the hosted page).
 pub async fn build_view(state: &AppState, checkout: &Checkout) -> ApiResult<CheckoutView> {
+    let BuyerInvoice {
+        invoice,
+        options,
+        not_payable,
+        rules,
+        payments,
+    } = buyer_invoice(state, &checkout.seller_id, &checkout.invoice_id).await?;
+    Ok(CheckoutView {
+        seller: SellerView {
+            name: checkout.seller_name.clone(),
+        },
+        invoice,
+        options,
+        not_payable,
+        payments,
+        gateway: gateway_view(state),
+        rules,
+    })
+}
+
+/// Where the widget gets its payment-method fields (the checkout's and the account's).
+pub fn gateway_view(state: &AppState) -> GatewayView {
+    GatewayView {
+        kind: state.gateway.name().to_owned(),
+        fields_url: format!("{}/sandbox/fields", state.public_base),
+        fields_origin: state.public_base.clone(),
+    }
+}
+
+/// One invoice as a buyer sees it: its amounts, the options the rules offer now and their inputs, and its
+/// payments. The one place these are computed, for the checkout view and for each invoice of an account.
+pub struct BuyerInvoice {
+    pub invoice: InvoiceView,
+    pub options: Option<OptionsView>,
+    pub not_payable: Option<tranche_domain::NotPayable>,
+    pub rules: RulesInput,
+    pub payments: Vec<tranche_domain::wire::PaymentView>,
+}
+
+/// [`BuyerInvoice`] of one of the seller's invoices.
+pub async fn buyer_invoice(state: &AppState, seller_id: &str, invoice_id: &str) -> ApiResult<BuyerInvoice> {
     let invoices::CheckoutRows {
         invoice: row,
         pending_minor,
         lines,
         payments: history,
-    } = invoices::checkout_view(&state.db, &checkout.seller_id, &checkout.invoice_id)
+    } = invoices::checkout_view(&state.db, seller_id, invoice_id)
         .await?
         .ok_or(ApiError::NotFound("invoice"))?;
     let totals = row.totals(pending_minor)?;
@@ -36,10 +77,7 @@ pub async fn build_view(state: &AppState, checkout: &Checkout) -> ApiResult<Chec
         Ok(options) => (Some(OptionsView::from(&options)), None),
         Err(reason) => (None, Some(reason)),
     };
-    Ok(CheckoutView {
-        seller: SellerView {
-            name: checkout.seller_name.clone(),
-        },
+    Ok(BuyerInvoice {
         invoice: InvoiceView {
             id: row.id.clone(),
             number: row.number.clone(),
@@ -73,11 +111,6 @@ pub async fn build_view(state: &AppState, checkout: &Checkout) -> ApiResult<Chec
         options,
         not_payable,
         payments: history.iter().map(payments::PaymentRow::view).collect(),
-        gateway: GatewayView {
-            kind: state.gateway.name().to_owned(),
-            fields_url: format!("{}/sandbox/fields", state.public_base),
-            fields_origin: state.public_base.clone(),
-        },
         rules: RulesInput::new(&totals, &terms, today).with_installment(due.as_ref()),
     })
 }

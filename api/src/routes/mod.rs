@@ -1,5 +1,6 @@
 //! HTTP routes. `configure` mounts them all; handlers are thin: parse, call the store or flow, render.
 
+pub mod account;
 pub mod alerts;
 pub mod audit;
 pub mod checkout;
@@ -133,13 +134,20 @@ impl HttpServiceFactory for Endpoint {
 
 /// The checkout routes (CORS for sellers' origins), the seller API under `/v1`, and the rest at the root: every
 /// path the server serves, in one list that both [`configure`] and [`route_table`] read.
-fn endpoints() -> [(&'static str, Vec<Endpoint>); 3] {
+fn endpoints() -> [(&'static str, Vec<Endpoint>); 4] {
     [
         (
             "/v1/checkout",
             vec![
                 Endpoint::new("").get(checkout::view).preflight(),
                 Endpoint::new("/payments").post(checkout::pay).preflight(),
+            ],
+        ),
+        (
+            "/v1/account",
+            vec![
+                Endpoint::new("").get(account::view).preflight(),
+                Endpoint::new("/payments").post(account::pay).preflight(),
             ],
         ),
         (
@@ -155,6 +163,8 @@ fn endpoints() -> [(&'static str, Vec<Endpoint>); 3] {
                 Endpoint::new("/customers/{id}")
                     .get(parties::get_customer)
                     .patch(edits::update_customer),
+                Endpoint::new("/customers/{id}/account-links").post(account::create_link),
+                Endpoint::new("/account-links/{id}").delete(account::revoke_link),
                 Endpoint::new("/terms")
                     .post(parties::create_terms)
                     .get(edits::list_terms),
@@ -207,6 +217,9 @@ fn endpoints() -> [(&'static str, Vec<Endpoint>); 3] {
                     .get(pages::widget_versioned_file)
                     .page(),
                 Endpoint::new("/pay/{token}").get(pages::pay_page).page(),
+                Endpoint::new("/account/{token}")
+                    .get(account::account_page)
+                    .page(),
                 Endpoint::new("/healthz").get(ops::healthz),
                 Endpoint::new("/livez").get(ops::livez),
                 Endpoint::new("/readyz").get(ops::readyz),
@@ -230,7 +243,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     cfg.service(endpoint);
                 }
             }
-            "/v1/checkout" => {
+            // Browsers call the buyer routes from sellers' sites: CORS for registered origins.
+            "/v1/checkout" | "/v1/account" => {
                 let scope = group.into_iter().fold(
                     web::scope(prefix).wrap(crate::cors::CheckoutCors),
                     |scope, endpoint| scope.service(endpoint),

@@ -140,7 +140,7 @@ fn integrity_in_manifest(text: &str, name: &str) -> Option<String> {
 }
 
 /// 503 `widget_unavailable`: the hosted page without a built widget (see [`pay_page`]).
-fn widget_unavailable() -> HttpResponse {
+pub(crate) fn widget_unavailable() -> HttpResponse {
     tracing::error!(
         "widget not built: /pay refused (run `cargo xtask build-widget` or set TRANCHE_WIDGET_DIR)"
     );
@@ -300,18 +300,41 @@ pub async fn pay_page(
     let invoice = invoices::find(&state.db, &checkout.seller_id, &checkout.invoice_id)
         .await?
         .ok_or(ApiError::NotFound("invoice"))?;
+    let heading = format!("Invoice {}", invoice.number);
+    Ok(hosted_shell(
+        &state,
+        &checkout.seller_name,
+        &invoice.number,
+        &heading,
+        &token,
+        &loader_integrity,
+    ))
+}
+
+/// The hosted payment page for a token: the loader (checked by its SRI hash) and the element given the
+/// token, under the strict page policy. The checkout's page and the account's (`/account/{token}`) are
+/// this one shell; only the words around the element differ.
+pub(crate) fn hosted_shell(
+    state: &AppState,
+    seller_name: &str,
+    title_subject: &str,
+    heading: &str,
+    token: &str,
+    loader_integrity: &str,
+) -> HttpResponse {
     let loader_url = format!("{}/widget/v1/tranche.js", state.public_base);
     let html = render(
         PAY_TEMPLATE,
         &[
-            ("seller_name", &checkout.seller_name),
-            ("invoice_number", &invoice.number),
-            ("token", &token),
+            ("seller_name", seller_name),
+            ("title_subject", title_subject),
+            ("heading", heading),
+            ("token", token),
             ("loader_url", &loader_url),
-            ("loader_integrity", &loader_integrity),
+            ("loader_integrity", loader_integrity),
         ],
     );
-    Ok(HttpResponse::Ok()
+    HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "no-store"))
         // The token is in the URL: never send it onwards in a Referer.
@@ -321,7 +344,7 @@ pub async fn pay_page(
             header::CONTENT_SECURITY_POLICY,
             pay_policy(&origin_of(&state.public_base)),
         ))
-        .body(html))
+        .body(html)
 }
 
 /// `?parent=` of the fields page: the origin of the page that frames it.

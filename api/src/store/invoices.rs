@@ -232,10 +232,14 @@ pub async fn checkout_view(db: &Db, seller_id: &str, id: &str) -> Result<Option<
     let payment_fields: Vec<&str> = super::payments::COLUMNS.split(',').map(str::trim).collect();
     let sql = format!(
         "SELECT {COLUMNS}, \
-         (SELECT CAST(COALESCE(SUM(p.amount_minor + p.discount_minor), 0) AS BIGINT) FROM payments p \
-          WHERE p.invoice_id = i.id AND p.status = 'pending') AS pending_minor, \
+         CAST((SELECT COALESCE(SUM(p.amount_minor + p.discount_minor), 0) FROM payments p \
+          WHERE p.invoice_id = i.id AND p.status = 'pending' AND p.account_link_id IS NULL) + \
+          (SELECT COALESCE(SUM(a.amount_minor + a.discount_minor), 0) FROM payment_allocations a \
+          JOIN payments p ON p.id = a.payment_id WHERE a.invoice_id = i.id AND p.status = 'pending') \
+          AS BIGINT) AS pending_minor, \
          (SELECT {lines} FROM invoice_lines WHERE invoice_id = i.id) AS lines_json, \
-         (SELECT {payments} FROM payments WHERE invoice_id = i.id AND status <> 'failed') AS payments_json \
+         (SELECT {payments} FROM payments WHERE invoice_id = i.id AND status <> 'failed' \
+          AND account_link_id IS NULL) AS payments_json \
          FROM invoices i JOIN customers c ON c.id = i.customer_id WHERE i.id = $1 AND i.seller_id = $2",
         lines = json_array(db, &json_object(db, &LINE_FIELDS)),
         payments = json_array(db, &json_object(db, &payment_fields)),
@@ -293,12 +297,17 @@ pub async fn list(
     keyset.rows(rows).try_map(checked)
 }
 
-/// Sum of amounts (plus discounts) held by pending payments on an invoice.
+/// Sum of amounts (plus discounts) held by pending payments on an invoice: single-invoice payments by
+/// their row, account payments by their allocation to this invoice (their row's `invoice_id` is only the
+/// first allocation's, so it is not counted as such).
 pub async fn pending_minor(tx: &mut Tx, invoice_id: &str) -> Result<i64, sqlx::Error> {
     let (sum,): (i64,) = sqlx::query_as(
-        "SELECT CAST(COALESCE(SUM(amount_minor + discount_minor), 0) AS BIGINT) FROM payments \
-         WHERE invoice_id = $1 AND status = 'pending'",
+        "SELECT CAST((SELECT COALESCE(SUM(amount_minor + discount_minor), 0) FROM payments \
+         WHERE invoice_id = $1 AND status = 'pending' AND account_link_id IS NULL) + \
+         (SELECT COALESCE(SUM(a.amount_minor + a.discount_minor), 0) FROM payment_allocations a \
+         JOIN payments p ON p.id = a.payment_id WHERE a.invoice_id = $2 AND p.status = 'pending') AS BIGINT)",
     )
+    .bind(invoice_id)
     .bind(invoice_id)
     .fetch_one(&mut **tx)
     .await?;

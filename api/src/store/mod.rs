@@ -1,7 +1,9 @@
 //! Storage rows and the queries that read and write them. Rows are the database's shape (minor units,
 //! unix milliseconds); handlers turn them into wire types. Every query takes the seller id it is scoped to.
 
+pub mod account_links;
 pub mod alerts;
+pub mod allocations;
 pub mod audit;
 pub mod credit_notes;
 pub mod customers;

@@ -3,6 +3,7 @@
 //! `cargo xtask test` provides).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod fake_erp;
 pub mod smtp;
 pub mod stand_in;
 
@@ -354,6 +355,57 @@ impl TestApp {
             .bearer_auth(checkout_token)
             .header("idempotency-key", key)
             .json(&json!({"amount": amount, "payment_token": payment_token}))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Another customer of the seller; returns its id.
+    pub async fn customer(&self, seller: &SellerCtx, name: &str, external_ref: &str) -> String {
+        let r = self
+            .post(
+                "/v1/customers",
+                &seller.key,
+                json!({"name": name, "email": "ap@other.example", "external_ref": external_ref}),
+            )
+            .await;
+        assert_eq!(r.status(), 201);
+        r.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// An account link for one of the seller's customers; returns `(link_id, token)`.
+    pub async fn account_link(&self, seller: &SellerCtx, customer_id: &str) -> (String, String) {
+        let r = self
+            .post(
+                &format!("/v1/customers/{customer_id}/account-links"),
+                &seller.key,
+                json!({}),
+            )
+            .await;
+        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+        let v: Value = r.json().await.unwrap();
+        (
+            v["id"].as_str().unwrap().to_owned(),
+            v["token"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// `POST /v1/account/payments` with `allocations` as given (`[{invoice_id, amount}]`).
+    pub async fn pay_account(
+        &self,
+        account_token: &str,
+        key: &str,
+        payment_token: &str,
+        allocations: Value,
+    ) -> Response {
+        self.client
+            .post(self.url("/v1/account/payments"))
+            .bearer_auth(account_token)
+            .header("idempotency-key", key)
+            .json(&json!({"payment_token": payment_token, "allocations": allocations}))
             .send()
             .await
             .unwrap()
