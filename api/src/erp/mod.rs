@@ -3,6 +3,7 @@
 //! Online, receipt emails), and the seller's view of deliveries. Events are typed (`events`); the
 //! storage lives in `store::{outbox, endpoints, deliveries}`.
 
+pub mod dispute_email;
 pub mod events;
 pub mod invoice_email;
 pub mod quickbooks;
