@@ -11,6 +11,7 @@ mod common;
 use std::time::Duration;
 
 use common::hooks::Hooks;
+use common::intuit::Intuit;
 use common::{eventually, expect_problem, fast, spawn_app, spawn_app_with, Backend, SellerCtx, TestApp};
 use serde_json::{json, Value};
 
@@ -387,3 +388,78 @@ async fn bad_remittances_change_nothing_and_other_sellers_see_nothing(backend: B
     );
 }
 both_backends!(bad_remittances_change_nothing_and_other_sellers_see_nothing);
+
+// ---------------------------------------------------------------------------------------------------
+// QuickBooks books the write-off as a CreditMemo on the fee-variance item.
+
+async fn quickbooks_gets_a_credit_memo_for_a_write_off(backend: Backend) {
+    const REALM: &str = "4620816365";
+    let (intuit, base) = Intuit::start().await;
+    let app = spawn_app_with(backend, |s| fast(s, &[100, 200, 400])).await;
+    let seller = app.seller("Northwind").await;
+    let endpoint = |item: Option<&str>| {
+        let mut body = json!({"kind": "quickbooks", "url": format!("{base}/v3/company/{REALM}/payment?minorversion=70"),
+               "token_url": format!("{base}/oauth2/v1/tokens/bearer"), "realm_id": REALM,
+               "client_id": "cid", "client_secret": "csecret", "refresh_token": "rt-1"});
+        if let Some(item) = item {
+            body["writeoff_item_id"] = json!(item);
+        }
+        body
+    };
+    // The item must be a QuickBooks id, and is for QuickBooks endpoints only.
+    let r = app
+        .post("/v1/erp/endpoints", &seller.key, endpoint(Some("fee variance")))
+        .await;
+    expect_problem(r, 400, "invalid_field").await;
+    let r = app
+        .post(
+            "/v1/erp/endpoints",
+            &seller.key,
+            json!({"kind": "webhook", "url": format!("{base}/h"), "writeoff_item_id": "77"}),
+        )
+        .await;
+    expect_problem(r, 400, "invalid_field").await;
+    let r = app
+        .post("/v1/erp/endpoints", &seller.key, endpoint(Some("77")))
+        .await;
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    tolerate(&app, &seller, json!({"amount": {"USD": "25.00"}})).await;
+    let invoice = app
+        .invoice_with(&seller, "USD", "1000.00", json!({"external_ref": "145"}))
+        .await;
+    let id = invoice["id"].as_str().unwrap().to_owned();
+    let paid = record_ok(&app, &seller, &id, wire("987.50", "1000.00", Some("fx"))).await;
+    let write_off_id = paid["short_pay"]["write_off"]["id"].as_str().unwrap().to_owned();
+
+    let intuit_ref = &intuit;
+    let memo = eventually(
+        "the QuickBooks CreditMemo",
+        Duration::from_secs(10),
+        || async move { intuit_ref.requests("/creditmemo").into_iter().next() },
+    )
+    .await;
+    assert_eq!(memo.path, format!("/v3/company/{REALM}/creditmemo"));
+    assert!(
+        memo.query.contains("minorversion=70") && memo.query.contains("requestid=dlv_"),
+        "{}",
+        memo.query
+    );
+    assert_eq!(memo.authorization.as_deref(), Some("Bearer at-1"));
+    let body = &memo.body;
+    assert_eq!(body["CustomerRef"]["value"], "C-1");
+    assert_eq!(body["CurrencyRef"]["value"], "USD");
+    assert_eq!(body["Line"].as_array().unwrap().len(), 1);
+    let line = &body["Line"][0];
+    assert_eq!(line["DetailType"], "SalesItemLineDetail");
+    assert_eq!(line["SalesItemLineDetail"]["ItemRef"]["value"], "77");
+    // Exact decimals as JSON numbers, Qty x UnitPrice = Amount.
+    assert!(memo.raw.contains("\"Amount\":12.50"), "{}", memo.raw);
+    assert!(memo.raw.contains("\"UnitPrice\":12.50"), "{}", memo.raw);
+    assert_eq!(line["SalesItemLineDetail"]["Qty"], 1);
+    assert_eq!(body["TxnDate"].as_str().unwrap().len(), 10);
+    assert!(body["PrivateNote"].as_str().unwrap().contains(&write_off_id));
+    // The payment itself went as a Payment, as before.
+    assert_eq!(intuit.requests("/payment").len(), 1);
+    assert_eq!(intuit.requests("/creditmemo").len(), 1);
+}
+both_backends!(quickbooks_gets_a_credit_memo_for_a_write_off);

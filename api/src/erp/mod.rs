@@ -8,6 +8,7 @@ pub mod events;
 pub mod invoice_email;
 pub mod quickbooks;
 pub mod quickbooks_oauth;
+pub mod quickbooks_writeoff;
 pub mod receipts;
 pub mod relay;
 pub mod routes;
@@ -31,7 +32,11 @@ pub async fn fan_out(
         let kind = match kind {
             EndpointKind::Webhook => DeliveryKind::Webhook,
             // QuickBooks takes money movements only (a Payment, or a RefundReceipt); webhooks get every event.
-            EndpointKind::Quickbooks if !event_type.moves_money() => continue,
+            EndpointKind::Quickbooks
+                if !event_type.moves_money() && event_type != EventType::InvoiceWrittenOff =>
+            {
+                continue
+            }
             EndpointKind::Quickbooks => DeliveryKind::Quickbooks,
         };
         deliveries::insert(tx, seller_id, event_id, Some(&endpoint_id), kind, now).await?;

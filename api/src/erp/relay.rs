@@ -325,6 +325,20 @@ async fn quickbooks(state: &AppState, claimed: &Claimed) -> Outcome {
                 Err(error) => return dead(error.to_string()),
             }
         }
+        Ok(Event::InvoiceWrittenOff(written_off)) => {
+            match crate::erp::quickbooks_writeoff::request(
+                state,
+                &claimed.seller_id,
+                endpoint_id,
+                url,
+                &written_off,
+            )
+            .await
+            {
+                Ok(request) => request,
+                Err(outcome) => return outcome,
+            }
+        }
         // `fan_out` gives QuickBooks money movements only.
         Ok(other) => {
             return dead(format!(

@@ -46,6 +46,10 @@ pub struct EndpointRequest {
     /// QuickBooks only: the id of the item a refund's line names (RefundReceipt's `ItemRef`), e.g. a
     /// "Refunds" service item. Without it, refunds are not posted to QuickBooks.
     refund_item_id: Option<String>,
+    /// QuickBooks only: the id of the item a short pay's write-off is booked with (a CreditMemo line's
+    /// `ItemRef`: a service item on the fee-variance expense account). Without it, write-offs are not
+    /// posted to QuickBooks.
+    writeoff_item_id: Option<String>,
 }
 
 /// A QuickBooks endpoint's credentials, validated.
@@ -91,6 +95,7 @@ fn credentials(kind: EndpointKind, body: &EndpointRequest) -> ApiResult<Option<Q
             ("token_url", body.token_url.is_some()),
             ("refund_account_id", body.refund_account_id.is_some()),
             ("refund_item_id", body.refund_item_id.is_some()),
+            ("writeoff_item_id", body.writeoff_item_id.is_some()),
         ];
         if let Some((field, _)) = extra.iter().find(|(_, present)| *present) {
             return Err(ApiError::invalid(
@@ -139,6 +144,7 @@ fn credentials(kind: EndpointKind, body: &EndpointRequest) -> ApiResult<Option<Q
     for (field, value) in [
         ("refund_account_id", &body.refund_account_id),
         ("refund_item_id", &body.refund_item_id),
+        ("writeoff_item_id", &body.writeoff_item_id),
     ] {
         if let Some(id) = value {
             if id.is_empty() || id.len() > 32 || !id.bytes().all(|b| b.is_ascii_digit()) {
@@ -340,6 +346,9 @@ pub async fn create_endpoint(
         created_at: now,
     };
     endpoints::insert(&mut tx, &new).await?;
+    if let Some(item) = body.writeoff_item_id.as_deref().filter(|_| quickbooks.is_some()) {
+        crate::store::short_pays::set_writeoff_item(&mut tx, &seller.seller_id, &id, item).await?;
+    }
     // The URL without its query (which may carry a token); never the signing secret or credentials.
     let changes =
         serde_json::json!({"kind": kind.as_str(), "url": url.split('?').next().unwrap_or_default()});

@@ -283,3 +283,34 @@ pub async fn resolve_exception(
     .await?;
     Ok(done.rows_affected() == 1)
 }
+
+/// The item a QuickBooks endpoint books write-offs with (`None`: none configured, or no such endpoint).
+pub async fn writeoff_item(
+    db: &Db,
+    seller_id: &str,
+    endpoint_id: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    let row: Option<(Option<String>,)> =
+        sqlx::query_as("SELECT writeoff_item_id FROM erp_endpoints WHERE id = $1 AND seller_id = $2")
+            .bind(endpoint_id)
+            .bind(seller_id)
+            .fetch_optional(db.pool())
+            .await?;
+    Ok(row.and_then(|(item,)| item))
+}
+
+/// Records the item a new QuickBooks endpoint books write-offs with, in the transaction that inserts it.
+pub async fn set_writeoff_item(
+    tx: &mut Tx,
+    seller_id: &str,
+    endpoint_id: &str,
+    item: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE erp_endpoints SET writeoff_item_id = $1 WHERE id = $2 AND seller_id = $3")
+        .bind(item)
+        .bind(endpoint_id)
+        .bind(seller_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}

@@ -4,6 +4,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod hooks;
+pub mod intuit;
 pub mod smtp;
 
 use std::sync::atomic::{AtomicU64, Ordering};
