@@ -578,3 +578,42 @@ async fn another_seller_sees_no_dispute(backend: Backend) {
     assert!(sqlx::query(&sql).execute(app.state.db.pool()).await.is_err());
 }
 both_backends!(another_seller_sees_no_dispute);
+
+// ---------------------------------------------------------------------------------------------------
+// Two resolutions racing: one wins, the other is told, one credit note.
+
+async fn racing_resolutions_resolve_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let seller = app.seller("Northwind").await;
+    let id = two_lines(&app, &seller).await;
+    let (_, token) = app.link(&seller, &id).await;
+    let opened = dispute_ok(&app, &token, json!({"line": 1, "reason": "duplicate"})).await;
+    let dispute_id = opened["id"].as_str().unwrap();
+    let (a, b) = tokio::join!(
+        resolve(&app, &seller, dispute_id, json!({"outcome": "credit"})),
+        resolve(&app, &seller, dispute_id, json!({"outcome": "reject"})),
+    );
+    let mut statuses = [a.status().as_u16(), b.status().as_u16()];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 409]);
+    let resolved: Value = app
+        .get(&format!("/v1/disputes/{dispute_id}"), &seller.key)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let credits = app.sql_count("SELECT COUNT(*) FROM credit_notes").await;
+    match resolved["status"].as_str().unwrap() {
+        "credited" => assert_eq!(credits, 1),
+        "rejected" => assert_eq!(credits, 0),
+        other => panic!("status {other}"),
+    }
+    assert_eq!(
+        app.sql_count("SELECT COUNT(*) FROM outbox WHERE event_type = 'dispute.resolved'")
+            .await,
+        1
+    );
+    let invoice = app.get_invoice(&seller, &id).await;
+    assert_eq!(invoice["amount_disputed"], "0.00");
+}
+both_backends!(racing_resolutions_resolve_once);
