@@ -463,3 +463,26 @@ async fn quickbooks_gets_a_credit_memo_for_a_write_off(backend: Backend) {
     assert_eq!(intuit.requests("/creditmemo").len(), 1);
 }
 both_backends!(quickbooks_gets_a_credit_memo_for_a_write_off);
+
+// ---------------------------------------------------------------------------------------------------
+// Two resolutions of one exception racing: one acts, the other is told.
+
+async fn racing_exception_resolutions_act_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let seller = app.seller("Northwind").await;
+    let id = invoice_id(&app, &seller, "1000.00").await;
+    let paid = record_ok(&app, &seller, &id, wire("900.00", "1000.00", None)).await;
+    let exception_id = paid["short_pay"]["exception_id"].as_str().unwrap();
+    let (a, b) = tokio::join!(
+        resolve(&app, &seller, exception_id, "write_off"),
+        resolve(&app, &seller, exception_id, "write_off"),
+    );
+    let mut statuses = [a.status().as_u16(), b.status().as_u16()];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 409]);
+    assert_eq!(app.sql_count("SELECT COUNT(*) FROM write_offs").await, 1);
+    let invoice = app.get_invoice(&seller, &id).await;
+    assert_eq!(invoice["amount_written_off"], "100.00");
+    assert_eq!(invoice["status"], "paid");
+}
+both_backends!(racing_exception_resolutions_act_once);
