@@ -32,6 +32,14 @@ pub enum ApiError {
     /// 422 `refund_exceeds_payment`: `maximum` is what is still refundable.
     #[error("at most {maximum} can be refunded")]
     RefundExceedsPayment { maximum: tranche_domain::Money },
+    /// 422 with `maximum`: an amount above a limit other than the balance (a dispute's line, a
+    /// resolution's dispute).
+    #[error("{detail}")]
+    OverLimit {
+        code: ErrorCode,
+        maximum: tranche_domain::Money,
+        detail: String,
+    },
     #[error("{detail}")]
     Conflict { code: ErrorCode, detail: String },
     /// Well-formed but cannot be processed as sent (422).
@@ -110,6 +118,17 @@ impl ApiError {
                         maximum.currency().code()
                     ),
                 );
+                p.field = Some("amount".to_owned());
+                p.maximum = Some(maximum.to_string());
+                p.currency = Some(maximum.currency().code().to_owned());
+                p
+            }
+            ApiError::OverLimit {
+                code,
+                maximum,
+                detail,
+            } => {
+                let mut p = refused(*code, 422, "Unprocessable request", detail.clone());
                 p.field = Some("amount".to_owned());
                 p.maximum = Some(maximum.to_string());
                 p.currency = Some(maximum.currency().code().to_owned());

@@ -58,6 +58,13 @@ use crate::routes;
         crate::erp::routes::retry_delivery,
         crate::erp::routes::put_receipt_settings,
         routes::alerts::list,
+        routes::disputes::create,
+        routes::disputes::list,
+        routes::disputes::get,
+        routes::disputes::resolve,
+        routes::exceptions::list,
+        routes::exceptions::get,
+        routes::exceptions::resolve,
         routes::reminder_settings::put,
         routes::ops::healthz,
         routes::ops::livez,
@@ -73,6 +80,9 @@ use crate::routes;
         events::InvoiceReminder,
         events::InstallmentMissed,
         events::InvoiceLateFeeApplied,
+        events::DisputeOpened,
+        events::DisputeResolved,
+        events::InvoiceWrittenOff,
     )),
     modifiers(&SecuritySchemes, &ProblemResponses, &OperationIds)
 )]
@@ -90,6 +100,9 @@ fn event_schema(event: EventType) -> &'static str {
         EventType::InvoiceReminder => "InvoiceReminder",
         EventType::InstallmentMissed => "InstallmentMissed",
         EventType::InvoiceLateFeeApplied => "InvoiceLateFeeApplied",
+        EventType::DisputeOpened => "DisputeOpened",
+        EventType::DisputeResolved => "DisputeResolved",
+        EventType::InvoiceWrittenOff => "InvoiceWrittenOff",
     }
 }
 

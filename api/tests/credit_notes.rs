@@ -399,7 +399,7 @@ both_backends!(a_credit_and_a_payment_race_for_the_last_balance);
 // The ERP hears of it: `credit_note.created` at a webhook receiver, nothing for QuickBooks or email.
 
 async fn the_erp_hears_of_a_credit_note(backend: Backend) {
-    let (state, port) = stand_in::Recorder::start();
+    let (state, port) = stand_in::Recorder::start().await;
     let app = spawn_app_with(backend, |s| fast(s, &[100, 200, 400])).await;
     let seller = app.seller("Northwind").await;
     let r = app
@@ -427,14 +427,14 @@ async fn the_erp_hears_of_a_credit_note(backend: Backend) {
         "the credit note webhooks",
         Duration::from_secs(10),
         || async move {
-            let bodies = state_ref.requests();
-            let created = bodies.iter().find(|(_, b)| b["type"] == "credit_note.created")?;
-            let paid = bodies.iter().find(|(_, b)| b["type"] == "invoice.paid")?;
-            Some((created.1.clone(), paid.1.clone()))
+            Some((
+                state_ref.event("credit_note.created")?,
+                state_ref.event("invoice.paid")?,
+            ))
         },
     )
     .await;
-    let data = &hooks.0["data"];
+    let data = &hooks.0;
     assert_eq!(data["credit_note_id"], note["id"]);
     assert_eq!(data["amount"], "1000.00");
     assert_eq!(data["currency"], "USD");

@@ -287,7 +287,7 @@ async fn bad_offline_payments_change_nothing(backend: Backend) {
 both_backends!(bad_offline_payments_change_nothing);
 
 async fn the_erp_hears_of_an_offline_payment(backend: Backend) {
-    let (state, port) = stand_in::Recorder::start();
+    let (state, port) = stand_in::Recorder::start().await;
     let app = spawn_app_with(backend, |s| fast(s, &[100, 200, 400])).await;
     let seller = app.seller("Northwind").await;
     let r = app

@@ -161,6 +161,10 @@ error_codes! {
     InvoiceNotEditable = "invoice_not_editable", 409;
     /// An archived terms profile given to an invoice or customer, or edited.
     TermsArchived = "terms_archived", 409;
+    /// Resolving a dispute that is already resolved.
+    DisputeAlreadyResolved = "dispute_already_resolved", 409;
+    /// Resolving a short-pay exception that is already resolved.
+    ExceptionAlreadyResolved = "exception_already_resolved", 409;
 
     /// 413: the request body is too large.
     BodyTooLarge = "body_too_large", 413;
@@ -189,6 +193,10 @@ error_codes! {
     RefundExceedsPayment = "refund_exceeds_payment", 422;
     /// A seller-chosen URL is, or resolves to, an address the destination policy refuses.
     DestinationNotAllowed = "destination_not_allowed", 422;
+    /// A dispute larger than what is still undisputed on its line (`maximum`).
+    DisputeExceedsLine = "dispute_exceeds_line", 422;
+    /// A dispute resolution crediting more than is disputed (`maximum`).
+    AmountExceedsDispute = "amount_exceeds_dispute", 422;
 
     /// 429: too many attempts; `Retry-After` says when to try again.
     RateLimited = "rate_limited", 429;

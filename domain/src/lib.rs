@@ -14,6 +14,7 @@ pub mod refund;
 pub mod rules;
 pub mod schedule;
 pub mod schedule_dunning;
+pub mod short_pay;
 pub mod terms;
 pub mod wire;
 mod wire_account;
@@ -35,5 +36,6 @@ pub use schedule::{
 pub use schedule_dunning::{
     DunningError, LateFee, LateFeeSpec, ReminderDue, ReminderKind, Reminders, RemindersSpec,
 };
+pub use short_pay::{disputable, DisputeReason, ShortPayReason, Tolerance};
 pub use terms::{DiscountSpec, EarlyPaymentDiscount, PresetBasis, Terms, TermsError, TermsSpec};
 pub use time::Date;

@@ -64,7 +64,12 @@ pub struct InvoiceTotals {
     discount_taken: Money,
     /// Credit notes: lower the balance without money moving (DESIGN 3, 10).
     amount_credited: Money,
+    /// Write-offs (issue 17): a short pay's shortfall the seller accepted; lowers the balance like a
+    /// credit, without money moving.
+    written_off: Money,
     pending: Money,
+    /// Open disputes (issue 17): held out of what the buyer may pay, like `pending`, until resolved.
+    disputed: Money,
     voided: bool,
     issue_date: Date,
 }
@@ -84,6 +89,10 @@ pub enum TotalsError {
     RefundExceedsPaid,
     #[error("a credit note exceeds the balance available")]
     CreditExceedsBalance,
+    #[error("a dispute or write-off exceeds the balance available")]
+    HoldExceedsBalance,
+    #[error("a dispute resolution exceeds what is disputed")]
+    ResolutionExceedsDispute,
 }
 
 impl InvoiceTotals {
@@ -116,7 +125,9 @@ impl InvoiceTotals {
             amount_paid,
             discount_taken,
             amount_credited: Money::zero(currency),
+            written_off: Money::zero(currency),
             pending,
+            disputed: Money::zero(currency),
             voided,
             issue_date,
         })
@@ -133,14 +144,96 @@ impl InvoiceTotals {
             .checked_sub(&self.amount_paid)
             .and_then(|b| b.checked_sub(&self.discount_taken))
             .and_then(|b| b.checked_sub(&amount_credited))
+            .and_then(|b| b.checked_sub(&self.written_off))
             .map_err(|_| TotalsError::Overpaid)?;
         balance
             .checked_sub(&self.pending)
+            .and_then(|b| b.checked_sub(&self.disputed))
             .map_err(|_| TotalsError::OverHeld)?;
         Ok(InvoiceTotals {
             amount_credited,
             ..self
         })
+    }
+
+    /// The same totals with `written_off` taken off by write-offs; checked like `with_credited`.
+    pub fn with_written_off(self, written_off: Money) -> Result<InvoiceTotals, TotalsError> {
+        if written_off.currency() != self.currency() {
+            return Err(TotalsError::CurrencyMismatch);
+        }
+        let checked = InvoiceTotals { written_off, ..self };
+        // Re-runs the balance and hold checks with the new part.
+        checked.with_credited(self.amount_credited)
+    }
+
+    /// The same totals with `disputed` held out by open disputes: `pending + disputed <= balance`.
+    pub fn with_disputed(self, disputed: Money) -> Result<InvoiceTotals, TotalsError> {
+        if disputed.currency() != self.currency() {
+            return Err(TotalsError::CurrencyMismatch);
+        }
+        let checked = InvoiceTotals { disputed, ..self };
+        checked.with_credited(self.amount_credited)
+    }
+
+    /// The totals after a dispute of `amount` opens: it may hold at most the available balance (balance
+    /// less pending payments and other disputes), so a payment in progress still fits when it succeeds.
+    pub fn after_dispute_opened(&self, amount: Money) -> Result<InvoiceTotals, TotalsError> {
+        if amount.currency() != self.currency() {
+            return Err(TotalsError::CurrencyMismatch);
+        }
+        if amount.is_zero() || exceeds(amount, self.available()) {
+            return Err(TotalsError::HoldExceedsBalance);
+        }
+        let disputed = self
+            .disputed
+            .checked_add(&amount)
+            .map_err(|_| TotalsError::HoldExceedsBalance)?;
+        self.with_disputed(disputed)
+            .map_err(|_| TotalsError::HoldExceedsBalance)
+    }
+
+    /// The totals after a dispute of `disputed` is resolved: its hold is released, `credited` of it (at
+    /// most all of it) is credited and the rest returns to the payable balance.
+    pub fn after_dispute_resolved(
+        &self,
+        disputed: Money,
+        credited: Money,
+    ) -> Result<InvoiceTotals, TotalsError> {
+        if disputed.currency() != self.currency() || credited.currency() != self.currency() {
+            return Err(TotalsError::CurrencyMismatch);
+        }
+        if exceeds(credited, disputed) {
+            return Err(TotalsError::ResolutionExceedsDispute);
+        }
+        let released = self
+            .disputed
+            .checked_sub(&disputed)
+            .map_err(|_| TotalsError::ResolutionExceedsDispute)?;
+        let amount_credited = self
+            .amount_credited
+            .checked_add(&credited)
+            .map_err(|_| TotalsError::CreditExceedsBalance)?;
+        InvoiceTotals {
+            disputed: released,
+            ..*self
+        }
+        .with_credited(amount_credited)
+    }
+
+    /// The totals after a write-off of `amount`: at most the available balance.
+    pub fn after_write_off(&self, amount: Money) -> Result<InvoiceTotals, TotalsError> {
+        if amount.currency() != self.currency() {
+            return Err(TotalsError::CurrencyMismatch);
+        }
+        if amount.is_zero() || exceeds(amount, self.available()) {
+            return Err(TotalsError::HoldExceedsBalance);
+        }
+        let written_off = self
+            .written_off
+            .checked_add(&amount)
+            .map_err(|_| TotalsError::HoldExceedsBalance)?;
+        self.with_written_off(written_off)
+            .map_err(|_| TotalsError::HoldExceedsBalance)
     }
 
     /// The totals after a credit note of `credit`: it may take at most the available balance (balance
@@ -169,6 +262,13 @@ impl InvoiceTotals {
     pub fn amount_credited(&self) -> Money {
         self.amount_credited
     }
+    pub fn written_off(&self) -> Money {
+        self.written_off
+    }
+    /// What open disputes hold out of the payable balance.
+    pub fn amount_disputed(&self) -> Money {
+        self.disputed
+    }
     pub fn total(&self) -> Money {
         self.total
     }
@@ -188,20 +288,24 @@ impl InvoiceTotals {
         self.voided
     }
 
-    /// `total - amount_paid - discount_taken - amount_credited`: what the buyer still owes.
+    /// `total - amount_paid - discount_taken - amount_credited - written_off`: what the buyer still owes
+    /// (disputed amounts included: a dispute holds, it does not settle).
     pub fn balance_due(&self) -> Money {
         // Cannot fail: checked in `new` and `with_credited`.
         self.total
             .checked_sub(&self.amount_paid)
             .and_then(|b| b.checked_sub(&self.discount_taken))
             .and_then(|b| b.checked_sub(&self.amount_credited))
+            .and_then(|b| b.checked_sub(&self.written_off))
             .unwrap_or_else(|_| Money::zero(self.currency()))
     }
 
-    /// The balance minus pending holds: the most a new payment may be.
+    /// The balance minus pending holds and open disputes: the most a new payment may be, and the payable
+    /// amount every rule runs on (`balance_due - amount_disputed - pending`).
     pub fn available(&self) -> Money {
         self.balance_due()
             .checked_sub(&self.pending)
+            .and_then(|b| b.checked_sub(&self.disputed))
             .unwrap_or_else(|_| Money::zero(self.currency()))
     }
 
@@ -213,6 +317,7 @@ impl InvoiceTotals {
         } else if self.amount_paid.is_zero()
             && self.discount_taken.is_zero()
             && self.amount_credited.is_zero()
+            && self.written_off.is_zero()
         {
             InvoiceStatus::Open
         } else {
@@ -245,6 +350,8 @@ impl InvoiceTotals {
             self.voided,
             self.issue_date,
         )?
+        .with_written_off(self.written_off)?
+        .with_disputed(self.disputed)?
         .with_credited(self.amount_credited)
     }
 
@@ -274,8 +381,15 @@ impl InvoiceTotals {
             self.voided,
             self.issue_date,
         )?
+        .with_written_off(self.written_off)?
+        .with_disputed(self.disputed)?
         .with_credited(self.amount_credited)
     }
+}
+
+/// `amount > limit` (both in one currency).
+fn exceeds(amount: Money, limit: Money) -> bool {
+    amount.compare(&limit) == Some(Ordering::Greater)
 }
 
 /// Why an invoice cannot take a payment right now.
@@ -498,7 +612,16 @@ impl Rules {
     /// ([`crate::Plan::amount_due`]). An installment in another currency or with nothing open is ignored.
     pub fn with_installment(self, due: Option<InstallmentDue>) -> Rules {
         let currency = self.invoice.currency();
-        let installment = due.filter(|d| d.amount_due.currency() == currency && !d.amount_due.is_zero());
+        // An open dispute can leave less payable than the installment: the most it can ask is what is
+        // available, so the installment option never offers an amount the check refuses.
+        let available = self.available;
+        let installment = due
+            .filter(|d| d.amount_due.currency() == currency && !d.amount_due.is_zero())
+            .map(|d| InstallmentDue {
+                amount_due: d.amount_due.min(available),
+                ..d
+            })
+            .filter(|d| !d.amount_due.is_zero());
         Rules { installment, ..self }
     }
 

@@ -60,6 +60,10 @@ pub struct InvoiceView {
     pub discount_taken: String,
     /// Credit notes (DESIGN 10): lower the balance without money moving.
     pub amount_credited: String,
+    /// Open disputes (DESIGN 12): part of `balance_due`, held out of what the buyer may pay. Absent from
+    /// answers written before disputes existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount_disputed: Option<String>,
     pub balance_due: String,
     pub status: InvoiceStatus,
     /// With a payment plan (DESIGN 11): each installment, what it has received and its status today.
@@ -214,6 +218,12 @@ pub struct RulesInput {
     pub amount_paid: String,
     pub discount_taken: String,
     pub amount_credited: String,
+    /// Held by open disputes (DESIGN 12); the rules run on `balance_due - amount_disputed - pending`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount_disputed: Option<String>,
+    /// Short pays written off (DESIGN 12): lower the balance like a credit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount_written_off: Option<String>,
     pub pending: String,
     pub voided: bool,
     pub issue_date: String,
@@ -245,6 +255,9 @@ impl RulesInput {
             amount_paid: invoice.amount_paid().to_string(),
             discount_taken: invoice.discount_taken().to_string(),
             amount_credited: invoice.amount_credited().to_string(),
+            amount_disputed: (!invoice.amount_disputed().is_zero())
+                .then(|| invoice.amount_disputed().to_string()),
+            amount_written_off: (!invoice.written_off().is_zero()).then(|| invoice.written_off().to_string()),
             pending: invoice.pending().to_string(),
             voided: invoice.voided(),
             issue_date: format_date(invoice.issue_date()),
@@ -286,6 +299,14 @@ impl RulesInput {
             parse_date(&self.issue_date).ok_or(RulesInputError::Date("issue_date"))?,
         )?
         .with_credited(money("amount_credited", &self.amount_credited)?)?;
+        let invoice = match &self.amount_written_off {
+            Some(written_off) => invoice.with_written_off(money("amount_written_off", written_off)?)?,
+            None => invoice,
+        };
+        let invoice = match &self.amount_disputed {
+            Some(disputed) => invoice.with_disputed(money("amount_disputed", disputed)?)?,
+            None => invoice,
+        };
         // The checkout's terms never carry a plan (`Terms::to_rules_spec`): only the payable part is read.
         let terms = Terms::payable(&self.terms)?;
         let today = parse_date(&self.today).ok_or(RulesInputError::Date("today"))?;

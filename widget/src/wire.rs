@@ -178,6 +178,7 @@ object!(InvoiceView {
     amount_paid,
     discount_taken,
     amount_credited,
+    amount_disputed,
     balance_due,
     status,
     installments
@@ -243,6 +244,8 @@ object!(RulesInput {
     amount_paid,
     discount_taken,
     amount_credited,
+    amount_disputed,
+    amount_written_off,
     pending,
     voided,
     issue_date,

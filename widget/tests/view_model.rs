@@ -91,6 +91,7 @@ fn checkout_with(f: Fixture, locale: &str, edit: impl FnOnce(&mut CheckoutView))
             amount_paid: f.paid.into(),
             discount_taken: zero.to_string(),
             amount_credited: zero.to_string(),
+            amount_disputed: None,
             balance_due: inv.balance_due().to_string(),
             status: inv.status(),
             installments: None,

@@ -22,10 +22,13 @@ pub enum EventType {
     InvoiceReminder,
     InstallmentMissed,
     InvoiceLateFeeApplied,
+    DisputeOpened,
+    DisputeResolved,
+    InvoiceWrittenOff,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 8] = [
+    pub const ALL: [EventType; 11] = [
         EventType::PaymentSucceeded,
         EventType::InvoicePaid,
         EventType::RefundSucceeded,
@@ -34,6 +37,9 @@ impl EventType {
         EventType::InvoiceReminder,
         EventType::InstallmentMissed,
         EventType::InvoiceLateFeeApplied,
+        EventType::DisputeOpened,
+        EventType::DisputeResolved,
+        EventType::InvoiceWrittenOff,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -46,6 +52,9 @@ impl EventType {
             EventType::InvoiceReminder => "invoice.reminder",
             EventType::InstallmentMissed => "installment.missed",
             EventType::InvoiceLateFeeApplied => "invoice.late_fee_applied",
+            EventType::DisputeOpened => "dispute.opened",
+            EventType::DisputeResolved => "dispute.resolved",
+            EventType::InvoiceWrittenOff => "invoice.written_off",
         }
     }
 
@@ -55,15 +64,24 @@ impl EventType {
         matches!(self, EventType::PaymentSucceeded | EventType::RefundSucceeded)
     }
 
-    /// Whether QuickBooks books the event: money taken or given back, and a late fee (a new line on the QBO
-    /// invoice, so that payments of the fee can be applied to it).
+    /// Whether QuickBooks books the event: money taken or given back, a late fee (a new line on the QBO
+    /// invoice, so that payments of the fee can be applied to it) and a write-off (a CreditMemo).
     pub fn posts_to_quickbooks(self) -> bool {
-        self.moves_money() || self == EventType::InvoiceLateFeeApplied
+        self.moves_money()
+            || matches!(
+                self,
+                EventType::InvoiceLateFeeApplied | EventType::InvoiceWrittenOff
+            )
     }
 
-    /// Whether the event sends the buyer an email (a receipt, or the invoice itself).
+    /// Whether the event sends the buyer an email (a receipt, the invoice itself, a reminder, or the
+    /// answer to their dispute).
     pub fn emails_buyer(self) -> bool {
-        self.moves_money() || matches!(self, EventType::InvoiceSent | EventType::InvoiceReminder)
+        self.moves_money()
+            || matches!(
+                self,
+                EventType::InvoiceSent | EventType::InvoiceReminder | EventType::DisputeResolved
+            )
     }
 }
 
@@ -277,6 +295,76 @@ pub struct InvoiceLateFeeApplied {
     pub invoice_total_after: String,
 }
 
+/// `dispute.opened`: a buyer contested (part of) a line; the amount is held out of what may be paid.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DisputeOpened {
+    /// What is disputed (decimal string).
+    pub amount: String,
+    pub created_at: String,
+    pub currency: String,
+    pub dispute_id: String,
+    /// Everything open disputes hold on the invoice after this one (decimal string).
+    pub invoice_disputed_after: String,
+    pub invoice_external_ref: Option<String>,
+    pub invoice_id: String,
+    pub invoice_number: String,
+    /// The disputed line (0-based), or null for a dispute the seller opened from a short-pay exception.
+    pub line: Option<i64>,
+    /// The buyer's words as they typed them (plain text: escape before showing it in markup).
+    pub note: Option<String>,
+    /// `pricing`, `quantity`, `damaged`, `not_received`, `duplicate` or `other`.
+    pub reason: String,
+}
+
+/// `dispute.resolved`: the seller credited (part of) a dispute or rejected it; the buyer is emailed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DisputeResolved {
+    /// What was disputed (decimal string).
+    pub amount: String,
+    /// What the credit note took off (decimal string, `0.00` when rejected).
+    pub amount_credited: String,
+    /// What went back to the payable balance (decimal string).
+    pub amount_rejected: String,
+    /// The credit note, when something was credited.
+    pub credit_note_id: Option<String>,
+    pub currency: String,
+    pub customer_id: String,
+    pub dispute_id: String,
+    pub invoice_balance_after: String,
+    pub invoice_external_ref: Option<String>,
+    pub invoice_id: String,
+    pub invoice_number: String,
+    pub invoice_status_after: String,
+    /// `credit` or `reject`.
+    pub outcome: String,
+    pub resolved_at: String,
+    /// The address the buyer's email goes to.
+    pub sent_to: String,
+}
+
+/// `invoice.written_off`: a short pay's shortfall was written off (within the seller's tolerance, or by the
+/// seller resolving an exception); ERPs book it to their fee-variance account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct InvoiceWrittenOff {
+    /// What was written off (decimal string).
+    pub amount: String,
+    pub currency: String,
+    pub customer: ReceiptCustomer,
+    /// The short-pay exception it resolved, when a person decided it.
+    pub exception_id: Option<String>,
+    pub invoice_balance_after: String,
+    pub invoice_external_ref: Option<String>,
+    pub invoice_id: String,
+    pub invoice_number: String,
+    pub invoice_status_after: String,
+    /// The offline payment that arrived short.
+    pub payment_id: Option<String>,
+    /// `bank_fee`, `fx` or `small_balance`.
+    pub reason: String,
+    pub write_off_id: String,
+    pub written_off_at: String,
+}
+
 /// Any event, with what the outbox needs to store it. Serialises as the event's own fields (untagged):
 /// the type travels beside it, in `outbox.event_type` and the envelope's `type`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -292,6 +380,9 @@ pub enum Event {
     InvoiceReminder(InvoiceReminder),
     InstallmentMissed(InstallmentMissed),
     InvoiceLateFeeApplied(InvoiceLateFeeApplied),
+    DisputeOpened(DisputeOpened),
+    DisputeResolved(DisputeResolved),
+    InvoiceWrittenOff(Box<InvoiceWrittenOff>),
 }
 
 impl Event {
@@ -305,6 +396,9 @@ impl Event {
             Event::InvoiceReminder(_) => EventType::InvoiceReminder,
             Event::InstallmentMissed(_) => EventType::InstallmentMissed,
             Event::InvoiceLateFeeApplied(_) => EventType::InvoiceLateFeeApplied,
+            Event::DisputeOpened(_) => EventType::DisputeOpened,
+            Event::DisputeResolved(_) => EventType::DisputeResolved,
+            Event::InvoiceWrittenOff(_) => EventType::InvoiceWrittenOff,
         }
     }
 
@@ -319,6 +413,9 @@ impl Event {
             Event::InvoiceReminder(e) => &e.reminder_id,
             Event::InstallmentMissed(e) => &e.invoice_id,
             Event::InvoiceLateFeeApplied(e) => &e.fee_id,
+            Event::DisputeOpened(e) => &e.dispute_id,
+            Event::DisputeResolved(e) => &e.dispute_id,
+            Event::InvoiceWrittenOff(e) => &e.write_off_id,
         }
     }
 
@@ -338,6 +435,9 @@ impl Event {
             EventType::InvoiceReminder => Event::InvoiceReminder(serde_json::from_str(payload)?),
             EventType::InstallmentMissed => Event::InstallmentMissed(serde_json::from_str(payload)?),
             EventType::InvoiceLateFeeApplied => Event::InvoiceLateFeeApplied(serde_json::from_str(payload)?),
+            EventType::DisputeOpened => Event::DisputeOpened(serde_json::from_str(payload)?),
+            EventType::DisputeResolved => Event::DisputeResolved(serde_json::from_str(payload)?),
+            EventType::InvoiceWrittenOff => Event::InvoiceWrittenOff(serde_json::from_str(payload)?),
         })
     }
 }

@@ -3,11 +3,13 @@
 //! Online, receipt emails), and the seller's view of deliveries. Events are typed (`events`); the
 //! storage lives in `store::{outbox, endpoints, deliveries}`.
 
+pub mod dispute_email;
 pub mod events;
 pub mod invoice_email;
 pub mod quickbooks;
 pub mod quickbooks_fee;
 pub mod quickbooks_oauth;
+pub mod quickbooks_writeoff;
 pub mod receipts;
 pub mod relay;
 pub mod routes;
@@ -30,8 +32,8 @@ pub async fn fan_out(
     for (endpoint_id, kind) in endpoints::active(tx, seller_id).await? {
         let kind = match kind {
             EndpointKind::Webhook => DeliveryKind::Webhook,
-            // QuickBooks takes money movements (a Payment, a RefundReceipt) and late fees (a line on the
-            // invoice); webhooks get every event.
+            // QuickBooks takes money movements (a Payment, a RefundReceipt), late fees (a line on the invoice)
+            // and write-offs (a CreditMemo); webhooks get every event.
             EndpointKind::Quickbooks if !event_type.posts_to_quickbooks() => continue,
             EndpointKind::Quickbooks => DeliveryKind::Quickbooks,
         };

@@ -230,6 +230,9 @@ pub async fn send(state: &AppState, claimed: &Claimed) -> anyhow::Result<()> {
         Event::InvoiceReminder(reminder) => {
             return crate::scheduler::reminder_email::send(state, &claimed.seller_id, &reminder).await
         }
+        Event::DisputeResolved(resolved) => {
+            return crate::erp::dispute_email::send(state, &claimed.seller_id, &resolved).await
+        }
         // `fan_out` writes receipt emails for payments and refunds only.
         other => anyhow::bail!("no receipt for a {} event", other.event_type()),
     };

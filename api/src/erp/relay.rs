@@ -329,10 +329,24 @@ async fn quickbooks(state: &AppState, claimed: &Claimed) -> Outcome {
         Ok(Event::InvoiceLateFeeApplied(fee)) => {
             return late_fee(state, claimed, url, endpoint_id, &fee).await;
         }
-        // `fan_out` gives QuickBooks money movements and late fees only.
+        Ok(Event::InvoiceWrittenOff(written_off)) => {
+            match crate::erp::quickbooks_writeoff::request(
+                state,
+                &claimed.seller_id,
+                endpoint_id,
+                url,
+                &written_off,
+            )
+            .await
+            {
+                Ok(request) => request,
+                Err(outcome) => return outcome,
+            }
+        }
+        // `fan_out` gives QuickBooks money movements, late fees and write-offs only.
         Ok(other) => {
             return dead(format!(
-                "QuickBooks takes payments, refunds and late fees only, not {}",
+                "QuickBooks takes payments, refunds, late fees and write-offs only, not {}",
                 other.event_type()
             ))
         }

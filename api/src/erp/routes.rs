@@ -49,6 +49,10 @@ pub struct EndpointRequest {
     /// QuickBooks only: the id of the item a late fee's invoice line names (e.g. a "Late fee" service item).
     /// Without it, late fees are not posted to QuickBooks.
     late_fee_item_id: Option<String>,
+    /// QuickBooks only: the id of the item a short pay's write-off is booked with (a CreditMemo line's
+    /// `ItemRef`: a service item on the fee-variance expense account). Without it, write-offs are not
+    /// posted to QuickBooks.
+    writeoff_item_id: Option<String>,
 }
 
 /// A QuickBooks endpoint's credentials, validated.
@@ -96,6 +100,7 @@ fn credentials(kind: EndpointKind, body: &EndpointRequest) -> ApiResult<Option<Q
             ("refund_account_id", body.refund_account_id.is_some()),
             ("refund_item_id", body.refund_item_id.is_some()),
             ("late_fee_item_id", body.late_fee_item_id.is_some()),
+            ("writeoff_item_id", body.writeoff_item_id.is_some()),
         ];
         if let Some((field, _)) = extra.iter().find(|(_, present)| *present) {
             return Err(ApiError::invalid(
@@ -145,6 +150,7 @@ fn credentials(kind: EndpointKind, body: &EndpointRequest) -> ApiResult<Option<Q
         ("refund_account_id", &body.refund_account_id),
         ("refund_item_id", &body.refund_item_id),
         ("late_fee_item_id", &body.late_fee_item_id),
+        ("writeoff_item_id", &body.writeoff_item_id),
     ] {
         if let Some(id) = value {
             if id.is_empty() || id.len() > 32 || !id.bytes().all(|b| b.is_ascii_digit()) {
@@ -348,6 +354,9 @@ pub async fn create_endpoint(
         created_at: now,
     };
     endpoints::insert(&mut tx, &new).await?;
+    if let Some(item) = body.writeoff_item_id.as_deref().filter(|_| quickbooks.is_some()) {
+        crate::store::short_pays::set_writeoff_item(&mut tx, &seller.seller_id, &id, item).await?;
+    }
     // The URL without its query (which may carry a token); never the signing secret or credentials.
     let changes =
         serde_json::json!({"kind": kind.as_str(), "url": url.split('?').next().unwrap_or_default()});

@@ -96,6 +96,7 @@ pub async fn buyer_invoice(state: &AppState, seller_id: &str, invoice_id: &str) 
             amount_paid: totals.amount_paid().to_string(),
             discount_taken: totals.discount_taken().to_string(),
             amount_credited: totals.amount_credited().to_string(),
+            amount_disputed: Some(totals.amount_disputed().to_string()),
             balance_due: totals.balance_due().to_string(),
             // A stored status outside the set is a corrupted row: fail loudly rather than show a guess.
             status: InvoiceStatus::parse(&row.status).ok_or_else(|| {

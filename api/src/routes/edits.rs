@@ -152,7 +152,12 @@ async fn check_lines_editable(tx: &mut Tx, row: &InvoiceRow) -> ApiResult<()> {
             "A payment on this invoice is in progress; its lines cannot change.",
         ));
     }
-    let settled = row.amount_paid_minor > 0 || row.discount_taken_minor > 0 || row.amount_credited_minor > 0;
+    // A dispute names a line by position and a write-off settled part: either keeps the lines as they are.
+    let settled = row.amount_paid_minor > 0
+        || row.discount_taken_minor > 0
+        || row.amount_credited_minor > 0
+        || row.amount_written_off_minor > 0
+        || row.amount_disputed_minor > 0;
     if settled || invoices::payments_made(tx, &row.id).await? > 0 {
         return Err(conflict(
             ErrorCode::InvoiceHasPayments,

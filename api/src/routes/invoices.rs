@@ -90,6 +90,10 @@ pub struct InvoiceView {
     amount_paid: String,
     discount_taken: String,
     amount_credited: String,
+    /// Held out of the payable balance by open disputes (DESIGN 12); part of `balance_due`.
+    amount_disputed: String,
+    /// Short pays written off (DESIGN 12); `balance_due` is the total less paid, discounts, credits and these.
+    amount_written_off: String,
     balance_due: String,
     status: String,
     created_at: String,
@@ -105,6 +109,8 @@ pub struct InvoiceView {
     /// Late fees added to the total, in the order they were applied (absent when none).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     fees: Vec<FeeView>,
+    /// Short pays written off, oldest first (DESIGN 12).
+    write_offs: Vec<crate::routes::exceptions::WriteOffView>,
 }
 
 /// One late fee (DESIGN 11).
@@ -165,6 +171,8 @@ pub(crate) async fn view(state: &AppState, row: &InvoiceRow) -> ApiResult<Invoic
         amount_paid: row.money(row.amount_paid_minor)?.to_string(),
         discount_taken: row.money(row.discount_taken_minor)?.to_string(),
         amount_credited: row.money(row.amount_credited_minor)?.to_string(),
+        amount_disputed: row.money(row.amount_disputed_minor)?.to_string(),
+        amount_written_off: row.money(row.amount_written_off_minor)?.to_string(),
         balance_due: row.money(row.balance_due_minor())?.to_string(),
         status: row
             .invoice_status()
@@ -197,6 +205,7 @@ pub(crate) async fn view(state: &AppState, row: &InvoiceRow) -> ApiResult<Invoic
                 })
             })
             .collect::<anyhow::Result<_>>()?,
+        write_offs: crate::routes::exceptions::write_off_views(state, row).await?,
     })
 }
 

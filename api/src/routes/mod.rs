@@ -4,7 +4,9 @@ pub mod account;
 pub mod alerts;
 pub mod audit;
 pub mod checkout;
+pub mod disputes;
 pub mod edits;
+pub mod exceptions;
 pub mod invoices;
 pub mod offline;
 pub mod ops;
@@ -141,6 +143,7 @@ fn endpoints() -> [(&'static str, Vec<Endpoint>); 4] {
             vec![
                 Endpoint::new("").get(checkout::view).preflight(),
                 Endpoint::new("/payments").post(checkout::pay).preflight(),
+                Endpoint::new("/disputes").post(disputes::create).preflight(),
             ],
         ),
         (
@@ -203,6 +206,12 @@ fn endpoints() -> [(&'static str, Vec<Endpoint>); 4] {
                 Endpoint::new("/settings/invoice-email").put(sending::put_invoice_email_settings),
                 Endpoint::new("/settings/reminder-email").put(reminder_settings::put),
                 Endpoint::new("/alerts").get(alerts::list),
+                Endpoint::new("/disputes").get(disputes::list),
+                Endpoint::new("/disputes/{id}").get(disputes::get),
+                Endpoint::new("/disputes/{id}/resolve").post(disputes::resolve),
+                Endpoint::new("/exceptions").get(exceptions::list),
+                Endpoint::new("/exceptions/{id}").get(exceptions::get),
+                Endpoint::new("/exceptions/{id}/resolve").post(exceptions::resolve),
                 Endpoint::new("/audit-log").get(audit::list),
             ],
         ),

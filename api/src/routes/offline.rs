@@ -322,6 +322,9 @@ pub struct OfflinePaymentBody {
     /// When the money arrived: a calendar date (UTC), not in the future.
     #[schema(example = "2026-11-20")]
     pub received_on: String,
+    /// What the buyer was expected to pay, when the money arrived short (DESIGN 12): a shortfall within
+    /// the seller's tolerance is written off, one above it becomes an exception.
+    pub remittance: Option<crate::routes::exceptions::RemittanceBody>,
 }
 
 /// The body checked at the edge. The amount stays text until the invoice's currency is known.
@@ -393,6 +396,9 @@ pub struct OfflinePaymentView {
     pub received_on: String,
     pub created_at: String,
     pub invoice: OfflineInvoiceView,
+    /// With a `remittance` that arrived short: the write-off or the exception it led to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub short_pay: Option<crate::routes::exceptions::ShortPayView>,
 }
 
 /// The invoice as the payment left it.
@@ -413,6 +419,13 @@ fn request_hash(invoice_id: &str, body: &OfflinePaymentBody) -> String {
         body.method.as_str(),
         body.reference.as_deref().unwrap_or("\u{1}"),
         body.received_on.as_str(),
+        body.remittance
+            .as_ref()
+            .map_or("\u{1}", |r| r.expected_amount.as_str()),
+        body.remittance
+            .as_ref()
+            .and_then(|r| r.reason.as_deref())
+            .unwrap_or("\u{1}"),
     ] {
         hasher.update(part.as_bytes());
         hasher.update([0u8]);
@@ -511,7 +524,11 @@ pub async fn create_offline_payment(
                 .map_err(|e| ApiError::Internal(anyhow::Error::new(e)))
         }),
     };
-    let (amount, after) = match checked {
+    let checked = checked.and_then(|(amount, after)| {
+        crate::routes::exceptions::Remittance::check(body.remittance.as_ref(), amount, &totals)
+            .map(|remittance| (amount, after, remittance))
+    });
+    let (amount, after, remittance) = match checked {
         Ok(ok) => ok,
         Err(error) => {
             tx.rollback().await?;
@@ -572,6 +589,22 @@ pub async fn create_offline_payment(
     crate::outbox::record_payment_succeeded(&mut tx, &payment, &invoice, now)
         .await
         .context("recording payment.succeeded")?;
+    let (short_pay, after) = match remittance {
+        Some(remittance) => {
+            let (view, after) = crate::routes::exceptions::settle_short_pay(
+                &state,
+                &mut tx,
+                &mut invoice,
+                &totals,
+                after,
+                &payment,
+                remittance,
+            )
+            .await?;
+            (Some(view), after)
+        }
+        None => (None, after),
+    };
     let view = OfflinePaymentView {
         id: payment.id.clone(),
         invoice_id: invoice.id.clone(),
@@ -589,6 +622,7 @@ pub async fn create_offline_payment(
             balance_due: after.balance_due().to_string(),
             status: after.status().as_str().to_owned(),
         },
+        short_pay,
     };
     let answer = serde_json::to_string(&view).context("serialising the answer")?;
     idempotency::finish(&mut tx, &payment.id, 201, &answer).await?;

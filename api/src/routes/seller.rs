@@ -57,6 +57,8 @@ pub struct SellerView {
     pub created_at: String,
     /// Keys that work, and those that stopped in the last 30 days, newest first (at most 20).
     pub keys: Vec<KeyView>,
+    /// Short pays within this are written off (DESIGN 12); `null`: none, every shortfall is an exception.
+    pub short_pay_tolerance: Option<crate::routes::exceptions::ToleranceBody>,
 }
 
 async fn seller_view(state: &AppState, seller_id: &str) -> ApiResult<SellerView> {
@@ -77,6 +79,10 @@ async fn seller_view(state: &AppState, seller_id: &str) -> ApiResult<SellerView>
         allowed_origins: row.allowed_origins,
         created_at: rfc3339(row.created_at),
         keys: keys.into_iter().map(KeyView::from).collect(),
+        short_pay_tolerance: crate::store::short_pays::tolerance(&state.db, seller_id)
+            .await?
+            .as_ref()
+            .map(crate::routes::exceptions::tolerance_view),
     })
 }
 
@@ -95,12 +101,16 @@ pub struct SellerPatch {
     name: Option<String>,
     /// The whole new list (at most 20 origins such as `https://shop.example`); `[]` allows none.
     allowed_origins: Option<Vec<String>>,
+    /// Short pays within this are written off: `{amount: {"USD": "25.00"}, percent: "0.5"}`; both limits
+    /// apply when given, one left out does not; `{}` removes the tolerance.
+    short_pay_tolerance: Option<crate::routes::exceptions::ToleranceBody>,
 }
 
 /// A seller patch that passed the same validation as seller creation.
 struct ValidPatch {
     name: Option<String>,
     origins: Option<Vec<String>>,
+    tolerance: Option<tranche_domain::Tolerance>,
 }
 
 impl TryFrom<&SellerPatch> for ValidPatch {
@@ -110,6 +120,11 @@ impl TryFrom<&SellerPatch> for ValidPatch {
         Ok(ValidPatch {
             name: body.name.as_deref().map(seller_name).transpose()?,
             origins: body.allowed_origins.as_deref().map(allowed_origins).transpose()?,
+            tolerance: body
+                .short_pay_tolerance
+                .as_ref()
+                .map(crate::routes::exceptions::parse_tolerance)
+                .transpose()?,
         })
     }
 }
@@ -131,6 +146,9 @@ pub async fn update(
     if change.name.is_some() || change.allowed_origins.is_some() {
         let now = state.clock().now_ms();
         sellers::update(&state.db, &seller.seller_id, &change, seller.actor(), now).await?;
+    }
+    if let Some(tolerance) = &patch.tolerance {
+        crate::routes::exceptions::set_tolerance(&state, &seller, tolerance).await?;
     }
     Ok(HttpResponse::Ok().json(seller_view(&state, &seller.seller_id).await?))
 }

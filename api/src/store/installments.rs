@@ -71,7 +71,12 @@ fn from_rows(invoice: &InvoiceRow, rows: Vec<(i64, i64, String)>) -> anyhow::Res
         .context("stored installments break a plan invariant")
 }
 
-/// What the invoice has settled (paid + discounts + credit notes): what fills its installments.
+/// What the invoice has settled (paid + discounts + credit notes + write-offs): what fills its installments.
 pub fn settled(invoice: &InvoiceRow) -> anyhow::Result<Money> {
-    invoice.money(invoice.amount_paid_minor + invoice.discount_taken_minor + invoice.amount_credited_minor)
+    invoice.money(
+        invoice.amount_paid_minor
+            + invoice.discount_taken_minor
+            + invoice.amount_credited_minor
+            + invoice.amount_written_off_minor,
+    )
 }

@@ -11,7 +11,7 @@ const COLUMNS: &str = "i.id, i.seller_id, i.customer_id, c.name AS customer_name
      c.external_ref AS customer_external_ref, i.terms_id, i.terms_spec, i.number, \
      i.currency, i.issue_date, i.due_date, i.subtotal_minor, i.tax_minor, i.total_minor, i.amount_paid_minor, \
      i.discount_taken_minor, i.amount_credited_minor, i.status, i.voided_at, i.created_at, i.updated_at, \
-     i.external_ref, i.memo, i.sent_at";
+     i.external_ref, i.memo, i.sent_at, i.amount_disputed_minor, i.amount_written_off_minor";
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct InvoiceRow {
@@ -46,6 +46,10 @@ pub struct InvoiceRow {
     pub memo: Option<String>,
     /// When the invoice was last sent by email.
     pub sent_at: Option<i64>,
+    /// Held out of the payable balance by open disputes (issue 17).
+    pub amount_disputed_minor: i64,
+    /// Short pays written off (issue 17): lower the balance like credits.
+    pub amount_written_off_minor: i64,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow, serde::Deserialize)]
@@ -86,11 +90,19 @@ impl InvoiceRow {
         )
         .context("stored invoice totals break an invariant")?
         .with_credited(self.money(self.amount_credited_minor)?)
-        .context("stored invoice credits break an invariant")
+        .context("stored invoice credits break an invariant")?
+        .with_written_off(self.money(self.amount_written_off_minor)?)
+        .context("stored invoice write-offs break an invariant")?
+        .with_disputed(self.money(self.amount_disputed_minor)?)
+        .context("stored invoice disputes break an invariant")
     }
 
     pub fn balance_due_minor(&self) -> i64 {
-        self.total_minor - self.amount_paid_minor - self.discount_taken_minor - self.amount_credited_minor
+        self.total_minor
+            - self.amount_paid_minor
+            - self.discount_taken_minor
+            - self.amount_credited_minor
+            - self.amount_written_off_minor
     }
 }
 
@@ -115,6 +127,8 @@ impl InvoiceRow {
             ("invoices.amount_paid_minor", self.amount_paid_minor),
             ("invoices.discount_taken_minor", self.discount_taken_minor),
             ("invoices.amount_credited_minor", self.amount_credited_minor),
+            ("invoices.amount_disputed_minor", self.amount_disputed_minor),
+            ("invoices.amount_written_off_minor", self.amount_written_off_minor),
             ("invoices balance due", self.balance_due_minor()),
         ];
         for (column, value) in amounts {
@@ -295,6 +309,30 @@ pub async fn list(
         .bind(filter.customer_id.as_deref());
     let rows: Vec<InvoiceRow> = keyset.bind(query).fetch_all(db.pool()).await?;
     keyset.rows(rows).try_map(checked)
+}
+
+/// Writes a locked invoice's dispute hold, credits, write-offs and the status they give, in the transaction
+/// of the dispute, resolution or write-off (the CHECKs hold the parts within the total whatever this is
+/// handed).
+pub async fn write_holds(
+    tx: &mut Tx,
+    invoice_id: &str,
+    totals: &InvoiceTotals,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE invoices SET amount_disputed_minor = $1, amount_credited_minor = $2, amount_written_off_minor = $3, \
+         status = $4, updated_at = $5 WHERE id = $6",
+    )
+    .bind(totals.amount_disputed().minor_units())
+    .bind(totals.amount_credited().minor_units())
+    .bind(totals.written_off().minor_units())
+    .bind(totals.status().as_str())
+    .bind(now)
+    .bind(invoice_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// Sum of amounts (plus discounts) held by pending payments on an invoice: single-invoice payments by

@@ -20,6 +20,8 @@ pub enum Listed {
     Refunds,
     Terms,
     AuditLog,
+    Disputes,
+    Exceptions,
 }
 
 impl Listed {
@@ -33,6 +35,8 @@ impl Listed {
             Listed::Refunds => "refunds",
             Listed::Terms => "terms_profiles",
             Listed::AuditLog => "audit_log",
+            Listed::Disputes => "disputes",
+            Listed::Exceptions => "short_pay_exceptions",
         }
     }
 
@@ -47,6 +51,8 @@ impl Listed {
             Listed::Refunds => "refunds",
             Listed::Terms => "terms profiles",
             Listed::AuditLog => "audit log entries",
+            Listed::Disputes => "disputes",
+            Listed::Exceptions => "exceptions",
         }
     }
 }

@@ -20,7 +20,7 @@ pub struct FakeErp {
 impl FakeErp {
     /// Starts the server on a free loopback port.
     pub async fn start() -> Arc<FakeErp> {
-        let (recorder, port) = Recorder::start();
+        let (recorder, port) = Recorder::start().await;
         Arc::new(FakeErp { recorder, port })
     }
 

@@ -340,11 +340,7 @@ impl TestApp {
     /// A buyer pays `amount` of the invoice by card through a fresh checkout link, a fresh idempotency key
     /// and the Visa test card; the payment must be accepted (201). Returns the answer's body.
     pub async fn pay_invoice(&self, seller: &SellerCtx, invoice_id: &str, amount: &str) -> Value {
-        let (_, token) = self.link(seller, invoice_id).await;
-        let card = self.card_token_for(&token, "4242424242424242").await;
-        let r = self
-            .pay(&token, &uuid::Uuid::now_v7().to_string(), amount, &card)
-            .await;
+        let r = self.pay_fresh(seller, invoice_id, amount).await;
         assert_eq!(r.status(), 201, "paying {amount}");
         r.json().await.unwrap()
     }
@@ -409,6 +405,38 @@ impl TestApp {
             .send()
             .await
             .unwrap()
+    }
+
+    /// Pays `amount` with a test Visa through a fresh link (links and card tokens expire as the clock moves).
+    pub async fn pay_fresh(&self, seller: &SellerCtx, invoice_id: &str, amount: &str) -> Response {
+        let (_, token) = self.link(seller, invoice_id).await;
+        let card = self.card_token_for(&token, "4242424242424242").await;
+        self.pay(&token, &uuid::Uuid::now_v7().to_string(), amount, &card)
+            .await
+    }
+
+    /// `POST /v1/invoices/{id}/payments` (an offline payment) with a fresh `Idempotency-Key`.
+    pub async fn offline_payment(&self, seller: &SellerCtx, invoice_id: &str, body: Value) -> Response {
+        self.client
+            .post(self.url(&format!("/v1/invoices/{invoice_id}/payments")))
+            .bearer_auth(&seller.key)
+            .header("idempotency-key", uuid::Uuid::now_v7().to_string())
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Registers a webhook endpoint of `seller` at `http://127.0.0.1:{port}/hooks`.
+    pub async fn webhook_endpoint(&self, seller: &SellerCtx, port: u16) {
+        let r = self
+            .post(
+                "/v1/erp/endpoints",
+                &seller.key,
+                json!({"kind": "webhook", "url": format!("http://127.0.0.1:{port}/hooks")}),
+            )
+            .await;
+        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
     }
 
     pub async fn checkout(&self, checkout_token: &str) -> Value {

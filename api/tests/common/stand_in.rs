@@ -32,17 +32,29 @@ where
     serve(std::net::TcpListener::bind("127.0.0.1:0").unwrap(), configure)
 }
 
-/// A receiver that records every request's path and JSON body (`null` when not JSON) and answers 200. It
-/// also answers Intuit's OAuth token path with a fresh token, so one recorder can play a seller's webhook
-/// receiver and a QuickBooks company at once (for tests that check what arrived, not Intuit's rules).
+/// One recorded request.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub path: String,
+    pub query: String,
+    pub authorization: Option<String>,
+    /// The JSON body (`null` when not JSON).
+    pub body: serde_json::Value,
+    /// The body as sent (amounts as written: a `Value` reads JSON numbers as floats).
+    pub raw: String,
+}
+
+/// A receiver that records every request and answers 200. It also answers Intuit's OAuth token path with
+/// the access token `at-1`, so one recorder can play a seller's webhook receiver and a QuickBooks company
+/// at once (for tests that check what arrived, not Intuit's rules).
 #[derive(Default)]
 pub struct Recorder {
-    requests: std::sync::Mutex<Vec<(String, serde_json::Value)>>,
+    requests: std::sync::Mutex<Vec<Request>>,
 }
 
 impl Recorder {
     /// Starts one on a free port: the recorder and its port.
-    pub fn start() -> (std::sync::Arc<Recorder>, u16) {
+    pub async fn start() -> (std::sync::Arc<Recorder>, u16) {
         let recorder = std::sync::Arc::new(Recorder::default());
         let data = web::Data::new(recorder.clone());
         let (port, _) = serve_any(move |app| {
@@ -50,14 +62,22 @@ impl Recorder {
                 |request: actix_web::HttpRequest,
                  body: web::Bytes,
                  recorder: web::Data<std::sync::Arc<Recorder>>| async move {
-                    let path = request.path().to_owned();
-                    if path == "/oauth2/v1/tokens/bearer" {
+                    if request.path() == "/oauth2/v1/tokens/bearer" {
                         return actix_web::HttpResponse::Ok().json(serde_json::json!({
                             "access_token": "at-1", "expires_in": 3600, "refresh_token": "rt-2",
                             "x_refresh_token_expires_in": 8_726_400, "token_type": "bearer"}));
                     }
-                    let value = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
-                    recorder.requests.lock().unwrap().push((path, value));
+                    recorder.requests.lock().unwrap().push(Request {
+                        path: request.path().to_owned(),
+                        query: request.query_string().to_owned(),
+                        authorization: request
+                            .headers()
+                            .get("authorization")
+                            .and_then(|v| v.to_str().ok())
+                            .map(str::to_owned),
+                        body: serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+                        raw: String::from_utf8_lossy(&body).into_owned(),
+                    });
                     actix_web::HttpResponse::Ok().json(serde_json::json!({"ok": true}))
                 },
             ));
@@ -65,17 +85,27 @@ impl Recorder {
         (recorder, port)
     }
 
-    /// Every `(path, body)` so far, in arrival order.
-    pub fn requests(&self) -> Vec<(String, serde_json::Value)> {
-        self.requests.lock().unwrap().clone()
+    /// The requests whose path ends with `path_end`, in arrival order.
+    pub fn requests(&self, path_end: &str) -> Vec<Request> {
+        self.requests
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.path.ends_with(path_end))
+            .cloned()
+            .collect()
     }
 
     /// The bodies of the requests whose path ends with `path_end`.
     pub fn bodies(&self, path_end: &str) -> Vec<serde_json::Value> {
-        self.requests()
+        self.requests(path_end).into_iter().map(|r| r.body).collect()
+    }
+
+    /// The `data` of the first webhook of `event_type` received, if one was.
+    pub fn event(&self, event_type: &str) -> Option<serde_json::Value> {
+        self.bodies("")
             .into_iter()
-            .filter(|(p, _)| p.ends_with(path_end))
-            .map(|(_, b)| b)
-            .collect()
+            .find(|b| b["type"] == event_type)
+            .map(|b| b["data"].clone())
     }
 }
