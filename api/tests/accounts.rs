@@ -841,6 +841,12 @@ async fn refunds_come_out_of_one_allocation(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(payment["status"], "partially_refunded");
+    // The seller sees the split and what each allocation gave back.
+    assert_eq!(payment["allocations"][0]["invoice_id"], id(&a));
+    assert_eq!(payment["allocations"][0]["amount_refunded"], "0.00");
+    assert_eq!(payment["allocations"][1]["invoice_id"], id(&b));
+    assert_eq!(payment["allocations"][1]["amount"], "30.00");
+    assert_eq!(payment["allocations"][1]["amount_refunded"], "30.00");
     // A single-invoice payment's refund may name only its own invoice.
     let (_, checkout) = app.link(&seller, &id(&stranger)).await;
     let single_card = app.card_token_for(&checkout, VISA).await;
