@@ -809,6 +809,15 @@ async fn refunds_come_out_of_one_allocation(backend: Backend) {
     assert_eq!(rest["amount"], "20.00");
     assert_eq!(rest["invoice_id"], id(&b));
     assert_eq!(app.get_invoice(&seller, &id(&b)).await["amount_paid"], "0.00");
+    // Refunded in full, b still had a payment against its lines (the ERP recorded it): they stay.
+    let r = app
+        .patch(
+            &format!("/v1/invoices/{}", id(&b)),
+            &seller.key,
+            json!({"lines": [{"description": "Other", "quantity": "1", "unit_price": "5.00"}]}),
+        )
+        .await;
+    expect_problem(r, 409, "invoice_has_payments").await;
     expect_problem(
         refund("r6", json!({"amount": "0.01", "invoice_id": id(&b)})).await,
         422,
