@@ -138,16 +138,13 @@ impl FromRequest for BuyerBinding {
             let Some(token) = token else {
                 return limited(&state, ip, Err(INVALID_TOKEN)).await;
             };
-            // An account token fails the checkout check before any database read (its audience differs);
-            // only a token refused as a checkout token is tried as an account token, and only a token
-            // refused as both counts once toward the failed-token limiter.
-            let (binding, allowed_origins) = match Checkout::from_token(&state, &token).await {
-                Ok(checkout) => (TokenBinding::from(&checkout), checkout.allowed_origins),
-                Err(ApiError::Unauthorized { .. }) => {
-                    let account = limited(&state, ip, Account::from_token(&state, &token).await).await?;
-                    (account.binding(), account.allowed_origins)
-                }
-                Err(other) => return Err(other),
+            // The signature check (cached) tells the kinds apart before any database read.
+            let (binding, allowed_origins) = if state.keys.verify_account(&token).is_ok() {
+                let account = limited(&state, ip, Account::from_token(&state, &token).await).await?;
+                (account.binding(), account.allowed_origins)
+            } else {
+                let checkout = limited(&state, ip, Checkout::from_token(&state, &token).await).await?;
+                (TokenBinding::from(&checkout), checkout.allowed_origins)
             };
             if let Some(origin) = origin {
                 check_origin_among(&state, &allowed_origins, &origin)?;

@@ -809,6 +809,15 @@ async fn refunds_come_out_of_one_allocation(backend: Backend) {
     assert_eq!(rest["amount"], "20.00");
     assert_eq!(rest["invoice_id"], id(&b));
     assert_eq!(app.get_invoice(&seller, &id(&b)).await["amount_paid"], "0.00");
+    // Refunded in full, b still had a payment against its lines (the ERP recorded it): they stay.
+    let r = app
+        .patch(
+            &format!("/v1/invoices/{}", id(&b)),
+            &seller.key,
+            json!({"lines": [{"description": "Other", "quantity": "1", "unit_price": "5.00"}]}),
+        )
+        .await;
+    expect_problem(r, 409, "invoice_has_payments").await;
     expect_problem(
         refund("r6", json!({"amount": "0.01", "invoice_id": id(&b)})).await,
         422,
@@ -841,6 +850,12 @@ async fn refunds_come_out_of_one_allocation(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(payment["status"], "partially_refunded");
+    // The seller sees the split and what each allocation gave back.
+    assert_eq!(payment["allocations"][0]["invoice_id"], id(&a));
+    assert_eq!(payment["allocations"][0]["amount_refunded"], "0.00");
+    assert_eq!(payment["allocations"][1]["invoice_id"], id(&b));
+    assert_eq!(payment["allocations"][1]["amount"], "30.00");
+    assert_eq!(payment["allocations"][1]["amount_refunded"], "30.00");
     // A single-invoice payment's refund may name only its own invoice.
     let (_, checkout) = app.link(&seller, &id(&stranger)).await;
     let single_card = app.card_token_for(&checkout, VISA).await;

@@ -37,6 +37,20 @@ pub struct SellerPaymentView {
     pub gateway_charge_id: Option<String>,
     /// Where the cash receipt stands in the seller's ERP and mail.
     pub erp_posting: ErpPosting,
+    /// What the payment paid of each invoice: one entry (its `invoice_id`) for a single-invoice payment,
+    /// one per invoice for an account payment, whose `invoice_id` above is only the first by id.
+    pub allocations: Vec<SellerAllocation>,
+}
+
+/// One invoice's part of a payment, and what refunds gave back of it.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SellerAllocation {
+    pub invoice_id: String,
+    #[schema(example = "250.00")]
+    pub amount: String,
+    pub discount: Option<String>,
+    #[schema(example = "0.00")]
+    pub amount_refunded: String,
 }
 
 /// `status`: `none` (nothing to post), `pending`, `delivered` (every destination), or `failed` (one was
@@ -96,7 +110,36 @@ async fn seller_view(state: &AppState, row: &payments::PaymentRow) -> ApiResult<
         gateway: row.gateway.clone(),
         gateway_charge_id: row.gateway_charge_id.clone(),
         erp_posting: erp_posting(state, &row.id).await?,
+        allocations: allocations_of(state, row).await?,
     })
+}
+
+async fn allocations_of(state: &AppState, row: &payments::PaymentRow) -> ApiResult<Vec<SellerAllocation>> {
+    let stored = crate::store::allocations::of_payment(state.db.pool(), &row.seller_id, &row.id).await?;
+    if stored.is_empty() {
+        return Ok(vec![SellerAllocation {
+            invoice_id: row.invoice_id.clone(),
+            amount: row.amount.to_string(),
+            discount: (!row.discount.is_zero()).then(|| row.discount.to_string()),
+            amount_refunded: row.amount_refunded.to_string(),
+        }]);
+    }
+    let mut parts: Vec<_> = stored
+        .into_iter()
+        .map(|a| {
+            (
+                a.position,
+                SellerAllocation {
+                    invoice_id: a.invoice_id,
+                    amount: a.amount.to_string(),
+                    discount: (!a.discount.is_zero()).then(|| a.discount.to_string()),
+                    amount_refunded: a.amount_refunded.to_string(),
+                },
+            )
+        })
+        .collect();
+    parts.sort_by_key(|(position, _)| *position);
+    Ok(parts.into_iter().map(|(_, part)| part).collect())
 }
 
 /// `GET /v1/payments?invoice_id=`: newest first, a page at a time.

@@ -551,11 +551,15 @@ pub async fn replace_lines(
 }
 
 /// How many payments on the invoice are not failed attempts (pending, succeeded or refunded): an invoice
-/// with any keeps its lines, as the ERP recorded payments against them.
+/// with any keeps its lines, as the ERP recorded payments against them. Account payments count on every
+/// invoice they were allocated to.
 pub async fn payments_made(tx: &mut Tx, invoice_id: &str) -> Result<i64, sqlx::Error> {
     let (n,): (i64,) = sqlx::query_as(
-        "SELECT CAST(COUNT(*) AS BIGINT) FROM payments WHERE invoice_id = $1 AND status <> 'failed'",
+        "SELECT CAST((SELECT COUNT(*) FROM payments WHERE invoice_id = $1 AND status <> 'failed' \
+         AND account_link_id IS NULL) + (SELECT COUNT(*) FROM payment_allocations a JOIN payments p \
+         ON p.id = a.payment_id WHERE a.invoice_id = $2 AND p.status <> 'failed') AS BIGINT)",
     )
+    .bind(invoice_id)
     .bind(invoice_id)
     .fetch_one(&mut **tx)
     .await?;
