@@ -120,13 +120,16 @@ impl FromRequest for Account {
     }
 }
 
-/// A buyer holding either kind of token: what tokenizing a payment method takes (the sandbox fields page
-/// is opened by a checkout and, for accounts, by an account link). Yields what the method token is bound to.
-pub struct BuyerBinding(pub TokenBinding);
+/// A buyer holding either kind of token, told apart by the token's signature (cached) before any database
+/// read: what tokenizing a payment method and opening a dispute take.
+pub enum Buyer {
+    Checkout(Checkout),
+    Account(Account),
+}
 
-impl FromRequest for BuyerBinding {
+impl FromRequest for Buyer {
     type Error = ApiError;
-    type Future = LocalBoxFuture<'static, Result<BuyerBinding, ApiError>>;
+    type Future = LocalBoxFuture<'static, Result<Buyer, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let token = bearer(req).map(str::to_owned);
@@ -138,18 +141,38 @@ impl FromRequest for BuyerBinding {
             let Some(token) = token else {
                 return limited(&state, ip, Err(INVALID_TOKEN)).await;
             };
-            // The signature check (cached) tells the kinds apart before any database read.
-            let (binding, allowed_origins) = if state.keys.verify_account(&token).is_ok() {
-                let account = limited(&state, ip, Account::from_token(&state, &token).await).await?;
-                (account.binding(), account.allowed_origins)
+            let buyer = if state.keys.verify_account(&token).is_ok() {
+                Buyer::Account(limited(&state, ip, Account::from_token(&state, &token).await).await?)
             } else {
-                let checkout = limited(&state, ip, Checkout::from_token(&state, &token).await).await?;
-                (TokenBinding::from(&checkout), checkout.allowed_origins)
+                Buyer::Checkout(limited(&state, ip, Checkout::from_token(&state, &token).await).await?)
             };
             if let Some(origin) = origin {
-                check_origin_among(&state, &allowed_origins, &origin)?;
+                let allowed = match &buyer {
+                    Buyer::Account(account) => &account.allowed_origins,
+                    Buyer::Checkout(checkout) => &checkout.allowed_origins,
+                };
+                check_origin_among(&state, allowed, &origin)?;
             }
-            Ok(BuyerBinding(binding))
+            Ok(buyer)
+        })
+    }
+}
+
+/// What a payment-method token made by either kind of buyer is bound to (the sandbox fields page is opened
+/// by a checkout and, for accounts, by an account link).
+pub struct BuyerBinding(pub TokenBinding);
+
+impl FromRequest for BuyerBinding {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<BuyerBinding, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let buyer = Buyer::from_request(req, payload);
+        Box::pin(async move {
+            Ok(BuyerBinding(match buyer.await? {
+                Buyer::Account(account) => account.binding(),
+                Buyer::Checkout(checkout) => TokenBinding::from(&checkout),
+            }))
         })
     }
 }

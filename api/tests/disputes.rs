@@ -617,3 +617,82 @@ async fn racing_resolutions_resolve_once(backend: Backend) {
     assert_eq!(invoice["amount_disputed"], "0.00");
 }
 both_backends!(racing_resolutions_resolve_once);
+
+// ---------------------------------------------------------------------------------------------------
+// Through an account link: the buyer names the invoice, which must be one of the account's customer's.
+
+async fn an_account_disputes_its_own_invoices_only(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let seller = app.seller("Northwind").await;
+    let id = two_lines(&app, &seller).await;
+    let (_, account) = app.account_link(&seller, &seller.customer_id).await;
+    // Another customer's invoice of the same seller, and another seller's invoice.
+    let stranger = app.customer(&seller, "Globex", "C-9").await;
+    let theirs = app
+        .invoice_with(&seller, "USD", "500.00", json!({"customer_id": stranger}))
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let other = app.seller("Southwind").await;
+    let foreign = two_lines(&app, &other).await;
+
+    let r = dispute(&app, &account, json!({"line": 1, "reason": "damaged"})).await;
+    expect_problem(r, 400, "missing_field").await;
+    for invoice_id in [&theirs, &foreign] {
+        let r = dispute(
+            &app,
+            &account,
+            json!({"invoice_id": invoice_id, "line": 0, "reason": "damaged"}),
+        )
+        .await;
+        expect_problem(r, 404, "not_found").await;
+    }
+    assert_eq!(app.sql_count("SELECT COUNT(*) FROM disputes").await, 0);
+
+    let opened = dispute_ok(
+        &app,
+        &account,
+        json!({"invoice_id": id, "line": 1, "amount": "150.00", "reason": "damaged", "note": "dented"}),
+    )
+    .await;
+    assert_eq!(opened["amount"], "150.00");
+    // The account view holds it out, and an account payment of the whole balance is refused naming the
+    // invoice; the undisputed rest is paid.
+    let view: Value = app.get("/v1/account", &account).await.json().await.unwrap();
+    let listed = view["invoices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["invoice"]["id"] == id.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(listed["invoice"]["amount_disputed"], "150.00", "{listed}");
+    assert_eq!(listed["options"]["full_balance"], "850.00", "{listed}");
+    let card = app.card_token_for(&account, "4242424242424242").await;
+    let r = app
+        .pay_account(
+            &account,
+            "acct-dispute-1",
+            &card,
+            json!([{"invoice_id": id, "amount": "1000.00"}]),
+        )
+        .await;
+    let problem = expect_problem(r, 422, "amount_exceeds_balance").await;
+    assert_eq!(problem["invoice_id"], id.as_str());
+    let r = app
+        .pay_account(
+            &account,
+            "acct-dispute-2",
+            &card,
+            json!([{"invoice_id": id, "amount": "850.00"}]),
+        )
+        .await;
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let seen = app.get_invoice(&seller, &id).await;
+    assert_eq!(
+        (seen["balance_due"].as_str(), seen["amount_disputed"].as_str()),
+        (Some("150.00"), Some("150.00"))
+    );
+}
+both_backends!(an_account_disputes_its_own_invoices_only);

@@ -14,7 +14,8 @@ use tranche_domain::{
     NotPayable, TotalsError,
 };
 
-use crate::auth::{Checkout, Seller};
+use crate::account_auth::Buyer;
+use crate::auth::Seller;
 use crate::db::{new_id, rfc3339, Tx};
 use crate::erp::events::{DisputeOpened, DisputeResolved, Event};
 use crate::error::{ApiError, ApiResult, JsonObject};
@@ -136,23 +137,42 @@ impl From<&DisputeRow> for DisputeView {
     }
 }
 
-/// Which invoice of which seller a buyer's dispute is about. One function so the account tokens (a
-/// customer's invoices, `invoice_id` from the body) extend it in one place.
+/// Which invoice of which seller a buyer's dispute is about, and for an account token whose customer's
+/// invoice it must be.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DisputeTarget {
     pub seller_id: String,
     pub invoice_id: String,
+    pub customer_id: Option<String>,
 }
 
 /// A checkout token names its invoice: `invoice_id`, if given, must be that one (another id is "not
-/// found", as ids never leak).
-pub fn target(checkout: &Checkout, invoice_id: Option<&str>) -> Result<DisputeTarget, ApiError> {
-    match invoice_id {
-        Some(id) if id != checkout.invoice_id => Err(ApiError::NotFound("invoice")),
-        _ => Ok(DisputeTarget {
-            seller_id: checkout.seller_id.clone(),
-            invoice_id: checkout.invoice_id.clone(),
-        }),
+/// found", as ids never leak). An account token names a customer: `invoice_id` is required and must be one
+/// of that customer's invoices (checked once the invoice is locked).
+pub fn target(buyer: &Buyer, invoice_id: Option<&str>) -> Result<DisputeTarget, ApiError> {
+    match buyer {
+        Buyer::Checkout(checkout) => match invoice_id {
+            Some(id) if id != checkout.invoice_id => Err(ApiError::NotFound("invoice")),
+            _ => Ok(DisputeTarget {
+                seller_id: checkout.seller_id.clone(),
+                invoice_id: checkout.invoice_id.clone(),
+                customer_id: None,
+            }),
+        },
+        Buyer::Account(account) => {
+            let id = invoice_id.ok_or_else(|| {
+                ApiError::invalid(
+                    ErrorCode::MissingField,
+                    "invoice_id",
+                    "invoice_id is required with an account token",
+                )
+            })?;
+            Ok(DisputeTarget {
+                seller_id: account.seller_id.clone(),
+                invoice_id: id.to_owned(),
+                customer_id: Some(account.customer_id.clone()),
+            })
+        }
     }
 }
 
@@ -308,7 +328,7 @@ async fn record_opened(tx: &mut Tx, row: &DisputeRow, invoice: &InvoiceRow) -> a
 /// `POST /v1/checkout/disputes`: the buyer contests (part of) a line; the amount is held out of what may be
 /// paid until the seller resolves it.
 #[utoipa::path(post, path = "/v1/checkout/disputes", tag = "checkout", request_body = DisputeBody,
-    security(("checkout_token" = [])),
+    security(("checkout_token" = []), ("account_token" = [])),
     responses(
         (status = 201, body = DisputeView),
         (status = 400, description = "invalid_field (line out of range, reason, note over 1000 characters), malformed_body, unknown_field", body = Problem),
@@ -316,17 +336,25 @@ async fn record_opened(tx: &mut Tx, row: &DisputeRow, invoice: &InvoiceRow) -> a
         (status = 409, description = "invoice_not_payable: the invoice is void or paid", body = Problem),
         (status = 422, description = "dispute_exceeds_line (with maximum: the line less open and credited disputes), amount_exceeds_balance (with maximum: the balance less payments in progress and open disputes), amount_not_positive, amount_malformed, amount_precision", body = Problem)))]
 pub async fn create(
-    checkout: Checkout,
+    buyer: Buyer,
     state: web::Data<AppState>,
     body: web::Json<JsonObject<DisputeBody>>,
 ) -> ApiResult<HttpResponse> {
     let order = DisputeOrder::try_from(&body.0 .0)?;
-    let target = target(&checkout, order.invoice_id.as_deref())?;
+    let target = target(&buyer, order.invoice_id.as_deref())?;
     let mut tx = state.db.begin_write().await?;
     let Some(mut invoice) = invoices::lock(&state.db, &mut tx, &target.seller_id, &target.invoice_id).await?
     else {
         return refuse(tx, ApiError::NotFound("invoice")).await;
     };
+    // Another customer's invoice of the same seller is as unknown to an account as another seller's.
+    if target
+        .customer_id
+        .as_ref()
+        .is_some_and(|c| *c != invoice.customer_id)
+    {
+        return refuse(tx, ApiError::NotFound("invoice")).await;
+    }
     match open(&state, &mut tx, &mut invoice, &order, Actor::Buyer).await? {
         Ok(row) => {
             tx.commit().await?;
