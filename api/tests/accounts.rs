@@ -301,6 +301,22 @@ async fn one_charge_pays_several_invoices(backend: Backend) {
     assert_eq!(app.get_invoice(&seller, &id(&b)).await["status"], "paid");
     // The allocations are stored per invoice.
     assert_eq!(count(&app, "SELECT COUNT(*) FROM payment_allocations").await, 2);
+    // Each invoice's history shows what it got, and the seller finds the payment by either invoice (the
+    // row names only the first by id).
+    for (invoice, amount) in [(id(&a), "40.00"), (id(&b), "250.50")] {
+        let (_, checkout) = app.link(&seller, &invoice).await;
+        let history = app.checkout(&checkout).await["payments"].clone();
+        assert_eq!(history.as_array().map(Vec::len), Some(1), "{history}");
+        assert_eq!(history[0]["id"], body["payment"]["id"]);
+        assert_eq!(history[0]["amount"], amount, "{history}");
+        let listed: Value = app
+            .get(&format!("/v1/payments?invoice_id={invoice}"), &seller.key)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(listed["data"][0]["id"], body["payment"]["id"], "{listed}");
+    }
     // The account now shows only the open rest.
     let view: Value = app.get("/v1/account", &token).await.json().await.unwrap();
     assert_eq!(view["invoices"].as_array().unwrap().len(), 1);

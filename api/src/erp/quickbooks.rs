@@ -156,7 +156,7 @@ pub fn payment_body(receipt: &PaymentSucceeded) -> Result<String, MappingError> 
         .collect();
     // An early-payment discount settles part of the invoice without cash: the Payment carries the cash
     // (TotalAmt, the linked line) and names the discount, so the bookkeeper can book it as a sales
-    // discount (docs/decisions/plans.md).
+    // discount (docs/decisions.md, "Payment plans, reminders, late fees and alerts").
     // An account payment names every invoice it paid.
     let invoices = if receipt.allocations.len() > 1 {
         let numbers: Vec<&str> = receipt

@@ -239,6 +239,20 @@ fn json_array(db: &Db, object: &str) -> String {
     }
 }
 
+/// The payment columns of an account payment as this invoice sees it: its allocation's invoice, amount,
+/// discount and refunds in place of the whole charge's (the buyer's history lists what this invoice got).
+fn allocated_columns(fields: &[&str]) -> String {
+    let column = |field: &str| match field {
+        "invoice_id" | "amount_minor" | "discount_minor" | "amount_refunded_minor" => format!("a.{field}"),
+        other => format!("p.{other}"),
+    };
+    fields
+        .iter()
+        .map(|f| format!("{} AS {f}", column(f)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The buyer's view in one statement: the invoice with its customer, the pending holds, the lines and the
 /// payment history, the last two as JSON arrays. A checkout view was 4 round trips (each a thread hand-off
 /// on SQLite, the read path's largest cost in the profile in docs/benchmarks.md); now it is one.
@@ -252,11 +266,15 @@ pub async fn checkout_view(db: &Db, seller_id: &str, id: &str) -> Result<Option<
           JOIN payments p ON p.id = a.payment_id WHERE a.invoice_id = i.id AND p.status = 'pending') \
           AS BIGINT) AS pending_minor, \
          (SELECT {lines} FROM invoice_lines WHERE invoice_id = i.id) AS lines_json, \
-         (SELECT {payments} FROM payments WHERE invoice_id = i.id AND status <> 'failed' \
-          AND account_link_id IS NULL) AS payments_json \
+         (SELECT {payments} FROM (SELECT {columns} FROM payments WHERE invoice_id = i.id AND status <> 'failed' \
+          AND account_link_id IS NULL \
+          UNION ALL SELECT {allocated} FROM payment_allocations a JOIN payments p ON p.id = a.payment_id \
+          WHERE a.invoice_id = i.id AND p.status <> 'failed') history) AS payments_json \
          FROM invoices i JOIN customers c ON c.id = i.customer_id WHERE i.id = $1 AND i.seller_id = $2",
         lines = json_array(db, &json_object(db, &LINE_FIELDS)),
         payments = json_array(db, &json_object(db, &payment_fields)),
+        columns = super::payments::COLUMNS,
+        allocated = allocated_columns(&payment_fields),
     );
     let raw: Option<CheckoutRaw> = sqlx::query_as(&sql)
         .bind(id)

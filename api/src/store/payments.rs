@@ -164,7 +164,9 @@ pub async fn list(
     keyset: &Keyset,
 ) -> Result<Rows<PaymentRow>, sqlx::Error> {
     let sql = format!(
-        "SELECT {COLUMNS} FROM payments WHERE seller_id = $1 AND ($2 IS NULL OR invoice_id = $2){}",
+        // An account payment is found by each invoice it paid, not only by its row's first one.
+        "SELECT {COLUMNS} FROM payments WHERE seller_id = $1 AND ($2 IS NULL OR invoice_id = $2 \
+         OR id IN (SELECT payment_id FROM payment_allocations WHERE invoice_id = $2 AND seller_id = $1)){}",
         Keyset::clause("", 3)
     );
     let query = sqlx::query_as(&sql).bind(seller_id).bind(invoice_id);
