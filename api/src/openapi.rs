@@ -44,6 +44,7 @@ use crate::routes;
         routes::offline::create_offline_payment,
         routes::checkout::view,
         routes::checkout::pay,
+        routes::checkout::confirm,
         routes::sandbox::create_token,
         routes::stripe_webhook::receive,
         crate::erp::routes::create_endpoint,

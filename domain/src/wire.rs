@@ -191,12 +191,18 @@ impl PaymentStatus {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GatewayView {
-    /// `sandbox` today; `stripe` when that gateway is plugged in.
+    /// `sandbox` or `stripe`: which fields the widget shows (the sandbox's iframe, Stripe's Payment Element).
     pub kind: String,
     /// URL of the gateway's hosted fields page (put in an iframe).
     pub fields_url: String,
     /// Origin the fields iframe posts its messages from.
     pub fields_origin: String,
+    /// `stripe`: the publishable key (`pk_...`) Stripe.js is started with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publishable_key: Option<String>,
+    /// `stripe`: where Stripe.js is loaded from (`https://js.stripe.com/v3/`; never bundled).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub js_url: Option<String>,
 }
 
 /// The rule inputs: invoice amounts, terms and the server's date.
@@ -352,6 +358,13 @@ pub struct Problem {
     /// What the buyer can do next, for declines.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub advice: Option<String>,
+    /// `action_required`: the gateway's secret for the buyer's next action (Stripe's PaymentIntent
+    /// `client_secret`, which Stripe.js's `handleNextAction` takes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+    /// `action_required`: the pending payment to confirm once the action is done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_id: Option<String>,
 }
 
 impl Problem {
@@ -382,6 +395,8 @@ impl Problem {
             currency: None,
             decline_code: None,
             advice: None,
+            client_secret: None,
+            payment_id: None,
         }
     }
 

@@ -140,6 +140,9 @@ fn endpoints() -> [(&'static str, Vec<Endpoint>); 3] {
             vec![
                 Endpoint::new("").get(checkout::view).preflight(),
                 Endpoint::new("/payments").post(checkout::pay).preflight(),
+                Endpoint::new("/payments/{id}/confirm")
+                    .post(checkout::confirm)
+                    .preflight(),
             ],
         ),
         (
