@@ -75,6 +75,16 @@ function loadStrings(lang) {
     }));
 }
 
+// Stripe.js, loaded from the address the checkout view names (Stripe's, in production) once per page and
+// never bundled: Stripe requires it be served by Stripe.
+let stripeJs;
+const loadStripe = (src) =>
+  (stripeJs ??= new Promise((resolve, reject) => {
+    const script = Object.assign(document.createElement("script"), { src, onload: () => resolve(window.Stripe) });
+    script.onerror = () => reject((stripeJs = undefined, "Stripe.js could not be loaded."));
+    document.head.append(script);
+  }));
+
 const ATTRIBUTES = ["token", "locale", "api", "theme"];
 // What the card fields take of the theme: the resolved `--_*` properties of tranche.css.
 const THEME = ["bg", "text", "muted", "border", "danger", "focus", "primary", "radius", "font", "scheme"];
@@ -128,11 +138,59 @@ class TrancheCheckout extends HTMLElement {
 
   #started = false;
 
+  // Stripe's Payment Element (the wasm calls these three; docs/gateways.md). Stripe's iframes refuse a shadow
+  // root, so the Element goes into a light-DOM child of this element, which the shadow root shows through
+  // its `<slot name="stripe">`. The theme reaches it as Stripe Appearance variables.
+  #stripe;
+  async _trancheStripeMount(key, src, amount, currency) {
+    // The view re-renders while paying: the Element mounted for this amount stays, with what the buyer typed.
+    const id = [key, amount, currency].join();
+    if (this.#stripe?.id === id) return;
+    const Stripe = await loadStripe(src);
+    const style = getComputedStyle(this);
+    const theme = (names) =>
+      Object.fromEntries(Object.entries(names).map(([k, n]) => [k, style.getPropertyValue("--_" + n).trim()]).filter(([, v]) => v));
+    const stripe = Stripe(key);
+    const elements = stripe.elements({
+      mode: "payment",
+      amount,
+      currency,
+      paymentMethodCreation: "manual",
+      appearance: { variables: theme({ colorBackground: "bg", colorText: "text", colorDanger: "danger", colorPrimary: "primary", borderRadius: "radius", fontFamily: "font" }) },
+    });
+    const slot = Object.assign(document.createElement("div"), { slot: "stripe" });
+    this.#unmountStripe();
+    this.append(slot);
+    elements.create("payment").mount(slot);
+    this.#stripe = { id, stripe, elements };
+  }
+
+  // The PaymentMethod id (`pm_...`) for the API, or a rejection with Stripe's message for the buyer.
+  async _trancheStripePay() {
+    const { stripe, elements } = this.#stripe;
+    const submitted = await elements.submit();
+    if (submitted.error) throw submitted.error.message;
+    const { paymentMethod, error } = await stripe.createPaymentMethod({ elements });
+    if (error) throw error.message;
+    return paymentMethod.id;
+  }
+
+  // 3-D Secure: the issuer's check, in Stripe's own frame; how it ended is the API's confirm to say.
+  async _trancheStripeAction(clientSecret) {
+    await this.#stripe?.stripe.handleNextAction({ clientSecret });
+  }
+
   #mounted = null;
   #generation = 0;
 
+  #unmountStripe() {
+    this.#stripe = undefined;
+    this.querySelector(":scope>[slot=stripe]")?.remove();
+  }
+
   #teardown() {
     this.#generation++;
+    this.#unmountStripe();
     if (this.#mounted) {
       this.#mounted.unmount();
       this.#mounted.free?.();

@@ -7,7 +7,7 @@
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use tranche_domain::wire::PaymentRequest;
-use tranche_domain::ErrorCode;
+use tranche_domain::{ErrorCode, Money};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{HtmlElement, MessageEvent, ShadowRoot};
@@ -218,7 +218,18 @@ fn App(config: Config) -> impl IntoView {
                 payment_token,
                 currency: checkout.with_untracked(|c| c.as_ref().map(|c| c.currency().code().to_owned())),
             };
-            let result = api::pay(&api, &token, &a.key, &body).await;
+            let mut result = api::pay(&api, &token, &a.key, &body).await;
+            // 3-D Secure: Stripe.js runs the card issuer's check, then the API is asked how it ended (a
+            // challenge failed or closed comes back as a decline, or as this same answer once more).
+            if let Err(ApiError::Problem(p)) = &result {
+                if let (Some(secret), Some(id)) = (&p.client_secret, &p.payment_id) {
+                    let host = config.with_value(|c| c.host.clone());
+                    let _ =
+                        dom::host_call(&host, "_trancheStripeAction", &js_sys::Array::of1(&secret.into()))
+                            .await;
+                    result = api::confirm(&api, &token, id).await;
+                }
+            }
             let Some(c) = checkout.get_untracked() else { return };
             let settled = match result {
                 Ok(response) => Ok(response),
@@ -693,10 +704,56 @@ fn Method(
     });
     on_cleanup(move || listener.remove());
 
+    // Stripe: its Payment Element, mounted by the loader into a light-DOM child of the element (Stripe's
+    // iframes refuse a shadow root) and shown here through the `stripe` slot.
+    let stripe = gateway.kind == "stripe";
+    let host = config.with_value(|c| c.host.clone());
+    if stripe {
+        let minor = eval
+            .with_untracked(|e| e.amount.clone())
+            .and_then(|a| Money::parse(&a, c.currency()).ok());
+        let args = js_sys::Array::of4(
+            &gateway.publishable_key.clone().unwrap_or_default().into(),
+            &gateway.js_url.clone().unwrap_or_default().into(),
+            &(minor.map_or(0, |m| m.minor_units()) as f64).into(),
+            &c.currency().code().to_ascii_lowercase().into(),
+        );
+        let host = host.clone();
+        spawn_local(async move {
+            if let Err(e) = dom::host_call(&host, "_trancheStripeMount", &args).await {
+                fields_error.set(Some(e.as_string().unwrap_or_default()));
+            }
+        });
+    }
+    let stripe_pay = move || {
+        step.set(Step::Paying);
+        let host = host.clone();
+        spawn_local(async move {
+            match dom::host_call(&host, "_trancheStripePay", &js_sys::Array::new()).await {
+                Ok(pm) => {
+                    let amount = eval.with_untracked(|e| e.amount.clone()).unwrap_or_default();
+                    attempt.set(Some(Attempt {
+                        key: dom::new_key(),
+                        amount,
+                        payment_token: pm.as_string(),
+                    }));
+                    submit();
+                }
+                Err(e) => {
+                    fields_error.set(e.as_string());
+                    step.set(Step::Method);
+                }
+            }
+        });
+    };
+
     let fields_origin = gateway.fields_origin.clone();
     // The fields page needs the checkout token to create card tokens for this checkout only.
     let checkout_token = config.with_value(|c| c.token.clone());
     let pay = move |_| {
+        if stripe {
+            return stripe_pay();
+        }
         let Some(frame) = frame.get_untracked() else {
             return;
         };
@@ -723,9 +780,15 @@ fn Method(
             <h3>{l.t(Key::PaymentMethod)}</h3>
             // The height goes through the CSSOM (`style` forwards to `cssText`), which a strict
             // style-src allows; a `style` attribute it would refuse.
-            <iframe node_ref=frame class="fields" part="fields" src=src title=l.t(Key::FieldsTitle)
-                prop:style=move || format!("height:{}px", height.get())
-                allow="payment" data-testid="fields"></iframe>
+            {if stripe {
+                view! { <div class="fields" part="fields" data-testid="fields"><slot name="stripe"></slot></div> }.into_any()
+            } else {
+                view! {
+                    <iframe node_ref=frame class="fields" part="fields" src=src title=l.t(Key::FieldsTitle)
+                        prop:style=move || format!("height:{}px", height.get())
+                        allow="payment" data-testid="fields"></iframe>
+                }.into_any()
+            }}
             <p class="message" aria-live="assertive" part="message">
                 {move || fields_error.get().map(|e| view! { <span class="error" role="alert">{e}</span> })}
             </p>

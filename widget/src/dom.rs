@@ -17,6 +17,19 @@ pub fn emit(host: &HtmlElement, name: &str, detail: &Fields) {
     }
 }
 
+/// Calls the loader's method `name` on the host element (the Stripe.js glue lives there, in plain JS: see
+/// `loader/tranche.js`) and awaits the promise it returns.
+pub async fn host_call(
+    host: &HtmlElement,
+    name: &str,
+    args: &js_sys::Array,
+) -> Result<wasm_bindgen::JsValue, wasm_bindgen::JsValue> {
+    use wasm_bindgen::JsCast;
+    let method: js_sys::Function = js_sys::Reflect::get(host, &name.into())?.dyn_into()?;
+    let promise = js_sys::Promise::resolve(&method.apply(host, args)?);
+    wasm_bindgen_futures::JsFuture::from(promise).await
+}
+
 /// A fresh Idempotency-Key: 128 random bits from the browser's CSPRNG, as 32 hex digits. Uses
 /// `getRandomValues`, which (unlike `randomUUID`) also works on pages not served over HTTPS.
 pub fn new_key() -> String {

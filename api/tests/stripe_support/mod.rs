@@ -18,6 +18,8 @@ use serde_json::{json, Map, Value};
 
 const SPEC: &str = include_str!("../stripe/spec3.subset.json");
 const FIXTURES: &str = include_str!("../stripe/fixtures.json");
+/// Stripe.js as far as the widget uses it, for browser tests (`stand_in_stripe.js` says what it does).
+const STAND_IN_STRIPE_JS: &str = include_str!("stand_in_stripe.js");
 
 /// A fault the next matching request meets.
 #[derive(Debug, Clone)]
@@ -384,6 +386,12 @@ fn error(status: u16, kind: &str, code: &str, message: &str) -> (u16, Value) {
 async fn handle(req: HttpRequest, body: web::Bytes, fake: web::Data<FakeStripe>) -> HttpResponse {
     let method = req.method().as_str().to_ascii_lowercase();
     let path = req.path().to_owned();
+    // Not Stripe's API: the stand-in Stripe.js a browser test loads in place of https://js.stripe.com/v3/.
+    if path == "/_test/stripe.js" {
+        return HttpResponse::Ok()
+            .content_type("text/javascript; charset=utf-8")
+            .body(STAND_IN_STRIPE_JS);
+    }
     // Not Stripe's API: what a browser test's stand-in Stripe.js calls for `handleNextAction`, standing in
     // for the issuer's challenge page (`/_test/next_action/{pi}/succeed` or `/fail`).
     if let Some(rest) = path.strip_prefix("/_test/next_action/") {
