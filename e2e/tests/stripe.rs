@@ -76,12 +76,13 @@ async fn stripe_path_against_a_stand_in_stripe_js() {
            inShadow: host.shadowRoot.querySelector('input[name=stand-in-card]') !== null,
            assigned: slot.assignedElements().length === 1 && slot.assignedElements()[0] === mounted,
            shown: mounted.getBoundingClientRect().height > 0,
+           noSandboxFrame: host.shadowRoot.querySelector('iframe') === null,
          };",
     )
     .await;
     assert_eq!(
         placement,
-        json!({"light": true, "inShadow": false, "assigned": true, "shown": true})
+        json!({"light": true, "inShadow": false, "assigned": true, "shown": true, "noSandboxFrame": true})
     );
     // Stripe.js was started with the publishable key, for this amount in minor units, and the theme.
     let calls = run(&h, "return window.standInStripe.calls").await;

@@ -7,7 +7,7 @@
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use tranche_domain::wire::PaymentRequest;
-use tranche_domain::{ErrorCode, Money};
+use tranche_domain::ErrorCode;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{HtmlElement, MessageEvent, ShadowRoot};
@@ -207,12 +207,19 @@ fn App(config: Config) -> impl IntoView {
     // Sends the payment for the current attempt (a retry reuses its key and body).
     let submit = move || {
         let Some(a) = attempt.get_untracked() else { return };
-        let Some(payment_token) = a.payment_token.clone() else {
-            return;
-        };
         step.set(Step::Paying);
-        let (api, token) = config.with_value(|c| (c.api.clone(), c.token.clone()));
+        let (api, token, host) = config.with_value(|c| (c.api.clone(), c.token.clone(), c.host.clone()));
         spawn_local(async move {
+            // Stripe: the PaymentMethod is made now by Stripe.js from its Payment Element (the loader's
+            // `_trancheStripePay`, which gives a retry with the same key the same one).
+            let payment_token = match a.payment_token.clone() {
+                Some(t) => t,
+                None => match dom::host_await(&host, "_trancheStripePay", &a.key.as_str().into()).await {
+                    Ok(pm) => pm.as_string().unwrap_or_default(),
+                    // Refused (an incomplete card): the Payment Element shows why, beside the fields.
+                    Err(_) => return step.set(Step::Method),
+                },
+            };
             let body = PaymentRequest {
                 amount: a.amount.clone(),
                 payment_token,
@@ -223,10 +230,7 @@ fn App(config: Config) -> impl IntoView {
             // challenge failed or closed comes back as a decline, or as this same answer once more).
             if let Err(ApiError::Problem(p)) = &result {
                 if let (Some(secret), Some(id)) = (&p.client_secret, &p.payment_id) {
-                    let host = config.with_value(|c| c.host.clone());
-                    let _ =
-                        dom::host_call(&host, "_trancheStripeAction", &js_sys::Array::of1(&secret.into()))
-                            .await;
+                    let _ = dom::host_await(&host, "_trancheStripeAction", &secret.into()).await;
                     result = api::confirm(&api, &token, id).await;
                 }
             }
@@ -607,27 +611,16 @@ fn Chooser(
     .into_any()
 }
 
-/// The theme as it resolved on the element (`theme`, `--tranche-*`, `prefers-color-scheme` for `auto`), as
-/// query parameters for the fields page, which applies each only if it matches its allow-list.
-fn theme_query(host: &HtmlElement) -> String {
-    let Some(style) = web_sys::window().and_then(|w| w.get_computed_style(host).ok().flatten()) else {
-        return String::new();
-    };
-    let mut query = String::new();
-    for name in [
-        "bg", "text", "muted", "border", "danger", "focus", "primary", "radius", "font", "scheme",
-    ] {
-        let value = style
-            .get_property_value(&format!("--_{name}"))
-            .unwrap_or_default();
-        if !value.trim().is_empty() {
-            query.push_str(&format!(
-                "&{name}={}",
-                String::from(js_sys::encode_uri_component(value.trim()))
-            ));
-        }
-    }
-    query
+/// The fields page's address: `url` (a line with the fields page, a line with the locale) with the page's
+/// origin (the only parent the page accepts), the locale and the theme as
+/// it resolved on the element (`theme`, `--tranche-*`, `prefers-color-scheme` for `auto`) as query parameters,
+/// which the fields page applies only where they match its allow-list. The loader adds them
+/// (`_trancheFieldsSrc`), as it does for theme changes and Stripe's Appearance.
+fn fields_src(host: HtmlElement, url: &str) -> String {
+    dom::host_call(&host, "_trancheFieldsSrc", &url.into())
+        .ok()
+        .and_then(|q| q.as_string())
+        .unwrap_or_default()
 }
 
 #[component]
@@ -644,19 +637,29 @@ fn Method(
     };
     let l = c.locale;
     let gateway = c.view.gateway.clone();
-    let page_origin = web_sys::window()
-        .and_then(|w| w.location().origin().ok())
-        .unwrap_or_default();
-    let src = format!(
-        "{}?parent={}&locale={}{}",
-        gateway.fields_url,
-        String::from(js_sys::encode_uri_component(&page_origin)),
-        l.tag(),
-        config.with_value(|c| theme_query(&c.host))
-    );
+    let stripe = gateway.kind == "stripe";
+    let src = if stripe {
+        "about:blank".to_owned()
+    } else {
+        fields_src(
+            config.with_value(|c| c.host.clone()),
+            &format!("{}\n{}", gateway.fields_url, l.tag()),
+        )
+    };
     let frame: NodeRef<leptos::html::Iframe> = NodeRef::new();
     let fields_error: RwSignal<Option<String>> = RwSignal::new(None);
     let height = RwSignal::new(180u32);
+
+    // A fresh attempt (new key) for the chosen amount; with Stripe the token is made when it is sent.
+    let start = move |payment_token: Option<String>| {
+        let amount = eval.with_untracked(|e| e.amount.clone()).unwrap_or_default();
+        attempt.set(Some(Attempt {
+            key: dom::new_key(),
+            amount,
+            payment_token,
+        }));
+        submit();
+    };
 
     // Messages from *our* iframe only: checked by origin and by source window, so two widgets on one
     // page (or any other frame) cannot feed each other tokens.
@@ -687,13 +690,7 @@ fn Method(
             "tranche:token" => {
                 let Some(token) = msg.token else { return };
                 fields_error.set(None);
-                let amount = eval.with_untracked(|e| e.amount.clone()).unwrap_or_default();
-                attempt.set(Some(Attempt {
-                    key: dom::new_key(),
-                    amount,
-                    payment_token: Some(token),
-                }));
-                submit();
+                start(Some(token));
             }
             "tranche:fields-error" => {
                 fields_error.set(msg.message);
@@ -704,55 +701,31 @@ fn Method(
     });
     on_cleanup(move || listener.remove());
 
-    // Stripe: its Payment Element, mounted by the loader into a light-DOM child of the element (Stripe's
-    // iframes refuse a shadow root) and shown here through the `stripe` slot.
-    let stripe = gateway.kind == "stripe";
-    let host = config.with_value(|c| c.host.clone());
+    // Stripe: its Payment Element, which the loader mounts (on this event, which it keeps to itself) into a
+    // light-DOM child of the element, shown through a `stripe` slot where the (hidden, blank) frame is:
+    // Stripe's iframes refuse a shadow root. The amount travels as the decimal string the API is sent.
     if stripe {
-        let minor = eval
-            .with_untracked(|e| e.amount.clone())
-            .and_then(|a| Money::parse(&a, c.currency()).ok());
-        let args = js_sys::Array::of4(
-            &gateway.publishable_key.clone().unwrap_or_default().into(),
-            &gateway.js_url.clone().unwrap_or_default().into(),
-            &(minor.map_or(0, |m| m.minor_units()) as f64).into(),
-            &c.currency().code().to_ascii_lowercase().into(),
-        );
-        let host = host.clone();
-        spawn_local(async move {
-            if let Err(e) = dom::host_call(&host, "_trancheStripeMount", &args).await {
-                fields_error.set(Some(e.as_string().unwrap_or_default()));
-            }
+        let amount = eval.with_untracked(|e| e.amount.clone());
+        config.with_value(|cfg| {
+            dom::emit(
+                &cfg.host,
+                "tranche:stripe-mount",
+                &vec![
+                    ("key", (&gateway.publishable_key).into()),
+                    ("src", (&gateway.js_url).into()),
+                    ("amount", (&amount).into()),
+                    ("currency", c.currency().code().into()),
+                ],
+            )
         });
     }
-    let stripe_pay = move || {
-        step.set(Step::Paying);
-        let host = host.clone();
-        spawn_local(async move {
-            match dom::host_call(&host, "_trancheStripePay", &js_sys::Array::new()).await {
-                Ok(pm) => {
-                    let amount = eval.with_untracked(|e| e.amount.clone()).unwrap_or_default();
-                    attempt.set(Some(Attempt {
-                        key: dom::new_key(),
-                        amount,
-                        payment_token: pm.as_string(),
-                    }));
-                    submit();
-                }
-                Err(e) => {
-                    fields_error.set(e.as_string());
-                    step.set(Step::Method);
-                }
-            }
-        });
-    };
 
     let fields_origin = gateway.fields_origin.clone();
     // The fields page needs the checkout token to create card tokens for this checkout only.
     let checkout_token = config.with_value(|c| c.token.clone());
     let pay = move |_| {
         if stripe {
-            return stripe_pay();
+            return start(None);
         }
         let Some(frame) = frame.get_untracked() else {
             return;
@@ -780,15 +753,9 @@ fn Method(
             <h3>{l.t(Key::PaymentMethod)}</h3>
             // The height goes through the CSSOM (`style` forwards to `cssText`), which a strict
             // style-src allows; a `style` attribute it would refuse.
-            {if stripe {
-                view! { <div class="fields" part="fields" data-testid="fields"><slot name="stripe"></slot></div> }.into_any()
-            } else {
-                view! {
-                    <iframe node_ref=frame class="fields" part="fields" src=src title=l.t(Key::FieldsTitle)
-                        prop:style=move || format!("height:{}px", height.get())
-                        allow="payment" data-testid="fields"></iframe>
-                }.into_any()
-            }}
+            <iframe node_ref=frame class="fields" part="fields" src=src title=l.t(Key::FieldsTitle)
+                prop:style=move || format!("height:{}px", height.get())
+                allow="payment" data-testid="fields"></iframe>
             <p class="message" aria-live="assertive" part="message">
                 {move || fields_error.get().map(|e| view! { <span class="error" role="alert">{e}</span> })}
             </p>
