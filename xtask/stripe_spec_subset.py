@@ -15,6 +15,7 @@ OPERATIONS = [
     ("/v1/payment_intents/{intent}", "get"),
     ("/v1/payment_intents/search", "get"),
     ("/v1/payment_intents/{intent}/confirm", "post"),
+    ("/v1/payment_intents/{intent}/cancel", "post"),
     ("/v1/refunds", "post"),
     ("/v1/refunds", "get"),
     ("/v1/refunds/{refund}", "get"),

@@ -27,7 +27,9 @@ use tranche_domain::{AcceptedAmount, Currency, ErrorCode, InvoiceStatus, Money};
 use crate::account_auth::Account;
 use crate::db::{is_unique_violation, new_id, rfc3339, Tx};
 use crate::error::{ApiError, ApiResult};
-use crate::gateway::{ChargeOutcome, ChargeRequest, GatewayError, MethodSummary, TokenBinding};
+use crate::gateway::{
+    BuyerPresence, ChargeOutcome, ChargeRequest, GatewayError, MethodSummary, TokenBinding,
+};
 use crate::metrics::Metrics;
 use crate::payment_flow::{self, Answer};
 use crate::state::AppState;
@@ -143,6 +145,7 @@ pub async fn pay(
     account: &Account,
     key: &str,
     order: &AccountOrder<'_>,
+    buyer: Option<BuyerPresence>,
 ) -> ApiResult<Answer> {
     let hash = request_hash(&account.link_id, order);
     let binding = account.binding();
@@ -176,8 +179,25 @@ pub async fn pay(
         invoice_id: held.payment.invoice_id.clone(),
         // Metadata only (the gateway's dashboard): every invoice number, bounded.
         invoice_number: held.numbers.chars().take(400).collect(),
+        method_kind: held.payment.method_kind.clone(),
+        buyer,
     };
     let outcome = match state.gateway.charge(&request).await {
+        // An account payment has no confirm step (the widget's account mode does not run the gateway's
+        // action): a card that asks for 3-D Secure is given up at once, so the charge can never complete
+        // later and the holds go now; if the gateway cannot cancel it, it stays pending for the reconciler
+        // (which cancels after `payment_flow::ACTION_WAIT_MS`). The buyer pays such invoices one by one.
+        Ok(ChargeOutcome::ActionRequired { .. }) => {
+            match state.gateway.cancel_action(&held.payment.id).await {
+                Ok(Some(ChargeOutcome::Declined { .. })) => ChargeOutcome::Declined {
+                    decline_code: "authentication_required".into(),
+                },
+                Ok(Some(outcome @ (ChargeOutcome::Succeeded { .. } | ChargeOutcome::Pending { .. }))) => {
+                    outcome
+                }
+                _ => return pending_answer(state, &held.payment).await,
+            }
+        }
         Ok(outcome) => outcome,
         Err(GatewayError::InvalidToken) => ChargeOutcome::Declined {
             decline_code: "invalid_payment_token".into(),
@@ -499,6 +519,21 @@ pub async fn finalize(
                 replayed: false,
             }
         }
+        // `pay` gives up a charge that asks for an action before finalizing, and the reconciler cancels
+        // one before handing it here; should one arrive anyway it waits, as pending, for the reconciler.
+        ChargeOutcome::ActionRequired { charge_id, .. } => {
+            let reconcile_after = payment.created_at + payment_flow::ACTION_WAIT_MS;
+            payments::mark_charge_pending(&mut tx, payment_id, charge_id, reconcile_after, now).await?;
+            let mut pending = payment;
+            pending.gateway_charge_id = Some(charge_id.clone());
+            let body = success_body(&pending, &allocations, &invoices)?;
+            idempotency::finish(&mut tx, payment_id, 201, &body).await?;
+            Answer {
+                status: 201,
+                body,
+                replayed: false,
+            }
+        }
     };
     record_outcome(&mut tx, seller_id, payment_id, &allocations, outcome, actor, now).await?;
     tx.commit().await?;
@@ -594,7 +629,7 @@ async fn record_outcome(
             "payment.failed",
             serde_json::json!({"allocations": parts, "decline_code": decline_code}),
         ),
-        ChargeOutcome::Pending { .. } => return Ok(()),
+        ChargeOutcome::Pending { .. } | ChargeOutcome::ActionRequired { .. } => return Ok(()),
     };
     let entry = audit::Entry {
         seller_id,

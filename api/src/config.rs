@@ -256,6 +256,9 @@ pub struct StripeSettings {
     pub api_base: String,
     /// Timeout of one HTTP attempt to Stripe; a timed-out charge is left to the reconciler.
     pub timeout_ms: u64,
+    /// Where the widget loads Stripe.js from. Stripe requires it be loaded from `https://js.stripe.com`
+    /// (never bundled; production refuses anything else); tests serve a stand-in locally.
+    pub js_url: String,
 }
 
 impl Default for StripeSettings {
@@ -266,9 +269,13 @@ impl Default for StripeSettings {
             webhook_secret: None,
             api_base: "https://api.stripe.com".to_owned(),
             timeout_ms: 30_000,
+            js_url: STRIPE_JS_URL.to_owned(),
         }
     }
 }
+
+/// Stripe.js, version 3, from Stripe.
+pub const STRIPE_JS_URL: &str = "https://js.stripe.com/v3/";
 
 /// Whether a Stripe secret key moves real money.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -454,6 +461,7 @@ const VARIABLES: &[(&str, &str, Kind)] = &[
     ),
     ("TRANCHE_STRIPE_API_BASE", "stripe.api_base", Kind::Text),
     ("TRANCHE_STRIPE_TIMEOUT_MS", "stripe.timeout_ms", Kind::Number),
+    ("TRANCHE_STRIPE_JS_URL", "stripe.js_url", Kind::Text),
     (
         "TRANCHE_SANDBOX_ACH_SETTLE_SECONDS",
         "sandbox.ach_settle_seconds",

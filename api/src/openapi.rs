@@ -48,6 +48,7 @@ use crate::routes;
         routes::account::revoke_link,
         routes::account::view,
         routes::account::pay,
+        routes::checkout::confirm,
         routes::sandbox::create_token,
         routes::stripe_webhook::receive,
         crate::erp::routes::create_endpoint,

@@ -18,7 +18,7 @@ use crate::auth::Checkout;
 use crate::db::{is_unique_violation, new_id, Db, Tx};
 use crate::error::{ApiError, ApiResult};
 use crate::gateway::{
-    decline_advice, ChargeOutcome, ChargeRequest, GatewayError, MethodSummary, TokenBinding,
+    decline_advice, BuyerPresence, ChargeOutcome, ChargeRequest, GatewayError, MethodSummary, TokenBinding,
 };
 use crate::metrics::Metrics;
 use crate::state::AppState;
@@ -29,6 +29,11 @@ use crate::store::payments::{self, PaymentRow};
 
 /// Longest idempotency key accepted.
 pub const MAX_KEY_LEN: usize = 255;
+
+/// How long a payment waiting for the buyer's 3-D Secure challenge keeps its hold: past this (counted from
+/// the payment's creation) the reconciler cancels the charge at the gateway and releases the hold. Issuers'
+/// challenges time out after a few minutes; a quarter of an hour leaves room for a slow bank app.
+pub const ACTION_WAIT_MS: i64 = 15 * 60 * 1000;
 
 /// A stored or fresh HTTP answer: status and JSON body.
 #[derive(Debug, Clone)]
@@ -135,6 +140,7 @@ pub async fn pay(
     checkout: &Checkout,
     key: &str,
     body: &PaymentOrder<'_>,
+    buyer: Option<BuyerPresence>,
 ) -> ApiResult<Answer> {
     let hash = request_hash(&checkout.invoice_id, body);
     // No idempotency lookup here: a replay's token is already spent, so it is answered from the stored
@@ -178,7 +184,14 @@ pub async fn pay(
                 None => continue,
             },
         };
-        return charge_and_finalize(state, &payment, body.payment_token, amount, invoice_number).await;
+        let charge = Charge {
+            payment: &payment,
+            payment_token: body.payment_token,
+            amount,
+            invoice_number,
+            buyer,
+        };
+        return charge_and_finalize(state, charge).await;
     }
     Err(token_invalid())
 }
@@ -323,21 +336,27 @@ fn pending_row(state: &AppState, attempt: &Attempt<'_>, id: String, accepted: &A
     }
 }
 
-/// Steps 2 and 3: charge with the payment id as the gateway's idempotency key, then finalize.
-async fn charge_and_finalize(
-    state: &AppState,
-    payment: &PaymentRow,
-    payment_token: &str,
+/// A held payment about to be charged.
+struct Charge<'a> {
+    payment: &'a PaymentRow,
+    payment_token: &'a str,
     amount: Money,
     invoice_number: String,
-) -> ApiResult<Answer> {
+    buyer: Option<BuyerPresence>,
+}
+
+/// Steps 2 and 3: charge with the payment id as the gateway's idempotency key, then finalize.
+async fn charge_and_finalize(state: &AppState, charge: Charge<'_>) -> ApiResult<Answer> {
+    let payment = charge.payment;
     let request = ChargeRequest {
         idempotency_key: payment.id.clone(),
-        payment_token: payment_token.to_owned(),
-        amount,
+        payment_token: charge.payment_token.to_owned(),
+        amount: charge.amount,
         seller_id: payment.seller_id.clone(),
         invoice_id: payment.invoice_id.clone(),
-        invoice_number,
+        invoice_number: charge.invoice_number,
+        method_kind: payment.method_kind.clone(),
+        buyer: charge.buyer,
     };
     let outcome = match state.gateway.charge(&request).await {
         Ok(outcome) => outcome,
@@ -415,6 +434,55 @@ pub(crate) fn success_body(payment: &PaymentRow, invoice: &invoices::InvoiceRow)
         },
     };
     serde_json::to_string(&response).context("serialising payment response")
+}
+
+/// `POST /v1/checkout/payments/{id}/confirm`: after the buyer's action (3-D Secure) in their browser, asks
+/// the gateway how the charge stands and finalizes it through the same locking path as the charge, the
+/// webhook and the reconciler, so whichever comes first credits the invoice and the others answer from it.
+/// Only this checkout link's payments, made by the running gateway, can be confirmed; a payment already
+/// final answers its outcome again. Never releases a hold: a charge the gateway has not seen is the
+/// reconciler's to resolve.
+pub async fn confirm(state: &AppState, checkout: &Checkout, payment_id: &str) -> ApiResult<Answer> {
+    let payment = payments::find(&state.db, &checkout.seller_id, payment_id)
+        .await?
+        .filter(|p| {
+            p.invoice_id == checkout.invoice_id
+                && p.checkout_link_id.as_deref() == Some(checkout.link_id.as_str())
+        })
+        .ok_or(ApiError::NotFound("payment"))?;
+    if payment.gateway != state.gateway.name() {
+        return Err(ApiError::Conflict {
+            code: ErrorCode::PaymentNotConfirmable,
+            detail: format!(
+                "This payment was made through the {} gateway, which this server no longer runs.",
+                payment.gateway
+            ),
+        });
+    }
+    let outcome = if payment.status == PaymentStatus::Pending {
+        match state.gateway.lookup(&payment.id).await {
+            Ok(outcome) => outcome,
+            Err(GatewayError::InvalidToken) => None,
+            Err(GatewayError::Unavailable(e)) => {
+                return Err(ApiError::Internal(anyhow::anyhow!(
+                    "gateway unavailable confirming {}: {e}",
+                    payment.id
+                )))
+            }
+        }
+    } else {
+        None
+    };
+    match outcome {
+        Some(outcome) => finalize_held(state, &HeldPayment::of(&payment), &outcome, Actor::Buyer).await,
+        // Final already, or not yet seen by the gateway: its answer as it stands.
+        None => {
+            let invoice = invoices::find(&state.db, &payment.seller_id, &payment.invoice_id)
+                .await?
+                .ok_or(ApiError::NotFound("invoice"))?;
+            stored_answer(&payment, &invoice).await
+        }
+    }
 }
 
 /// The gateway never saw this payment (its request died between the hold and the charge): release the hold
@@ -544,6 +612,10 @@ async fn finalize_in_db(
             Metrics::inc(&metrics.payments_pending);
             answer
         }
+        ChargeOutcome::ActionRequired {
+            charge_id,
+            client_secret,
+        } => apply_action(&mut tx, &payment, charge_id, client_secret, now).await?,
     };
     record_outcome(&mut tx, held, outcome, actor, now).await?;
     tx.commit().await?;
@@ -572,7 +644,7 @@ async fn record_outcome(
             "payment.failed",
             serde_json::json!({"invoice_id": held.invoice_id, "decline_code": decline_code}),
         ),
-        ChargeOutcome::Pending { .. } => return Ok(()),
+        ChargeOutcome::Pending { .. } | ChargeOutcome::ActionRequired { .. } => return Ok(()),
     };
     let entry = audit::Entry {
         seller_id: held.seller_id,
@@ -592,6 +664,37 @@ async fn apply_decline(tx: &mut Tx, payment_id: &str, decline_code: &str, now: i
     let body = serde_json::to_string(&declined_problem(decline_code)).context("serialising decline")?;
     idempotency::finish(tx, payment_id, 402, &body).await?;
     Ok(fresh(402, body))
+}
+
+/// The buyer must authenticate (3-D Secure): the payment stays pending with its hold and the gateway's
+/// charge id until [`ACTION_WAIT_MS`] after it was made (then the reconciler gives it up), and the 402
+/// `action_required` is saved for replays of its key. Asked again while still waiting (the confirm call),
+/// it answers the same and writes the same.
+async fn apply_action(
+    tx: &mut Tx,
+    payment: &PaymentRow,
+    charge_id: &str,
+    client_secret: &str,
+    now: i64,
+) -> ApiResult<Answer> {
+    let reconcile_after = payment.created_at + ACTION_WAIT_MS;
+    payments::mark_charge_pending(tx, &payment.id, charge_id, reconcile_after, now).await?;
+    let body = serde_json::to_string(&action_problem(&payment.id, client_secret))
+        .context("serialising action_required")?;
+    idempotency::finish(tx, &payment.id, 402, &body).await?;
+    Ok(fresh(402, body))
+}
+
+/// 402 `action_required`: what the widget needs to run the gateway's next action and confirm.
+pub fn action_problem(payment_id: &str, client_secret: &str) -> Problem {
+    let mut problem = Problem::new(
+        ErrorCode::ActionRequired,
+        "Authentication required",
+        "The card issuer asks you to confirm this payment (3-D Secure). Complete the check, then confirm the payment.",
+    );
+    problem.client_secret = Some(client_secret.to_owned());
+    problem.payment_id = Some(payment_id.to_owned());
+    problem
 }
 
 /// Accepted but not final (bank debits): the payment stays pending with the gateway's charge id until

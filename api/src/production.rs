@@ -45,6 +45,9 @@ pub enum Finding {
     StripeKey(String),
     /// `TRANCHE_GATEWAY=stripe` without `TRANCHE_STRIPE_WEBHOOK_SECRET`: bank debits would never settle.
     StripeWebhookSecretMissing,
+    /// `TRANCHE_GATEWAY=stripe` whose widget could not run Stripe.js: no publishable key, or Stripe.js
+    /// loaded from anywhere but Stripe.
+    StripeWidget(String),
 }
 
 impl fmt::Display for Finding {
@@ -73,7 +76,7 @@ impl fmt::Display for Finding {
             Finding::MasterKeyMissing => f.write_str(
                 "TRANCHE_MASTER_KEY is not set: secrets at rest (webhook secrets, connector credentials, signing keys) would be stored unencrypted",
             ),
-            Finding::StripeKey(why) => f.write_str(why),
+            Finding::StripeKey(why) | Finding::StripeWidget(why) => f.write_str(why),
             Finding::StripeWebhookSecretMissing => f.write_str(
                 "TRANCHE_STRIPE_WEBHOOK_SECRET is not set: Stripe's webhooks (bank debits settling, refunds) could not be verified",
             ),
@@ -125,6 +128,23 @@ pub fn findings(settings: &Settings) -> Vec<Finding> {
             .is_none_or(|s| s.is_empty())
         {
             found.push(Finding::StripeWebhookSecretMissing);
+        }
+        if !settings.stripe.js_url.starts_with("https://js.stripe.com/") {
+            found.push(Finding::StripeWidget(format!(
+                "TRANCHE_STRIPE_JS_URL is {:?}: Stripe.js must be loaded from https://js.stripe.com/",
+                settings.stripe.js_url
+            )));
+        }
+        if !settings
+            .stripe
+            .publishable_key
+            .as_deref()
+            .is_some_and(|k| k.starts_with("pk_live_"))
+        {
+            found.push(Finding::StripeWidget(
+                "TRANCHE_STRIPE_PUBLISHABLE_KEY is not a live publishable key (pk_live_...): the widget's Stripe.js needs it"
+                    .to_owned(),
+            ));
         }
     }
     found
@@ -289,6 +309,7 @@ mod tests {
             stripe: StripeSettings {
                 secret_key: Some(Secret::new(key)),
                 webhook_secret: Some(Secret::new("whsec_abc")),
+                publishable_key: Some("pk_live_abc".into()),
                 ..StripeSettings::default()
             },
             ..hardened()
@@ -315,6 +336,17 @@ mod tests {
         let mut no_webhook = stripe("sk_live_abcdefgh1234");
         no_webhook.stripe.webhook_secret = None;
         assert_eq!(findings(&no_webhook), vec![Finding::StripeWebhookSecretMissing]);
+        // The widget's Stripe.js: from Stripe only, with a live publishable key.
+        let mut stand_in = stripe("sk_live_abcdefgh1234");
+        stand_in.stripe.js_url = "http://127.0.0.1:9/stripe.js".into();
+        let found = findings(&stand_in);
+        assert!(
+            matches!(&found[..], [Finding::StripeWidget(why)] if why.contains("js.stripe.com")),
+            "{found:?}"
+        );
+        let mut no_pk = stripe("sk_live_abcdefgh1234");
+        no_pk.stripe.publishable_key = Some("pk_test_abc".into());
+        assert!(matches!(&findings(&no_pk)[..], [Finding::StripeWidget(_)]));
         // A live key outside production warns; in production, or a test key, it does not.
         let mut dev = stripe("sk_live_abcdefgh1234");
         dev.environment = Environment::Development;

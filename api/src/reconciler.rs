@@ -73,6 +73,24 @@ async fn payments_pass(state: &AppState) -> anyhow::Result<usize> {
                 payments::reconcile_later(&state.db, &payment_id, at).await?;
                 continue;
             }
+            // A 3-D Secure challenge never completed within `payment_flow::ACTION_WAIT_MS`: cancel the charge
+            // at the gateway (so it cannot complete later) and finalize as it ended, releasing the hold.
+            Ok(Some(ChargeOutcome::ActionRequired { .. })) => {
+                match state.gateway.cancel_action(&payment_id).await {
+                    Ok(
+                        Some(ChargeOutcome::ActionRequired { .. })
+                        | Some(ChargeOutcome::Pending { .. })
+                        | None,
+                    )
+                    | Err(_) => {
+                        tracing::warn!(%payment_id, "an abandoned 3-D Secure charge could not be canceled; will retry");
+                        let at = state.clock().now_ms() + 60_000;
+                        payments::reconcile_later(&state.db, &payment_id, at).await?;
+                        continue;
+                    }
+                    Ok(Some(outcome)) => outcome,
+                }
+            }
             Ok(Some(outcome)) => outcome,
             // The gateway never saw this key: the request died before charging, so nothing was taken.
             Ok(None) => {

@@ -600,18 +600,10 @@ async fn stripe_fake_spec_validated_charge_refunded_webhook_settles_a_refund(bac
 }
 both_backends!(stripe_fake_spec_validated_charge_refunded_webhook_settles_a_refund);
 
-async fn stripe_fake_spec_validated_3ds_and_amount_mismatch_move_no_money(backend: Backend) {
+async fn stripe_fake_spec_validated_amount_mismatch_moves_no_money(backend: Backend) {
     let fake = FakeStripe::start().await;
     let app = stripe_app(backend, &fake).await;
     let (seller, invoice_id, token) = checkout(&app, "USD", "500.00").await;
-    // 3-D Secure: this checkout cannot run Stripe's next action yet, so it is declined with Stripe's code.
-    let body = expect_problem(
-        app.pay(&token, &key(), "100.00", "pm_threeds_1").await,
-        402,
-        "payment_declined",
-    )
-    .await;
-    assert_eq!(body["decline_code"], "authentication_required");
     // A PaymentIntent for another amount than asked is refused: pending, never credited, not even by the
     // reconciler.
     let r = app.pay(&token, &key(), "100.00", "pm_mismatch_1").await;
@@ -633,7 +625,299 @@ async fn stripe_fake_spec_validated_3ds_and_amount_mismatch_move_no_money(backen
     );
     fake.assert_no_violations();
 }
-both_backends!(stripe_fake_spec_validated_3ds_and_amount_mismatch_move_no_money);
+both_backends!(stripe_fake_spec_validated_amount_mismatch_moves_no_money);
+
+/// `POST /v1/checkout/payments/{id}/confirm` with the checkout token, as the widget calls it after
+/// Stripe.js's `handleNextAction`.
+async fn confirm(app: &TestApp, token: &str, payment_id: &str) -> reqwest::Response {
+    app.client
+        .post(app.url(&format!("/v1/checkout/payments/{payment_id}/confirm")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Pays with a 3-D Secure card: the 402 `action_required` body, whose payment is pending.
+async fn pay_3ds(app: &TestApp, token: &str, key: &str, amount: &str, pm: &str) -> Value {
+    let body = expect_problem(app.pay(token, key, amount, pm).await, 402, "action_required").await;
+    assert!(body["payment_id"].as_str().unwrap().starts_with("pay_"), "{body}");
+    body
+}
+
+/// The PaymentIntent made for a payment.
+fn intent_of(fake: &FakeStripe, payment_id: &str) -> Value {
+    fake.intents()
+        .into_iter()
+        .find(|i| i["metadata"]["tranche_payment_id"] == payment_id)
+        .unwrap()
+}
+
+async fn stripe_3ds_answers_action_required_then_confirm_settles_once(backend: Backend) {
+    let fake = FakeStripe::start().await;
+    let app = stripe_app(backend, &fake).await;
+    let (seller, invoice_id, token) = checkout(&app, "USD", "500.00").await;
+    let first_key = key();
+    let action = pay_3ds(&app, &token, &first_key, "100.00", "pm_threeds_1").await;
+    let payment_id = action["payment_id"].as_str().unwrap().to_owned();
+    let intent = intent_of(&fake, &payment_id);
+    assert_eq!(action["client_secret"], intent["client_secret"]);
+    // Pending with its hold: the balance offered is what is left after the hold, nothing credited.
+    assert_eq!(
+        app.sql_text(&format!("SELECT status FROM payments WHERE id = '{payment_id}'"))
+            .await,
+        "pending"
+    );
+    let view = app.checkout(&token).await;
+    assert_eq!(view["invoice"]["amount_paid"], "0.00");
+    assert_eq!(view["rules"]["pending"], "100.00", "{}", view["rules"]);
+    // A replay of the key answers the same 402; a confirm before the challenge is done, 402 again.
+    let replay = app.pay(&token, &first_key, "100.00", "pm_threeds_1").await;
+    assert_eq!(replay.headers().get("idempotent-replayed").unwrap(), "true");
+    assert_eq!(replay.status(), 402);
+    assert_eq!(replay.json::<Value>().await.unwrap(), action);
+    let again = expect_problem(confirm(&app, &token, &payment_id).await, 402, "action_required").await;
+    assert_eq!(again["client_secret"], action["client_secret"]);
+    // The buyer completes the challenge; the confirm settles it.
+    fake.complete_action(intent["id"].as_str().unwrap(), true);
+    let r = confirm(&app, &token, &payment_id).await;
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["payment"]["status"], "succeeded", "{body}");
+    assert_eq!(body["invoice"]["amount_paid"], "100.00");
+    // Confirming twice, the webhook after it, and a replay of the key credit nothing more.
+    let twice: Value = confirm(&app, &token, &payment_id).await.json().await.unwrap();
+    assert_eq!(twice["payment"]["status"], "succeeded");
+    let event = fake.event("payment_intent.succeeded", intent_of(&fake, &payment_id));
+    assert_eq!(webhook(&app, &event, WEBHOOK_SECRET, 0).await.status(), 200);
+    let replay = app.pay(&token, &first_key, "100.00", "pm_threeds_1").await;
+    assert_eq!(replay.status(), 201);
+    assert_eq!(
+        app.get_invoice(&seller, &invoice_id).await["amount_paid"],
+        "100.00"
+    );
+    assert_eq!(
+        app.sql_count("SELECT COUNT(*) FROM outbox WHERE event_type = 'payment.succeeded'")
+            .await,
+        1
+    );
+    fake.assert_no_violations();
+}
+both_backends!(stripe_3ds_answers_action_required_then_confirm_settles_once);
+
+/// The `payment_intent.succeeded` webhook may arrive before the widget's confirm, or at the same moment:
+/// one credit either way.
+async fn stripe_3ds_webhook_before_or_with_the_confirm_credits_once(backend: Backend) {
+    let fake = FakeStripe::start().await;
+    let app = stripe_app(backend, &fake).await;
+    let (seller, invoice_id, token) = checkout(&app, "USD", "500.00").await;
+    // Webhook first.
+    let action = pay_3ds(&app, &token, &key(), "100.00", "pm_threeds_1").await;
+    let first = action["payment_id"].as_str().unwrap().to_owned();
+    let intent = fake.complete_action(intent_of(&fake, &first)["id"].as_str().unwrap(), true);
+    let event = fake.event("payment_intent.succeeded", intent);
+    assert_eq!(webhook(&app, &event, WEBHOOK_SECRET, 0).await.status(), 200);
+    assert_eq!(
+        app.get_invoice(&seller, &invoice_id).await["amount_paid"],
+        "100.00"
+    );
+    let r = confirm(&app, &token, &first).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["invoice"]["amount_paid"],
+        "100.00"
+    );
+    // Both at once, several times over.
+    for (n, pm) in ["pm_threeds_2", "pm_threeds_3", "pm_threeds_4"]
+        .iter()
+        .enumerate()
+    {
+        let action = pay_3ds(&app, &token, &key(), "50.00", pm).await;
+        let id = action["payment_id"].as_str().unwrap().to_owned();
+        let intent = fake.complete_action(intent_of(&fake, &id)["id"].as_str().unwrap(), true);
+        let event = fake.event("payment_intent.succeeded", intent);
+        let (c, w) = tokio::join!(
+            confirm(&app, &token, &id),
+            webhook(&app, &event, WEBHOOK_SECRET, 0)
+        );
+        assert_eq!(
+            (c.status(), w.status()),
+            (reqwest::StatusCode::OK, reqwest::StatusCode::OK)
+        );
+        let paid = format!("{}.00", 100 + 50 * (n + 1));
+        assert_eq!(
+            app.get_invoice(&seller, &invoice_id).await["amount_paid"],
+            paid.as_str()
+        );
+    }
+    assert_eq!(
+        app.sql_count("SELECT COUNT(*) FROM outbox WHERE event_type = 'payment.succeeded'")
+            .await,
+        4
+    );
+    fake.assert_no_violations();
+}
+both_backends!(stripe_3ds_webhook_before_or_with_the_confirm_credits_once);
+
+/// A failed challenge declines with Stripe's code and frees the hold; one never completed is canceled at
+/// Stripe by the reconciler after `ACTION_WAIT_MS`, unless the buyer finished it meanwhile (then it settles).
+async fn stripe_3ds_failed_or_abandoned_challenges_release_the_hold(backend: Backend) {
+    let fake = FakeStripe::start().await;
+    let app = stripe_app(backend, &fake).await;
+    let (seller, invoice_id, token) = checkout(&app, "USD", "300.00").await;
+    let failed = pay_3ds(&app, &token, &key(), "100.00", "pm_threeds_1").await;
+    let failed = failed["payment_id"].as_str().unwrap().to_owned();
+    fake.complete_action(intent_of(&fake, &failed)["id"].as_str().unwrap(), false);
+    let body = expect_problem(confirm(&app, &token, &failed).await, 402, "payment_declined").await;
+    assert_eq!(body["decline_code"], "payment_intent_authentication_failure");
+    assert_eq!(app.checkout(&token).await["rules"]["pending"], "0.00");
+    // Two challenges left open: one never finished, one finished at Stripe but never confirmed.
+    let abandoned = pay_3ds(&app, &token, &key(), "100.00", "pm_threeds_2").await;
+    let abandoned = abandoned["payment_id"].as_str().unwrap().to_owned();
+    let finished = pay_3ds(&app, &token, &key(), "100.00", "pm_threeds_3").await;
+    let finished = finished["payment_id"].as_str().unwrap().to_owned();
+    fake.complete_action(intent_of(&fake, &finished)["id"].as_str().unwrap(), true);
+    // Past the usual grace the challenge is still given time; past the action wait it is given up.
+    app.state
+        .clock()
+        .advance(app.state.settings.reconciler.grace_seconds * 1000);
+    assert_eq!(tranche_api::reconciler::pass(&app.state).await.unwrap(), 0);
+    app.state
+        .clock()
+        .advance(tranche_api::payment_flow::ACTION_WAIT_MS);
+    assert_eq!(tranche_api::reconciler::pass(&app.state).await.unwrap(), 2);
+    assert_eq!(intent_of(&fake, &abandoned)["status"], "canceled");
+    assert_eq!(intent_of(&fake, &abandoned)["cancellation_reason"], "abandoned");
+    let cancels: Vec<_> = fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.1.ends_with("/cancel"))
+        .collect();
+    // Only the abandoned one is canceled: the finished one is settled as Stripe says it is.
+    assert_eq!(cancels.len(), 1, "{cancels:?}");
+    assert_eq!(
+        cancels[0].2.as_deref(),
+        Some(format!("{abandoned}-cancel").as_str())
+    );
+    let status = |id: &str| {
+        format!("SELECT status || ':' || COALESCE(decline_code, '') FROM payments WHERE id = '{id}'")
+    };
+    assert_eq!(
+        app.sql_text(&status(&abandoned)).await,
+        "failed:authentication_required"
+    );
+    assert_eq!(app.sql_text(&status(&finished)).await, "succeeded:");
+    assert_eq!(
+        app.get_invoice(&seller, &invoice_id).await["amount_paid"],
+        "100.00"
+    );
+    assert_eq!(app.checkout(&token).await["rules"]["pending"], "0.00");
+    // The buyer's late confirm answers the decline.
+    expect_problem(confirm(&app, &token, &abandoned).await, 402, "payment_declined").await;
+    fake.assert_no_violations();
+}
+both_backends!(stripe_3ds_failed_or_abandoned_challenges_release_the_hold);
+
+/// Only the checkout link that made a payment confirms it: not another link of the same invoice, not
+/// another seller's checkout, not an unknown id; a payment another gateway made is refused. None of these
+/// reaches Stripe or changes anything.
+async fn stripe_confirm_refuses_other_checkouts_sellers_and_gateways(backend: Backend) {
+    let fake = FakeStripe::start().await;
+    let app = stripe_app(backend, &fake).await;
+    let (seller, invoice_id, token) = checkout(&app, "USD", "500.00").await;
+    let action = pay_3ds(&app, &token, &key(), "100.00", "pm_threeds_1").await;
+    let payment_id = action["payment_id"].as_str().unwrap().to_owned();
+    fake.complete_action(intent_of(&fake, &payment_id)["id"].as_str().unwrap(), true);
+    let (_, same_invoice_other_link) = app.link(&seller, &invoice_id).await;
+    let (_, _, other_seller) = checkout(&app, "USD", "500.00").await;
+    let asked = fake.requests().len();
+    for bearer in [&same_invoice_other_link, &other_seller] {
+        expect_problem(confirm(&app, bearer, &payment_id).await, 404, "not_found").await;
+    }
+    expect_problem(confirm(&app, &token, "pay_nonexistent").await, 404, "not_found").await;
+    expect_problem(
+        confirm(&app, "not-a-token", &payment_id).await,
+        401,
+        "invalid_checkout_token",
+    )
+    .await;
+    // A payment made through the sandbox (before the server moved to Stripe) is not Stripe's to confirm.
+    app.sql_exec(&format!(
+        "UPDATE payments SET gateway = 'sandbox' WHERE id = '{payment_id}'"
+    ))
+    .await;
+    expect_problem(
+        confirm(&app, &token, &payment_id).await,
+        409,
+        "payment_not_confirmable",
+    )
+    .await;
+    assert_eq!(fake.requests().len(), asked, "nothing reached Stripe");
+    assert_eq!(
+        app.sql_text(&format!("SELECT status FROM payments WHERE id = '{payment_id}'"))
+            .await,
+        "pending"
+    );
+    assert_eq!(app.get_invoice(&seller, &invoice_id).await["amount_paid"], "0.00");
+    fake.assert_no_violations();
+}
+both_backends!(stripe_confirm_refuses_other_checkouts_sellers_and_gateways);
+
+/// A bank debit (ACH, SEPA) carries its mandate: accepted online from the IP and browser the payment
+/// request came from. A card payment carries none.
+async fn stripe_bank_debits_send_the_buyers_mandate(backend: Backend) {
+    let fake = FakeStripe::start().await;
+    let app = stripe_app(backend, &fake).await;
+    let (_, _, token) = checkout(&app, "USD", "500.00").await;
+    let pay = |pm: &'static str| {
+        app.client
+            .post(app.url("/v1/checkout/payments"))
+            .bearer_auth(&token)
+            .header("idempotency-key", key())
+            .header("user-agent", "Mozilla/5.0 (buyer's browser)")
+            .json(&json!({"amount": "100.00", "payment_token": pm}))
+            .send()
+    };
+    for pm in ["pm_bank_1", "pm_sepa_1", "pm_visa_1"] {
+        let r = pay(pm).await.unwrap();
+        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    }
+    let forms = fake.intent_forms();
+    let sepa: Value = app.checkout(&token).await["payments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["method"].as_str().unwrap().starts_with("sepa"))
+        .cloned()
+        .unwrap();
+    assert_eq!(sepa["method"], "sepa •••• 3000");
+    let expected = json!({"customer_acceptance": {"type": "online", "online": {"ip_address": "127.0.0.1", "user_agent": "Mozilla/5.0 (buyer's browser)"}}});
+    assert_eq!(forms[0]["mandate_data"], expected);
+    assert_eq!(forms[1]["mandate_data"], expected);
+    assert!(forms[2].get("mandate_data").is_none(), "{}", forms[2]);
+    fake.assert_no_violations();
+}
+both_backends!(stripe_bank_debits_send_the_buyers_mandate);
+
+/// The checkout view tells the widget which fields to show: Stripe's, with the publishable key and where
+/// Stripe.js comes from.
+async fn stripe_checkout_view_names_the_gateway_and_its_keys(backend: Backend) {
+    let fake = FakeStripe::start().await;
+    let base = fake.base.clone();
+    let app = spawn_app_with(backend, move |s| {
+        s.gateway = GatewayKind::Stripe;
+        s.stripe.secret_key = Some(Secret::new("sk_test_fakefakefake123"));
+        s.stripe.publishable_key = Some("pk_test_fake123".into());
+        s.stripe.api_base = base;
+    })
+    .await;
+    let (_, _, token) = checkout(&app, "USD", "500.00").await;
+    let view = app.checkout(&token).await;
+    assert_eq!(view["gateway"]["kind"], "stripe");
+    assert_eq!(view["gateway"]["publishable_key"], "pk_test_fake123");
+    assert_eq!(view["gateway"]["js_url"], "https://js.stripe.com/v3/");
+}
+both_backends!(stripe_checkout_view_names_the_gateway_and_its_keys);
 
 /// The webhook has no seller key: what it touches is decided by Stripe's signed PaymentIntent id, mapped to the
 /// payment that made it. An event for seller A's PaymentIntent whose metadata names seller B's payment settles

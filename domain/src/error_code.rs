@@ -116,8 +116,12 @@ error_codes! {
     /// Seller creation is off: no `TRANCHE_OPERATOR_TOKEN` is set.
     OperatorDisabled = "operator_disabled", 401;
 
-    /// 402: the gateway declined the payment; `decline_code` and `advice` say why and what to do.
+    // 402: the payment was not made (yet).
+    /// The gateway declined the payment; `decline_code` and `advice` say why and what to do.
     PaymentDeclined = "payment_declined", 402;
+    /// The card issuer asks the buyer to authenticate (3-D Secure): the payment stays pending; run the
+    /// gateway's next action with `client_secret`, then confirm `payment_id`.
+    ActionRequired = "action_required", 402;
 
     /// 403: a checkout call from an origin not in the seller's `allowed_origins`.
     OriginNotAllowed = "origin_not_allowed", 403;
@@ -133,6 +137,8 @@ error_codes! {
     InvoiceNotPayable = "invoice_not_payable", 409;
     /// A request with this `Idempotency-Key` is still being processed; retry with the same key.
     IdempotencyKeyInUse = "idempotency_key_in_use", 409;
+    /// Confirming a payment the running gateway did not make (e.g. a sandbox payment on a Stripe server).
+    PaymentNotConfirmable = "payment_not_confirmable", 409;
     /// The seller already has an invoice with this number.
     InvoiceNumberTaken = "invoice_number_taken", 409;
     /// A checkout link for a void invoice.

@@ -200,12 +200,18 @@ impl PaymentStatus {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GatewayView {
-    /// `sandbox` today; `stripe` when that gateway is plugged in.
+    /// `sandbox` or `stripe`: which fields the widget shows (the sandbox's iframe, Stripe's Payment Element).
     pub kind: String,
     /// URL of the gateway's hosted fields page (put in an iframe).
     pub fields_url: String,
     /// Origin the fields iframe posts its messages from.
     pub fields_origin: String,
+    /// `stripe`: the publishable key (`pk_...`) Stripe.js is started with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publishable_key: Option<String>,
+    /// `stripe`: where Stripe.js is loaded from (`https://js.stripe.com/v3/`; never bundled).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub js_url: Option<String>,
 }
 
 /// The rule inputs: invoice amounts, terms and the server's date.
@@ -381,6 +387,13 @@ pub struct Problem {
     /// The invoice a refusal is about, when a request names several (an account payment's allocations).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invoice_id: Option<String>,
+    /// `action_required`: the gateway's secret for the buyer's next action (Stripe's PaymentIntent
+    /// `client_secret`, which Stripe.js's `handleNextAction` takes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+    /// `action_required`: the pending payment to confirm once the action is done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_id: Option<String>,
 }
 
 impl Problem {
@@ -412,6 +425,8 @@ impl Problem {
             decline_code: None,
             advice: None,
             invoice_id: None,
+            client_secret: None,
+            payment_id: None,
         }
     }
 

@@ -147,6 +147,12 @@ impl Drop for TempDir {
 
 impl Harness {
     pub async fn start() -> Result<Harness> {
+        Harness::start_with(|_| {}).await
+    }
+
+    /// [`Harness::start`] with the API's settings changed by `tweak` first (e.g. the Stripe gateway against
+    /// a fake Stripe).
+    pub async fn start_with(tweak: impl FnOnce(&mut Settings)) -> Result<Harness> {
         let tmp = std::env::temp_dir().join(format!("tranche-e2e-{}", uuid::Uuid::now_v7().simple()));
         std::fs::create_dir_all(&tmp)?;
         let profile = TempDir(tmp.clone());
@@ -158,6 +164,7 @@ impl Harness {
             ..Settings::default()
         };
         settings.receipts_dir = tmp.join("receipts").display().to_string();
+        tweak(&mut settings);
         let app = Application::build(settings).await?;
         let api = format!("http://127.0.0.1:{}", app.port());
         let state = app.state().clone();

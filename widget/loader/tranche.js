@@ -75,6 +75,10 @@ function loadStrings(lang) {
     }));
 }
 
+// Stripe.js, loaded from the address the checkout view names (Stripe's, in production) once per page and
+// never bundled: Stripe requires it be served by Stripe.
+let stripeJs;
+
 const ATTRIBUTES = ["token", "locale", "api", "theme"];
 // What the card fields take of the theme: the resolved `--_*` properties of tranche.css.
 const THEME = ["bg", "text", "muted", "border", "danger", "focus", "primary", "radius", "font", "scheme"];
@@ -94,6 +98,7 @@ class TrancheCheckout extends HTMLElement {
       }
     }
     this.#started = true;
+    this.addEventListener("tranche:stripe-mount", this.#onStripeMount);
     DARK.addEventListener("change", this.#postTheme);
     this.#render();
   }
@@ -121,18 +126,87 @@ class TrancheCheckout extends HTMLElement {
   #postTheme = () => {
     const frame = this.shadowRoot?.querySelector("iframe[part~=fields]");
     if (!frame?.contentWindow) return;
-    const style = getComputedStyle(this);
-    const theme = Object.fromEntries(THEME.map((name) => [name, style.getPropertyValue("--_" + name).trim()]));
+    const theme = Object.fromEntries(this.#theme());
     frame.contentWindow.postMessage({ type: "tranche:theme", theme }, new URL(frame.src).origin);
   };
 
+  #theme() {
+    const style = getComputedStyle(this);
+    return THEME.map((name) => [name, style.getPropertyValue("--_" + name).trim()]);
+  }
+
+  // The sandbox fields page's address, from `page` (its URL, a newline, the locale): the page's origin, the
+  // locale and the resolved theme (tranche.css sets each) as query parameters; the wasm asks.
+  _trancheFieldsSrc(page) {
+    const [url, locale] = page.split("\n");
+    return url + "?" + new URLSearchParams([["parent", location.origin], ["locale", locale], ...this.#theme()]);
+  }
+
   #started = false;
+
+  // Stripe's Payment Element (docs/gateways.md). Stripe's iframes refuse a shadow root, so the wasm's view asks
+  // (event `tranche:stripe-mount`, kept from the page) for the Element in a light-DOM child of this element,
+  // which the shadow root shows through a `<slot name="stripe">` put in the view's fields section (made here,
+  // in place of the blank frame, not by the view: one more element type costs the wasm 1.5 KB). The theme reaches it as Stripe Appearance
+  // variables; the amount, a canonical decimal string ("250.00", "1200", "10.250"), as Stripe's minor units
+  // (its digits: never a float).
+  #stripe;
+  #onStripeMount = async (event) => {
+    event.stopPropagation();
+    // Sent while the view is being drawn: once it is, the slot takes the place of the (blank) sandbox frame
+    // (the view is drawn afresh at each step, so this runs each time; the Element itself stays, below).
+    await null;
+    this.shadowRoot.querySelector("iframe[part~=fields]")?.replaceWith(Object.assign(document.createElement("slot"), { name: "stripe" }));
+    const { key, src, amount, currency } = event.detail;
+    // The view re-renders while paying: the Element mounted for this amount stays, with what the buyer typed.
+    const id = amount + currency;
+    if (this.#stripe?.id === id) return;
+    this.#unmountStripe();
+    const slot = this.appendChild(Object.assign(document.createElement("div"), { slot: "stripe" }));
+    try {
+      await (stripeJs ??= new Promise((onload, onerror) => document.head.append(Object.assign(document.createElement("script"), { src, onload, onerror }))));
+      const stripe = Stripe(key);
+      // tranche.css gives every one of these a default, so none is empty.
+      const t = Object.fromEntries(this.#theme());
+      const variables = { colorBackground: t.bg, colorText: t.text, colorDanger: t.danger, colorPrimary: t.primary, borderRadius: t.radius, fontFamily: t.font };
+      const elements = stripe.elements({ mode: "payment", amount: +amount.replace(".", ""), currency: currency.toLowerCase(), paymentMethodCreation: "manual", appearance: { variables } });
+      elements.create("payment").mount(slot);
+      this.#stripe = { id, stripe, elements };
+    } catch {
+      // Stripe.js did not load (offline, or the page's CSP refuses js.stripe.com): reloading the page may help.
+      slot.textContent = "Stripe.js could not be loaded.";
+    }
+  };
+
+  // The PaymentMethod id (`pm_...`) for the attempt with Idempotency-Key `key` (its retry sends the same
+  // request); refused (an incomplete card), the Element says why.
+  #pm = [];
+  async _trancheStripePay(key) {
+    if (this.#pm[0] === key) return this.#pm[1];
+    const { stripe, elements } = this.#stripe;
+    if ((await elements.submit()).error) throw 0;
+    const { paymentMethod, error } = await stripe.createPaymentMethod({ elements });
+    if (error) throw 0;
+    this.#pm = [key, paymentMethod.id];
+    return paymentMethod.id;
+  }
+
+  // 3-D Secure: the issuer's check, in Stripe's own frame; how it ended is the API's confirm to say.
+  _trancheStripeAction(clientSecret) {
+    return this.#stripe.stripe.handleNextAction({ clientSecret });
+  }
 
   #mounted = null;
   #generation = 0;
 
+  #unmountStripe() {
+    this.#stripe = undefined;
+    this.querySelector(":scope>[slot=stripe]")?.remove();
+  }
+
   #teardown() {
     this.#generation++;
+    this.#unmountStripe();
     if (this.#mounted) {
       this.#mounted.unmount();
       this.#mounted.free?.();

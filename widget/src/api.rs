@@ -64,6 +64,12 @@ pub async fn checkout(api: &str, token: &str) -> Result<CheckoutView, ApiError> 
     send(request("GET", &format!("{api}/v1/checkout"), token, None)?).await
 }
 
+/// `POST /v1/checkout/payments/{id}/confirm`: after Stripe.js ran the card issuer's check (3-D Secure).
+pub async fn confirm(api: &str, token: &str, payment_id: &str) -> Result<PaymentResponse, ApiError> {
+    let url = format!("{api}/v1/checkout/payments/{payment_id}/confirm");
+    send(request("POST", &url, token, None)?).await
+}
+
 pub async fn pay(
     api: &str,
     token: &str,

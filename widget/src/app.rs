@@ -207,18 +207,33 @@ fn App(config: Config) -> impl IntoView {
     // Sends the payment for the current attempt (a retry reuses its key and body).
     let submit = move || {
         let Some(a) = attempt.get_untracked() else { return };
-        let Some(payment_token) = a.payment_token.clone() else {
-            return;
-        };
         step.set(Step::Paying);
-        let (api, token) = config.with_value(|c| (c.api.clone(), c.token.clone()));
+        let (api, token, host) = config.with_value(|c| (c.api.clone(), c.token.clone(), c.host.clone()));
         spawn_local(async move {
+            // Stripe: the PaymentMethod is made now by Stripe.js from its Payment Element (the loader's
+            // `_trancheStripePay`, which gives a retry with the same key the same one).
+            let payment_token = match a.payment_token.clone() {
+                Some(t) => t,
+                None => match dom::host_await(&host, "_trancheStripePay", &a.key.as_str().into()).await {
+                    Ok(pm) => pm.as_string().unwrap_or_default(),
+                    // Refused (an incomplete card): the Payment Element shows why, beside the fields.
+                    Err(_) => return step.set(Step::Method),
+                },
+            };
             let body = PaymentRequest {
                 amount: a.amount.clone(),
                 payment_token,
                 currency: checkout.with_untracked(|c| c.as_ref().map(|c| c.currency().code().to_owned())),
             };
-            let result = api::pay(&api, &token, &a.key, &body).await;
+            let mut result = api::pay(&api, &token, &a.key, &body).await;
+            // 3-D Secure: Stripe.js runs the card issuer's check, then the API is asked how it ended (a
+            // challenge failed or closed comes back as a decline, or as this same answer once more).
+            if let Err(ApiError::Problem(p)) = &result {
+                if let (Some(secret), Some(id)) = (&p.client_secret, &p.payment_id) {
+                    let _ = dom::host_await(&host, "_trancheStripeAction", &secret.into()).await;
+                    result = api::confirm(&api, &token, id).await;
+                }
+            }
             let Some(c) = checkout.get_untracked() else { return };
             let settled = match result {
                 Ok(response) => Ok(response),
@@ -601,27 +616,16 @@ fn Chooser(
     .into_any()
 }
 
-/// The theme as it resolved on the element (`theme`, `--tranche-*`, `prefers-color-scheme` for `auto`), as
-/// query parameters for the fields page, which applies each only if it matches its allow-list.
-fn theme_query(host: &HtmlElement) -> String {
-    let Some(style) = web_sys::window().and_then(|w| w.get_computed_style(host).ok().flatten()) else {
-        return String::new();
-    };
-    let mut query = String::new();
-    for name in [
-        "bg", "text", "muted", "border", "danger", "focus", "primary", "radius", "font", "scheme",
-    ] {
-        let value = style
-            .get_property_value(&format!("--_{name}"))
-            .unwrap_or_default();
-        if !value.trim().is_empty() {
-            query.push_str(&format!(
-                "&{name}={}",
-                String::from(js_sys::encode_uri_component(value.trim()))
-            ));
-        }
-    }
-    query
+/// The fields page's address: `url` (a line with the fields page, a line with the locale) with the page's
+/// origin (the only parent the page accepts), the locale and the theme as
+/// it resolved on the element (`theme`, `--tranche-*`, `prefers-color-scheme` for `auto`) as query parameters,
+/// which the fields page applies only where they match its allow-list. The loader adds them
+/// (`_trancheFieldsSrc`), as it does for theme changes and Stripe's Appearance.
+fn fields_src(host: HtmlElement, url: &str) -> String {
+    dom::host_call(&host, "_trancheFieldsSrc", &url.into())
+        .ok()
+        .and_then(|q| q.as_string())
+        .unwrap_or_default()
 }
 
 #[component]
@@ -638,19 +642,29 @@ fn Method(
     };
     let l = c.locale;
     let gateway = c.view.gateway.clone();
-    let page_origin = web_sys::window()
-        .and_then(|w| w.location().origin().ok())
-        .unwrap_or_default();
-    let src = format!(
-        "{}?parent={}&locale={}{}",
-        gateway.fields_url,
-        String::from(js_sys::encode_uri_component(&page_origin)),
-        l.tag(),
-        config.with_value(|c| theme_query(&c.host))
-    );
+    let stripe = gateway.kind == "stripe";
+    let src = if stripe {
+        "about:blank".to_owned()
+    } else {
+        fields_src(
+            config.with_value(|c| c.host.clone()),
+            &format!("{}\n{}", gateway.fields_url, l.tag()),
+        )
+    };
     let frame: NodeRef<leptos::html::Iframe> = NodeRef::new();
     let fields_error: RwSignal<Option<String>> = RwSignal::new(None);
     let height = RwSignal::new(180u32);
+
+    // A fresh attempt (new key) for the chosen amount; with Stripe the token is made when it is sent.
+    let start = move |payment_token: Option<String>| {
+        let amount = eval.with_untracked(|e| e.amount.clone()).unwrap_or_default();
+        attempt.set(Some(Attempt {
+            key: dom::new_key(),
+            amount,
+            payment_token,
+        }));
+        submit();
+    };
 
     // Messages from *our* iframe only: checked by origin and by source window, so two widgets on one
     // page (or any other frame) cannot feed each other tokens.
@@ -681,13 +695,7 @@ fn Method(
             "tranche:token" => {
                 let Some(token) = msg.token else { return };
                 fields_error.set(None);
-                let amount = eval.with_untracked(|e| e.amount.clone()).unwrap_or_default();
-                attempt.set(Some(Attempt {
-                    key: dom::new_key(),
-                    amount,
-                    payment_token: Some(token),
-                }));
-                submit();
+                start(Some(token));
             }
             "tranche:fields-error" => {
                 fields_error.set(msg.message);
@@ -698,10 +706,32 @@ fn Method(
     });
     on_cleanup(move || listener.remove());
 
+    // Stripe: its Payment Element, which the loader mounts (on this event, which it keeps to itself) into a
+    // light-DOM child of the element, shown through a `stripe` slot where the (hidden, blank) frame is:
+    // Stripe's iframes refuse a shadow root. The amount travels as the decimal string the API is sent.
+    if stripe {
+        let amount = eval.with_untracked(|e| e.amount.clone());
+        config.with_value(|cfg| {
+            dom::emit(
+                &cfg.host,
+                "tranche:stripe-mount",
+                &vec![
+                    ("key", (&gateway.publishable_key).into()),
+                    ("src", (&gateway.js_url).into()),
+                    ("amount", (&amount).into()),
+                    ("currency", c.currency().code().into()),
+                ],
+            )
+        });
+    }
+
     let fields_origin = gateway.fields_origin.clone();
     // The fields page needs the checkout token to create card tokens for this checkout only.
     let checkout_token = config.with_value(|c| c.token.clone());
     let pay = move |_| {
+        if stripe {
+            return start(None);
+        }
         let Some(frame) = frame.get_untracked() else {
             return;
         };

@@ -1,5 +1,6 @@
 //! Small browser helpers: DOM events for the seller's page and random idempotency keys.
 
+use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{CustomEvent, CustomEventInit, HtmlElement};
 
 use crate::js_json;
@@ -15,6 +16,19 @@ pub fn emit(host: &HtmlElement, name: &str, detail: &Fields) {
     if let Ok(event) = CustomEvent::new_with_event_init_dict(name, &init) {
         let _ = host.dispatch_event(&event);
     }
+}
+
+/// Calls the loader's method `name` on the host element with `arg` (the Stripe.js glue and the theme live
+/// there, in plain JS: see `loader/tranche.js`).
+pub fn host_call(host: &HtmlElement, name: &str, arg: &JsValue) -> Result<JsValue, JsValue> {
+    let method: js_sys::Function = js_sys::Reflect::get(host, &name.into())?.unchecked_into();
+    method.call1(host, arg)
+}
+
+/// [`host_call`] of an `async` method, awaited.
+pub async fn host_await(host: &HtmlElement, name: &str, arg: &JsValue) -> Result<JsValue, JsValue> {
+    let promise: js_sys::Promise = host_call(host, name, arg)?.unchecked_into();
+    wasm_bindgen_futures::JsFuture::from(promise).await
 }
 
 /// A fresh Idempotency-Key: 128 random bits from the browser's CSPRNG, as 32 hex digits. Uses

@@ -236,7 +236,9 @@ object!(PaymentView {
 object!(GatewayView {
     kind,
     fields_url,
-    fields_origin
+    fields_origin,
+    publishable_key,
+    js_url
 });
 object!(RulesInput {
     currency,
@@ -260,7 +262,7 @@ object!(InvoiceBalanceView {
     balance_due,
     status
 });
-object!(Problem { type_uri = "type", title, status, detail, code, request_id, field, minimum, maximum, currency, decline_code, advice, invoice_id });
+object!(Problem { type_uri = "type", title, status, detail, code, request_id, field, minimum, maximum, currency, decline_code, advice, invoice_id, client_secret, payment_id });
 
 impl FromJson for TermsSpec {
     /// Strict, like the API: a term this widget does not know would change the rules it must mirror.

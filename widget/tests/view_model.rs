@@ -103,6 +103,8 @@ fn checkout_with(f: Fixture, locale: &str, edit: impl FnOnce(&mut CheckoutView))
             kind: "sandbox".into(),
             fields_url: "http://api/sandbox/fields".into(),
             fields_origin: "http://api".into(),
+            publishable_key: None,
+            js_url: None,
         },
         rules: RulesInput::new(&inv, &terms, today),
     };

@@ -62,6 +62,18 @@ pub struct ChargeRequest {
     pub seller_id: String,
     pub invoice_id: String,
     pub invoice_number: String,
+    /// What [`Gateway::describe_token`] said the method is (`card`, `bank_account`).
+    pub method_kind: String,
+    /// The buyer's browser as the API saw it: the online acceptance a bank debit's mandate records
+    /// (Stripe's `mandate_data`). `None` when the payment was not made from a browser request.
+    pub buyer: Option<BuyerPresence>,
+}
+
+/// Who accepted a bank-debit mandate online: the client IP and `User-Agent` of the payment request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuyerPresence {
+    pub ip_address: String,
+    pub user_agent: String,
 }
 
 /// What the gateway says about a charge.
@@ -79,6 +91,13 @@ pub enum ChargeOutcome {
     },
     Declined {
         decline_code: String,
+    },
+    /// The card issuer asks the buyer to authenticate (3-D Secure): nothing is charged until they do, in
+    /// their browser, with `client_secret`; then the charge is looked up again (the confirm call or the
+    /// gateway's webhook). `charge_id` is the gateway's id of the charge waiting.
+    ActionRequired {
+        charge_id: String,
+        client_secret: String,
     },
 }
 
@@ -146,6 +165,12 @@ pub trait Gateway: Send + Sync + 'static {
     async fn charge(&self, request: &ChargeRequest) -> Result<ChargeOutcome, GatewayError>;
     /// The outcome of the charge made with this key, `None` if no charge was ever made.
     async fn lookup(&self, idempotency_key: &str) -> Result<Option<ChargeOutcome>, GatewayError>;
+    /// Gives up a charge still waiting for the buyer's action (an abandoned 3-D Secure challenge), so it
+    /// can never complete later, and says how it ended: declined, or whatever it became meanwhile (the
+    /// buyer may have finished just now). Gateways that never ask for an action only look it up.
+    async fn cancel_action(&self, idempotency_key: &str) -> Result<Option<ChargeOutcome>, GatewayError> {
+        self.lookup(idempotency_key).await
+    }
     /// Refunds part or all of a succeeded charge; calling again with the same key returns the first
     /// outcome and moves no more money. `Unavailable` is ambiguous: the refund may or may not exist.
     async fn refund(&self, request: &RefundRequest) -> Result<RefundOutcome, GatewayError>;
@@ -170,8 +195,12 @@ pub fn decline_advice(decline_code: &str) -> (&'static str, &'static str) {
             "Check the 3 or 4 digit code on the card and try again.",
         ),
         "authentication_required" => (
-            "The card issuer asked for authentication (3-D Secure), which this checkout cannot complete yet.",
-            "Use another card, or pay by bank account.",
+            "The card issuer asked for authentication (3-D Secure), which was not completed.",
+            "Try again and complete your bank's check, or use another card.",
+        ),
+        "payment_intent_authentication_failure" => (
+            "The card issuer's authentication (3-D Secure) failed.",
+            "Try again and complete your bank's check, or use another card.",
         ),
         "amount_too_precise" => (
             "The card processor accepts this currency only in amounts whose last decimal is 0.",

@@ -199,11 +199,17 @@ impl StripeGateway {
                     });
                 Ok(ChargeOutcome::Declined { decline_code: code })
             }
-            // 3-D Secure: this checkout cannot yet run Stripe's next action, so the payment is declined
-            // with Stripe's own code for it; no money moved and the PaymentIntent expires at Stripe.
-            "requires_action" => Ok(ChargeOutcome::Declined {
-                decline_code: "authentication_required".to_owned(),
-            }),
+            // 3-D Secure: the buyer's browser runs Stripe.js's `handleNextAction` with the client secret,
+            // then the confirm call (or the webhook) looks the PaymentIntent up again.
+            "requires_action" => match text(intent, "client_secret") {
+                Some(client_secret) => Ok(ChargeOutcome::ActionRequired {
+                    charge_id: id,
+                    client_secret,
+                }),
+                None => Err(GatewayError::Unavailable(format!(
+                    "PaymentIntent {id} requires an action but carries no client_secret"
+                ))),
+            },
             other => Err(GatewayError::Unavailable(format!(
                 "PaymentIntent {id} is {other:?}, which a confirmed automatic-capture charge never is"
             ))),
@@ -291,10 +297,13 @@ fn payment_method_id(token: &str) -> Option<&str> {
 }
 
 /// The PaymentIntent create form: amount in minor units, lowercase currency, confirm now, our ids as
-/// metadata, redirect-based methods off (the charge is confirmed server-side, with no return URL).
+/// metadata, redirect-based methods off (the charge is confirmed server-side, with no return URL). A bank
+/// debit (ACH, SEPA) also needs a mandate, which Stripe takes with the confirmation as `mandate_data`: the
+/// buyer accepted it online, from the IP address and browser the payment request came from (the Payment
+/// Element shows the mandate text before the buyer pays).
 pub fn charge_form(request: &ChargeRequest) -> Vec<(String, String)> {
     let pair = |k: &str, v: &str| (k.to_owned(), v.to_owned());
-    vec![
+    let mut form = vec![
         pair("amount", &request.amount.minor_units().to_string()),
         pair("currency", &request.amount.currency().code().to_ascii_lowercase()),
         pair("payment_method", &request.payment_token),
@@ -305,8 +314,25 @@ pub fn charge_form(request: &ChargeRequest) -> Vec<(String, String)> {
         pair("metadata[invoice_id]", &request.invoice_id),
         pair("metadata[invoice_number]", &request.invoice_number),
         pair("metadata[seller_id]", &request.seller_id),
-    ]
+    ];
+    if let (BANK_DEBIT, Some(buyer)) = (request.method_kind.as_str(), &request.buyer) {
+        form.extend([
+            pair("mandate_data[customer_acceptance][type]", "online"),
+            pair(
+                "mandate_data[customer_acceptance][online][ip_address]",
+                &buyer.ip_address,
+            ),
+            pair(
+                "mandate_data[customer_acceptance][online][user_agent]",
+                &buyer.user_agent,
+            ),
+        ]);
+    }
+    form
 }
+
+/// The method kind of bank debits (`us_bank_account`, `sepa_debit`), which need a mandate.
+const BANK_DEBIT: &str = "bank_account";
 
 #[async_trait]
 impl Gateway for StripeGateway {
@@ -336,8 +362,9 @@ impl Gateway for StripeGateway {
         let last4 = details.and_then(|d| text(d, "last4"));
         let (kind, brand) = match kind.as_str() {
             "card" => ("card", details.and_then(|d| text(d, "brand"))),
-            "us_bank_account" => ("bank_account", details.and_then(|d| text(d, "bank_name"))),
-            // Other methods (wallets, SEPA, ...) are not offered by this checkout yet.
+            "us_bank_account" => (BANK_DEBIT, details.and_then(|d| text(d, "bank_name"))),
+            "sepa_debit" => (BANK_DEBIT, Some("sepa".to_owned())),
+            // Other methods (wallets, ...) are not offered by this checkout yet.
             _ => return Err(GatewayError::InvalidToken),
         };
         Ok(MethodSummary {
@@ -436,6 +463,34 @@ impl Gateway for StripeGateway {
             },
         };
         Self::intent_outcome(&intent, None).map(Some)
+    }
+
+    /// Cancels a PaymentIntent still `requires_action` (`cancellation_reason=abandoned`), so a challenge
+    /// finished after the hold was released can never charge the buyer. Stripe refuses to cancel one that
+    /// succeeded or is processing meanwhile: then it is looked up and finalized as it is.
+    async fn cancel_action(&self, idempotency_key: &str) -> Result<Option<ChargeOutcome>, GatewayError> {
+        let Some(id) = store::intent_of(&self.db, idempotency_key)
+            .await
+            .map_err(unavailable)?
+        else {
+            return self.lookup(idempotency_key).await;
+        };
+        let path = format!("/v1/payment_intents/{id}/cancel");
+        let form = [("cancellation_reason".to_owned(), "abandoned".to_owned())];
+        let key = format!("{idempotency_key}-cancel");
+        let (status, json) = self
+            .call(Method::POST, &path, &[], Some(&form), Some(&key))
+            .await?;
+        if status.is_success() && text(&json, "status").as_deref() == Some("canceled") {
+            // Stripe's code for a payment whose authentication was never completed.
+            return Ok(Some(ChargeOutcome::Declined {
+                decline_code: "authentication_required".to_owned(),
+            }));
+        }
+        if status.is_success() || status.is_client_error() {
+            return self.lookup(idempotency_key).await;
+        }
+        Err(stripe_error("canceling a PaymentIntent", status, &json))
     }
 
     async fn refund(&self, request: &RefundRequest) -> Result<RefundOutcome, GatewayError> {

@@ -183,7 +183,14 @@ pub async fn pay(
     state
         .rate_limits
         .payment_attempt(&account.link_id, crate::client_ip::of(&req))?;
-    let answer = account_flow::pay(&state, &account, &key, &order).await?;
+    let answer = account_flow::pay(
+        &state,
+        &account,
+        &key,
+        &order,
+        crate::routes::checkout::buyer_presence(&req),
+    )
+    .await?;
     if answer.replayed {
         Metrics::inc(&state.metrics.idempotent_replays);
     }

@@ -9,6 +9,7 @@ use tranche_domain::{InvoiceStatus, Rules};
 
 use crate::auth::Checkout;
 use crate::error::{ApiError, ApiResult};
+use crate::gateway::BuyerPresence;
 use crate::metrics::Metrics;
 use crate::payment_flow;
 use crate::routes::invoices::line_views;
@@ -39,10 +40,15 @@ pub async fn build_view(state: &AppState, checkout: &Checkout) -> ApiResult<Chec
 
 /// Where the widget gets its payment-method fields (the checkout's and the account's).
 pub fn gateway_view(state: &AppState) -> GatewayView {
+    let stripe = state.settings.gateway == crate::config::GatewayKind::Stripe;
     GatewayView {
         kind: state.gateway.name().to_owned(),
         fields_url: format!("{}/sandbox/fields", state.public_base),
         fields_origin: state.public_base.clone(),
+        publishable_key: stripe
+            .then(|| state.settings.stripe.publishable_key.clone())
+            .flatten(),
+        js_url: stripe.then(|| state.settings.stripe.js_url.clone()),
     }
 }
 
@@ -125,7 +131,7 @@ pub async fn view(checkout: Checkout, state: web::Data<AppState>) -> ApiResult<H
 }
 
 /// `POST /v1/checkout/payments` with `Idempotency-Key`.
-#[utoipa::path(post, path = "/v1/checkout/payments", tag = "checkout", request_body = PaymentRequest, params(("Idempotency-Key" = String, Header, description = "1-255 printable ASCII characters; retries with the same key replay the first answer")), security(("checkout_token" = [])), responses((status = 201, body = PaymentResponse), (status = 400, body = Problem), (status = 401, body = Problem), (status = 402, description = "Declined: code payment_declined with decline_code and advice", body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+#[utoipa::path(post, path = "/v1/checkout/payments", tag = "checkout", request_body = PaymentRequest, params(("Idempotency-Key" = String, Header, description = "1-255 printable ASCII characters; retries with the same key replay the first answer")), security(("checkout_token" = [])), responses((status = 201, body = PaymentResponse), (status = 400, body = Problem), (status = 401, body = Problem), (status = 402, description = "Declined: code payment_declined with decline_code and advice; or action_required (3-D Secure) with client_secret and payment_id, the payment pending", body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn pay(
     checkout: Checkout,
     state: web::Data<AppState>,
@@ -138,11 +144,47 @@ pub async fn pay(
     state
         .rate_limits
         .payment_attempt(&checkout.link_id, crate::client_ip::of(&req))?;
-    let answer = payment_flow::pay(&state, &checkout, &key, &order).await?;
+    let answer = payment_flow::pay(&state, &checkout, &key, &order, buyer_presence(&req)).await?;
     if answer.replayed {
         Metrics::inc(&state.metrics.idempotent_replays);
     }
-    let status = actix_web::http::StatusCode::from_u16(answer.status)
+    respond(&answer, answer.status)
+}
+
+/// The buyer as the API sees them: the client IP (through trusted proxies) and `User-Agent`, which a
+/// bank debit's mandate records as its online acceptance. `None` without both.
+pub fn buyer_presence(req: &HttpRequest) -> Option<BuyerPresence> {
+    let ip = crate::client_ip::of(req)?;
+    let user_agent = req.headers().get("user-agent")?.to_str().ok()?;
+    // Stripe's limit for the field is 5000 characters; a longer header is not a browser's.
+    let user_agent: String = user_agent.chars().take(5000).collect();
+    Some(BuyerPresence {
+        ip_address: ip.to_string(),
+        user_agent,
+    })
+}
+
+/// `POST /v1/checkout/payments/{id}/confirm` (no body): after the buyer completed the gateway's action
+/// (3-D Secure), settles, declines or keeps the payment pending as the gateway now says.
+#[utoipa::path(post, path = "/v1/checkout/payments/{id}/confirm", tag = "checkout", params(("id" = String, Path, description = "The payment id from the action_required answer")), security(("checkout_token" = [])), responses((status = 200, description = "Settled, or still pending (bank debits)", body = PaymentResponse), (status = 401, body = Problem), (status = 402, description = "Declined (payment_declined), or the action is still required (action_required, with client_secret and payment_id)", body = Problem), (status = 404, description = "Not a payment of this checkout link", body = Problem), (status = 409, description = "payment_not_confirmable: made through another gateway", body = Problem)))]
+pub async fn confirm(
+    checkout: Checkout,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    // Each confirm asks the gateway: bounded like payment attempts.
+    state
+        .rate_limits
+        .payment_attempt(&checkout.link_id, crate::client_ip::of(&req))?;
+    let answer = payment_flow::confirm(&state, &checkout, &id).await?;
+    // Nothing is created here: a settled or pending payment is 200.
+    let status = if answer.status == 201 { 200 } else { answer.status };
+    respond(&answer, status)
+}
+
+fn respond(answer: &payment_flow::Answer, status: u16) -> ApiResult<HttpResponse> {
+    let status = actix_web::http::StatusCode::from_u16(status)
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("stored status: {e}")))?;
     let content_type = if answer.status >= 400 {
         "application/problem+json"
@@ -156,5 +198,5 @@ pub async fn pay(
     if answer.replayed {
         response.insert_header(("idempotent-replayed", "true"));
     }
-    Ok(response.body(answer.body))
+    Ok(response.body(answer.body.clone()))
 }

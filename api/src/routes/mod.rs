@@ -143,6 +143,9 @@ fn endpoints() -> [(&'static str, Vec<Endpoint>); 4] {
             vec![
                 Endpoint::new("").get(checkout::view).preflight(),
                 Endpoint::new("/payments").post(checkout::pay).preflight(),
+                Endpoint::new("/payments/{id}/confirm")
+                    .post(checkout::confirm)
+                    .preflight(),
                 Endpoint::new("/disputes").post(disputes::create).preflight(),
             ],
         ),

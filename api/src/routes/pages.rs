@@ -61,6 +61,20 @@ pub fn pay_policy(origin: &str) -> String {
     )
 }
 
+/// The hosted page's policy with what Stripe's Payment Element needs when the gateway is Stripe: Stripe.js
+/// from `js_origin` (Stripe's, `https://js.stripe.com`), its frames, and its calls to Stripe's API.
+pub fn with_stripe(policy: String, js_origin: Option<String>) -> String {
+    let Some(js) = js_origin else { return policy };
+    policy
+        .replacen("script-src ", &format!("script-src {js} "), 1)
+        .replacen(
+            "frame-src ",
+            &format!("frame-src {js} https://js.stripe.com https://hooks.stripe.com "),
+            1,
+        )
+        .replacen("connect-src ", "connect-src https://api.stripe.com ", 1)
+}
+
 /// The fields page's policy: its own inline script and style by hash, token requests to itself only,
 /// and framed only by `parent` (already checked to be the API's origin or one a seller registered).
 pub fn fields_policy(parent: Option<&str>) -> String {
@@ -342,7 +356,11 @@ pub(crate) fn hosted_shell(
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .insert_header((
             header::CONTENT_SECURITY_POLICY,
-            pay_policy(&origin_of(&state.public_base)),
+            with_stripe(
+                pay_policy(&origin_of(&state.public_base)),
+                (state.settings.gateway == crate::config::GatewayKind::Stripe)
+                    .then(|| origin_of(&state.settings.stripe.js_url)),
+            ),
         ))
         .body(html)
 }
@@ -388,6 +406,20 @@ pub async fn sandbox_fields(state: web::Data<AppState>, query: web::Query<Fields
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_hosted_page_lets_stripe_js_in_only_with_stripe() {
+        let plain = super::pay_policy("https://api.example");
+        assert_eq!(super::with_stripe(plain.clone(), None), plain);
+        let stripe = super::with_stripe(plain, Some("https://js.stripe.com".into()));
+        for wanted in [
+            "script-src https://js.stripe.com https://api.example/widget/",
+            "frame-src https://js.stripe.com https://js.stripe.com https://hooks.stripe.com https://api.example;",
+            "connect-src https://api.stripe.com https://api.example;",
+        ] {
+            assert!(stripe.contains(wanted), "{wanted} not in {stripe}");
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -462,6 +462,11 @@ impl TestApp {
         let (n,): (i64,) = sqlx::query_as(sql).fetch_one(self.state.db.pool()).await.unwrap();
         n
     }
+
+    /// Runs one statement (a test's way to put a row in a state the API cannot reach).
+    pub async fn sql_exec(&self, sql: &str) {
+        sqlx::query(sql).execute(self.state.db.pool()).await.unwrap();
+    }
 }
 
 /// Asserts a problem response and returns its body.

@@ -18,6 +18,8 @@ use serde_json::{json, Map, Value};
 
 const SPEC: &str = include_str!("../stripe/spec3.subset.json");
 const FIXTURES: &str = include_str!("../stripe/fixtures.json");
+/// Stripe.js as far as the widget uses it, for browser tests (`stand_in_stripe.js` says what it does).
+const STAND_IN_STRIPE_JS: &str = include_str!("stand_in_stripe.js");
 
 /// A fault the next matching request meets.
 #[derive(Debug, Clone)]
@@ -32,6 +34,7 @@ pub enum Fault {
 struct State {
     intents: Vec<Value>,
     refunds: Vec<Value>,
+    intent_forms: Vec<Value>,
     /// Idempotency-Key -> (body, status, answer).
     idempotent: HashMap<String, (String, u16, Value)>,
     faults: VecDeque<(String, String, Fault)>,
@@ -117,6 +120,31 @@ impl FakeStripe {
         let intent = state.intents.iter_mut().find(|i| i["id"] == intent_id).unwrap();
         intent["status"] = json!("succeeded");
         intent["amount_received"] = intent["amount"].clone();
+    }
+
+    /// The buyer finishes (or fails) the 3-D Secure challenge of a PaymentIntent in `requires_action`, as
+    /// Stripe.js's `handleNextAction` would: `succeeded`, or back to `requires_payment_method` with Stripe's
+    /// authentication failure. Returns the PaymentIntent.
+    pub fn complete_action(&self, intent_id: &str, succeed: bool) -> Value {
+        let mut state = self.state.lock().unwrap();
+        let n = state.counter + 1;
+        state.counter = n;
+        let intent = state.intents.iter_mut().find(|i| i["id"] == intent_id).unwrap();
+        assert_eq!(intent["status"], "requires_action", "no action to complete");
+        if succeed {
+            intent["status"] = json!("succeeded");
+            intent["amount_received"] = intent["amount"].clone();
+            intent["latest_charge"] = json!(format!("ch_fake{n}"));
+        } else {
+            intent["status"] = json!("requires_payment_method");
+            intent["last_payment_error"] = json!({"type": "invalid_request_error", "code": "payment_intent_authentication_failure", "message": "We are unable to authenticate your payment method."});
+        }
+        intent.clone()
+    }
+
+    /// The decoded (and spec-coerced) form of every `POST /v1/payment_intents`, in order.
+    pub fn intent_forms(&self) -> Vec<Value> {
+        self.state.lock().unwrap().intent_forms.clone()
     }
 
     /// A Stripe event of `kind` about `object`, built from Stripe's fixture and checked against the spec's
@@ -358,6 +386,34 @@ fn error(status: u16, kind: &str, code: &str, message: &str) -> (u16, Value) {
 async fn handle(req: HttpRequest, body: web::Bytes, fake: web::Data<FakeStripe>) -> HttpResponse {
     let method = req.method().as_str().to_ascii_lowercase();
     let path = req.path().to_owned();
+    // Not Stripe's API: the stand-in Stripe.js a browser test loads in place of https://js.stripe.com/v3/.
+    if path == "/_test/stripe.js" {
+        return HttpResponse::Ok()
+            .content_type("text/javascript; charset=utf-8")
+            .body(STAND_IN_STRIPE_JS);
+    }
+    // Not Stripe's API: what a browser test's stand-in Stripe.js calls for `handleNextAction`, standing in
+    // for the issuer's challenge page (`/_test/next_action/{pi}/succeed` or `/fail`).
+    if let Some(rest) = path.strip_prefix("/_test/next_action/") {
+        let (intent, outcome) = rest.split_once('/').unwrap_or((rest, ""));
+        let known = fake
+            .intents()
+            .iter()
+            .any(|i| i["id"] == intent && i["status"] == "requires_action");
+        let answer = if known {
+            fake.complete_action(intent, outcome == "succeed")
+        } else {
+            json!({"error": "no PaymentIntent awaiting an action"})
+        };
+        return HttpResponse::build(if known {
+            actix_web::http::StatusCode::OK
+        } else {
+            actix_web::http::StatusCode::NOT_FOUND
+        })
+        .insert_header(("Access-Control-Allow-Origin", "*"))
+        .content_type("application/json")
+        .body(answer.to_string());
+    }
     let key = req
         .headers()
         .get("Idempotency-Key")
@@ -539,6 +595,7 @@ fn scenario(pm: &str) -> (&'static str, Option<(&'static str, &'static str)>) {
         "incorrectcvc" => ("card", Some(("incorrect_cvc", "incorrect_cvc"))),
         "declined" => decline("generic_decline"),
         "bank" => ("us_bank_account", None),
+        "sepa" => ("sepa_debit", None),
         "threeds" => ("card", None),
         // Answers a PaymentIntent for one minor unit more than asked (a gateway bug or a tampered proxy).
         "mismatch" => ("card", None),
@@ -582,6 +639,13 @@ fn apply(
                     "status_details": null
                 });
             }
+            if kind == "sepa_debit" {
+                pm.as_object_mut().unwrap().remove("card");
+                pm["sepa_debit"] = json!({
+                    "bank_code": "37040044", "branch_code": null, "country": "DE", "fingerprint": "FakeFp",
+                    "generated_from": null, "last4": "3000"
+                });
+            }
             (200, pm)
         }
         ("post", "/v1/payment_intents") => {
@@ -601,6 +665,7 @@ fn apply(
             pi["processing"] = Value::Null;
             pi["canceled_at"] = Value::Null;
             pi["amount_received"] = json!(0);
+            state.intent_forms.push(form.clone());
             let status = match (kind, decline) {
                 ("missing", _) => {
                     return error(
@@ -619,7 +684,7 @@ fn apply(
                     body["error"]["payment_intent"] = pi;
                     return (402, body);
                 }
-                ("us_bank_account", None) => "processing",
+                ("us_bank_account" | "sepa_debit", None) => "processing",
                 _ if pm.starts_with("pm_threeds") => "requires_action",
                 _ => "succeeded",
             };
@@ -633,6 +698,36 @@ fn apply(
             }
             state.intents.push(pi.clone());
             (200, pi)
+        }
+        ("post", "/v1/payment_intents/{intent}/cancel") => {
+            let intent_id = path.split('/').nth(3).unwrap_or("");
+            let Some(pi) = state.intents.iter_mut().find(|i| i["id"] == intent_id) else {
+                return error(
+                    404,
+                    "invalid_request_error",
+                    "resource_missing",
+                    "No such payment_intent",
+                );
+            };
+            // Stripe cancels only a PaymentIntent that has not succeeded nor started processing.
+            let cancelable = [
+                "requires_payment_method",
+                "requires_confirmation",
+                "requires_action",
+                "requires_capture",
+            ];
+            if !cancelable.contains(&pi["status"].as_str().unwrap_or("")) {
+                return error(
+                    400,
+                    "invalid_request_error",
+                    "payment_intent_unexpected_state",
+                    "You cannot cancel this PaymentIntent because it has a status of succeeded.",
+                );
+            }
+            pi["status"] = json!("canceled");
+            pi["canceled_at"] = json!(1_700_000_000 + n as i64);
+            pi["cancellation_reason"] = form.get("cancellation_reason").cloned().unwrap_or(Value::Null);
+            (200, pi.clone())
         }
         ("get", "/v1/payment_intents/search") => {
             let q = query["query"].as_str().unwrap_or("");
