@@ -972,3 +972,48 @@ async fn stripe_webhook_cannot_reach_another_sellers_payment(backend: Backend) {
     fake.assert_no_violations();
 }
 both_backends!(stripe_webhook_cannot_reach_another_sellers_payment);
+
+/// An account payment through Stripe: a card pays two invoices with one PaymentIntent; a card that asks for
+/// 3-D Secure is given up at once (the PaymentIntent canceled, so it can never complete) and both invoices'
+/// holds go, the buyer told `authentication_required` (account payments have no confirm step).
+async fn stripe_account_payment_charges_once_and_gives_up_a_3ds_card(backend: Backend) {
+    let fake = FakeStripe::start().await;
+    let app = stripe_app(backend, &fake).await;
+    let seller = app.seller("Stripe seller").await;
+    let a = app.invoice(&seller, "USD", "300.00", None).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let b = app.invoice(&seller, "USD", "200.00", None).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, account) = app.account_link(&seller, &seller.customer_id).await;
+    let both = json!([{"invoice_id": a, "amount": "100.00"}, {"invoice_id": b, "amount": "50.00"}]);
+    let declined = app
+        .pay_account(&account, &key(), "pm_threeds_1", both.clone())
+        .await;
+    let body = expect_problem(declined, 402, "payment_declined").await;
+    assert_eq!(body["decline_code"], "authentication_required", "{body}");
+    let intents = fake.intents();
+    assert_eq!(intents.len(), 1);
+    assert_eq!(intents[0]["status"], "canceled", "{}", intents[0]);
+    for id in [&a, &b] {
+        assert_eq!(app.get_invoice(&seller, id).await["amount_paid"], "0.00");
+    }
+    assert_eq!(
+        app.sql_count("SELECT COUNT(*) FROM payments WHERE status = 'pending'")
+            .await,
+        0,
+        "no hold left"
+    );
+    let paid = app.pay_account(&account, &key(), "pm_visa_1", both).await;
+    assert_eq!(paid.status(), 201, "{}", paid.text().await.unwrap());
+    let intents = fake.intents();
+    assert_eq!(intents.len(), 2);
+    assert_eq!(intents[1]["amount"], 15_000, "one PaymentIntent for the sum");
+    assert_eq!(app.get_invoice(&seller, &a).await["amount_paid"], "100.00");
+    assert_eq!(app.get_invoice(&seller, &b).await["amount_paid"], "50.00");
+    fake.assert_no_violations();
+}
+both_backends!(stripe_account_payment_charges_once_and_gives_up_a_3ds_card);
