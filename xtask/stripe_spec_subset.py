@@ -21,7 +21,7 @@ OPERATIONS = [
     ("/v1/refunds/{refund}", "get"),
     ("/v1/payment_methods/{payment_method}", "get"),
 ]
-EXTRA_SCHEMAS = ["event", "error"]
+EXTRA_SCHEMAS = ["event", "error", "dispute"]
 
 
 def refs(node, out):

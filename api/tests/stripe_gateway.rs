@@ -1017,3 +1017,67 @@ async fn stripe_account_payment_charges_once_and_gives_up_a_3ds_card(backend: Ba
     fake.assert_no_violations();
 }
 both_backends!(stripe_account_payment_charges_once_and_gives_up_a_3ds_card);
+
+/// A chargeback (`charge.dispute.created`) is recorded once per Stripe dispute, replays and all, and shown in
+/// the paying seller's alerts with its amount and reason; the balance is left alone (the dispute may be
+/// won); a dispute of a PaymentIntent that is not ours changes nothing; another seller sees nothing.
+async fn stripe_chargeback_is_recorded_once_and_alerted(backend: Backend) {
+    let fake = FakeStripe::start().await;
+    let app = stripe_app(backend, &fake).await;
+    let (seller, invoice_id, token) = checkout(&app, "USD", "500.00").await;
+    let r = app.pay(&token, &key(), "100.00", "pm_visa_1").await;
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let payment_id = r.json::<Value>().await.unwrap()["payment"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let intent = intent_of(&fake, &payment_id);
+    let event = fake.event(
+        "charge.dispute.created",
+        fake.dispute_of(&intent, "dp_fake1", "fraudulent"),
+    );
+    for _ in 0..2 {
+        assert_eq!(webhook(&app, &event, WEBHOOK_SECRET, 0).await.status(), 200);
+    }
+    let mut stranger = intent.clone();
+    stranger["id"] = json!("pi_not_ours");
+    let other = fake.event(
+        "charge.dispute.created",
+        fake.dispute_of(&stranger, "dp_fake2", "general"),
+    );
+    assert_eq!(webhook(&app, &other, WEBHOOK_SECRET, 0).await.status(), 200);
+    assert_eq!(app.sql_count("SELECT COUNT(*) FROM chargebacks").await, 1);
+    let alerts: Value = app.get("/v1/alerts", &seller.key).await.json().await.unwrap();
+    let chargeback = alerts["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["kind"] == "payment_chargeback")
+        .unwrap()
+        .clone();
+    assert_eq!(chargeback["id"], "dp_fake1");
+    assert_eq!(chargeback["payment_id"], payment_id.as_str());
+    assert_eq!(chargeback["invoice_id"], invoice_id.as_str());
+    assert_eq!(
+        (
+            chargeback["amount"].as_str(),
+            chargeback["currency"].as_str(),
+            chargeback["reason"].as_str()
+        ),
+        (Some("100.00"), Some("USD"), Some("fraudulent"))
+    );
+    assert_eq!(
+        app.get_invoice(&seller, &invoice_id).await["amount_paid"],
+        "100.00"
+    );
+    let other_seller = app.seller("Another").await;
+    let theirs: Value = app
+        .get("/v1/alerts", &other_seller.key)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(theirs["data"], json!([]), "{theirs}");
+    fake.assert_no_violations();
+}
+both_backends!(stripe_chargeback_is_recorded_once_and_alerted);

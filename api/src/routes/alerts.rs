@@ -1,11 +1,11 @@
 //! `GET /v1/alerts` (issue 16, DESIGN 11): what needs the seller's attention, newest first, paged like
 //! every list. Computed when asked (no alert table to keep in step): partially paid invoices past their
-//! due date, missed installments on invoices still unpaid, dead ERP deliveries.
+//! due date, missed installments on invoices still unpaid, dead ERP deliveries, chargebacks.
 
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
 use tranche_domain::wire::{format_date, Problem};
-use tranche_domain::ErrorCode;
+use tranche_domain::{Currency, ErrorCode, Money};
 
 use crate::auth::Seller;
 use crate::db::rfc3339;
@@ -21,7 +21,8 @@ pub struct AlertView {
     /// The id of what the alert is about (an invoice, a missed-installment record or a delivery); use it as
     /// `starting_after`.
     id: String,
-    /// `invoice_past_due` (partially paid after its due date), `installment_missed` or `delivery_dead`.
+    /// `invoice_past_due` (partially paid after its due date), `installment_missed`, `delivery_dead` or
+    /// `payment_chargeback` (the buyer's bank disputes a payment at the gateway: answer it there).
     kind: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     invoice_id: Option<String>,
@@ -29,6 +30,16 @@ pub struct AlertView {
     installment: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     delivery_id: Option<String>,
+    /// `payment_chargeback`: the payment disputed, the amount the bank holds back (decimal) and the
+    /// gateway's reason code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payment_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    amount: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    currency: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
     created_at: String,
 }
 
@@ -60,19 +71,37 @@ pub async fn list(
         }
     };
     let rows = alerts::list(&state.db, &seller.seller_id, &today, &keyset).await?;
-    Ok(HttpResponse::Ok().json(List {
-        data: rows
-            .rows
-            .into_iter()
-            .map(|r| AlertView {
+    let data = rows
+        .rows
+        .into_iter()
+        .map(|r| {
+            let amount = match (r.amount_minor, r.currency.as_deref()) {
+                (Some(minor), Some(code)) => {
+                    let currency = Currency::parse(code).map_err(anyhow::Error::from)?;
+                    Some(
+                        Money::from_minor_units(minor, currency)
+                            .map_err(anyhow::Error::from)?
+                            .to_string(),
+                    )
+                }
+                _ => None,
+            };
+            Ok(AlertView {
                 id: r.id,
                 kind: r.kind,
                 invoice_id: r.invoice_id,
                 installment: r.installment,
                 delivery_id: r.delivery_id,
+                payment_id: r.payment_id,
+                amount,
+                currency: r.currency,
+                reason: r.reason,
                 created_at: rfc3339(r.created_at),
             })
-            .collect(),
+        })
+        .collect::<ApiResult<Vec<_>>>()?;
+    Ok(HttpResponse::Ok().json(List {
+        data,
         has_more: rows.has_more,
     }))
 }

@@ -7,6 +7,7 @@
 
 // Outcomes reported by the gateway are applied by Tranche itself: the audit log names them `system`.
 use crate::store::audit::Actor;
+use crate::store::chargebacks;
 use actix_web::{web, HttpRequest, HttpResponse};
 use hmac::{Hmac, Mac};
 use serde_json::Value;
@@ -142,6 +143,45 @@ pub async fn receive(
                         crate::refund_flow::finalize(&state, &refund_id, &outcome, Actor::System).await?;
                     }
                 }
+            }
+        }
+        // A chargeback: recorded once per Stripe dispute id and shown in the seller's alerts. The balance is
+        // left as it is: the dispute may be won, and its outcome is followed in Stripe.
+        "charge.dispute.created" => {
+            let intent = object.get("payment_intent").and_then(Value::as_str).unwrap_or("");
+            let payment_id = store::payment_of_intent(&state.db, intent)
+                .await
+                .map_err(anyhow::Error::from)?;
+            let (Some(payment_id), Some(id), Some(amount_minor), Some(currency)) = (
+                payment_id,
+                object.get("id").and_then(Value::as_str),
+                object.get("amount").and_then(Value::as_i64).filter(|a| *a > 0),
+                object.get("currency").and_then(Value::as_str),
+            ) else {
+                tracing::warn!(
+                    kind,
+                    "a Stripe dispute for no payment of ours, or without id and amount"
+                );
+                return Ok(HttpResponse::Ok().json(serde_json::json!({"received": true})));
+            };
+            let reason = object
+                .get("reason")
+                .and_then(Value::as_str)
+                .filter(|r| !r.is_empty() && r.len() <= 64)
+                .unwrap_or("general");
+            let new = chargebacks::NewChargeback {
+                id,
+                payment_id: &payment_id,
+                amount_minor,
+                currency: &currency.to_ascii_uppercase(),
+                reason,
+                created_at: state.clock().now_ms(),
+            };
+            if chargebacks::record(&state.db, &new)
+                .await
+                .map_err(anyhow::Error::from)?
+            {
+                tracing::warn!(%payment_id, dispute = id, amount_minor, reason, "a chargeback was opened");
             }
         }
         _ => {}

@@ -1,7 +1,7 @@
 //! What needs a seller's attention (`GET /v1/alerts`, issue 16): partially paid invoices past their due
-//! date, installments the scheduler found missed on invoices still unpaid, and dead ERP deliveries. One
-//! statement over the three, paged by the same keyset as every list (the ids never collide: `inv_`,
-//! `rem_`, `dlv_`).
+//! date, installments the scheduler found missed on invoices still unpaid, dead ERP deliveries and
+//! chargebacks. One statement over the four, paged by the same keyset as every list (the ids never
+//! collide: `inv_`, `rem_`, `dlv_`, the gateway's `dp_`).
 
 use crate::db::Db;
 use crate::store::page::{Keyset, Rows};
@@ -15,20 +15,32 @@ pub struct AlertRow {
     pub invoice_id: Option<String>,
     pub installment: Option<i64>,
     pub delivery_id: Option<String>,
+    pub payment_id: Option<String>,
+    pub amount_minor: Option<i64>,
+    pub currency: Option<String>,
+    pub reason: Option<String>,
 }
 
 /// The union, as a derived table with `seller_id`; `$2` is today (`YYYY-MM-DD`).
 const ALERTS: &str = "(\
     SELECT i.id AS id, i.seller_id AS seller_id, 'invoice_past_due' AS kind, i.created_at AS created_at, \
-           i.id AS invoice_id, CAST(NULL AS BIGINT) AS installment, CAST(NULL AS TEXT) AS delivery_id \
+           i.id AS invoice_id, CAST(NULL AS BIGINT) AS installment, CAST(NULL AS TEXT) AS delivery_id, \
+           CAST(NULL AS TEXT) AS payment_id, CAST(NULL AS BIGINT) AS amount_minor, \
+           CAST(NULL AS TEXT) AS currency, CAST(NULL AS TEXT) AS reason \
       FROM invoices i WHERE i.status = 'partially_paid' AND i.due_date < $2 \
     UNION ALL \
-    SELECT r.id, r.seller_id, 'installment_missed', r.created_at, r.invoice_id, r.installment, CAST(NULL AS TEXT) \
+    SELECT r.id, r.seller_id, 'installment_missed', r.created_at, r.invoice_id, r.installment, CAST(NULL AS TEXT), \
+           CAST(NULL AS TEXT), CAST(NULL AS BIGINT), CAST(NULL AS TEXT), CAST(NULL AS TEXT) \
       FROM invoice_reminders r JOIN invoices i ON i.id = r.invoice_id \
      WHERE r.kind = 'missed' AND i.status IN ('open', 'partially_paid') \
     UNION ALL \
-    SELECT d.id, d.seller_id, 'delivery_dead', d.created_at, CAST(NULL AS TEXT), CAST(NULL AS BIGINT), d.id \
-      FROM deliveries d WHERE d.status = 'dead'\
+    SELECT d.id, d.seller_id, 'delivery_dead', d.created_at, CAST(NULL AS TEXT), CAST(NULL AS BIGINT), d.id, \
+           CAST(NULL AS TEXT), CAST(NULL AS BIGINT), CAST(NULL AS TEXT), CAST(NULL AS TEXT) \
+      FROM deliveries d WHERE d.status = 'dead' \
+    UNION ALL \
+    SELECT c.id, c.seller_id, 'payment_chargeback', c.created_at, c.invoice_id, CAST(NULL AS BIGINT), \
+           CAST(NULL AS TEXT), c.payment_id, c.amount_minor, c.currency, c.reason \
+      FROM chargebacks c\
     ) a";
 
 /// A page of the seller's alerts as of `today`, newest first.
@@ -39,7 +51,8 @@ pub async fn list(
     keyset: &Keyset,
 ) -> Result<Rows<AlertRow>, sqlx::Error> {
     let sql = format!(
-        "SELECT a.id, a.kind, a.created_at, a.invoice_id, a.installment, a.delivery_id FROM {ALERTS} \
+        "SELECT a.id, a.kind, a.created_at, a.invoice_id, a.installment, a.delivery_id, a.payment_id, \
+         a.amount_minor, a.currency, a.reason FROM {ALERTS} \
          WHERE a.seller_id = $1{}",
         Keyset::clause("a.", 3)
     );

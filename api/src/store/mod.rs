@@ -5,6 +5,7 @@ pub mod account_links;
 pub mod alerts;
 pub mod allocations;
 pub mod audit;
+pub mod chargebacks;
 pub mod credit_notes;
 pub mod customers;
 pub mod deliveries;

@@ -167,6 +167,24 @@ impl FakeStripe {
         event.to_string()
     }
 
+    /// Stripe's Dispute fixture for a PaymentIntent's charge (what `charge.dispute.created` carries), for
+    /// the whole amount, checked against the spec's `dispute` schema.
+    pub fn dispute_of(&self, intent: &Value, id: &str, reason: &str) -> Value {
+        let mut dispute = fixture(self, "dispute");
+        dispute["id"] = json!(id);
+        dispute["charge"] = intent["latest_charge"].clone();
+        dispute["payment_intent"] = intent["id"].clone();
+        dispute["amount"] = intent["amount"].clone();
+        dispute["currency"] = intent["currency"].clone();
+        dispute["reason"] = json!(reason);
+        dispute["status"] = json!("needs_response");
+        let schema = json!({"$ref": "#/components/schemas/dispute"});
+        for e in self.spec.check("dispute", &schema, &dispute) {
+            self.violation(format!("fake's dispute breaks the spec: {e}"));
+        }
+        dispute
+    }
+
     /// Stripe's Charge fixture for a PaymentIntent (what `charge.refunded` carries).
     pub fn charge_of(&self, intent: &Value) -> Value {
         let mut charge = fixture(self, "charge");
