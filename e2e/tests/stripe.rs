@@ -185,6 +185,35 @@ async fn stripe_path_against_a_stand_in_stripe_js() {
         h.invoice_state(&invoice_id).await.unwrap()["balance_due"],
         "562.50"
     );
+    // The emailed link's hosted page: its CSP lets Stripe.js in from the configured origin (and nothing
+    // else), the Element mounts through the slot, and a card pays the rest.
+    let link = tranche_e2e::post(
+        &h.http,
+        &format!("{}/v1/invoices/{invoice_id}/checkout-links", h.api),
+        &h.key,
+        json!({}),
+    )
+    .await
+    .unwrap();
+    h.open(&format!("{}/pay/{}", h.api, link["token"].as_str().unwrap()))
+        .await
+        .unwrap();
+    h.click(0, "[data-testid=full]").await.unwrap();
+    h.shadow_text(0, "[data-testid=continue]", "$562.50")
+        .await
+        .unwrap();
+    h.click(0, "[data-testid=continue]").await.unwrap();
+    h.shadow(0, "slot[name=stripe]").await.unwrap();
+    pay_with(&h, "visa").await;
+    h.expect_paid(0, "$562.50", "$1,000.00", "$0.00").await.unwrap();
+    let blocked: Vec<String> = h
+        .console_errors()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.contains("Content Security Policy"))
+        .collect();
+    assert!(blocked.is_empty(), "{blocked:?}");
     fake.assert_no_violations();
     h.close().await;
 }
