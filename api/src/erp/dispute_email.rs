@@ -4,8 +4,6 @@
 //! outage delays it and loses none. Plain text only: nothing the buyer typed (their note) is in it.
 
 use anyhow::Context;
-use lettre::message::header::ContentType;
-use lettre::message::{Mailbox, Message};
 use minijinja::{Environment, UndefinedBehavior};
 use serde::Serialize;
 use tranche_domain::format::format_amount;
@@ -104,23 +102,19 @@ pub async fn send(state: &AppState, seller_id: &str, event: &DisputeResolved) ->
         customer_name: customer_name.clone(),
     };
     let (subject, text) = render(&values, &locale)?;
-    let from = crate::erp::receipts::from_address(state);
-    let message = Message::builder()
-        .from(Mailbox::new(
-            Some(seller_name),
-            from.parse().context("SMTP from address")?,
-        ))
-        .to(Mailbox::new(
-            Some(customer_name),
-            event.sent_to.parse().context("recipient address")?,
-        ))
-        .subject(subject)
-        // One Message-ID per dispute, so a retried attempt is recognisably the same message.
-        .message_id(Some(format!("<{}@tranche.disputes>", event.dispute_id)))
-        .header(ContentType::TEXT_PLAIN)
-        .body(text)
-        .context("building the dispute email")?;
-    crate::erp::receipts::transmit(state, message, &event.dispute_id).await
+    crate::erp::receipts::send_plain(
+        state,
+        crate::erp::receipts::PlainEmail {
+            seller_name,
+            customer_name,
+            to: &event.sent_to,
+            subject,
+            text,
+            domain: "tranche.disputes",
+            id: &event.dispute_id,
+        },
+    )
+    .await
 }
 
 #[cfg(test)]

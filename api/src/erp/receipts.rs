@@ -288,6 +288,40 @@ async fn deliver(state: &AppState, seller_name: &str, receipt: &Receipt, id: &st
     transmit(state, message, payment_id).await
 }
 
+/// A plain-text email from the seller (through Tranche's sender address) to one buyer: a reminder, the
+/// answer to a dispute.
+pub struct PlainEmail<'a> {
+    pub seller_name: String,
+    pub customer_name: String,
+    pub to: &'a str,
+    pub subject: String,
+    pub text: String,
+    /// The Message-ID is `<{id}@{domain}>`: one per thing told, so a retried attempt is recognisably the
+    /// same message.
+    pub domain: &'a str,
+    pub id: &'a str,
+}
+
+/// Builds and sends a [`PlainEmail`] through the one shared transport.
+pub async fn send_plain(state: &AppState, email: PlainEmail<'_>) -> anyhow::Result<()> {
+    let from = from_address(state);
+    let message = Message::builder()
+        .from(Mailbox::new(
+            Some(email.seller_name),
+            from.parse().context("SMTP from address")?,
+        ))
+        .to(Mailbox::new(
+            Some(email.customer_name),
+            email.to.parse().context("recipient address")?,
+        ))
+        .subject(email.subject)
+        .message_id(Some(format!("<{}@{}>", email.id, email.domain)))
+        .header(ContentType::TEXT_PLAIN)
+        .body(email.text)
+        .with_context(|| format!("building the email {}", email.id))?;
+    transmit(state, message, email.id).await
+}
+
 /// The address buyer emails are sent from.
 pub fn from_address(state: &AppState) -> String {
     state

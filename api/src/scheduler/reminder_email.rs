@@ -4,8 +4,6 @@
 //! so an SMTP outage delays a reminder and loses none.
 
 use anyhow::Context;
-use lettre::message::header::ContentType;
-use lettre::message::{Mailbox, Message};
 use minijinja::{Environment, UndefinedBehavior};
 use serde::Serialize;
 use tranche_domain::format::format_amount;
@@ -121,23 +119,19 @@ pub async fn send(state: &AppState, seller_id: &str, event: &InvoiceReminder) ->
         seller.subject.as_deref(),
         seller.text.as_deref(),
     )?;
-    let from = crate::erp::receipts::from_address(state);
-    let message = Message::builder()
-        .from(Mailbox::new(
-            Some(seller.name),
-            from.parse().context("SMTP from address")?,
-        ))
-        .to(Mailbox::new(
-            Some(customer_name),
-            event.sent_to.parse().context("recipient address")?,
-        ))
-        .subject(subject)
-        // One Message-ID per reminder, so a retried attempt is recognisably the same message.
-        .message_id(Some(format!("<{}@tranche.reminders>", event.reminder_id)))
-        .header(ContentType::TEXT_PLAIN)
-        .body(text)
-        .context("building the reminder email")?;
-    crate::erp::receipts::transmit(state, message, &event.reminder_id).await
+    crate::erp::receipts::send_plain(
+        state,
+        crate::erp::receipts::PlainEmail {
+            seller_name: seller.name,
+            customer_name,
+            to: &event.sent_to,
+            subject,
+            text,
+            domain: "tranche.reminders",
+            id: &event.reminder_id,
+        },
+    )
+    .await
 }
 
 #[cfg(test)]

@@ -50,38 +50,7 @@ pub async fn revoke(
     now: i64,
     actor: Actor<'_>,
 ) -> Result<Option<i64>, sqlx::Error> {
-    let mut tx = db.begin_write().await?;
-    let updated = sqlx::query(
-        "UPDATE account_links SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2 AND seller_id = $3",
-    )
-    .bind(now)
-    .bind(id)
-    .bind(seller_id)
-    .execute(&mut *tx)
-    .await?;
-    if updated.rows_affected() == 0 {
-        tx.rollback().await?;
-        return Ok(None);
-    }
-    let (revoked_at,): (Option<i64>,) =
-        sqlx::query_as("SELECT revoked_at FROM account_links WHERE id = $1 AND seller_id = $2")
-            .bind(id)
-            .bind(seller_id)
-            .fetch_one(&mut *tx)
-            .await?;
-    let revoked_at = revoked_at
-        .ok_or_else(|| sqlx::Error::Protocol("revoked account link has no revoked_at".to_owned()))?;
-    let entry = audit::Entry {
-        seller_id,
-        actor,
-        action: "account_link.revoked",
-        object_id: id,
-        changes: serde_json::json!({"revoked_at": crate::db::rfc3339(revoked_at)}),
-        at: now,
-    };
-    audit::record(&mut tx, &entry).await?;
-    tx.commit().await?;
-    Ok(Some(revoked_at))
+    super::links::revoke_kind(db, super::links::LinkKind::Account, seller_id, id, now, actor).await
 }
 
 /// A link with what an account request needs of its seller and customer, read in one query.

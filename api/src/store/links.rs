@@ -44,9 +44,30 @@ pub async fn insert(db: &Db, link: &NewLink<'_>, actor: Option<Actor<'_>>) -> Re
     tx.commit().await
 }
 
-/// Revokes one of the seller's links (a second revocation keeps the first time) and returns when it was
-/// revoked; `None` when the seller has no such link.
-/// The audit row (`checkout_link.revoked` by `actor`) commits with the revocation.
+/// The two kinds of buyer link, each in its own table: revoked the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkKind {
+    Checkout,
+    Account,
+}
+
+impl LinkKind {
+    fn table(self) -> &'static str {
+        match self {
+            LinkKind::Checkout => "checkout_links",
+            LinkKind::Account => "account_links",
+        }
+    }
+
+    fn revoked_action(self) -> &'static str {
+        match self {
+            LinkKind::Checkout => "checkout_link.revoked",
+            LinkKind::Account => "account_link.revoked",
+        }
+    }
+}
+
+/// Revokes one of the seller's checkout links; see [`revoke_kind`].
 pub async fn revoke(
     db: &Db,
     seller_id: &str,
@@ -54,10 +75,25 @@ pub async fn revoke(
     now: i64,
     actor: Actor<'_>,
 ) -> Result<Option<i64>, sqlx::Error> {
+    revoke_kind(db, LinkKind::Checkout, seller_id, id, now, actor).await
+}
+
+/// Revokes one of the seller's links of `kind` (a second revocation keeps the first time) and returns when
+/// it was revoked; `None` when the seller has no such link. The audit row (`checkout_link.revoked` or
+/// `account_link.revoked` by `actor`) commits with the revocation.
+pub async fn revoke_kind(
+    db: &Db,
+    kind: LinkKind,
+    seller_id: &str,
+    id: &str,
+    now: i64,
+    actor: Actor<'_>,
+) -> Result<Option<i64>, sqlx::Error> {
+    let table = kind.table();
     let mut tx = db.begin_write().await?;
-    let updated = sqlx::query(
-        "UPDATE checkout_links SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2 AND seller_id = $3",
-    )
+    let updated = sqlx::query(&format!(
+        "UPDATE {table} SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2 AND seller_id = $3"
+    ))
     .bind(now)
     .bind(id)
     .bind(seller_id)
@@ -67,19 +103,20 @@ pub async fn revoke(
         tx.rollback().await?;
         return Ok(None);
     }
-    let (revoked_at,): (Option<i64>,) =
-        sqlx::query_as("SELECT revoked_at FROM checkout_links WHERE id = $1 AND seller_id = $2")
-            .bind(id)
-            .bind(seller_id)
-            .fetch_one(&mut *tx)
-            .await?;
+    let (revoked_at,): (Option<i64>,) = sqlx::query_as(&format!(
+        "SELECT revoked_at FROM {table} WHERE id = $1 AND seller_id = $2"
+    ))
+    .bind(id)
+    .bind(seller_id)
+    .fetch_one(&mut *tx)
+    .await?;
     // The UPDATE above just set it: a NULL here means the row changed under us, which is a storage fault.
-    let revoked_at = revoked_at
-        .ok_or_else(|| sqlx::Error::Protocol("revoked checkout link has no revoked_at".to_owned()))?;
+    let revoked_at =
+        revoked_at.ok_or_else(|| sqlx::Error::Protocol(format!("revoked {table} row has no revoked_at")))?;
     let entry = audit::Entry {
         seller_id,
         actor,
-        action: "checkout_link.revoked",
+        action: kind.revoked_action(),
         object_id: id,
         changes: serde_json::json!({"revoked_at": crate::db::rfc3339(revoked_at)}),
         at: now,
