@@ -7,11 +7,9 @@ use actix_web::{dev::Payload, FromRequest, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 use tranche_domain::ErrorCode;
 
-use crate::auth::{bearer, check_origin_among, state, Checkout};
-use crate::db::now_ms;
+use crate::auth::{bearer, check_origin_among, link_usable, state, token_refused, Checkout};
 use crate::error::ApiError;
 use crate::gateway::TokenBinding;
-use crate::metrics::Metrics;
 use crate::state::AppState;
 
 const INVALID_TOKEN: ApiError = ApiError::Unauthorized {
@@ -33,24 +31,15 @@ pub struct Account {
 impl Account {
     /// Verifies a raw account token and its link (not revoked, not expired, same customer and seller).
     pub async fn from_token(state: &AppState, token: &str) -> Result<Account, ApiError> {
-        let refuse = |reason: &dyn std::fmt::Display| {
-            Metrics::inc(&state.metrics.token_failures);
-            tracing::info!(%reason, "account token refused");
-            INVALID_TOKEN
-        };
-        let claims = state.keys.verify_account(token).map_err(|e| refuse(&e))?;
+        let claims = state
+            .keys
+            .verify_account(token)
+            .map_err(|e| token_refused(state, "account", &e))?;
         let link = crate::store::account_links::by_jti(&state.db, &claims.jti)
             .await?
-            .ok_or_else(|| refuse(&"unknown jti"))?;
-        if link.revoked_at.is_some() {
-            return Err(refuse(&"link revoked"));
-        }
-        if link.expires_at <= now_ms() {
-            return Err(refuse(&"link expired"));
-        }
-        if link.customer_id != claims.sub || link.seller_id != claims.sid {
-            return Err(refuse(&"token does not match its link"));
-        }
+            .ok_or_else(|| token_refused(state, "account", &"unknown jti"))?;
+        let names_it = link.customer_id == claims.sub && link.seller_id == claims.sid;
+        link_usable(state, "account", link.revoked_at, link.expires_at, names_it)?;
         Ok(Account {
             seller_id: link.seller_id,
             customer_id: link.customer_id,

@@ -174,24 +174,15 @@ pub struct Checkout {
 impl Checkout {
     /// Verifies a raw token and its link (not revoked, not expired, same invoice and seller).
     pub async fn from_token(state: &AppState, token: &str) -> Result<Checkout, ApiError> {
-        let refuse = |reason: &dyn std::fmt::Display| {
-            Metrics::inc(&state.metrics.token_failures);
-            tracing::info!(%reason, "checkout token refused");
-            INVALID_TOKEN
-        };
-        let claims = state.keys.verify(token).map_err(|e| refuse(&e))?;
+        let claims = state
+            .keys
+            .verify(token)
+            .map_err(|e| token_refused(state, "checkout", &e))?;
         let link = crate::store::links::by_jti(&state.db, &claims.jti)
             .await?
-            .ok_or_else(|| refuse(&"unknown jti"))?;
-        if link.revoked_at.is_some() {
-            return Err(refuse(&"link revoked"));
-        }
-        if link.expires_at <= now_ms() {
-            return Err(refuse(&"link expired"));
-        }
-        if link.invoice_id != claims.sub || link.seller_id != claims.sid {
-            return Err(refuse(&"token does not match its link"));
-        }
+            .ok_or_else(|| token_refused(state, "checkout", &"unknown jti"))?;
+        let names_it = link.invoice_id == claims.sub && link.seller_id == claims.sid;
+        link_usable(state, "checkout", link.revoked_at, link.expires_at, names_it)?;
         Ok(Checkout {
             seller_id: link.seller_id,
             invoice_id: link.invoice_id,
@@ -200,6 +191,35 @@ impl Checkout {
             allowed_origins: link.allowed_origins,
         })
     }
+}
+
+/// Counts and logs a refused buyer token (`kind`: checkout or account) and answers the one refusal every
+/// bad token gets, whatever was wrong with it.
+pub(crate) fn token_refused(state: &AppState, kind: &str, reason: &dyn std::fmt::Display) -> ApiError {
+    Metrics::inc(&state.metrics.token_failures);
+    tracing::info!(%reason, "{kind} token refused");
+    INVALID_TOKEN
+}
+
+/// What a buyer link must be once its token's signature holds: not revoked, not expired, and naming what
+/// its token names (`names_it`).
+pub(crate) fn link_usable(
+    state: &AppState,
+    kind: &str,
+    revoked_at: Option<i64>,
+    expires_at: i64,
+    names_it: bool,
+) -> Result<(), ApiError> {
+    if revoked_at.is_some() {
+        return Err(token_refused(state, kind, &"link revoked"));
+    }
+    if expires_at <= now_ms() {
+        return Err(token_refused(state, kind, &"link expired"));
+    }
+    if !names_it {
+        return Err(token_refused(state, kind, &"token does not match its link"));
+    }
+    Ok(())
 }
 
 /// A browser call must come from the API's own origin (hosted page) or one the seller registered.
