@@ -158,6 +158,8 @@ impl Harness {
             ..Settings::default()
         };
         settings.receipts_dir = tmp.join("receipts").display().to_string();
+        // Webhook receivers in the tests listen on loopback (as the API tests' do).
+        settings.erp.allow_private_destinations = true;
         let app = Application::build(settings).await?;
         let api = format!("http://127.0.0.1:{}", app.port());
         let state = app.state().clone();

@@ -67,7 +67,18 @@ pub fn mount(
         api: api.trim_end_matches('/').to_owned(),
         locale,
     };
-    let handle = leptos::mount::mount_to(root.clone(), move || view! { <App config=config/> });
+    // An account token (DESIGN 12) mounts account mode instead of the one-invoice checkout. Two mounts, not
+    // one view erased to `AnyView`: erasing the whole tree kept its (unused) HTML rendering in the wasm.
+    let handle: Box<dyn std::any::Any> = if crate::account::is_account_token(&config.token) {
+        Box::new(leptos::mount::mount_to(root.clone(), move || {
+            view! { <crate::account_view::AccountApp config=config/> }
+        }))
+    } else {
+        Box::new(leptos::mount::mount_to(
+            root.clone(),
+            move || view! { <App config=config/> },
+        ))
+    };
     Ok(Mounted {
         handle: Some(Box::new(Unmount {
             _handle: handle,
@@ -89,11 +100,11 @@ impl<H> Drop for Unmount<H> {
 }
 
 #[derive(Clone)]
-struct Config {
-    host: HtmlElement,
-    token: String,
-    api: String,
-    locale: Locale,
+pub(crate) struct Config {
+    pub(crate) host: HtmlElement,
+    pub(crate) token: String,
+    pub(crate) api: String,
+    pub(crate) locale: Locale,
 }
 
 /// Where the buyer is in the flow.
@@ -116,7 +127,7 @@ struct Attempt {
 
 /// `tranche:error`'s `code` for a checkout that could not be loaded, and what the buyer reads. Three of
 /// the event's codes are the API's own; `network` and `server_error` are the widget's (docs/widget.md).
-fn load_failure(error: &ApiError) -> (&'static str, Key) {
+pub(crate) fn load_failure(error: &ApiError) -> (&'static str, Key) {
     match error {
         ApiError::Network => ("network", Key::NetworkError),
         ApiError::Unreadable => ("server_error", Key::ServerError),
@@ -341,7 +352,7 @@ fn Summary(checkout: RwSignal<Option<Checkout>, LocalStorage>) -> impl IntoView 
 
 /// A table of four columns with headers (the invoice lines, the payment plan): one view for both, so the
 /// plan costs the download almost nothing. The first column is text, the others right-aligned.
-fn grid(
+pub(crate) fn grid(
     part: &'static str,
     caption: Option<&'static str>,
     head: [&'static str; 4],
@@ -603,7 +614,7 @@ fn Chooser(
 
 /// The theme as it resolved on the element (`theme`, `--tranche-*`, `prefers-color-scheme` for `auto`), as
 /// query parameters for the fields page, which applies each only if it matches its allow-list.
-fn theme_query(host: &HtmlElement) -> String {
+pub(crate) fn theme_query(host: &HtmlElement) -> String {
     let Some(style) = web_sys::window().and_then(|w| w.get_computed_style(host).ok().flatten()) else {
         return String::new();
     };

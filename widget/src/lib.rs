@@ -4,10 +4,13 @@
 //! The loader (`loader/tranche.js`) defines the custom element, creates an open shadow root and calls
 //! [`mount`] with it; the returned handle's `unmount()` tears the view down when the element is removed.
 
+pub mod account;
 pub mod i18n;
 pub mod model;
 pub mod wire;
 
+#[cfg(target_arch = "wasm32")]
+mod account_view;
 #[cfg(target_arch = "wasm32")]
 mod api;
 #[cfg(target_arch = "wasm32")]
