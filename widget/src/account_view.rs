@@ -8,15 +8,14 @@
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use tranche_domain::wire::{AccountPaymentResponse, AccountView, GatewayView};
-use tranche_domain::DisputeReason;
-use wasm_bindgen::JsValue;
 use web_sys::MessageEvent;
 
 use crate::account::Account;
 use crate::api::{self, ApiError};
 use crate::app::{grid, load_failure, theme_query, Config};
+use crate::dispute::{json_body, problem_text, set, DisputeForm};
 use crate::dom;
-use crate::i18n::{Key, Locale};
+use crate::i18n::Key;
 use crate::js_json;
 use crate::wire::{FieldsMessage, FromJson};
 
@@ -29,36 +28,8 @@ enum Step {
     Failed(String),
 }
 
-/// Any success body: after a dispute the view reloads, which shows what it changed.
-struct Created;
-
-impl FromJson for Created {
-    fn from_json<J: crate::wire::Json>(_: &J) -> Option<Self> {
-        Some(Created)
-    }
-}
-
-fn json_body(object: &JsValue) -> Result<JsValue, ApiError> {
-    Ok(js_sys::JSON::stringify(object)
-        .map_err(|_| ApiError::Network)?
-        .into())
-}
-
-fn set(object: &js_sys::Object, key: &str, value: JsValue) {
-    let _ = js_sys::Reflect::set(object, &key.into(), &value);
-}
-
 async fn load(api: &str, token: &str) -> Result<AccountView, ApiError> {
     api::send(api::request("GET", &format!("{api}/v1/account"), token, None)?).await
-}
-
-/// What a refusal says to the buyer: the API's own detail (already specific), or the generic sentence.
-fn problem_text(l: Locale, e: &ApiError) -> String {
-    match e {
-        ApiError::Problem(p) if !p.detail.is_empty() => p.detail.clone(),
-        ApiError::Network => l.t(Key::NetworkError).to_owned(),
-        _ => l.t(Key::ServerError).to_owned(),
-    }
 }
 
 #[component]
@@ -304,7 +275,7 @@ fn Invoices(
                 {move || (disputing.get() == Some(i)).then(|| view! {
                     <tr><td colspan="8">
                         <DisputeForm config=config locale=l invoice_id=invoice_id.clone() lines=lines.clone()
-                            done=move || { disputing.set(None); reload(false); }/>
+                            done=Callback::new(move |()| { disputing.set(None); reload(false); })/>
                     </td></tr>
                 })}
             }
@@ -347,95 +318,6 @@ fn Invoices(
                 {l.t(Key::Continue)}
             </button>
         </section>
-    }
-}
-
-#[component]
-fn DisputeForm(
-    config: StoredValue<Config, LocalStorage>,
-    locale: Locale,
-    invoice_id: String,
-    lines: Vec<String>,
-    done: impl Fn() + Copy + Send + Sync + 'static,
-) -> impl IntoView {
-    let l = locale;
-    let line = RwSignal::new(0usize);
-    let reason = RwSignal::new(DisputeReason::Other);
-    let amount = RwSignal::new(String::new());
-    let note = RwSignal::new(String::new());
-    let error: RwSignal<Option<String>> = RwSignal::new(None);
-    let invoice_id = StoredValue::new(invoice_id);
-    let send = move |_| {
-        let (api, token) = config.with_value(|c| (c.api.clone(), c.token.clone()));
-        let body = js_sys::Object::new();
-        set(&body, "invoice_id", invoice_id.get_value().into());
-        set(&body, "line", JsValue::from_f64(line.get_untracked() as f64));
-        set(&body, "reason", reason.get_untracked().as_str().into());
-        let text = amount.get_untracked();
-        if !text.trim().is_empty() {
-            set(&body, "amount", text.trim().into());
-        }
-        let text = note.get_untracked();
-        if !text.trim().is_empty() {
-            set(&body, "note", text.into());
-        }
-        spawn_local(async move {
-            let result: Result<Created, ApiError> = async {
-                let json = json_body(&body)?;
-                api::send(api::request(
-                    "POST",
-                    &format!("{api}/v1/checkout/disputes"),
-                    &token,
-                    Some((&dom::new_key(), json)),
-                )?)
-                .await
-            }
-            .await;
-            match result {
-                Ok(_) => done(),
-                Err(e) => error.set(Some(problem_text(l, &e))),
-            }
-        });
-    };
-    let reasons = DisputeReason::ALL
-        .map(|r| {
-            let key = match r {
-                DisputeReason::Pricing => Key::ReasonPricing,
-                DisputeReason::Quantity => Key::ReasonQuantity,
-                DisputeReason::Damaged => Key::ReasonDamaged,
-                DisputeReason::NotReceived => Key::ReasonNotReceived,
-                DisputeReason::Duplicate => Key::ReasonDuplicate,
-                DisputeReason::Other => Key::ReasonOther,
-            };
-            view! { <option value=r.as_str() selected=r == DisputeReason::Other>{l.t(key)}</option> }
-        })
-        .into_iter()
-        .collect_view();
-    let options = lines
-        .into_iter()
-        .enumerate()
-        .map(|(i, d)| view! { <option value=i.to_string()>{d}</option> })
-        .collect_view();
-    view! {
-        <fieldset class="dispute" part="dispute" data-testid="dispute-form">
-            <legend>{l.t(Key::Dispute)}</legend>
-            <label class="field">{l.t(Key::Description)}
-                <select data-testid="dispute-line" on:change=move |ev| line.set(event_target_value(&ev).parse().unwrap_or(0))>{options}</select>
-            </label>
-            <label class="field">{l.t(Key::Reason)}
-                <select data-testid="dispute-reason"
-                    on:change=move |ev| if let Some(r) = DisputeReason::parse(&event_target_value(&ev)) { reason.set(r) }>{reasons}</select>
-            </label>
-            <label class="field">{l.t(Key::Amount)}
-                <input type="text" inputmode="decimal" autocomplete="off" data-testid="dispute-amount"
-                    on:input=move |ev| amount.set(event_target_value(&ev))/>
-            </label>
-            <label class="field">{l.t(Key::Note)}
-                <textarea data-testid="dispute-note" maxlength="1000" on:input=move |ev| note.set(event_target_value(&ev))></textarea>
-            </label>
-            <p class="message" aria-live="assertive">{move || error.get().map(|e| view! { <span class="error" role="alert" data-testid="dispute-error">{e}</span> })}</p>
-            <button type="button" class="primary" data-testid="dispute-send" on:click=send>{l.t(Key::SendDispute)}</button>
-        </fieldset>
     }
 }
 

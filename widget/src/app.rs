@@ -276,6 +276,8 @@ fn App(config: Config) -> impl IntoView {
                 Load::Failed(message) => view! { <p class="error" role="alert" part="message">{message}</p> }.into_any(),
                 Load::Ready => view! {
                     <Summary checkout=checkout/>
+                    <crate::dispute::CheckoutDispute config=config checkout=checkout
+                        done=Callback::new(move |()| { input.set(String::new()); reload(false); })/>
                     <Payer config=config checkout=checkout choice=choice input=input step=step notice=notice attempt=attempt eval=eval
                         reload=reload submit=submit/>
                     <History checkout=checkout/>
