@@ -147,13 +147,23 @@ impl Drop for TempDir {
 
 impl Harness {
     pub async fn start() -> Result<Harness> {
+        Harness::start_on(Backend::Sqlite).await
+    }
+
+    /// [`Harness::start`] on `backend`: PostgreSQL gets a fresh database on `TRANCHE_TEST_POSTGRES_URL`'s
+    /// cluster, as the API tests do.
+    pub async fn start_on(backend: Backend) -> Result<Harness> {
         let tmp = std::env::temp_dir().join(format!("tranche-e2e-{}", uuid::Uuid::now_v7().simple()));
         std::fs::create_dir_all(&tmp)?;
         let profile = TempDir(tmp.clone());
         let operator = format!("op_{}", uuid::Uuid::now_v7().simple());
+        let database_url = match backend {
+            Backend::Sqlite => format!("sqlite://{}", tmp.join("e2e.db").display()),
+            Backend::Postgres => fresh_postgres().await?,
+        };
         let mut settings = Settings {
             addr: "127.0.0.1:0".to_owned(),
-            database_url: Secret::new(format!("sqlite://{}", tmp.join("e2e.db").display())),
+            database_url: Secret::new(database_url),
             operator_token: Some(Secret::new(operator.clone())),
             ..Settings::default()
         };
@@ -557,6 +567,32 @@ impl Harness {
         let _ = self.browser.clone().close().await;
         let _ = self.driver.kill().await;
     }
+}
+
+/// The database a [`Harness`] runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The PostgreSQL cluster for tests (`TRANCHE_TEST_POSTGRES_URL`), if one is given.
+pub fn postgres_url() -> Option<String> {
+    std::env::var("TRANCHE_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+/// A new, empty database on the test cluster; its URL.
+async fn fresh_postgres() -> Result<String> {
+    use sqlx::Executor;
+    let admin = postgres_url().context("TRANCHE_TEST_POSTGRES_URL is not set")?;
+    sqlx::any::install_default_drivers();
+    let name = format!("tranche_e2e_{}", uuid::Uuid::now_v7().simple());
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin).await?;
+    conn.execute(format!("CREATE DATABASE {name}").as_str()).await?;
+    let (base, _) = admin.rsplit_once('/').context("database URL without a name")?;
+    Ok(format!("{base}/{name}"))
 }
 
 /// POSTs JSON with a bearer token; a non-2xx answer is an error carrying the body.

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use actix_web::{web, App, HttpResponse, HttpServer};
 use serde_json::{json, Value};
-use tranche_e2e::{post, skip, Harness};
+use tranche_e2e::{post, postgres_url, skip, Backend, Harness};
 
 /// A webhook endpoint on loopback that keeps every body it receives.
 async fn receiver() -> (Arc<Mutex<Vec<Value>>>, u16) {
@@ -52,7 +52,28 @@ async fn a_buyer_pays_three_of_four_invoices_at_once_and_disputes_a_line_of_the_
     if skip() {
         return;
     }
-    let h = Harness::start().await.unwrap();
+    done_when(Backend::Sqlite).await;
+}
+
+/// The same on PostgreSQL, when the test cluster is given (`cargo xtask test` gives it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_buyer_pays_three_of_four_invoices_at_once_and_disputes_a_line_of_the_fourth_on_postgres() {
+    if skip() {
+        return;
+    }
+    if postgres_url().is_none() {
+        assert!(
+            std::env::var_os("TRANCHE_REQUIRE_POSTGRES").is_none(),
+            "TRANCHE_REQUIRE_POSTGRES is set but TRANCHE_TEST_POSTGRES_URL is not"
+        );
+        eprintln!("TRANCHE_TEST_POSTGRES_URL not set: PostgreSQL variant not run");
+        return;
+    }
+    done_when(Backend::Postgres).await;
+}
+
+async fn done_when(backend: Backend) {
+    let h = Harness::start_on(backend).await.unwrap();
     let (hooks, port) = receiver().await;
     post(
         &h.http,
@@ -209,5 +230,52 @@ async fn a_buyer_pays_three_of_four_invoices_at_once_and_disputes_a_line_of_the_
         .map(|a| a["invoice_id"].as_str().unwrap())
         .collect();
     assert_eq!(named, vec![ids[0].as_str(), ids[1].as_str(), ids[2].as_str()]);
+    h.close().await;
+}
+
+/// The one-invoice checkout has the dispute form too: after it, the amount disputed shows and the full
+/// balance offered is the undisputed rest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_buyer_disputes_a_line_from_the_one_invoice_checkout() {
+    if skip() {
+        return;
+    }
+    let h = Harness::start().await.unwrap();
+    let (id, token) = h.invoice("DSP-1", "1000.00").await.unwrap();
+    h.open_site(vec![("Invoice DSP-1".into(), token)]).await.unwrap();
+    h.shadow_text(0, "[data-testid=continue]", "$1,000.00")
+        .await
+        .unwrap();
+    h.click(0, "[data-testid=dispute]").await.unwrap();
+    h.shadow(0, "[data-testid=dispute-reason]")
+        .await
+        .unwrap()
+        .select_by_value("damaged")
+        .await
+        .unwrap();
+    h.shadow(0, "[data-testid=dispute-amount]")
+        .await
+        .unwrap()
+        .send_keys("100.00")
+        .await
+        .unwrap();
+    h.shadow(0, "[data-testid=dispute-note]")
+        .await
+        .unwrap()
+        .send_keys("Two shelves arrived bent.")
+        .await
+        .unwrap();
+    let violations = h.axe_violations(Some("tranche-checkout")).await.unwrap();
+    assert!(violations.is_empty(), "axe on the dispute form: {violations:#?}");
+    h.click(0, "[data-testid=dispute-send]").await.unwrap();
+    h.shadow_text(0, "[data-testid=disputed]", "$100.00")
+        .await
+        .unwrap();
+    h.shadow_text(0, "[data-testid=continue]", "$900.00")
+        .await
+        .unwrap();
+    let state = h.invoice_state(&id).await.unwrap();
+    assert_eq!(state["amount_disputed"], "100.00", "{state}");
+    assert!(h.console_errors().await.unwrap().is_empty(), "no console errors");
     h.close().await;
 }
