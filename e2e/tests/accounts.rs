@@ -167,6 +167,11 @@ async fn done_when(backend: Backend) {
         .unwrap();
     assert!(result.contains("ACC-1") && result.contains("ACC-2"), "{result}");
     assert!(!result.contains("ACC-4"), "{result}");
+    // Each invoice's new balance and status, in words.
+    assert!(
+        result.contains("$200.00") && result.contains("Partially paid"),
+        "{result}"
+    );
     axe_clean(&h, "the result").await;
     assert!(h.console_errors().await.unwrap().is_empty(), "no console errors");
 

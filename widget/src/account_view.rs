@@ -17,6 +17,7 @@ use crate::dispute::{json_body, problem_text, set, DisputeForm};
 use crate::dom;
 use crate::i18n::Key;
 use crate::js_json;
+use crate::model::status_label;
 use crate::wire::{FieldsMessage, FromJson};
 
 #[derive(Clone, PartialEq)]
@@ -116,7 +117,7 @@ pub fn AccountApp(config: Config) -> impl IntoView {
                         .iter()
                         .map(|al| {
                             let after = r.invoices.iter().find(|i| i.id == al.invoice_id);
-                            let status = after.map(|i| i.status.as_str()).unwrap_or_default();
+                            let status = after.map(|i| status_label(l, i.status)).unwrap_or_default();
                             [
                                 al.invoice_number.clone(),
                                 l.money(&al.amount, r.payment.currency),
