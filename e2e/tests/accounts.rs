@@ -284,3 +284,50 @@ async fn a_buyer_disputes_a_line_from_the_one_invoice_checkout() {
     assert!(h.console_errors().await.unwrap().is_empty(), "no console errors");
     h.close().await;
 }
+
+/// The balance moves while the buyer pays (the seller records a cheque): the API refuses the allocation, naming
+/// its invoice, nothing is charged, and the widget shows the refusal at that invoice's row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_naming_an_invoice_is_shown_at_that_invoice() {
+    if skip() {
+        return;
+    }
+    let h = Harness::start().await.unwrap();
+    let (first, _) = h.invoice("REF-1", "200.00").await.unwrap();
+    let (second, _) = h.invoice("REF-2", "100.00").await.unwrap();
+    let link = post(
+        &h.http,
+        &format!("{}/v1/customers/{}/account-links", h.api, h.customer_id),
+        &h.key,
+        json!({}),
+    )
+    .await
+    .unwrap();
+    h.open(&format!("{}/account/{}", h.api, link["token"].as_str().unwrap()))
+        .await
+        .unwrap();
+    h.click(0, "[data-testid=pay-all]").await.unwrap();
+    h.shadow_text(0, "[data-testid=total]", "$300.00").await.unwrap();
+
+    let r = h
+        .http
+        .post(format!("{}/v1/invoices/{first}/payments", h.api))
+        .bearer_auth(&h.key)
+        .header("idempotency-key", "cheque-1")
+        .json(&json!({"amount": "150.00", "method": "check", "received_on": "2026-01-02"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+
+    h.click(0, "[data-testid=continue]").await.unwrap();
+    h.pay_with_card(0, "4242424242424242").await.unwrap();
+    h.shadow_text(0, &row("REF-1", "[data-testid=amount-error]"), "$50.00")
+        .await
+        .unwrap();
+    let input = h.shadow(0, &row("REF-1", "[data-testid=amount]")).await.unwrap();
+    assert_eq!(input.attr("aria-invalid").await.unwrap().as_deref(), Some("true"));
+    assert_eq!(h.invoice_state(&second).await.unwrap()["amount_paid"], "0.00");
+    axe_clean(&h, "a refusal at its invoice").await;
+    h.close().await;
+}
