@@ -147,23 +147,40 @@ impl Drop for TempDir {
 
 impl Harness {
     pub async fn start() -> Result<Harness> {
-        Harness::start_with(|_| {}).await
+        Harness::start_on_with(Backend::Sqlite, |_| {}).await
     }
 
     /// [`Harness::start`] with the API's settings changed by `tweak` first (e.g. the Stripe gateway against
     /// a fake Stripe).
     pub async fn start_with(tweak: impl FnOnce(&mut Settings)) -> Result<Harness> {
+        Harness::start_on_with(Backend::Sqlite, tweak).await
+    }
+
+    /// [`Harness::start`] on `backend`: PostgreSQL gets a fresh database on `TRANCHE_TEST_POSTGRES_URL`'s
+    /// cluster, as the API tests do.
+    pub async fn start_on(backend: Backend) -> Result<Harness> {
+        Harness::start_on_with(backend, |_| {}).await
+    }
+
+    /// [`Harness::start_on`] with the API's settings changed by `tweak` first.
+    pub async fn start_on_with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> Result<Harness> {
         let tmp = std::env::temp_dir().join(format!("tranche-e2e-{}", uuid::Uuid::now_v7().simple()));
         std::fs::create_dir_all(&tmp)?;
         let profile = TempDir(tmp.clone());
         let operator = format!("op_{}", uuid::Uuid::now_v7().simple());
+        let database_url = match backend {
+            Backend::Sqlite => format!("sqlite://{}", tmp.join("e2e.db").display()),
+            Backend::Postgres => fresh_postgres().await?,
+        };
         let mut settings = Settings {
             addr: "127.0.0.1:0".to_owned(),
-            database_url: Secret::new(format!("sqlite://{}", tmp.join("e2e.db").display())),
+            database_url: Secret::new(database_url),
             operator_token: Some(Secret::new(operator.clone())),
             ..Settings::default()
         };
         settings.receipts_dir = tmp.join("receipts").display().to_string();
+        // Webhook receivers in the tests listen on loopback (as the API tests' do).
+        settings.erp.allow_private_destinations = true;
         tweak(&mut settings);
         let app = Application::build(settings).await?;
         let api = format!("http://127.0.0.1:{}", app.port());
@@ -562,6 +579,32 @@ impl Harness {
         let _ = self.browser.clone().close().await;
         let _ = self.driver.kill().await;
     }
+}
+
+/// The database a [`Harness`] runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The PostgreSQL cluster for tests (`TRANCHE_TEST_POSTGRES_URL`), if one is given.
+pub fn postgres_url() -> Option<String> {
+    std::env::var("TRANCHE_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+/// A new, empty database on the test cluster; its URL.
+async fn fresh_postgres() -> Result<String> {
+    use sqlx::Executor;
+    let admin = postgres_url().context("TRANCHE_TEST_POSTGRES_URL is not set")?;
+    sqlx::any::install_default_drivers();
+    let name = format!("tranche_e2e_{}", uuid::Uuid::now_v7().simple());
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin).await?;
+    conn.execute(format!("CREATE DATABASE {name}").as_str()).await?;
+    let (base, _) = admin.rsplit_once('/').context("database URL without a name")?;
+    Ok(format!("{base}/{name}"))
 }
 
 /// POSTs JSON with a bearer token; a non-2xx answer is an error carrying the body.

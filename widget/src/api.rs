@@ -21,7 +21,7 @@ pub enum ApiError {
     Problem(Box<Problem>),
 }
 
-async fn send<T: FromJson>(request: Request) -> Result<T, ApiError> {
+pub(crate) async fn send<T: FromJson>(request: Request) -> Result<T, ApiError> {
     let window = web_sys::window().ok_or(ApiError::Network)?;
     let response: Response = JsFuture::from(window.fetch_with_request(&request))
         .await
@@ -43,7 +43,12 @@ async fn send<T: FromJson>(request: Request) -> Result<T, ApiError> {
     Err(ApiError::Problem(Box::new(problem)))
 }
 
-fn request(method: &str, url: &str, token: &str, body: Option<(&str, JsValue)>) -> Result<Request, ApiError> {
+pub(crate) fn request(
+    method: &str,
+    url: &str,
+    token: &str,
+    body: Option<(&str, JsValue)>,
+) -> Result<Request, ApiError> {
     let headers = Headers::new().map_err(|_| ApiError::Network)?;
     let set = |k: &str, v: &str| headers.set(k, v).map_err(|_| ApiError::Network);
     set("Authorization", &format!("Bearer {token}"))?;

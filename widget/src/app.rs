@@ -67,7 +67,18 @@ pub fn mount(
         api: api.trim_end_matches('/').to_owned(),
         locale,
     };
-    let handle = leptos::mount::mount_to(root.clone(), move || view! { <App config=config/> });
+    // An account token (DESIGN 12) mounts account mode instead of the one-invoice checkout. Two mounts, not
+    // one view erased to `AnyView`: erasing the whole tree kept its (unused) HTML rendering in the wasm.
+    let handle: Box<dyn std::any::Any> = if crate::account::is_account_token(&config.token) {
+        Box::new(leptos::mount::mount_to(root.clone(), move || {
+            view! { <crate::account_view::AccountApp config=config/> }
+        }))
+    } else {
+        Box::new(leptos::mount::mount_to(
+            root.clone(),
+            move || view! { <App config=config/> },
+        ))
+    };
     Ok(Mounted {
         handle: Some(Box::new(Unmount {
             _handle: handle,
@@ -89,11 +100,11 @@ impl<H> Drop for Unmount<H> {
 }
 
 #[derive(Clone)]
-struct Config {
-    host: HtmlElement,
-    token: String,
-    api: String,
-    locale: Locale,
+pub(crate) struct Config {
+    pub(crate) host: HtmlElement,
+    pub(crate) token: String,
+    pub(crate) api: String,
+    pub(crate) locale: Locale,
 }
 
 /// Where the buyer is in the flow.
@@ -116,7 +127,7 @@ struct Attempt {
 
 /// `tranche:error`'s `code` for a checkout that could not be loaded, and what the buyer reads. Three of
 /// the event's codes are the API's own; `network` and `server_error` are the widget's (docs/widget.md).
-fn load_failure(error: &ApiError) -> (&'static str, Key) {
+pub(crate) fn load_failure(error: &ApiError) -> (&'static str, Key) {
     match error {
         ApiError::Network => ("network", Key::NetworkError),
         ApiError::Unreadable => ("server_error", Key::ServerError),
@@ -280,6 +291,8 @@ fn App(config: Config) -> impl IntoView {
                 Load::Failed(message) => view! { <p class="error" role="alert" part="message">{message}</p> }.into_any(),
                 Load::Ready => view! {
                     <Summary checkout=checkout/>
+                    <crate::dispute::CheckoutDispute config=config checkout=checkout
+                        done=Callback::new(move |()| { input.set(String::new()); reload(false); })/>
                     <Payer config=config checkout=checkout choice=choice input=input step=step notice=notice attempt=attempt eval=eval
                         reload=reload submit=submit/>
                     <History checkout=checkout/>
@@ -356,7 +369,7 @@ fn Summary(checkout: RwSignal<Option<Checkout>, LocalStorage>) -> impl IntoView 
 
 /// A table of four columns with headers (the invoice lines, the payment plan): one view for both, so the
 /// plan costs the download almost nothing. The first column is text, the others right-aligned.
-fn grid(
+pub(crate) fn grid(
     part: &'static str,
     caption: Option<&'static str>,
     head: [&'static str; 4],
@@ -621,7 +634,7 @@ fn Chooser(
 /// it resolved on the element (`theme`, `--tranche-*`, `prefers-color-scheme` for `auto`) as query parameters,
 /// which the fields page applies only where they match its allow-list. The loader adds them
 /// (`_trancheFieldsSrc`), as it does for theme changes and Stripe's Appearance.
-fn fields_src(host: HtmlElement, url: &str) -> String {
+pub(crate) fn fields_src(host: HtmlElement, url: &str) -> String {
     dom::host_call(&host, "_trancheFieldsSrc", &url.into())
         .ok()
         .and_then(|q| q.as_string())

@@ -352,6 +352,21 @@ fn english(key: Key) -> &'static str {
             DueNow => "Due now",
             Overdue => "Overdue",
             PayInstallment => "Pay installment {number}",
+            OpenInvoices => "Open invoices",
+            PayAll => "Pay all",
+            Select => "Select",
+            Disputed => "Disputed",
+            OneCurrency => "Choose invoices in one currency for one payment.",
+            Dispute => "Dispute",
+            Reason => "Reason",
+            Note => "Note (optional)",
+            SendDispute => "Send dispute",
+            ReasonPricing => "Wrong price",
+            ReasonQuantity => "Wrong quantity",
+            ReasonDamaged => "Damaged goods",
+            ReasonNotReceived => "Not received",
+            ReasonDuplicate => "Billed twice",
+            ReasonOther => "Other",
     }
 }
 
@@ -456,10 +471,26 @@ pub enum Key {
     DueNow,
     Overdue,
     PayInstallment,
+    /// Account mode and the dispute form (DESIGN 12).
+    OpenInvoices,
+    PayAll,
+    Select,
+    Disputed,
+    OneCurrency,
+    Dispute,
+    Reason,
+    Note,
+    SendDispute,
+    ReasonPricing,
+    ReasonQuantity,
+    ReasonDamaged,
+    ReasonNotReceived,
+    ReasonDuplicate,
+    ReasonOther,
 }
 
 impl Key {
-    pub const ALL: [Key; 59] = [
+    pub const ALL: [Key; 74] = [
         Key::Invoice,
         Key::Issued,
         Key::Due,
@@ -519,6 +550,21 @@ impl Key {
         Key::DueNow,
         Key::Overdue,
         Key::PayInstallment,
+        Key::OpenInvoices,
+        Key::PayAll,
+        Key::Select,
+        Key::Disputed,
+        Key::OneCurrency,
+        Key::Dispute,
+        Key::Reason,
+        Key::Note,
+        Key::SendDispute,
+        Key::ReasonPricing,
+        Key::ReasonQuantity,
+        Key::ReasonDamaged,
+        Key::ReasonNotReceived,
+        Key::ReasonDuplicate,
+        Key::ReasonOther,
     ];
 }
 

@@ -11,6 +11,16 @@ use tranche_domain::{
 use crate::i18n::{Key, Locale};
 use crate::wire::{Fields, Out};
 
+/// An invoice status in the buyer's language (the summary, account mode's result).
+pub fn status_label(locale: Locale, status: InvoiceStatus) -> &'static str {
+    locale.t(match status {
+        InvoiceStatus::Open => Key::StatusOpen,
+        InvoiceStatus::PartiallyPaid => Key::StatusPartiallyPaid,
+        InvoiceStatus::Paid => Key::StatusPaid,
+        InvoiceStatus::Void => Key::StatusVoid,
+    })
+}
+
 /// What the buyer picked in the amount chooser.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Choice {
@@ -86,12 +96,7 @@ impl Checkout {
     }
 
     pub fn status_label(&self) -> &'static str {
-        self.locale.t(match self.view.invoice.status {
-            InvoiceStatus::Open => Key::StatusOpen,
-            InvoiceStatus::PartiallyPaid => Key::StatusPartiallyPaid,
-            InvoiceStatus::Paid => Key::StatusPaid,
-            InvoiceStatus::Void => Key::StatusVoid,
-        })
+        status_label(self.locale, self.view.invoice.status)
     }
 
     /// `Some` when no payment can be taken now.

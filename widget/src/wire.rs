@@ -9,8 +9,10 @@
 use std::collections::BTreeMap;
 
 use tranche_domain::wire::{
-    CheckoutView, DiscountView, GatewayView, InvoiceBalanceView, InvoiceView, LineView, OptionsView,
-    PaymentRequest, PaymentResponse, PaymentStatus, PaymentView, PresetView, Problem, RulesInput, SellerView,
+    AccountCustomerView, AccountInvoiceView, AccountPaymentResponse, AccountPaymentView, AccountView,
+    AllocationView, CheckoutView, CurrencyAmount, DiscountView, GatewayView, InvoiceBalanceView, InvoiceView,
+    LineView, OptionsView, PaymentRequest, PaymentResponse, PaymentStatus, PaymentView, PresetView, Problem,
+    RulesInput, SellerView,
 };
 use tranche_domain::{
     Currency, DiscountSpec, InstallmentDueView, InstallmentStatus, InstallmentView, InvoiceStatus,
@@ -261,6 +263,38 @@ object!(InvoiceBalanceView {
     amount_paid,
     balance_due,
     status
+});
+// Account mode (DESIGN 12).
+object!(AccountView {
+    seller,
+    customer,
+    invoices,
+    total_open,
+    gateway
+});
+object!(AccountCustomerView { id, name });
+object!(AccountInvoiceView {
+    invoice,
+    options,
+    not_payable,
+    rules
+});
+object!(CurrencyAmount { currency, amount });
+object!(AccountPaymentResponse { payment, invoices });
+object!(AccountPaymentView {
+    id,
+    amount,
+    currency,
+    status,
+    method,
+    allocations,
+    created_at
+});
+object!(AllocationView {
+    invoice_id,
+    invoice_number,
+    amount,
+    discount
 });
 object!(Problem { type_uri = "type", title, status, detail, code, request_id, field, minimum, maximum, currency, decline_code, advice, invoice_id, client_secret, payment_id });
 

@@ -7,10 +7,12 @@ use tranche_domain::wire::{
     format_date, parse_date, CheckoutView, GatewayView, InvoiceBalanceView, InvoiceView, OptionsView,
     PaymentResponse, PaymentStatus, PaymentView, Problem, RulesInput, SellerView,
 };
+use tranche_domain::wire::{AccountCustomerView, AccountInvoiceView, AccountView};
 use tranche_domain::{
     payment_options, Currency, DiscountSpec, ErrorCode, InstallmentDue, InstallmentDueView,
     InstallmentStatus, InstallmentView, InvoiceTotals, Money, Terms, TermsSpec,
 };
+use tranche_widget::account::Account;
 use tranche_widget::i18n::Locale;
 use tranche_widget::model::{Checkout, Choice, Next, ReadOnly};
 use tranche_widget::wire::{to_json, FromJson};
@@ -596,4 +598,95 @@ fn paying_the_installment_shows_it_paid_and_the_next_one_due() {
         "200.00"
     );
     assert_eq!(next.plan_rows()[1][3], "Due now");
+}
+
+/// An account of the fixture's invoices (as `GET /v1/account` gives them), read from JSON as the widget does.
+fn account(invoices: Vec<(&str, Checkout)>) -> Account {
+    let first = &invoices[0].1.view;
+    let view = AccountView {
+        seller: first.seller.clone(),
+        customer: AccountCustomerView {
+            id: "cus_1".into(),
+            name: "Acme".into(),
+        },
+        invoices: invoices
+            .iter()
+            .map(|(id, c)| {
+                let mut invoice = c.view.invoice.clone();
+                invoice.id = (*id).into();
+                invoice.number = id.to_uppercase();
+                AccountInvoiceView {
+                    invoice,
+                    options: c.view.options.clone(),
+                    not_payable: c.view.not_payable,
+                    rules: c.view.rules.clone(),
+                }
+            })
+            .collect(),
+        total_open: vec![],
+        gateway: first.gateway.clone(),
+    };
+    let parsed = serde_json::to_value(&view).unwrap();
+    let read = AccountView::from_json(&parsed).unwrap();
+    assert_eq!(read, view, "the account reads as serde reads it");
+    Account::new(read, Locale::En)
+}
+
+#[test]
+fn an_account_judges_each_invoice_by_its_own_rules_and_totals_one_currency() {
+    let a = account(vec![
+        ("inv_a", checkout(usd(), "en")),
+        ("inv_b", checkout(usd(), "en")),
+    ]);
+    let some = |s: &str| Some(s.to_owned());
+    // Nothing selected: no total, nothing to pay.
+    assert_eq!(a.evaluate(&[None, None]).total, None);
+    // "Pay all" fills each balance.
+    assert_eq!(a.full_text(0), "1,000.00");
+    let all = a.evaluate(&[some(&a.full_text(0)), some(&a.full_text(1))]);
+    assert_eq!(all.total, Some(("2000.00".into(), "$2,000.00".into())));
+    // One amount below the $100.00 minimum (10 % of 1000): refused at that invoice, and no total.
+    let s = a.evaluate(&[some("250"), some("20")]);
+    assert_eq!(s.rows[0].amount.as_deref(), Some("250.00"));
+    assert_eq!(s.rows[1].error.as_ref().unwrap().0, ErrorCode::AmountBelowMinimum);
+    assert_eq!(s.total, None);
+    let s = a.evaluate(&[some("250"), some("100.05")]);
+    assert_eq!(s.total.as_ref().unwrap().1, "$350.05");
+    let body: Vec<serde_json::Value> = a.allocations(&s).iter().map(to_json).collect();
+    assert_eq!(
+        body,
+        vec![
+            serde_json::json!({"invoice_id": "inv_a", "amount": "250.00"}),
+            serde_json::json!({"invoice_id": "inv_b", "amount": "100.05"}),
+        ]
+    );
+    // Only the selected invoices are allocated.
+    let s = a.evaluate(&[None, some("100")]);
+    assert_eq!(a.allocations(&s).len(), 1);
+    assert_eq!(s.total.unwrap().0, "100.00");
+}
+
+#[test]
+fn an_account_never_adds_currencies_and_shows_a_refusal_at_its_invoice() {
+    let mut eur = usd();
+    eur.currency = "EUR";
+    eur.terms.minimum_amounts.clear();
+    let a = account(vec![
+        ("inv_a", checkout(usd(), "en")),
+        ("inv_e", checkout(eur, "en")),
+    ]);
+    let s = a.evaluate(&[Some("200".into()), Some("200".into())]);
+    assert_eq!(s.total, None);
+    assert_eq!(
+        s.problem.as_deref(),
+        Some("Choose invoices in one currency for one payment.")
+    );
+    let mut p = Problem::untyped(422, "amount_below_minimum", "Amount below minimum", "x");
+    p.invoice_id = Some("inv_e".into());
+    p.minimum = Some("100.00".into());
+    let (at, text) = a.problem_at(&p).unwrap();
+    assert_eq!(at, 1);
+    assert!(text.contains("minimum"), "{text}");
+    p.invoice_id = Some("inv_other".into());
+    assert_eq!(a.problem_at(&p), None);
 }

@@ -76,7 +76,8 @@ export type TrancheTheme = "light" | "dark" | "auto";
 
 /** `<tranche-checkout>`. Each property mirrors its attribute; setting one re-renders (except `theme`). */
 export interface TrancheCheckoutElement extends HTMLElement {
-  /** Checkout token from POST /v1/invoices/{id}/checkout-links (minted on your server). */
+  /** Checkout token from POST /v1/invoices/{id}/checkout-links, or an account token from
+   *  POST /v1/customers/{id}/account-links for account mode (minted on your server). */
   token: string | null;
   /** BCP 47 tag; en, de, fr, es, it, nl, pt and ja are translated, others fall back to English. */
   locale: string | null;
