@@ -290,7 +290,7 @@ pub fn path_error_handler(
 /// A request body that must be a JSON *object*. Serde's derived `Deserialize` also accepts a struct as an
 /// array of its fields in order (`["Acme", "ap@acme.example"]`); a public API should not, so every body
 /// extractor wraps its type in this, which only ever asks the parser for a map.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct JsonObject<T>(pub T);
 
 impl<T> std::ops::Deref for JsonObject<T> {

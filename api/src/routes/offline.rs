@@ -324,7 +324,9 @@ pub struct OfflinePaymentBody {
     pub received_on: String,
     /// What the buyer was expected to pay, when the money arrived short (DESIGN 12): a shortfall within
     /// the seller's tolerance is written off, one above it becomes an exception.
-    pub remittance: Option<crate::routes::exceptions::RemittanceBody>,
+    /// (An object only: serde would also take the struct as an array of its fields.)
+    #[schema(value_type = Option<crate::routes::exceptions::RemittanceBody>)]
+    pub remittance: Option<crate::error::JsonObject<crate::routes::exceptions::RemittanceBody>>,
 }
 
 /// The body checked at the edge. The amount stays text until the invoice's currency is known.
@@ -525,7 +527,7 @@ pub async fn create_offline_payment(
         }),
     };
     let checked = checked.and_then(|(amount, after)| {
-        crate::routes::exceptions::Remittance::check(body.remittance.as_ref(), amount, &totals)
+        crate::routes::exceptions::Remittance::check(body.remittance.as_deref(), amount, &totals)
             .map(|remittance| (amount, after, remittance))
     });
     let (amount, after, remittance) = match checked {

@@ -103,7 +103,9 @@ pub struct SellerPatch {
     allowed_origins: Option<Vec<String>>,
     /// Short pays within this are written off: `{amount: {"USD": "25.00"}, percent: "0.5"}`; both limits
     /// apply when given, one left out does not; `{}` removes the tolerance.
-    short_pay_tolerance: Option<crate::routes::exceptions::ToleranceBody>,
+    /// (An object only: serde would also take the struct as an array of its fields.)
+    #[schema(value_type = Option<crate::routes::exceptions::ToleranceBody>)]
+    short_pay_tolerance: Option<crate::error::JsonObject<crate::routes::exceptions::ToleranceBody>>,
 }
 
 /// A seller patch that passed the same validation as seller creation.
@@ -123,7 +125,7 @@ impl TryFrom<&SellerPatch> for ValidPatch {
             tolerance: body
                 .short_pay_tolerance
                 .as_ref()
-                .map(crate::routes::exceptions::parse_tolerance)
+                .map(|t| crate::routes::exceptions::parse_tolerance(t))
                 .transpose()?,
         })
     }
