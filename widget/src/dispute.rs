@@ -102,7 +102,12 @@ pub(crate) fn DisputeForm(
         let (api, token) = config.with_value(|c| (c.api.clone(), c.token.clone()));
         let body = js_sys::Object::new();
         set(&body, "invoice_id", invoice_id.get_value().into());
-        set(&body, "line", JsValue::from_f64(line.get_untracked() as f64));
+        // A line index, never an amount: `u32` (the API takes 0..lines).
+        set(
+            &body,
+            "line",
+            JsValue::from(u32::try_from(line.get_untracked()).unwrap_or(u32::MAX)),
+        );
         set(&body, "reason", reason.get_untracked().as_str().into());
         let text = amount.get_untracked();
         if !text.trim().is_empty() {
